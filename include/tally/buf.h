@@ -1,0 +1,24 @@
+/* A growable byte buffer, always NUL-terminated. Allocation failure is
+ * fatal: every caller would do the same. */
+#ifndef TALLY_BUF_H
+#define TALLY_BUF_H
+
+#include <stddef.h>
+#include "log.h"
+
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+
+void buf_init(struct buf *);
+void buf_free(struct buf *);
+void buf_reset(struct buf *);
+void buf_reserve(struct buf *, size_t extra);
+void buf_append(struct buf *, const void *, size_t);
+void buf_puts(struct buf *, const char *);
+void buf_putc(struct buf *, char);
+void buf_printf(struct buf *, const char *fmt, ...) TALLY_PRINTF(2, 3);
+
+#endif

@@ -1,0 +1,93 @@
+/* tallyd's configuration: defaults, the INI file and flags. */
+#ifndef TALLY_CONFIG_H
+#define TALLY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "net.h"
+
+#define SITE_NAME_MAX	63
+#define DEFAULT_SITE	"default"
+
+enum durability { DURABILITY_BATCH, DURABILITY_STRICT };
+enum dnt_mode { DNT_VIEWS_ONLY, DNT_IGNORE };
+
+struct site_config {
+	char	 name[SITE_NAME_MAX + 1];
+	char	**origins;	/* lowercased "scheme://host[:port]" */
+	size_t	 norigins;
+	char	*label_today;
+	char	*label_total;
+	char	*label_page;
+	long	 max_pages;	/* 0: the [count] value */
+};
+
+struct config {
+	char	*file;		/* the file read, or NULL */
+
+	/* [server] */
+	char	**listen;
+	size_t	 nlisten;
+	int	 threads;	/* 0: one per core */
+	struct cidr *trusted_proxies;
+	size_t	 ntrusted_proxies;
+	char	*client_ip_header;
+	struct cidr *admin_allow;
+	size_t	 nadmin_allow;
+	long	 idle_timeout_ms;
+	long	 max_connections;
+	bool	 access_log;
+	int	 log_level;	/* enum log_level */
+
+	/* [store] */
+	char	*data;
+	enum durability durability;
+	long	 commit_interval_ms;
+
+	/* [count] */
+	char	*timezone;	/* NULL: the host's zone */
+	long	 rate_limit;	/* views per visitor per minute; 0: off */
+	long	 max_pages;
+	char	**bots;		/* extra patterns */
+	size_t	 nbots;
+	enum dnt_mode dnt;
+	long	 count_max_age;	/* seconds */
+
+	struct site_config *sites;
+	size_t	 nsites;
+};
+
+/* Fills in the embedded defaults. */
+void config_init(struct config *);
+void config_free(struct config *);
+
+/* Reads an INI file on top of what cfg holds. On error, err gets
+ * "FILE:LINE: message" and -1 is returned. */
+int config_load(struct config *, const char *file, char *err, size_t errlen);
+
+/* Sets one key as the file would ("server", "listen", "[::1]:80").
+ * section may be "site NAME". A list key given again appends. On error,
+ * err gets the message alone. */
+int config_set(struct config *, const char *section, const char *key,
+    const char *value, char *err, size_t errlen);
+
+/* Empties a list key ("listen", "trusted_proxies", ...) so that flags can
+ * replace what the file said. */
+void config_clear(struct config *, const char *key);
+
+/* Completes the configuration after file and flags: the default listen
+ * address, the default site, checks across keys. */
+int config_finish(struct config *, char *err, size_t errlen);
+
+const struct site_config *config_site(const struct config *, const char *name);
+/* The site whose origins hold origin, or NULL. */
+const struct site_config *config_site_by_origin(const struct config *,
+    const char *origin);
+long config_site_max_pages(const struct config *, const struct site_config *);
+
+bool site_name_valid(const char *name);
+/* "100ms", "30s", "5m", "1h", "2d"; a bare number is seconds. */
+int parse_duration_ms(const char *s, long *ms);
+
+#endif

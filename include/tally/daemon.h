@@ -1,0 +1,39 @@
+/* What tallyd's modules share: the running configuration and state. */
+#ifndef TALLY_DAEMON_H
+#define TALLY_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "tally/config.h"
+
+struct event_base;
+struct store;
+struct counter;
+struct http_request;
+
+enum decline_reason {
+	DECLINE_NONE,
+	DECLINE_READONLY,
+	DECLINE_BOT,
+	DECLINE_RATE,
+	DECLINE_ORIGIN,
+	DECLINE_COUNT
+};
+
+struct daemon {
+	struct config	*cfg;		/* replaced whole on SIGHUP */
+	struct store	*store;
+	struct counter	*counter;
+	struct event_base *base;
+	time_t		 started;
+	uint64_t	 declined[DECLINE_COUNT];
+};
+
+const char *decline_reason_name(enum decline_reason);
+
+/* The one entry point of every request. */
+void routes_handle(struct http_request *);
+
+#endif

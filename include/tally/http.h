@@ -1,0 +1,89 @@
+/*
+ * A small HTTP/1.1 server on libevent bufferevents and http-parser, made
+ * for tally's needs: strict limits, JSON errors for everything it
+ * rejects, keep-alive and pipelining, and answers that may be given later
+ * (strict durability answers once the hit is on disk).
+ */
+#ifndef TALLY_HTTP_H
+#define TALLY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct http_server;
+struct http_conn;
+
+#define HTTP_MAX_URI		2048
+#define HTTP_MAX_HEADER_BYTES	8192
+#define HTTP_MAX_HEADERS	64
+#define HTTP_MAX_BODY		4096
+
+enum http_verb {
+	HTTP_VERB_GET,
+	HTTP_VERB_HEAD,
+	HTTP_VERB_POST,
+	HTTP_VERB_OPTIONS,
+	HTTP_VERB_OTHER,
+};
+
+struct http_header {
+	const char *name;	/* lowercased */
+	const char *value;	/* surrounding whitespace trimmed */
+};
+
+struct http_request {
+	struct http_conn *conn;
+	enum http_verb verb;
+	const char *method;	/* as sent */
+	const char *path;	/* target up to '?', still percent-encoded */
+	const char *query;	/* after '?', or NULL */
+	struct http_header headers[HTTP_MAX_HEADERS];
+	size_t	 nheaders;
+	const char *body;	/* NUL-terminated */
+	size_t	 body_len;
+	const struct sockaddr *peer;
+	socklen_t peer_len;
+	void	*server_arg;	/* given to http_server_new */
+};
+
+struct http_limits {
+	long	idle_timeout_ms;
+	long	max_connections;
+};
+
+/* Called once per request. It answers with http_respond, now or later;
+ * the connection reads no further request until then. */
+typedef void (*http_handler)(struct http_request *);
+
+struct http_server *http_server_new(struct event_base *, const struct http_limits *,
+    http_handler, void *arg);
+void http_server_free(struct http_server *);
+/* Binds and listens on "host:port" ("[v6]:port"). */
+int http_server_listen(struct http_server *, const char *addr, char *err, size_t errlen);
+/* Serves an already listening socket (socket activation). */
+int http_server_adopt(struct http_server *, int fd, char *err, size_t errlen);
+void http_server_close_listeners(struct http_server *);
+size_t http_server_connections(const struct http_server *);
+
+const char *http_header_get(const struct http_request *, const char *lname);
+
+/* headers: extra "Name: value\r\n" lines, or NULL. HEAD answers get the
+ * headers alone. */
+void http_respond(struct http_request *, int status, const char *content_type,
+    const char *headers, const void *body, size_t len);
+/* {"error":"message"} with the status. */
+void http_respond_error(struct http_request *, int status, const char *message);
+void http_respond_error_headers(struct http_request *, int status,
+    const char *message, const char *headers);
+
+/* Counts of answers by status for /metrics. */
+struct http_status_count {
+	int	 status;
+	uint64_t count;
+};
+size_t http_status_counts(struct http_status_count *, size_t max);
+
+#endif

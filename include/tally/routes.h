@@ -1,0 +1,40 @@
+/* Shared steps of tallyd's routes: parameters, site, path, counting. */
+#ifndef TALLY_ROUTES_H
+#define TALLY_ROUTES_H
+
+#include <stdbool.h>
+
+#include "tally/counter.h"
+#include "tally/daemon.h"
+#include "tally/http.h"
+#include "tally/params.h"
+#include "tally/path.h"
+
+struct route_ctx {
+	struct daemon	*d;
+	struct http_request *r;
+	struct params	 params;
+	const struct site_config *site;
+	char		 path[PATH_MAX_LEN + 1];
+	int		 day;
+	char		 headers[1024];	/* CORS and cache headers to send */
+	size_t		 headers_len;
+};
+
+/* Parses parameters (query, and a POST body when with_body) and finds
+ * the site and path. On bad input it answers and returns -1. */
+int route_prepare(struct route_ctx *, bool with_body);
+/* Counts the view when want is true and no filter declines it, then
+ * reads the counts. On a store failure it answers 503 and returns -1. */
+int route_count(struct route_ctx *, bool want, struct page_counts *,
+    bool *counted, const char **reason);
+void route_add_header(struct route_ctx *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Routes of the embeddable counter (src/embed.c). */
+void route_counter_svg(struct route_ctx *);
+void route_pixel(struct route_ctx *);
+void route_tally_js(struct route_ctx *);
+void route_front_page(struct route_ctx *);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * The store: all-time and daily counts of series. A series is one page
+ * of a site (path "/...") or the whole site (path ""). This interface is
+ * all that the rest of tally knows of LMDB, so that another backend can
+ * take its place.
+ */
+#ifndef TALLY_STORE_H
+#define TALLY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION	1
+#define SITE_SERIES		""	/* path of a site's own series */
+#define DAY_ADJUST		(-1)	/* day of an all-time adjustment row */
+
+struct store;
+struct store_view;
+struct store_txn;
+
+struct counts {
+	uint64_t views;
+	uint64_t visitors;
+};
+
+struct series_counts {
+	struct counts total;	/* all time, adjustments included */
+	struct counts day;	/* the day asked for */
+	uint32_t npages;	/* site series: distinct pages */
+	bool	 exists;
+};
+
+enum store_flags {
+	STORE_READONLY	= 1 << 0,	/* never creates, never writes */
+	STORE_NOLOCK	= 1 << 1,	/* do not take the daemon lock */
+};
+
+enum store_status {
+	STORE_OK = 0,
+	STORE_ERROR,		/* see store_error() */
+	STORE_NOSPACE,		/* the disk is full; nothing was written */
+	STORE_NOTFOUND,
+	STORE_MAPFULL,		/* the map must grow: abort, store_grow, retry */
+};
+
+/* Opens (creating unless STORE_READONLY) the store in dir. On failure,
+ * err says which step failed and why. */
+int store_open(struct store **, const char *dir, int flags, char *err, size_t errlen);
+void store_close(struct store *);
+const char *store_error(struct store *);
+/* The daemon holds this while it runs, so a second one refuses to start. */
+int store_lock_daemon(struct store *, char *err, size_t errlen);
+
+struct store_stat {
+	uint64_t map_bytes;
+	uint64_t used_bytes;
+	uint32_t readers;
+};
+int store_stat(struct store *, struct store_stat *);
+/* Doubles the map. No transaction of this process may be open. */
+int store_grow(struct store *);
+/* Hot, compacted copy to the directory dest, which must not exist or be empty. */
+int store_backup(struct store *, const char *dest, char *err, size_t errlen);
+/* Clears reader slots left by dead processes; returns how many. */
+int store_reader_check(struct store *);
+
+/* A read-only snapshot. One view per thread; reuse it across requests. */
+struct store_view *store_view_new(struct store *);
+void store_view_free(struct store_view *);
+int store_view_begin(struct store_view *);
+void store_view_end(struct store_view *);
+
+int store_get(struct store_view *, const char *site, const char *path, int day,
+    struct series_counts *out);
+int store_meta_get(struct store_view *, const char *key, void *val, size_t *len);
+
+/* Visits every series of site (NULL: all sites), sorted by site then
+ * path; the site's own series comes first with path "". */
+typedef int (*store_series_cb)(void *arg, const char *site, const char *path,
+    const struct series_counts *);
+int store_each_series(struct store_view *, const char *site, store_series_cb, void *);
+
+/* Visits the daily rows of one series with from <= day <= to, in order.
+ * With with_adjust, the series' all-time adjustment (if any) comes first
+ * with day DAY_ADJUST. */
+typedef int (*store_row_cb)(void *arg, const char *site, const char *path,
+    int day, const struct counts *);
+int store_each_day(struct store_view *, const char *site, const char *path,
+    int from, int to, bool with_adjust, store_row_cb, void *);
+
+/* Write transactions. One at a time per store; LMDB serialises writers
+ * across processes. */
+int store_write_begin(struct store *, struct store_txn **);
+/* Adds to a series' day row and all-time count, creating the series. */
+int store_add(struct store_txn *, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors);
+/* Adds to the all-time adjustment (an imported "-" row). */
+int store_add_adjust(struct store_txn *, const char *site, const char *path,
+    int64_t views, int64_t visitors);
+/* Makes the all-time count equal views/visitors now. */
+int store_set_total(struct store_txn *, const char *site, const char *path,
+    uint64_t views, uint64_t visitors);
+/* Deletes a series with its rows; path NULL deletes the whole site. */
+int store_reset(struct store_txn *, const char *site, const char *path);
+int store_meta_put(struct store_txn *, const char *key, const void *val, size_t len);
+int store_meta_del(struct store_txn *, const char *key);
+/* A read of the uncommitted state, inside the write transaction. */
+int store_txn_get(struct store_txn *, const char *site, const char *path, int day,
+    struct series_counts *out);
+int store_commit(struct store_txn *);
+void store_abort(struct store_txn *);
+
+#endif

@@ -1,0 +1,3 @@
+/* placeholder: being written */
+#include "tally/render.h"
+#include "tally/routes.h"

@@ -1,0 +1,121 @@
+/* A growable byte buffer, always NUL-terminated. */
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tally/buf.h"
+
+#define BUF_MIN_CAP	64
+
+/* An empty buffer points here instead of allocating, so that data is a
+ * valid string from buf_init on and unused buffers cost nothing. It is
+ * never written: cap stays 0 until the first real allocation. */
+static char buf_empty[1];
+
+void
+buf_init(struct buf *b)
+{
+	b->data = buf_empty;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void
+buf_free(struct buf *b)
+{
+	if (b->cap > 0)
+		free(b->data);
+	buf_init(b);
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->cap > 0)
+		b->data[0] = '\0';
+}
+
+void
+buf_reserve(struct buf *b, size_t extra)
+{
+	size_t	 need, newcap;
+	char	*p;
+
+	/* The + 1 is for the terminating NUL. */
+	if (extra > SIZE_MAX - 1 - b->len)
+		fatalx("buffer size overflow");
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return;
+
+	newcap = b->cap > 0 ? b->cap : BUF_MIN_CAP;
+	while (newcap < need) {
+		if (newcap > SIZE_MAX / 2) {
+			newcap = need;
+			break;
+		}
+		newcap *= 2;
+	}
+
+	/* A zeroed struct buf (data NULL) works as well as buf_init's. */
+	p = realloc(b->cap > 0 ? b->data : NULL, newcap);
+	if (p == NULL)
+		fatal("buffer of %zu bytes", newcap);
+	if (b->cap == 0)
+		p[0] = '\0';
+	b->data = p;
+	b->cap = newcap;
+}
+
+void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+void
+buf_putc(struct buf *b, char c)
+{
+	buf_append(b, &c, 1);
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	size_t	 room;
+	int	 n;
+
+	/* Try in the room there is; grow and format again only when it
+	 * did not fit. */
+	buf_reserve(b, BUF_MIN_CAP / 2);
+	room = b->cap - b->len;
+	va_start(ap, fmt);
+	n = vsnprintf(b->data + b->len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatal("buf_printf");
+	if ((size_t)n >= room) {
+		buf_reserve(b, (size_t)n);
+		va_start(ap, fmt);
+		n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			fatal("buf_printf");
+	}
+	b->len += (size_t)n;
+}

@@ -1,0 +1,772 @@
+/*
+ * HTTP/1.1 on bufferevents, parsed by http-parser (the parser node.js
+ * used for years). evhttp answers limit violations with its own HTML
+ * pages and costs a third of the request budget; this layer gives tally
+ * JSON errors for everything, exact limits, and nothing it does not use.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+
+#include "tally/buf.h"
+#include "tally/escape.h"
+#include "tally/http.h"
+#include "tally/log.h"
+#include "tally/net.h"
+
+#define MAX_LISTENERS	32
+#define HDR_SPACE	(HTTP_MAX_URI + HTTP_MAX_HEADER_BYTES + 64)
+#define ACCEPT_BACKOFF_MS 100
+
+enum hstate { H_NONE, H_FIELD, H_VALUE };
+
+struct http_conn {
+	TAILQ_ENTRY(http_conn) entry;
+	struct http_server *srv;
+	struct bufferevent *bev;
+	http_parser	 parser;
+	struct sockaddr_storage peer;
+	socklen_t	 peer_len;
+	struct http_request req;
+
+	/* The target and header strings of the request being read, NUL
+	 * separated; pointers into it stay valid until the answer. */
+	char		 hdr[HDR_SPACE];
+	size_t		 hdr_len;
+	size_t		 url_len;
+	size_t		 header_bytes;
+	enum hstate	 hstate;
+	size_t		 name_off[HTTP_MAX_HEADERS];
+	size_t		 value_off[HTTP_MAX_HEADERS];
+	char		 body[HTTP_MAX_BODY + 1];
+	size_t		 body_len;
+	bool		 saw_length;
+	bool		 saw_encoding;
+	bool		 url_done;
+
+	int		 error_status;	/* a limit was hit: answer and close */
+	const char	*error_message;
+	bool		 waiting;	/* handler has not answered yet */
+	bool		 processing;
+	bool		 closing;
+	bool		 dead;		/* the peer went away */
+	bool		 keep_alive;
+};
+
+struct http_server {
+	struct event_base *base;
+	struct http_limits limits;
+	http_handler	 handler;
+	void		*arg;
+	struct evconnlistener *listeners[MAX_LISTENERS];
+	size_t		 nlisteners;
+	bool		 accepting;
+	struct event	*resume;	/* re-enables accepting after EMFILE */
+	size_t		 nconns;
+	TAILQ_HEAD(, http_conn) conns;
+};
+
+static uint64_t status_counts[600];
+
+static int on_message_begin(http_parser *);
+static int on_url(http_parser *, const char *, size_t);
+static int on_header_field(http_parser *, const char *, size_t);
+static int on_header_value(http_parser *, const char *, size_t);
+static int on_headers_complete(http_parser *);
+static int on_body(http_parser *, const char *, size_t);
+static int on_message_complete(http_parser *);
+
+static const http_parser_settings parser_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+static void conn_process(struct http_conn *);
+static void conn_free(struct http_conn *);
+static void server_accepting(struct http_server *, bool);
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+/* The Date header, formatted once a second. */
+static const char *
+date_header(void)
+{
+	static __thread time_t last;
+	static __thread char line[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != last) {
+		gmtime_r(&now, &tm);
+		strftime(line, sizeof(line),
+		    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		last = now;
+	}
+	return line;
+}
+
+static int
+conn_fail(struct http_conn *c, int status, const char *message)
+{
+	if (c->error_status == 0) {
+		c->error_status = status;
+		c->error_message = message;
+	}
+	return -1;	/* stops the parser */
+}
+
+static int
+hdr_append(struct http_conn *c, const char *at, size_t len, bool lower)
+{
+	size_t i;
+
+	if (c->hdr_len + len + 1 >= sizeof(c->hdr))
+		return -1;
+	if (lower) {
+		for (i = 0; i < len; i++) {
+			unsigned char ch = (unsigned char)at[i];
+			c->hdr[c->hdr_len + i] =
+			    (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : (char)ch;
+		}
+	} else {
+		memcpy(c->hdr + c->hdr_len, at, len);
+	}
+	c->hdr_len += len;
+	return 0;
+}
+
+static int
+on_message_begin(http_parser *p)
+{
+	struct http_conn *c = p->data;
+
+	c->hdr_len = 0;
+	c->url_len = 0;
+	c->header_bytes = 0;
+	c->hstate = H_NONE;
+	c->req.nheaders = 0;
+	c->body_len = 0;
+	c->saw_length = false;
+	c->saw_encoding = false;
+	c->url_done = false;
+	return 0;
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+
+	c->url_len += len;
+	if (c->url_len > HTTP_MAX_URI)
+		return conn_fail(c, 414, "URI too long");
+	return hdr_append(c, at, len, false);
+}
+
+/* Ends the header whose value was being read. */
+static int
+header_end(struct http_conn *c)
+{
+	const char *name;
+
+	if (c->hstate != H_VALUE)
+		return 0;
+	c->hdr[c->hdr_len++] = '\0';
+	name = c->hdr + c->name_off[c->req.nheaders];
+	if (strcmp(name, "content-length") == 0) {
+		if (c->saw_length)
+			return conn_fail(c, 400, "duplicate Content-Length");
+		c->saw_length = true;
+	} else if (strcmp(name, "transfer-encoding") == 0) {
+		c->saw_encoding = true;
+	}
+	c->req.nheaders++;
+	c->hstate = H_NONE;
+	return 0;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+
+	if (!c->url_done) {
+		c->hdr[c->hdr_len++] = '\0';	/* ends the target */
+		c->url_done = true;
+	}
+	if (header_end(c) == -1)
+		return -1;
+	c->header_bytes += len;
+	if (c->header_bytes > HTTP_MAX_HEADER_BYTES)
+		return conn_fail(c, 431, "request headers too large");
+	if (c->hstate == H_NONE) {
+		if (c->req.nheaders == HTTP_MAX_HEADERS)
+			return conn_fail(c, 431, "too many request headers");
+		c->name_off[c->req.nheaders] = c->hdr_len;
+		c->hstate = H_FIELD;
+	}
+	if (hdr_append(c, at, len, true) == -1)
+		return conn_fail(c, 431, "request headers too large");
+	return 0;
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+
+	c->header_bytes += len;
+	if (c->header_bytes > HTTP_MAX_HEADER_BYTES)
+		return conn_fail(c, 431, "request headers too large");
+	if (c->hstate == H_FIELD) {
+		c->hdr[c->hdr_len++] = '\0';
+		c->value_off[c->req.nheaders] = c->hdr_len;
+		c->hstate = H_VALUE;
+	}
+	if (hdr_append(c, at, len, false) == -1)
+		return conn_fail(c, 431, "request headers too large");
+	return 0;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		*--e = '\0';
+	return s;
+}
+
+static enum http_verb
+verb_of(unsigned int method)
+{
+	switch (method) {
+	case HTTP_GET: return HTTP_VERB_GET;
+	case HTTP_HEAD: return HTTP_VERB_HEAD;
+	case HTTP_POST: return HTTP_VERB_POST;
+	case HTTP_OPTIONS: return HTTP_VERB_OPTIONS;
+	default: return HTTP_VERB_OTHER;
+	}
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	struct http_conn *c = p->data;
+	struct http_request *r = &c->req;
+	char *target, *q;
+	size_t i;
+
+	if (c->url_len == 0)
+		return conn_fail(c, 400, "malformed request");
+	if (!c->url_done) {
+		c->hdr[c->hdr_len++] = '\0';	/* target, no headers */
+		c->url_done = true;
+	}
+	if (header_end(c) == -1)
+		return -1;
+	if (c->hstate == H_FIELD)
+		return conn_fail(c, 400, "malformed header");
+	/* Both framings at once is how requests are smuggled. */
+	if (c->saw_length && c->saw_encoding)
+		return conn_fail(c, 400,
+		    "both Content-Length and Transfer-Encoding");
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > HTTP_MAX_BODY)
+		return conn_fail(c, 413, "request body too large");
+
+	target = c->hdr;
+	target[c->url_len] = '\0';
+	for (i = 0; i < c->url_len; i++) {
+		unsigned char ch = (unsigned char)target[i];
+		if (ch < 0x21 || ch == 0x7f)
+			return conn_fail(c, 400, "malformed request target");
+	}
+	r->path = target;
+	r->query = NULL;
+	if ((q = strchr(target, '?')) != NULL) {
+		*q = '\0';
+		r->query = q + 1;
+	}
+	if ((q = strchr(target, '#')) != NULL)
+		*q = '\0';
+	for (i = 0; i < r->nheaders; i++) {
+		r->headers[i].name = c->hdr + c->name_off[i];
+		r->headers[i].value = trim(c->hdr + c->value_off[i]);
+	}
+	r->verb = verb_of(p->method);
+	r->method = http_method_str(p->method);
+	return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+
+	if (c->body_len + len > HTTP_MAX_BODY)
+		return conn_fail(c, 413, "request body too large");
+	memcpy(c->body + c->body_len, at, len);
+	c->body_len += len;
+	return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+	struct http_conn *c = p->data;
+
+	c->body[c->body_len] = '\0';
+	c->req.body = c->body;
+	c->req.body_len = c->body_len;
+	c->keep_alive = http_should_keep_alive(p);
+	/* One request at a time: the rest of a pipeline waits its turn. */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+const char *
+http_header_get(const struct http_request *r, const char *lname)
+{
+	size_t i;
+
+	for (i = 0; i < r->nheaders; i++)
+		if (strcmp(r->headers[i].name, lname) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
+void
+http_respond(struct http_request *r, int status, const char *content_type,
+    const char *headers, const void *body, size_t len)
+{
+	struct http_conn *c = r->conn;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char head[512];
+	int n;
+
+	if (c->dead) {
+		c->waiting = false;
+		conn_free(c);
+		return;
+	}
+	if (status >= 100 && status < 600)
+		__atomic_fetch_add(&status_counts[status], 1, __ATOMIC_RELAXED);
+	if (!c->keep_alive || c->error_status)
+		c->closing = true;
+	n = snprintf(head, sizeof(head),
+	    "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n%s%s%s%s",
+	    status, status_text(status), date_header(), len,
+	    content_type ? "Content-Type: " : "",
+	    content_type ? content_type : "", content_type ? "\r\n" : "",
+	    c->closing ? "Connection: close\r\n" : "");
+	evbuffer_add(out, head, (size_t)n);
+	if (headers)
+		evbuffer_add(out, headers, strlen(headers));
+	evbuffer_add(out, "\r\n", 2);
+	if (r->verb != HTTP_VERB_HEAD && len)
+		evbuffer_add(out, body, len);
+
+	c->waiting = false;
+	if (c->closing) {
+		bufferevent_disable(c->bev, EV_READ);
+		return;	/* freed once the answer is written */
+	}
+	bufferevent_enable(c->bev, EV_READ);
+	if (!c->processing)
+		conn_process(c);
+}
+
+void
+http_respond_error_headers(struct http_request *r, int status,
+    const char *message, const char *headers)
+{
+	struct buf b, h;
+
+	buf_init(&b);
+	buf_init(&h);
+	buf_puts(&b, "{\"error\":\"");
+	json_escape(&b, message, strlen(message));
+	buf_puts(&b, "\"}\n");
+	buf_puts(&h, "Cache-Control: no-store\r\n");
+	if (headers)
+		buf_puts(&h, headers);
+	http_respond(r, status, "application/json", h.data, b.data, b.len);
+	buf_free(&h);
+	buf_free(&b);
+}
+
+void
+http_respond_error(struct http_request *r, int status, const char *message)
+{
+	http_respond_error_headers(r, status, message, NULL);
+}
+
+size_t
+http_status_counts(struct http_status_count *out, size_t max)
+{
+	size_t n = 0;
+	int s;
+
+	for (s = 100; s < 600 && n < max; s++) {
+		uint64_t v = __atomic_load_n(&status_counts[s], __ATOMIC_RELAXED);
+		if (v) {
+			out[n].status = s;
+			out[n].count = v;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Runs the parser over what has arrived, one request at a time. */
+static void
+conn_process(struct http_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v;
+	enum http_errno e;
+	size_t n;
+
+	c->processing = true;
+	while (!c->waiting && !c->closing && evbuffer_get_length(in) > 0) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = http_parser_execute(&c->parser, &parser_settings,
+		    v.iov_base, v.iov_len);
+		evbuffer_drain(in, n);
+		if (c->error_status) {
+			c->req.verb = HTTP_VERB_OTHER;
+			http_respond_error(&c->req, c->error_status,
+			    c->error_message);
+			break;
+		}
+		e = HTTP_PARSER_ERRNO(&c->parser);
+		if (e == HPE_PAUSED) {
+			http_parser_pause(&c->parser, 0);
+			c->waiting = true;
+			bufferevent_disable(c->bev, EV_READ);
+			c->srv->handler(&c->req);
+			continue;
+		}
+		if (e != HPE_OK) {
+			c->error_status = 400;
+			c->req.verb = HTTP_VERB_OTHER;
+			http_respond_error(&c->req, 400,
+			    e == HPE_UNEXPECTED_CONTENT_LENGTH ?
+			    "conflicting message length" : "malformed request");
+			break;
+		}
+	}
+	c->processing = false;
+	if (c->closing &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_free(c);
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void
+conn_write(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *c = arg;
+
+	if (c->closing && !c->processing)
+		conn_free(c);
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	/* A handler that answers later still owns the request. */
+	if (c->waiting) {
+		c->dead = true;
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	conn_free(c);
+}
+
+static void
+conn_free(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+
+	if (c->waiting)
+		return;
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	bufferevent_free(c->bev);
+	free(c);
+	srv->nconns--;
+	if (!srv->accepting && !evtimer_pending(srv->resume, NULL))
+		server_accepting(srv, true);
+}
+
+static void
+server_accepting(struct http_server *srv, bool on)
+{
+	size_t i;
+
+	if (on && srv->nconns >= (size_t)srv->limits.max_connections)
+		return;
+	if (on == srv->accepting)
+		return;
+	for (i = 0; i < srv->nlisteners; i++) {
+		if (on)
+			evconnlistener_enable(srv->listeners[i]);
+		else
+			evconnlistener_disable(srv->listeners[i]);
+	}
+	srv->accepting = on;
+}
+
+static void
+accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct http_server *srv = arg;
+	struct http_conn *c;
+	struct timeval tv;
+	int one = 1;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("accept");
+		close(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("bufferevent_socket_new failed");
+		close(fd);
+		free(c);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->srv = srv;
+	if ((size_t)salen > sizeof(c->peer))
+		salen = sizeof(c->peer);
+	memcpy(&c->peer, sa, (size_t)salen);
+	c->peer_len = (socklen_t)salen;
+	c->req.conn = c;
+	c->req.peer = (struct sockaddr *)&c->peer;
+	c->req.peer_len = c->peer_len;
+	c->req.server_arg = srv->arg;
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+
+	tv.tv_sec = srv->limits.idle_timeout_ms / 1000;
+	tv.tv_usec = (srv->limits.idle_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	bufferevent_enable(c->bev, EV_READ);
+
+	/* At the limit, new connections wait in the kernel's backlog. */
+	if (srv->nconns >= (size_t)srv->limits.max_connections)
+		server_accepting(srv, false);
+}
+
+static void
+resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	server_accepting(arg, true);
+}
+
+/* EMFILE and friends: stop accepting for a moment instead of spinning on
+ * a listener that stays readable. */
+static void
+accept_error(struct evconnlistener *l, void *arg)
+{
+	struct http_server *srv = arg;
+	struct timeval tv = { 0, ACCEPT_BACKOFF_MS * 1000 };
+	static time_t last_warned;
+	time_t now = time(NULL);
+
+	if (now != last_warned) {
+		log_warn("accept");
+		last_warned = now;
+	}
+	server_accepting(srv, false);
+	evtimer_add(srv->resume, &tv);
+}
+
+struct http_server *
+http_server_new(struct event_base *base, const struct http_limits *limits,
+    http_handler handler, void *arg)
+{
+	struct http_server *srv;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return NULL;
+	srv->base = base;
+	srv->limits = *limits;
+	if (srv->limits.max_connections < 1)
+		srv->limits.max_connections = 1;
+	srv->handler = handler;
+	srv->arg = arg;
+	srv->accepting = true;
+	TAILQ_INIT(&srv->conns);
+	srv->resume = evtimer_new(base, resume_accepting, srv);
+	return srv;
+}
+
+void
+http_server_close_listeners(struct http_server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_free(srv->listeners[i]);
+	srv->nlisteners = 0;
+	if (srv->resume)
+		evtimer_del(srv->resume);
+}
+
+void
+http_server_free(struct http_server *srv)
+{
+	struct http_conn *c;
+
+	if (srv == NULL)
+		return;
+	http_server_close_listeners(srv);
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
+		c->waiting = false;
+		conn_free(c);
+	}
+	if (srv->resume)
+		event_free(srv->resume);
+	free(srv);
+}
+
+size_t
+http_server_connections(const struct http_server *srv)
+{
+	return srv->nconns;
+}
+
+int
+http_server_adopt(struct http_server *srv, int fd, char *err, size_t errlen)
+{
+	struct evconnlistener *l;
+
+	if (srv->nlisteners == MAX_LISTENERS) {
+		snprintf(err, errlen, "too many listeners");
+		return -1;
+	}
+	evutil_make_socket_nonblocking(fd);
+	l = evconnlistener_new(srv->base, accept_conn, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (l == NULL) {
+		snprintf(err, errlen, "evconnlistener_new failed");
+		return -1;
+	}
+	evconnlistener_set_error_cb(l, accept_error);
+	srv->listeners[srv->nlisteners++] = l;
+	if (!srv->accepting)
+		evconnlistener_disable(l);
+	return 0;
+}
+
+int
+http_server_listen(struct http_server *srv, const char *addr, char *err,
+    size_t errlen)
+{
+	struct addrinfo hints, *res, *ai;
+	char host[256], port[32];
+	int fd, rc, one = 1, bound = 0;
+
+	if (listen_parse(addr, host, sizeof(host), port, sizeof(port)) == -1) {
+		snprintf(err, errlen, "bad listen address \"%s\"", addr);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (fd == -1)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* Each thread listens on its own socket of the same port. */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+			    sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+		    listen(fd, 1024) == -1) {
+			snprintf(err, errlen, "%s: %s", addr, strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (http_server_adopt(srv, fd, err, errlen) == -1) {
+			close(fd);
+			freeaddrinfo(res);
+			return -1;
+		}
+		bound++;
+	}
+	freeaddrinfo(res);
+	if (bound == 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "%s: no usable address", addr);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,403 @@
+/*
+ * Every request comes through routes_handle: the route table decides
+ * what a method may do on a path, and everything else gets a JSON error.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tally/bots.h"
+#include "tally/buf.h"
+#include "tally/counter.h"
+#include "tally/daemon.h"
+#include "tally/day.h"
+#include "tally/escape.h"
+#include "tally/http.h"
+#include "tally/log.h"
+#include "tally/path.h"
+#include "tally/render.h"
+#include "tally/routes.h"
+#include "tally/store.h"
+
+void metrics_route(struct route_ctx *);
+bool daemon_is_admin(struct daemon *, const struct http_request *);
+struct botlist *daemon_bots(struct daemon *);
+
+enum {
+	M_GET = 1 << HTTP_VERB_GET,
+	M_HEAD = 1 << HTTP_VERB_HEAD,
+	M_POST = 1 << HTTP_VERB_POST,
+	M_OPTIONS = 1 << HTTP_VERB_OPTIONS,
+};
+
+static void route_hit(struct route_ctx *);
+static void route_count_only(struct route_ctx *);
+static void route_healthz(struct route_ctx *);
+
+static const struct route {
+	const char *path;
+	unsigned methods;
+	const char *allow;
+	bool cors;
+	void (*fn)(struct route_ctx *);
+} routes[] = {
+	{ "/hit", M_GET | M_HEAD | M_POST | M_OPTIONS,
+	    "GET, HEAD, POST, OPTIONS", true, route_hit },
+	{ "/count", M_GET | M_HEAD | M_OPTIONS, "GET, HEAD, OPTIONS", true,
+	    route_count_only },
+	{ "/counter.svg", M_GET | M_HEAD | M_OPTIONS, "GET, HEAD, OPTIONS", true,
+	    route_counter_svg },
+	{ "/pixel.gif", M_GET | M_HEAD | M_OPTIONS, "GET, HEAD, OPTIONS", true,
+	    route_pixel },
+	{ "/tally.js", M_GET | M_HEAD | M_OPTIONS, "GET, HEAD, OPTIONS", true,
+	    route_tally_js },
+	{ "/healthz", M_GET | M_HEAD, "GET, HEAD", false, route_healthz },
+	{ "/metrics", M_GET | M_HEAD, "GET, HEAD", false, metrics_route },
+	{ "/", M_GET | M_HEAD, "GET, HEAD", false, route_front_page },
+};
+
+const char *
+decline_reason_name(enum decline_reason r)
+{
+	switch (r) {
+	case DECLINE_READONLY: return "readonly";
+	case DECLINE_BOT: return "bot";
+	case DECLINE_RATE: return "rate";
+	case DECLINE_ORIGIN: return "origin";
+	default: return NULL;
+	}
+}
+
+void
+route_add_header(struct route_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(ctx->headers + ctx->headers_len,
+	    sizeof(ctx->headers) - ctx->headers_len, fmt, ap);
+	va_end(ap);
+	if (n > 0 && ctx->headers_len + (size_t)n < sizeof(ctx->headers))
+		ctx->headers_len += (size_t)n;
+	else
+		ctx->headers[ctx->headers_len] = '\0';
+}
+
+/* The origin a request comes from: Origin, else the Referer's. */
+static bool
+request_origin(const struct http_request *r, char *out, size_t outsz)
+{
+	const char *o;
+
+	if ((o = http_header_get(r, "origin")) != NULL && strcmp(o, "null") != 0)
+		return url_origin(o, out, outsz) == 0;
+	if ((o = http_header_get(r, "referer")) != NULL)
+		return url_origin(o, out, outsz) == 0;
+	return false;
+}
+
+static bool
+site_allows_origin(const struct site_config *site, const char *origin)
+{
+	size_t i;
+
+	for (i = 0; i < site->norigins; i++)
+		if (strcmp(site->origins[i], origin) == 0)
+			return true;
+	return false;
+}
+
+static void
+add_cors(struct route_ctx *ctx)
+{
+	char origin[300];
+
+	route_add_header(ctx, "Vary: Origin\r\n");
+	if (ctx->site == NULL || ctx->site->norigins == 0) {
+		route_add_header(ctx, "Access-Control-Allow-Origin: *\r\n");
+		return;
+	}
+	/* Only a listed origin is echoed; the origin is already validated
+	 * and normalized, so it is safe in a header. */
+	if (http_header_get(ctx->r, "origin") &&
+	    request_origin(ctx->r, origin, sizeof(origin)) &&
+	    site_allows_origin(ctx->site, origin))
+		route_add_header(ctx, "Access-Control-Allow-Origin: %s\r\n",
+		    origin);
+}
+
+static int
+parse_body(struct route_ctx *ctx, const char **err)
+{
+	struct http_request *r = ctx->r;
+	const char *ct = http_header_get(r, "content-type");
+	size_t len;
+
+	if (r->body_len == 0)
+		return 0;
+	if (ct == NULL) {
+		*err = "Content-Type required";
+		return 415;
+	}
+	len = strcspn(ct, "; \t");
+	if ((len == 16 && strncasecmp(ct, "application/json", len) == 0) ||
+	    (len == 10 && strncasecmp(ct, "text/plain", len) == 0)) {
+		if (!utf8_valid(r->body, r->body_len)) {
+			*err = "body is not valid UTF-8";
+			return 400;
+		}
+		return params_parse_json(&ctx->params, r->body, r->body_len,
+		    err) == 0 ? 0 : 400;
+	}
+	if (len == 33 &&
+	    strncasecmp(ct, "application/x-www-form-urlencoded", len) == 0)
+		return params_parse_form(&ctx->params, r->body, r->body_len,
+		    err) == 0 ? 0 : 400;
+	*err = "unsupported Content-Type";
+	return 415;
+}
+
+int
+route_prepare(struct route_ctx *ctx, bool with_body)
+{
+	struct http_request *r = ctx->r;
+	const char *err = NULL, *name, *src;
+	char origin[300];
+	enum path_error pe;
+	int status;
+
+	params_init(&ctx->params);
+	if (r->query && params_parse_form(&ctx->params, r->query,
+	    strlen(r->query), &err) == -1) {
+		http_respond_error(r, 400, err);
+		return -1;
+	}
+	if (with_body && (status = parse_body(ctx, &err)) != 0) {
+		http_respond_error(r, status, err);
+		return -1;
+	}
+
+	if ((name = ctx->params.v[P_SITE]) != NULL && *name) {
+		if (!site_name_valid(name)) {
+			http_respond_error(r, 400, "invalid site id");
+			return -1;
+		}
+		if ((ctx->site = config_site(ctx->d->cfg, name)) == NULL) {
+			http_respond_error(r, 404, "unknown site");
+			return -1;
+		}
+	} else {
+		ctx->site = NULL;
+		if (request_origin(r, origin, sizeof(origin)))
+			ctx->site = config_site_by_origin(ctx->d->cfg, origin);
+		if (ctx->site == NULL)
+			ctx->site = config_site(ctx->d->cfg, DEFAULT_SITE);
+		if (ctx->site == NULL) {
+			http_respond_error(r, 404, "unknown site");
+			return -1;
+		}
+	}
+
+	if ((src = ctx->params.v[P_PATH]) != NULL && *src) {
+		pe = path_normalize(src, strlen(src), ctx->path);
+		if (pe != PATH_OK) {
+			http_respond_error(r, 400, path_strerror(pe));
+			return -1;
+		}
+	} else if (((src = ctx->params.v[P_REFERRER]) == NULL || *src == '\0') &&
+	    (src = http_header_get(r, "referer")) == NULL) {
+		strcpy(ctx->path, "/");
+	} else if (path_normalize(src, strlen(src), ctx->path) != PATH_OK) {
+		/* A broken Referer is the browser's doing, not the page's. */
+		strcpy(ctx->path, "/");
+	}
+	ctx->day = day_today();
+	add_cors(ctx);
+	return 0;
+}
+
+static enum decline_reason
+should_count(struct route_ctx *ctx)
+{
+	struct http_request *r = ctx->r;
+	const char *purpose;
+	char origin[300];
+
+	if (r->verb == HTTP_VERB_HEAD)
+		return DECLINE_READONLY;
+	if (ctx->site->norigins > 0 &&
+	    (!request_origin(r, origin, sizeof(origin)) ||
+	    !site_allows_origin(ctx->site, origin)))
+		return DECLINE_ORIGIN;
+	if (((purpose = http_header_get(r, "sec-purpose")) != NULL ||
+	    (purpose = http_header_get(r, "purpose")) != NULL ||
+	    (purpose = http_header_get(r, "x-purpose")) != NULL) &&
+	    strcasestr(purpose, "prefetch") != NULL)
+		return DECLINE_BOT;
+	if (botlist_match(daemon_bots(ctx->d), http_header_get(r, "user-agent")))
+		return DECLINE_BOT;
+	return DECLINE_NONE;
+}
+
+int
+route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
+    bool *counted, const char **reason)
+{
+	struct daemon *d = ctx->d;
+	enum decline_reason why = want ? should_count(ctx) : DECLINE_READONLY;
+	const char *failure;
+	const char *path = ctx->path;
+	struct hit hit;
+	int rc;
+
+	*counted = false;
+	if (why == DECLINE_NONE) {
+		/* A store that cannot commit must not take hits it may lose. */
+		if ((failure = counter_failure(d->counter)) != NULL) {
+			http_respond_error(ctx->r, 503, failure);
+			return -1;
+		}
+		memset(&hit, 0, sizeof(hit));
+		hit.site = ctx->site->name;
+		hit.path = ctx->path;
+		hit.day = ctx->day;
+		hit.max_pages = config_site_max_pages(d->cfg, ctx->site);
+		rc = counter_add(d->counter, &hit, &path);
+		if (rc != STORE_OK) {
+			http_respond_error(ctx->r, 503, "store unavailable");
+			return -1;
+		}
+		if (path != ctx->path)
+			snprintf(ctx->path, sizeof(ctx->path), "%s", path);
+		/* strict: the answer waits until the hit is on disk. */
+		if (d->cfg->durability == DURABILITY_STRICT &&
+		    counter_commit(d->counter) != STORE_OK) {
+			http_respond_error(ctx->r, 503,
+			    counter_failure(d->counter));
+			return -1;
+		}
+		*counted = true;
+	} else if (why != DECLINE_READONLY) {
+		d->declined[why]++;
+	}
+	*reason = decline_reason_name(why);
+	if (counter_read(d->counter, ctx->site->name, ctx->path, ctx->day,
+	    out) != STORE_OK) {
+		http_respond_error(ctx->r, 503, "store unavailable");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+respond_counts(struct route_ctx *ctx, bool want)
+{
+	struct page_counts pc;
+	struct buf b;
+	const char *reason;
+	bool counted;
+
+	if (route_count(ctx, want, &pc, &counted, &reason) == -1)
+		return;
+	buf_init(&b);
+	render_counts_json(&b, ctx->site->name, ctx->path, ctx->day, &pc,
+	    counted, reason);
+	http_respond(ctx->r, 200, "application/json", ctx->headers, b.data,
+	    b.len);
+	buf_free(&b);
+}
+
+static void
+route_hit(struct route_ctx *ctx)
+{
+	route_add_header(ctx, "Cache-Control: no-store\r\n");
+	if (route_prepare(ctx, ctx->r->verb == HTTP_VERB_POST) == -1)
+		return;
+	respond_counts(ctx, true);
+}
+
+static void
+route_count_only(struct route_ctx *ctx)
+{
+	route_add_header(ctx, "Cache-Control: max-age=%ld\r\n",
+	    ctx->d->cfg->count_max_age);
+	if (route_prepare(ctx, false) == -1)
+		return;
+	respond_counts(ctx, false);
+}
+
+static void
+route_healthz(struct route_ctx *ctx)
+{
+	struct daemon *d = ctx->d;
+	const char *failure;
+
+	route_add_header(ctx, "Cache-Control: no-store\r\n");
+	if (counter_probe(d->counter) != STORE_OK &&
+	    (failure = counter_failure(d->counter)) != NULL) {
+		http_respond_error(ctx->r, 503, failure);
+		return;
+	}
+	http_respond(ctx->r, 200, "text/plain; charset=utf-8", ctx->headers,
+	    "ok\n", 3);
+}
+
+static void
+route_preflight(struct route_ctx *ctx, const struct route *rt)
+{
+	/* Preflights carry no site parameter worth trusting: the answer
+	 * only says what the real request may do; the real request is
+	 * checked against the site's origins. */
+	const char *origin = http_header_get(ctx->r, "origin");
+	char norm[300];
+
+	route_add_header(ctx, "Vary: Origin\r\n");
+	if (origin && url_origin(origin, norm, sizeof(norm)) == 0)
+		route_add_header(ctx, "Access-Control-Allow-Origin: %s\r\n", norm);
+	else
+		route_add_header(ctx, "Access-Control-Allow-Origin: *\r\n");
+	route_add_header(ctx,
+	    "Access-Control-Allow-Methods: %s\r\n"
+	    "Access-Control-Allow-Headers: Content-Type\r\n"
+	    "Access-Control-Max-Age: 86400\r\n", rt->allow);
+	http_respond(ctx->r, 204, NULL, ctx->headers, NULL, 0);
+}
+
+void
+routes_handle(struct http_request *r)
+{
+	struct route_ctx ctx;
+	const struct route *rt = NULL;
+	size_t i;
+
+	ctx.d = r->server_arg;
+	ctx.r = r;
+	ctx.site = NULL;
+	ctx.headers[0] = '\0';
+	ctx.headers_len = 0;
+	ctx.path[0] = '\0';
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(r->path, routes[i].path) == 0) {
+			rt = &routes[i];
+			break;
+		}
+	}
+	if (rt == NULL) {
+		http_respond_error(r, 404, "no such route");
+		return;
+	}
+	if (r->verb == HTTP_VERB_OTHER || !(rt->methods & (1u << r->verb))) {
+		route_add_header(&ctx, "Allow: %s\r\n", rt->allow);
+		http_respond_error_headers(r, 405, "method not allowed",
+		    ctx.headers);
+		return;
+	}
+	if (r->verb == HTTP_VERB_OPTIONS) {
+		route_preflight(&ctx, rt);
+		return;
+	}
+	rt->fn(&ctx);
+}

@@ -1,0 +1,1000 @@
+/*
+ * The store on LMDB.
+ *
+ * Three databases in one environment:
+ *   meta	 "schema" -> u32, "next_id" -> u32, and whatever else tally keeps
+ *		 (visitor salts)
+ *   series	 site '\0' path -> struct series_rec: the series' id and its
+ *		 all-time count, kept up to date so that it is one lookup
+ *   days	 id (u32 big-endian) day (u32 big-endian) -> struct day_rec
+ *
+ * A page's all-time count, a site's all-time count and a day's count are
+ * each one B-tree lookup. A series' daily history is one range, in day
+ * order. Daily rows are 8-byte keys with 16-byte values, whatever the
+ * length of the path, because the path is stored once in "series".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "tally/store.h"
+
+#define INITIAL_MAP_SIZE	(64UL << 20)
+#define KEY_MAX			(64 + 1 + 1024)
+
+struct store {
+	MDB_env	*env;
+	MDB_dbi	 meta;
+	MDB_dbi	 series;
+	MDB_dbi	 days;
+	int	 flags;
+	int	 lockfd;
+	char	 err[512];
+};
+
+struct store_view {
+	struct store *st;
+	MDB_txn	*txn;
+	int	 active;
+};
+
+struct store_txn {
+	struct store *st;
+	MDB_txn	*txn;
+	uint32_t next_id;	/* 0 until read from meta */
+	int	 next_id_dirty;
+};
+
+struct series_rec {
+	uint32_t id;
+	uint32_t npages;	/* site series: distinct pages */
+	uint64_t views;		/* all time: sum of the days plus adj */
+	uint64_t visitors;
+	int64_t	 adj_views;	/* set by "set", carried by export */
+	int64_t	 adj_visitors;
+};
+
+struct day_rec {
+	uint64_t views;
+	uint64_t visitors;
+};
+
+static int
+fail(struct store *st, int rc, const char *step)
+{
+	if (rc == MDB_MAP_FULL)
+		return STORE_MAPFULL;
+	if (rc == ENOSPC || rc == EDQUOT) {
+		snprintf(st->err, sizeof(st->err), "%s: %s", step, mdb_strerror(rc));
+		return STORE_NOSPACE;
+	}
+	snprintf(st->err, sizeof(st->err), "%s: %s", step, mdb_strerror(rc));
+	return STORE_ERROR;
+}
+
+const char *
+store_error(struct store *st)
+{
+	return st->err;
+}
+
+static size_t
+series_key(char *key, const char *site, const char *path)
+{
+	size_t sl = strlen(site), pl = strlen(path);
+
+	if (sl + 1 + pl > KEY_MAX)
+		return 0;
+	memcpy(key, site, sl);
+	key[sl] = '\0';
+	memcpy(key + sl + 1, path, pl);
+	return sl + 1 + pl;
+}
+
+static void
+day_key(unsigned char key[8], uint32_t id, uint32_t day)
+{
+	key[0] = id >> 24; key[1] = id >> 16; key[2] = id >> 8; key[3] = id;
+	key[4] = day >> 24; key[5] = day >> 16; key[6] = day >> 8; key[7] = day;
+}
+
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Opens the databases and checks the schema version, creating both when
+ * the store is new and writable. */
+static int
+store_init(struct store *st)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint32_t version;
+	unsigned int dbflags = (st->flags & STORE_READONLY) ? 0 : MDB_CREATE;
+	int rc;
+
+	rc = mdb_txn_begin(st->env, NULL,
+	    (st->flags & STORE_READONLY) ? MDB_RDONLY : 0, &txn);
+	if (rc)
+		return fail(st, rc, "mdb_txn_begin");
+	if ((rc = mdb_dbi_open(txn, "meta", dbflags, &st->meta)) != 0) {
+		mdb_txn_abort(txn);
+		if (rc == MDB_NOTFOUND) {
+			snprintf(st->err, sizeof(st->err),
+			    "not a tally store (no schema)");
+			return STORE_ERROR;
+		}
+		return fail(st, rc, "mdb_dbi_open meta");
+	}
+	if ((rc = mdb_dbi_open(txn, "series", dbflags, &st->series)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "days", dbflags, &st->days)) != 0) {
+		mdb_txn_abort(txn);
+		return fail(st, rc, "mdb_dbi_open");
+	}
+
+	k.mv_data = "schema";
+	k.mv_size = 6;
+	rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == MDB_NOTFOUND && !(st->flags & STORE_READONLY)) {
+		version = STORE_SCHEMA_VERSION;
+		v.mv_data = &version;
+		v.mv_size = sizeof(version);
+		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0) {
+			mdb_txn_abort(txn);
+			return fail(st, rc, "writing the schema version");
+		}
+	} else if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		snprintf(st->err, sizeof(st->err), "not a tally store (no schema)");
+		return STORE_ERROR;
+	} else if (rc) {
+		mdb_txn_abort(txn);
+		return fail(st, rc, "reading the schema version");
+	} else {
+		if (v.mv_size != sizeof(version)) {
+			mdb_txn_abort(txn);
+			snprintf(st->err, sizeof(st->err),
+			    "corrupt store: bad schema record");
+			return STORE_ERROR;
+		}
+		memcpy(&version, v.mv_data, sizeof(version));
+		if (version != STORE_SCHEMA_VERSION) {
+			mdb_txn_abort(txn);
+			snprintf(st->err, sizeof(st->err),
+			    "store schema version %" PRIu32 " is %s than this "
+			    "tally's (%d); refusing to use it", version,
+			    version > STORE_SCHEMA_VERSION ? "newer" : "older",
+			    STORE_SCHEMA_VERSION);
+			return STORE_ERROR;
+		}
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return fail(st, rc, "mdb_txn_commit");
+	return STORE_OK;
+}
+
+int
+store_open(struct store **out, const char *dir, int flags, char *err,
+    size_t errlen)
+{
+	struct store *st;
+	struct stat sb;
+	char file[PATH_MAX];
+	size_t mapsize = INITIAL_MAP_SIZE;
+	const char *env;
+	int rc;
+
+	*out = NULL;
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return STORE_ERROR;
+	}
+	st->flags = flags;
+	st->lockfd = -1;
+
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	if (flags & STORE_READONLY) {
+		/* Reading must never create a store. */
+		if (stat(file, &sb) == -1) {
+			snprintf(err, errlen, "no store in %s: %s", dir,
+			    strerror(errno));
+			free(st);
+			return STORE_ERROR;
+		}
+	} else {
+		if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", dir,
+			    strerror(errno));
+			free(st);
+			return STORE_ERROR;
+		}
+		if (stat(file, &sb) == 0 && (size_t)sb.st_size > mapsize)
+			mapsize = sb.st_size;
+	}
+	/* Lets tests start with a tiny map to see it grow. */
+	if ((env = getenv("TALLY_INITIAL_MAP_SIZE")) != NULL && atol(env) > 0 &&
+	    (size_t)atol(env) > mapsize / 1024)
+		mapsize = (size_t)atol(env);
+
+	if ((rc = mdb_env_create(&st->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(st->env, 4)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(st->env, 254)) != 0 ||
+	    (rc = mdb_env_set_mapsize(st->env, mapsize)) != 0) {
+		snprintf(err, errlen, "mdb_env_create: %s", mdb_strerror(rc));
+		goto bad;
+	}
+	rc = mdb_env_open(st->env, dir,
+	    MDB_NOTLS | ((flags & STORE_READONLY) ? MDB_RDONLY : 0), 0640);
+	if (rc) {
+		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
+		    rc == MDB_CORRUPTED)
+			snprintf(err, errlen, "%s is not a valid store (%s); "
+			    "refusing to use it", file, mdb_strerror(rc));
+		else
+			snprintf(err, errlen, "opening %s: %s", dir,
+			    mdb_strerror(rc));
+		goto bad;
+	}
+	/* Readers left by killed processes would pin old pages forever. */
+	mdb_reader_check(st->env, NULL);
+	if ((rc = store_init(st)) != STORE_OK) {
+		snprintf(err, errlen, "%s: %s", dir, st->err);
+		goto bad;
+	}
+	*out = st;
+	return STORE_OK;
+bad:
+	if (st->env)
+		mdb_env_close(st->env);
+	free(st);
+	return STORE_ERROR;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	mdb_env_close(st->env);
+	if (st->lockfd != -1)
+		close(st->lockfd);
+	free(st);
+}
+
+int
+store_lock_daemon(struct store *st, char *err, size_t errlen)
+{
+	const char *dir;
+	char file[PATH_MAX];
+
+	if (mdb_env_get_path(st->env, &dir) != 0)
+		dir = ".";
+	snprintf(file, sizeof(file), "%s/tallyd.lock", dir);
+	st->lockfd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (st->lockfd == -1) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return STORE_ERROR;
+	}
+	if (flock(st->lockfd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			snprintf(err, errlen, "another tallyd is using %s", dir);
+		else
+			snprintf(err, errlen, "locking %s: %s", file,
+			    strerror(errno));
+		close(st->lockfd);
+		st->lockfd = -1;
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+int
+store_stat(struct store *st, struct store_stat *out)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	int rc;
+
+	if ((rc = mdb_env_info(st->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(st->env, &ms)) != 0)
+		return fail(st, rc, "mdb_env_info");
+	out->map_bytes = info.me_mapsize;
+	out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	out->readers = info.me_numreaders;
+	return STORE_OK;
+}
+
+int
+store_grow(struct store *st)
+{
+	MDB_envinfo info;
+	int rc;
+
+	if ((rc = mdb_env_info(st->env, &info)) != 0)
+		return fail(st, rc, "mdb_env_info");
+	if ((rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2)) != 0)
+		return fail(st, rc, "growing the map");
+	return STORE_OK;
+}
+
+int
+store_backup(struct store *st, const char *dest, char *err, size_t errlen)
+{
+	int rc;
+
+	if (mkdir(dest, 0750) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", dest, strerror(errno));
+		return STORE_ERROR;
+	}
+	/* A compacting copy runs in a read transaction: writers go on. */
+	if ((rc = mdb_env_copy2(st->env, dest, MDB_CP_COMPACT)) != 0) {
+		snprintf(err, errlen, "mdb_env_copy2 %s: %s", dest,
+		    mdb_strerror(rc));
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+int
+store_reader_check(struct store *st)
+{
+	int dead = 0;
+
+	mdb_reader_check(st->env, &dead);
+	return dead;
+}
+
+/* Another process grew the map: adopt its size and try again. */
+static int
+txn_begin(struct store *st, MDB_txn *parent, unsigned int flags, MDB_txn **txn)
+{
+	int rc;
+
+	rc = mdb_txn_begin(st->env, parent, flags, txn);
+	if (rc == MDB_MAP_RESIZED) {
+		mdb_env_set_mapsize(st->env, 0);
+		rc = mdb_txn_begin(st->env, parent, flags, txn);
+	}
+	return rc;
+}
+
+struct store_view *
+store_view_new(struct store *st)
+{
+	struct store_view *v;
+
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return NULL;
+	v->st = st;
+	return v;
+}
+
+void
+store_view_free(struct store_view *v)
+{
+	if (v == NULL)
+		return;
+	if (v->txn)
+		mdb_txn_abort(v->txn);
+	free(v);
+}
+
+int
+store_view_begin(struct store_view *v)
+{
+	int rc;
+
+	if (v->active)
+		return STORE_OK;
+	/* Renewing a reset transaction skips most of the set-up. */
+	if (v->txn) {
+		rc = mdb_txn_renew(v->txn);
+		if (rc == MDB_MAP_RESIZED) {
+			mdb_txn_abort(v->txn);
+			v->txn = NULL;
+		} else if (rc) {
+			return fail(v->st, rc, "mdb_txn_renew");
+		}
+	}
+	if (v->txn == NULL &&
+	    (rc = txn_begin(v->st, NULL, MDB_RDONLY, &v->txn)) != 0) {
+		v->txn = NULL;
+		return fail(v->st, rc, "mdb_txn_begin (read)");
+	}
+	v->active = 1;
+	return STORE_OK;
+}
+
+void
+store_view_end(struct store_view *v)
+{
+	if (!v->active)
+		return;
+	mdb_txn_reset(v->txn);
+	v->active = 0;
+}
+
+static int
+get_series(struct store *st, MDB_txn *txn, const char *site, const char *path,
+    struct series_rec *rec)
+{
+	char key[KEY_MAX];
+	MDB_val k, v;
+	int rc;
+
+	if ((k.mv_size = series_key(key, site, path)) == 0)
+		return STORE_NOTFOUND;
+	k.mv_data = key;
+	rc = mdb_get(txn, st->series, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc)
+		return fail(st, rc, "reading a series");
+	if (v.mv_size != sizeof(*rec)) {
+		snprintf(st->err, sizeof(st->err), "corrupt series record");
+		return STORE_ERROR;
+	}
+	memcpy(rec, v.mv_data, sizeof(*rec));
+	return STORE_OK;
+}
+
+static int
+get_day(struct store *st, MDB_txn *txn, uint32_t id, int day,
+    struct day_rec *rec)
+{
+	unsigned char key[8];
+	MDB_val k, v;
+	int rc;
+
+	memset(rec, 0, sizeof(*rec));
+	if (day < 0)
+		return STORE_NOTFOUND;
+	day_key(key, id, (uint32_t)day);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	rc = mdb_get(txn, st->days, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc)
+		return fail(st, rc, "reading a day");
+	if (v.mv_size != sizeof(*rec)) {
+		snprintf(st->err, sizeof(st->err), "corrupt day record");
+		return STORE_ERROR;
+	}
+	memcpy(rec, v.mv_data, sizeof(*rec));
+	return STORE_OK;
+}
+
+static int
+txn_get(struct store *st, MDB_txn *txn, const char *site, const char *path,
+    int day, struct series_counts *out)
+{
+	struct series_rec rec;
+	struct day_rec dr;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = get_series(st, txn, site, path, &rec);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc)
+		return rc;
+	out->exists = true;
+	out->total.views = rec.views;
+	out->total.visitors = rec.visitors;
+	out->npages = rec.npages;
+	rc = get_day(st, txn, rec.id, day, &dr);
+	if (rc && rc != STORE_NOTFOUND)
+		return rc;
+	out->day.views = dr.views;
+	out->day.visitors = dr.visitors;
+	return STORE_OK;
+}
+
+int
+store_get(struct store_view *v, const char *site, const char *path, int day,
+    struct series_counts *out)
+{
+	return txn_get(v->st, v->txn, site, path, day, out);
+}
+
+int
+store_txn_get(struct store_txn *t, const char *site, const char *path, int day,
+    struct series_counts *out)
+{
+	return txn_get(t->st, t->txn, site, path, day, out);
+}
+
+int
+store_meta_get(struct store_view *v, const char *key, void *val, size_t *len)
+{
+	MDB_val k, d;
+	int rc;
+
+	k.mv_data = (void *)key;
+	k.mv_size = strlen(key);
+	rc = mdb_get(v->txn, v->st->meta, &k, &d);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc)
+		return fail(v->st, rc, "reading meta");
+	if (d.mv_size > *len) {
+		snprintf(v->st->err, sizeof(v->st->err), "meta %s too large", key);
+		return STORE_ERROR;
+	}
+	memcpy(val, d.mv_data, d.mv_size);
+	*len = d.mv_size;
+	return STORE_OK;
+}
+
+int
+store_each_series(struct store_view *v, const char *site, store_series_cb cb,
+    void *arg)
+{
+	struct store *st = v->st;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	MDB_cursor_op op;
+	struct series_rec rec;
+	struct series_counts sc;
+	char keybuf[KEY_MAX + 2], prefix[KEY_MAX];
+	size_t plen = 0;
+	int rc, ret = STORE_OK;
+
+	if ((rc = mdb_cursor_open(v->txn, st->series, &cur)) != 0)
+		return fail(st, rc, "mdb_cursor_open");
+	if (site) {
+		plen = series_key(prefix, site, "");
+		k.mv_data = prefix;
+		k.mv_size = plen;
+		op = MDB_SET_RANGE;
+	} else {
+		op = MDB_FIRST;
+	}
+	for (;;) {
+		rc = mdb_cursor_get(cur, &k, &d, op);
+		op = MDB_NEXT;
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc) {
+			ret = fail(st, rc, "mdb_cursor_get");
+			break;
+		}
+		if (site && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen)))
+			break;
+		if (k.mv_size > KEY_MAX || d.mv_size != sizeof(rec) ||
+		    memchr(k.mv_data, '\0', k.mv_size) == NULL) {
+			snprintf(st->err, sizeof(st->err), "corrupt series key");
+			ret = STORE_ERROR;
+			break;
+		}
+		memcpy(keybuf, k.mv_data, k.mv_size);
+		keybuf[k.mv_size] = '\0';
+		memcpy(&rec, d.mv_data, sizeof(rec));
+		memset(&sc, 0, sizeof(sc));
+		sc.exists = true;
+		sc.total.views = rec.views;
+		sc.total.visitors = rec.visitors;
+		sc.npages = rec.npages;
+		if ((ret = cb(arg, keybuf, keybuf + strlen(keybuf) + 1, &sc)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return ret;
+}
+
+int
+store_each_day(struct store_view *v, const char *site, const char *path,
+    int from, int to, bool with_adjust, store_row_cb cb, void *arg)
+{
+	struct store *st = v->st;
+	struct series_rec rec;
+	struct day_rec dr;
+	struct counts c;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	unsigned char key[8];
+	int rc, ret = STORE_OK, day;
+
+	rc = get_series(st, v->txn, site, path, &rec);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc)
+		return rc;
+	if (with_adjust && (rec.adj_views || rec.adj_visitors)) {
+		c.views = (uint64_t)rec.adj_views;
+		c.visitors = (uint64_t)rec.adj_visitors;
+		if ((ret = cb(arg, site, path, DAY_ADJUST, &c)) != 0)
+			return ret;
+	}
+	if (from < 0)
+		from = 0;
+	if (to < from)
+		return STORE_OK;
+	if ((rc = mdb_cursor_open(v->txn, st->days, &cur)) != 0)
+		return fail(st, rc, "mdb_cursor_open");
+	day_key(key, rec.id, (uint32_t)from);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	for (;;) {
+		rc = mdb_cursor_get(cur, &k, &d, op);
+		op = MDB_NEXT;
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc) {
+			ret = fail(st, rc, "mdb_cursor_get");
+			break;
+		}
+		if (k.mv_size != 8 || be32(k.mv_data) != rec.id)
+			break;
+		day = (int)be32((unsigned char *)k.mv_data + 4);
+		if (day > to)
+			break;
+		if (d.mv_size != sizeof(dr)) {
+			snprintf(st->err, sizeof(st->err), "corrupt day record");
+			ret = STORE_ERROR;
+			break;
+		}
+		memcpy(&dr, d.mv_data, sizeof(dr));
+		c.views = dr.views;
+		c.visitors = dr.visitors;
+		if ((ret = cb(arg, site, path, day, &c)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return ret;
+}
+
+int
+store_write_begin(struct store *st, struct store_txn **out)
+{
+	struct store_txn *t;
+	int rc;
+
+	*out = NULL;
+	if (st->flags & STORE_READONLY) {
+		snprintf(st->err, sizeof(st->err), "store opened read-only");
+		return STORE_ERROR;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(st->err, sizeof(st->err), "%s", strerror(errno));
+		return STORE_ERROR;
+	}
+	t->st = st;
+	if ((rc = txn_begin(st, NULL, 0, &t->txn)) != 0) {
+		free(t);
+		return fail(st, rc, "mdb_txn_begin (write)");
+	}
+	*out = t;
+	return STORE_OK;
+}
+
+static int
+put_series(struct store_txn *t, const char *site, const char *path,
+    const struct series_rec *rec)
+{
+	char key[KEY_MAX];
+	MDB_val k, v;
+	int rc;
+
+	if ((k.mv_size = series_key(key, site, path)) == 0) {
+		snprintf(t->st->err, sizeof(t->st->err), "path too long");
+		return STORE_ERROR;
+	}
+	k.mv_data = key;
+	v.mv_data = (void *)rec;
+	v.mv_size = sizeof(*rec);
+	if ((rc = mdb_put(t->txn, t->st->series, &k, &v, 0)) != 0)
+		return fail(t->st, rc, "writing a series");
+	return STORE_OK;
+}
+
+static int
+new_id(struct store_txn *t, uint32_t *id)
+{
+	MDB_val k, v;
+	int rc;
+
+	if (t->next_id == 0) {
+		k.mv_data = "next_id";
+		k.mv_size = 7;
+		rc = mdb_get(t->txn, t->st->meta, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			t->next_id = 1;
+		else if (rc)
+			return fail(t->st, rc, "reading next_id");
+		else if (v.mv_size != sizeof(uint32_t)) {
+			snprintf(t->st->err, sizeof(t->st->err),
+			    "corrupt next_id");
+			return STORE_ERROR;
+		} else
+			memcpy(&t->next_id, v.mv_data, sizeof(uint32_t));
+	}
+	if (t->next_id == UINT32_MAX) {
+		snprintf(t->st->err, sizeof(t->st->err), "out of series ids");
+		return STORE_ERROR;
+	}
+	*id = t->next_id++;
+	t->next_id_dirty = 1;
+	return STORE_OK;
+}
+
+/* Finds a series, creating it (and its site) when missing. */
+static int
+series_for_write(struct store_txn *t, const char *site, const char *path,
+    struct series_rec *rec)
+{
+	struct series_rec srec;
+	int rc;
+
+	rc = get_series(t->st, t->txn, site, path, rec);
+	if (rc != STORE_NOTFOUND)
+		return rc;
+	memset(rec, 0, sizeof(*rec));
+	if ((rc = new_id(t, &rec->id)) != STORE_OK)
+		return rc;
+	if (path[0] == '\0')
+		return STORE_OK;
+	/* A new page: the site counts its pages for max_pages. */
+	if ((rc = series_for_write(t, site, SITE_SERIES, &srec)) != STORE_OK)
+		return rc;
+	srec.npages++;
+	return put_series(t, site, SITE_SERIES, &srec);
+}
+
+int
+store_add(struct store_txn *t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors)
+{
+	struct series_rec rec;
+	struct day_rec dr;
+	unsigned char key[8];
+	MDB_val k, v;
+	int rc;
+
+	if (day < 0) {
+		snprintf(t->st->err, sizeof(t->st->err), "bad day");
+		return STORE_ERROR;
+	}
+	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
+		return rc;
+	rec.views += views;
+	rec.visitors += visitors;
+	if ((rc = put_series(t, site, path, &rec)) != STORE_OK)
+		return rc;
+
+	rc = get_day(t->st, t->txn, rec.id, day, &dr);
+	if (rc && rc != STORE_NOTFOUND)
+		return rc;
+	dr.views += views;
+	dr.visitors += visitors;
+	day_key(key, rec.id, (uint32_t)day);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	v.mv_data = &dr;
+	v.mv_size = sizeof(dr);
+	if ((rc = mdb_put(t->txn, t->st->days, &k, &v, 0)) != 0)
+		return fail(t->st, rc, "writing a day");
+	return STORE_OK;
+}
+
+int
+store_add_adjust(struct store_txn *t, const char *site, const char *path,
+    int64_t views, int64_t visitors)
+{
+	struct series_rec rec;
+	int rc;
+
+	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
+		return rc;
+	rec.adj_views += views;
+	rec.adj_visitors += visitors;
+	/* Unsigned wrap-around is defined, so the order of rows does not
+	 * matter: the sum comes out right. */
+	rec.views += (uint64_t)views;
+	rec.visitors += (uint64_t)visitors;
+	return put_series(t, site, path, &rec);
+}
+
+int
+store_set_total(struct store_txn *t, const char *site, const char *path,
+    uint64_t views, uint64_t visitors)
+{
+	struct series_rec rec;
+	int rc;
+
+	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
+		return rc;
+	/* views - adj_views is what the daily rows add up to. */
+	rec.adj_views = (int64_t)(views - (rec.views - (uint64_t)rec.adj_views));
+	rec.adj_visitors = (int64_t)(visitors -
+	    (rec.visitors - (uint64_t)rec.adj_visitors));
+	rec.views = views;
+	rec.visitors = visitors;
+	return put_series(t, site, path, &rec);
+}
+
+static int
+delete_days(struct store_txn *t, uint32_t id)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	unsigned char key[8];
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->st->days, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	day_key(key, id, 0);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size == 8 && be32(k.mv_data) == id) {
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		/* After a delete, MDB_NEXT yields the row that moved up. */
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(t->st, rc, "deleting days");
+	return STORE_OK;
+}
+
+static int
+delete_series(struct store_txn *t, const char *site, const char *path)
+{
+	struct series_rec rec;
+	char key[KEY_MAX];
+	MDB_val k;
+	int rc;
+
+	rc = get_series(t->st, t->txn, site, path, &rec);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc)
+		return rc;
+	if ((rc = delete_days(t, rec.id)) != STORE_OK)
+		return rc;
+	k.mv_size = series_key(key, site, path);
+	k.mv_data = key;
+	if ((rc = mdb_del(t->txn, t->st->series, &k, NULL)) != 0)
+		return fail(t->st, rc, "deleting a series");
+	return STORE_OK;
+}
+
+struct path_list {
+	char	**paths;
+	size_t	  n, cap;
+};
+
+static int
+collect_path(void *arg, const char *site, const char *path,
+    const struct series_counts *sc)
+{
+	struct path_list *l = arg;
+	char **np;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		if ((np = realloc(l->paths, l->cap * sizeof(*np))) == NULL)
+			return STORE_ERROR;
+		l->paths = np;
+	}
+	if ((l->paths[l->n] = strdup(path)) == NULL)
+		return STORE_ERROR;
+	l->n++;
+	return STORE_OK;
+}
+
+int
+store_reset(struct store_txn *t, const char *site, const char *path)
+{
+	struct store_view v = { .st = t->st, .txn = t->txn, .active = 1 };
+	struct path_list l = { 0 };
+	struct series_rec srec;
+	size_t i;
+	int rc;
+
+	if (path) {
+		if ((rc = get_series(t->st, t->txn, site, path, &srec)) ==
+		    STORE_NOTFOUND)
+			return STORE_OK;
+		if ((rc = delete_series(t, site, path)) != STORE_OK)
+			return rc;
+		if (path[0] == '\0')
+			return STORE_OK;
+		rc = get_series(t->st, t->txn, site, SITE_SERIES, &srec);
+		if (rc == STORE_NOTFOUND)
+			return STORE_OK;
+		if (rc)
+			return rc;
+		if (srec.npages > 0)
+			srec.npages--;
+		return put_series(t, site, SITE_SERIES, &srec);
+	}
+	/* Collect first: deleting under a cursor's feet is not worth it. */
+	rc = store_each_series(&v, site, collect_path, &l);
+	for (i = 0; rc == STORE_OK && i < l.n; i++)
+		rc = delete_series(t, site, l.paths[i]);
+	for (i = 0; i < l.n; i++)
+		free(l.paths[i]);
+	free(l.paths);
+	return rc;
+}
+
+int
+store_meta_put(struct store_txn *t, const char *key, const void *val,
+    size_t len)
+{
+	MDB_val k, v;
+	int rc;
+
+	k.mv_data = (void *)key;
+	k.mv_size = strlen(key);
+	v.mv_data = (void *)val;
+	v.mv_size = len;
+	if ((rc = mdb_put(t->txn, t->st->meta, &k, &v, 0)) != 0)
+		return fail(t->st, rc, "writing meta");
+	return STORE_OK;
+}
+
+int
+store_meta_del(struct store_txn *t, const char *key)
+{
+	MDB_val k;
+	int rc;
+
+	k.mv_data = (void *)key;
+	k.mv_size = strlen(key);
+	rc = mdb_del(t->txn, t->st->meta, &k, NULL);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(t->st, rc, "deleting meta");
+	return STORE_OK;
+}
+
+int
+store_commit(struct store_txn *t)
+{
+	struct store *st = t->st;
+	MDB_val k, v;
+	int rc;
+
+	if (t->next_id_dirty) {
+		k.mv_data = "next_id";
+		k.mv_size = 7;
+		v.mv_data = &t->next_id;
+		v.mv_size = sizeof(t->next_id);
+		if ((rc = mdb_put(t->txn, st->meta, &k, &v, 0)) != 0) {
+			mdb_txn_abort(t->txn);
+			free(t);
+			return fail(st, rc, "writing next_id");
+		}
+	}
+	rc = mdb_txn_commit(t->txn);
+	free(t);
+	if (rc)
+		return fail(st, rc, "mdb_txn_commit");
+	return STORE_OK;
+}
+
+void
+store_abort(struct store_txn *t)
+{
+	if (t == NULL)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}

@@ -1,0 +1,274 @@
+/* UTF-8 checks, JSON and XML escaping, percent-decoding, and buf. */
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "tally/buf.h"
+#include "tally/escape.h"
+#include "check.h"
+
+/* A string with its length, for cases with a NUL inside. */
+struct bytes {
+	const char	*s;
+	size_t		 len;
+};
+#define B(lit)	{ lit, sizeof(lit) - 1 }
+
+struct utf8_case {
+	struct bytes	 in;
+	bool		 valid;
+	size_t		 length;	/* code points, when valid */
+};
+
+static const struct utf8_case utf8_cases[] = {
+	{ B(""), true, 0 },
+	{ B("abc"), true, 3 },
+	{ B("a\0b"), true, 3 },
+	{ B("\xc3\x9cmumi"), true, 5 },			/* Ümumi */
+	{ B("Bu g\xc3\xbcn"), true, 6 },		/* Bu gün */
+	{ B("\xe2\x82\xac"), true, 1 },			/* € */
+	{ B("\xf0\x9f\x98\x80" "a"), true, 2 },		/* 😀a */
+	{ B("\xc2\x80"), true, 1 },			/* smallest 2 */
+	{ B("\xe0\xa0\x80"), true, 1 },			/* smallest 3 */
+	{ B("\xf0\x90\x80\x80"), true, 1 },		/* smallest 4 */
+	{ B("\xed\x9f\xbf"), true, 1 },			/* U+D7FF */
+	{ B("\xee\x80\x80"), true, 1 },			/* U+E000 */
+	{ B("\xef\xbf\xbf"), true, 1 },			/* U+FFFF */
+	{ B("\xf4\x8f\xbf\xbf"), true, 1 },		/* U+10FFFF */
+	{ B("\xc3\x28"), false, 0 },
+	{ B("\xc3"), false, 0 },
+	{ B("a\xe2\x82"), false, 0 },
+	{ B("\x80"), false, 0 },
+	{ B("\xbf"), false, 0 },
+	{ B("\xc0\xaf"), false, 0 },			/* overlong '/' */
+	{ B("\xc1\xbf"), false, 0 },
+	{ B("\xe0\x80\xaf"), false, 0 },
+	{ B("\xe0\x9f\xbf"), false, 0 },
+	{ B("\xf0\x8f\xbf\xbf"), false, 0 },
+	{ B("\xed\xa0\x80"), false, 0 },		/* U+D800 */
+	{ B("\xed\xbf\xbf"), false, 0 },		/* U+DFFF */
+	{ B("\xf4\x90\x80\x80"), false, 0 },		/* U+110000 */
+	{ B("\xf5\x80\x80\x80"), false, 0 },
+	{ B("\xf8\x88\x80\x80\x80"), false, 0 },
+	{ B("\xfe"), false, 0 },
+	{ B("\xff"), false, 0 },
+	{ B("\xe2\x28\xa1"), false, 0 },
+};
+
+static void
+test_utf8(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++) {
+		const struct utf8_case	*c = &utf8_cases[i];
+
+		if (utf8_valid(c->in.s, c->in.len) != c->valid)
+			fprintf(stderr, "utf8 case %zu\n", i);
+		CHECK(utf8_valid(c->in.s, c->in.len) == c->valid);
+		if (c->valid)
+			CHECK_INT(utf8_length(c->in.s, c->in.len), c->length);
+	}
+	/* The length given is what is looked at. */
+	CHECK(utf8_valid("\xc3\xbc", 1) == false);
+	CHECK(utf8_valid("ab\xff", 2) == true);
+}
+
+struct escape_case {
+	struct bytes	 in;
+	const char	*json;
+	const char	*xml;
+};
+
+static const struct escape_case escape_cases[] = {
+	{ B(""), "", "" },
+	{ B("abc 123"), "abc 123", "abc 123" },
+	{ B("a\"b"), "a\\\"b", "a&quot;b" },
+	{ B("a\\b"), "a\\\\b", "a\\b" },
+	{ B("it's"), "it's", "it&#39;s" },
+	{ B("a&b"), "a\\u0026b", "a&amp;b" },
+	{ B("</script>"), "\\u003c/script\\u003e", "&lt;/script&gt;" },
+	{ B("<script>alert('x')</script>"),
+	    "\\u003cscript\\u003ealert('x')\\u003c/script\\u003e",
+	    "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" },
+	{ B("a\nb\tc"), "a\\nb\\tc", "a\nb\tc" },
+	{ B("\r\b\f"), "\\r\\b\\f", "" },
+	{ B("\x01"), "\\u0001", "" },
+	{ B("a\x1f" "b"), "a\\u001fb", "ab" },
+	{ B("a\x7f" "b"), "a\\u007fb", "ab" },
+	{ B("a\0b"), "a\\u0000b", "ab" },
+	{ B("/path"), "/path", "/path" },
+	{ B("\xc3\xbcmumi"), "\xc3\xbcmumi", "\xc3\xbcmumi" },
+	{ B("Bu g\xc3\xbcn"), "Bu g\xc3\xbcn", "Bu g\xc3\xbcn" },
+	{ B("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+	{ B("a\xe2\x80\xa8" "b"), "a\\u2028b", "a\xe2\x80\xa8" "b" },
+	{ B("\xe2\x80\xa9"), "\\u2029", "\xe2\x80\xa9" },
+	{ B("\xc2\x85"), "\xc2\x85", "" },		/* C1 control */
+	{ B("\xef\xbf\xbe"), "\xef\xbf\xbe", "" },	/* U+FFFE */
+	/* Invalid input: U+FFFD for each bad byte. */
+	{ B("\xff"), "\\ufffd", "\xef\xbf\xbd" },
+	{ B("a\xc3"), "a\\ufffd", "a\xef\xbf\xbd" },
+	{ B("\xc3\x28"), "\\ufffd(", "\xef\xbf\xbd(" },
+	{ B("\xed\xa0\x80"), "\\ufffd\\ufffd\\ufffd",
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+};
+
+static void
+test_escape(void)
+{
+	struct buf	 b;
+	size_t		 i;
+
+	buf_init(&b);
+	for (i = 0; i < sizeof(escape_cases) / sizeof(escape_cases[0]); i++) {
+		const struct escape_case	*c = &escape_cases[i];
+
+		buf_reset(&b);
+		json_escape(&b, c->in.s, c->in.len);
+		CHECK_STR(b.data, c->json);
+		CHECK_INT(b.len, strlen(c->json));
+		CHECK(utf8_valid(b.data, b.len));
+
+		buf_reset(&b);
+		xml_escape(&b, c->in.s, c->in.len);
+		CHECK_STR(b.data, c->xml);
+		CHECK_INT(b.len, strlen(c->xml));
+		CHECK(utf8_valid(b.data, b.len));
+	}
+
+	/* Escaping appends. */
+	buf_reset(&b);
+	buf_puts(&b, "x=");
+	json_escape(&b, "<", 1);
+	CHECK_STR(b.data, "x=\\u003c");
+
+	buf_reset(&b);
+	json_string(&b, "say \"hi\"");
+	CHECK_STR(b.data, "\"say \\\"hi\\\"\"");
+	buf_reset(&b);
+	json_string(&b, "");
+	CHECK_STR(b.data, "\"\"");
+	buf_reset(&b);
+	json_string(&b, NULL);
+	CHECK_STR(b.data, "\"\"");
+	buf_free(&b);
+}
+
+struct decode_case {
+	const char	*in;
+	bool		 plus;
+	long		 want_len;	/* -1: malformed */
+	struct bytes	 want;
+};
+
+static const struct decode_case decode_cases[] = {
+	{ "", false, 0, B("") },
+	{ "abc", false, 3, B("abc") },
+	{ "a%20b", false, 3, B("a b") },
+	{ "%41%42", false, 2, B("AB") },
+	{ "%c3%BC", false, 2, B("\xc3\xbc") },
+	{ "a+b", false, 3, B("a+b") },
+	{ "a+b", true, 3, B("a b") },
+	{ "%2B", true, 1, B("+") },
+	{ "%252F", false, 3, B("%2F") },
+	{ "%00", false, 1, B("\0") },
+	{ "%zz", false, -1, B("") },
+	{ "%", false, -1, B("") },
+	{ "%4", false, -1, B("") },
+	{ "abc%", false, -1, B("") },
+	{ "%4g", false, -1, B("") },
+	{ "%%41", false, -1, B("") },
+	{ "% 41", false, -1, B("") },
+};
+
+static void
+test_decode(void)
+{
+	char	 out[64];
+	size_t	 i;
+	long	 n;
+
+	for (i = 0; i < sizeof(decode_cases) / sizeof(decode_cases[0]); i++) {
+		const struct decode_case	*c = &decode_cases[i];
+
+		n = percent_decode(c->in, strlen(c->in), out, c->plus);
+		CHECK_INT(n, c->want_len);
+		if (c->want_len >= 0) {
+			CHECK(memcmp(out, c->want.s, c->want.len) == 0);
+			CHECK_INT(out[n], '\0');
+		}
+	}
+	/* Only len bytes are read. */
+	CHECK_INT(percent_decode("a%41", 2, out, false), -1);
+	CHECK_INT(percent_decode("a%41", 1, out, false), 1);
+	CHECK_STR(out, "a");
+}
+
+static void
+test_buf(void)
+{
+	struct buf	 b, z;
+	char		 big[1000];
+	size_t		 i;
+
+	buf_init(&b);
+	CHECK_STR(b.data, "");
+	CHECK_INT(b.len, 0);
+	buf_reset(&b);
+	CHECK_STR(b.data, "");
+
+	buf_putc(&b, 'x');
+	buf_puts(&b, "yz");
+	buf_append(&b, "0123", 2);
+	buf_append(&b, NULL, 0);
+	CHECK_STR(b.data, "xyz01");
+	CHECK_INT(b.len, 5);
+
+	buf_printf(&b, "-%d-%s", 42, "end");
+	CHECK_STR(b.data, "xyz01-42-end");
+
+	/* Longer than any first guess: grows and formats again. */
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	buf_printf(&b, "[%s]", big);
+	CHECK_INT(b.len, 12 + 2 + 999);
+	CHECK(b.data[12] == '[' && b.data[12 + 1000] == ']');
+	CHECK_INT(b.data[b.len], '\0');
+	CHECK(b.cap > b.len);
+
+	buf_reset(&b);
+	CHECK_INT(b.len, 0);
+	CHECK_STR(b.data, "");
+	for (i = 0; i < 10000; i++)
+		buf_putc(&b, (char)('a' + i % 26));
+	CHECK_INT(b.len, 10000);
+	CHECK_INT(strlen(b.data), 10000);
+	CHECK(b.data[9999] == 'a' + 9999 % 26);
+
+	buf_reserve(&b, 100000);
+	CHECK(b.cap >= b.len + 100001);
+	CHECK_INT(b.len, 10000);
+
+	buf_free(&b);
+	CHECK_INT(b.len, 0);
+	CHECK_STR(b.data, "");
+	buf_free(&b);	/* twice is harmless */
+
+	/* A zeroed struct buf works without buf_init. */
+	memset(&z, 0, sizeof(z));
+	buf_printf(&z, "%s", "");
+	CHECK_STR(z.data, "");
+	buf_puts(&z, "ok");
+	CHECK_STR(z.data, "ok");
+	buf_free(&z);
+}
+
+int
+main(void)
+{
+	test_utf8();
+	test_escape();
+	test_decode();
+	test_buf();
+	return check_done();
+}
