@@ -1,7 +1,332 @@
-/* placeholder: being written */
+/*
+ * The routes a web page embeds: the script, the SVG badge, the pixel for
+ * <noscript>, and the front page that shows how to paste them.
+ */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "embedded.h"
+#include "tally/buf.h"
+#include "tally/config.h"
+#include "tally/day.h"
+#include "tally/escape.h"
+#include "tally/http.h"
+#include "tally/params.h"
 #include "tally/render.h"
 #include "tally/routes.h"
-void route_counter_svg(struct route_ctx *c) { http_respond_error(c->r, 404, "not yet"); }
-void route_pixel(struct route_ctx *c) { http_respond_error(c->r, 404, "not yet"); }
-void route_tally_js(struct route_ctx *c) { http_respond_error(c->r, 404, "not yet"); }
-void route_front_page(struct route_ctx *c) { http_respond_error(c->r, 404, "not yet"); }
+
+#define LABEL_MAX_CHARS	64
+
+/* The script changes only with the binary: browsers may keep it an hour
+ * and then revalidate with the ETag, which costs a 304. */
+#define SCRIPT_CACHE	"Cache-Control: public, max-age=3600\r\n"
+
+/* Answers that a page on any origin may load as a script or image, also
+ * under Cross-Origin-Embedder-Policy. */
+#define EMBEDDABLE	"Cross-Origin-Resource-Policy: cross-origin\r\n" \
+			"X-Content-Type-Options: nosniff\r\n"
+
+/* GIF89a, 1x1, one transparent colour: the smallest valid image. */
+static const unsigned char pixel_gif[43] = {
+	'G', 'I', 'F', '8', '9', 'a',
+	0x01, 0x00, 0x01, 0x00,		/* 1x1 */
+	0x80, 0x00, 0x00,		/* a global table of 2 colours */
+	0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+	0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, /* colour 0 is clear */
+	0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
+	0x02, 0x02, 0x44, 0x01, 0x00,	/* one pixel of colour 0 */
+	0x3b,
+};
+
+static char	 script_etag[24];	/* "\"" 16 hex digits "\"" */
+static pthread_once_t script_etag_once = PTHREAD_ONCE_INIT;
+
+/* FNV-1a: the ETag only has to change when the script does. */
+static void
+script_etag_init(void)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < embed_tally_js_len; i++) {
+		h ^= embed_tally_js[i];
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(script_etag, sizeof(script_etag), "\"%016llx\"",
+	    (unsigned long long)h);
+}
+
+/* If-None-Match holds "*" or a list of entity tags; W/ tags match too,
+ * as the weak comparison of RFC 9110 asks for GET. */
+static bool
+etag_matches(const char *header, const char *etag)
+{
+	const char *p = header, *start;
+	size_t len, elen = strlen(etag);
+
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			break;
+		if (*p == '*')
+			return true;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		start = p;
+		if (*p == '"') {
+			/* A quoted tag may hold commas. */
+			const char *q = strchr(p + 1, '"');
+			p = q ? q + 1 : p + strlen(p);
+		} else
+			p += strcspn(p, ", \t");
+		len = (size_t)(p - start);
+		if (len == elen && memcmp(start, etag, len) == 0)
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+void
+route_tally_js(struct route_ctx *ctx)
+{
+	const char *inm;
+
+	pthread_once(&script_etag_once, script_etag_init);
+	/* Nothing in the script depends on the request: the same answer
+	 * for every origin, without looking at site or path. */
+	route_add_header(ctx, "Access-Control-Allow-Origin: *\r\n"
+	    "Vary: Origin\r\n" EMBEDDABLE SCRIPT_CACHE "ETag: %s\r\n",
+	    script_etag);
+	if ((inm = http_header_get(ctx->r, "if-none-match")) != NULL &&
+	    etag_matches(inm, script_etag)) {
+		http_respond(ctx->r, 304, NULL, ctx->headers, NULL, 0);
+		return;
+	}
+	http_respond(ctx->r, 200, "text/javascript; charset=utf-8",
+	    ctx->headers, embed_tally_js, embed_tally_js_len);
+}
+
+void
+route_pixel(struct route_ctx *ctx)
+{
+	struct page_counts pc;
+	const char *reason;
+	bool counted;
+
+	if (route_prepare(ctx, false) == -1)
+		return;
+	if (route_count(ctx, true, &pc, &counted, &reason) == -1)
+		return;
+	route_add_header(ctx, "Cache-Control: no-store\r\n" EMBEDDABLE);
+	http_respond(ctx->r, 200, "image/gif", ctx->headers, pixel_gif,
+	    sizeof(pixel_gif));
+}
+
+enum badge_kind { B_TODAY, B_TOTAL, B_PAGE, B_KINDS };
+
+static const struct {
+	const char	*name;
+	enum param_key	 label;
+} badge_kinds[B_KINDS] = {
+	{ "today", P_LABEL_TODAY },
+	{ "total", P_LABEL_TOTAL },
+	{ "page", P_LABEL_PAGE },
+};
+
+/* show=: names from badge_kinds in any order, commas between. Returns
+ * how many, or -1 with a reason. A name given twice is shown once. */
+static int
+parse_show(const char *show, enum badge_kind kinds[B_KINDS], const char **err)
+{
+	const char *p = show;
+	size_t len, i;
+	int n = 0, k;
+
+	while (*p != '\0') {
+		p += strspn(p, " ,");
+		if ((len = strcspn(p, " ,")) == 0)
+			break;
+		for (k = 0; k < B_KINDS; k++)
+			if (strlen(badge_kinds[k].name) == len &&
+			    strncmp(badge_kinds[k].name, p, len) == 0)
+				break;
+		if (k == B_KINDS) {
+			*err = "show: use today, total and page";
+			return -1;
+		}
+		for (i = 0; i < (size_t)n; i++)
+			if (kinds[i] == (enum badge_kind)k)
+				break;
+		if (i == (size_t)n)
+			kinds[n++] = (enum badge_kind)k;
+		p += len;
+	}
+	if (n == 0)
+		*err = "show: nothing to show";
+	return n == 0 ? -1 : n;
+}
+
+/* A label from the query, checked, or the site's own. */
+static const char *
+badge_label(struct route_ctx *ctx, enum badge_kind k, const char **err)
+{
+	static const char *const messages[B_KINDS][2] = {
+		{ "label.today is not valid UTF-8",
+		    "label.today is longer than 64 characters" },
+		{ "label.total is not valid UTF-8",
+		    "label.total is longer than 64 characters" },
+		{ "label.page is not valid UTF-8",
+		    "label.page is longer than 64 characters" },
+	};
+	const char *v = ctx->params.v[badge_kinds[k].label];
+	size_t len;
+
+	if (v == NULL) {
+		switch (k) {
+		case B_TODAY:
+			v = ctx->site->label_today;
+			break;
+		case B_TOTAL:
+			v = ctx->site->label_total;
+			break;
+		default:
+			v = ctx->site->label_page;
+			break;
+		}
+		return v ? v : "";
+	}
+	len = strlen(v);
+	if (!utf8_valid(v, len)) {
+		*err = messages[k][0];
+		return NULL;
+	}
+	if (utf8_length(v, len) > LABEL_MAX_CHARS) {
+		*err = messages[k][1];
+		return NULL;
+	}
+	return v;
+}
+
+void
+route_counter_svg(struct route_ctx *ctx)
+{
+	enum badge_kind kinds[B_KINDS];
+	struct badge_item items[B_KINDS];
+	const char *labels[B_KINDS];
+	const char *err = NULL, *reason, *count;
+	struct page_counts pc;
+	struct buf b;
+	bool counted, want;
+	int n, i, k;
+
+	if (route_prepare(ctx, false) == -1)
+		return;
+	n = parse_show(ctx->params.v[P_SHOW] ? ctx->params.v[P_SHOW] :
+	    "today,total", kinds, &err);
+	if (n == -1) {
+		http_respond_error(ctx->r, 400, err);
+		return;
+	}
+	/* Every label given is checked, shown or not: a bad one is a bug
+	 * in the page that its author should hear of. */
+	for (k = 0; k < B_KINDS; k++)
+		if ((labels[k] = badge_label(ctx, (enum badge_kind)k,
+		    &err)) == NULL) {
+			http_respond_error(ctx->r, 400, err);
+			return;
+		}
+	count = ctx->params.v[P_COUNT];
+	want = !(count && (strcmp(count, "0") == 0 ||
+	    strcasecmp(count, "false") == 0 || strcasecmp(count, "no") == 0));
+	if (route_count(ctx, want, &pc, &counted, &reason) == -1)
+		return;
+
+	for (i = 0; i < n; i++) {
+		items[i].label = labels[kinds[i]];
+		switch (kinds[i]) {
+		case B_TODAY:
+			items[i].value = pc.today.views;
+			break;
+		case B_TOTAL:
+			items[i].value = pc.total.views;
+			break;
+		default:
+			items[i].value = pc.page.views;
+			break;
+		}
+	}
+	buf_init(&b);
+	render_badge_svg(&b, items, (size_t)n);
+	route_add_header(ctx, "Cache-Control: no-store\r\n" EMBEDDABLE
+	    "Content-Security-Policy: default-src 'none'; "
+	    "style-src 'unsafe-inline'\r\n");
+	http_respond(ctx->r, 200, "image/svg+xml; charset=utf-8", ctx->headers,
+	    b.data, b.len);
+	buf_free(&b);
+}
+
+/* The address the visitor used to reach this daemon, to put in the
+ * snippet. Host is the client's own word, so only a plain host[:port]
+ * is taken; the page escapes it in any case. */
+static void
+base_url(const struct http_request *r, char *out, size_t outsz)
+{
+	const char *host = http_header_get(r, "host");
+	const char *proto = http_header_get(r, "x-forwarded-proto");
+	size_t len;
+
+	if (host == NULL || (len = strlen(host)) == 0 || len > 255 ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]_") != len)
+		host = "127.0.0.1";
+	/* Behind a TLS proxy the page is https, and so must the snippet be
+	 * or browsers block it as mixed content. */
+	snprintf(out, outsz, "%s://%s",
+	    proto && strcasecmp(proto, "https") == 0 ? "https" : "http", host);
+}
+
+void
+route_front_page(struct route_ctx *ctx)
+{
+	struct front_page fp;
+	struct page_counts pc;
+	struct buf b;
+	const char *reason;
+	char base[300], day[DAY_STRLEN];
+	bool counted;
+
+	/* The page shows the default site's counts, whatever the query or
+	 * Referer say: route_prepare is not for this route. */
+	params_init(&ctx->params);
+	ctx->site = config_site(ctx->d->cfg, DEFAULT_SITE);
+	strcpy(ctx->path, "/");
+	ctx->day = day_today();
+	memset(&pc, 0, sizeof(pc));
+	if (ctx->site != NULL &&
+	    route_count(ctx, false, &pc, &counted, &reason) == -1)
+		return;
+
+	base_url(ctx->r, base, sizeof(base));
+	day_format(ctx->day, day);
+	fp.base_url = base;
+	fp.site = DEFAULT_SITE;
+	fp.day = day;
+	fp.counts = &pc;
+	buf_init(&b);
+	render_front_page(&b, &fp);
+	route_add_header(ctx, "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Referrer-Policy: no-referrer\r\n"
+	    "Content-Security-Policy: default-src 'none'; script-src 'self'; "
+	    "connect-src 'self'; img-src 'self'; style-src 'unsafe-inline'; "
+	    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n");
+	http_respond(ctx->r, 200, "text/html; charset=utf-8", ctx->headers,
+	    b.data, b.len);
+	buf_free(&b);
+}

@@ -1,1 +1,311 @@
-int main(void){return 0;}
+/* The LMDB store, in a temporary directory. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "check.h"
+#include "tally/store.h"
+
+static char dir[256];
+
+static void
+cleanup(const char *d)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", d);
+}
+
+static struct store *
+open_rw(void)
+{
+	struct store *st = NULL;
+	char err[512];
+
+	if (store_open(&st, dir, 0, err, sizeof(err)) != STORE_OK)
+		fprintf(stderr, "store_open: %s\n", err);
+	return st;
+}
+
+static void
+get(struct store *st, const char *site, const char *path, int day,
+    struct series_counts *sc)
+{
+	struct store_view *v = store_view_new(st);
+
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_get(v, site, path, day, sc) == STORE_OK);
+	store_view_end(v);
+	store_view_free(v);
+}
+
+static void
+test_add_and_get(void)
+{
+	struct store *st = open_rw();
+	struct store_txn *t;
+	struct series_counts sc;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_add(t, "default", "/a", 20000, 3, 2) == STORE_OK);
+	CHECK(store_add(t, "default", "/a", 20001, 5, 1) == STORE_OK);
+	CHECK(store_add(t, "default", "/b", 20001, 1, 1) == STORE_OK);
+	CHECK(store_add(t, "default", "", 20001, 6, 2) == STORE_OK);
+	CHECK(store_add(t, "blog", "/a", 20001, 7, 7) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+
+	get(st, "default", "/a", 20001, &sc);
+	CHECK(sc.exists);
+	CHECK_INT(sc.total.views, 8);
+	CHECK_INT(sc.total.visitors, 3);
+	CHECK_INT(sc.day.views, 5);
+	CHECK_INT(sc.day.visitors, 1);
+	get(st, "default", "/a", 20000, &sc);
+	CHECK_INT(sc.day.views, 3);
+	get(st, "default", "/a", 19999, &sc);
+	CHECK_INT(sc.day.views, 0);
+	get(st, "default", "", 20001, &sc);
+	CHECK_INT(sc.total.views, 6);
+	CHECK_INT(sc.npages, 2);
+	get(st, "blog", "/a", 20001, &sc);
+	CHECK_INT(sc.total.views, 7);
+	get(st, "nosuch", "/a", 20001, &sc);
+	CHECK(!sc.exists);
+	CHECK_INT(sc.total.views, 0);
+	store_close(st);
+}
+
+struct rows {
+	int	 n;
+	int	 days[16];
+	uint64_t views[16];
+};
+
+static int
+collect(void *arg, const char *site, const char *path, int day,
+    const struct counts *c)
+{
+	struct rows *r = arg;
+
+	if (r->n < 16) {
+		r->days[r->n] = day;
+		r->views[r->n] = c->views;
+	}
+	r->n++;
+	return 0;
+}
+
+static int
+count_series(void *arg, const char *site, const char *path,
+    const struct series_counts *sc)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_set_adjust_reset(void)
+{
+	struct store *st = open_rw();
+	struct store_txn *t;
+	struct store_view *v;
+	struct series_counts sc;
+	struct rows rows = { 0 };
+	int n = 0;
+
+	if (st == NULL)
+		return;
+	/* set makes the all-time count equal N, whatever the days hold */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_set_total(t, "default", "/a", 1000, 100) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	get(st, "default", "/a", 20001, &sc);
+	CHECK_INT(sc.total.views, 1000);
+	CHECK_INT(sc.total.visitors, 100);
+	CHECK_INT(sc.day.views, 5);
+
+	/* later hits add to it */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_add(t, "default", "/a", 20002, 1, 1) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	get(st, "default", "/a", 20002, &sc);
+	CHECK_INT(sc.total.views, 1001);
+
+	/* the adjustment comes first, then the days in order */
+	v = store_view_new(st);
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_each_day(v, "default", "/a", 0, 100000, true, collect,
+	    &rows) == STORE_OK);
+	CHECK_INT(rows.n, 4);
+	CHECK_INT(rows.days[0], DAY_ADJUST);
+	CHECK_INT(rows.views[0], 1000 - 8);
+	CHECK_INT(rows.days[1], 20000);
+	CHECK_INT(rows.days[2], 20001);
+	CHECK_INT(rows.days[3], 20002);
+	rows.n = 0;
+	CHECK(store_each_day(v, "default", "/a", 20001, 20001, false, collect,
+	    &rows) == STORE_OK);
+	CHECK_INT(rows.n, 1);
+	CHECK(store_each_series(v, "default", count_series, &n) == STORE_OK);
+	CHECK_INT(n, 3);	/* "", "/a", "/b" */
+	n = 0;
+	CHECK(store_each_series(v, NULL, count_series, &n) == STORE_OK);
+	CHECK_INT(n, 5);	/* and blog's "" and "/a" */
+	store_view_end(v);
+
+	/* reset of a page keeps the others */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_reset(t, "default", "/a") == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	get(st, "default", "/a", 20001, &sc);
+	CHECK(!sc.exists);
+	get(st, "default", "", 20001, &sc);
+	CHECK_INT(sc.npages, 1);
+	get(st, "default", "/b", 20001, &sc);
+	CHECK_INT(sc.total.views, 1);
+
+	/* reset of a site leaves other sites alone */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_reset(t, "default", NULL) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	n = 0;
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_each_series(v, NULL, count_series, &n) == STORE_OK);
+	CHECK_INT(n, 2);
+	store_view_end(v);
+	store_view_free(v);
+	get(st, "blog", "/a", 20001, &sc);
+	CHECK_INT(sc.total.views, 7);
+	store_close(st);
+}
+
+static void
+test_readonly_never_creates(void)
+{
+	struct store *st = NULL;
+	struct stat sb;
+	char missing[300], err[512];
+
+	snprintf(missing, sizeof(missing), "%s/missing", dir);
+	CHECK(store_open(&st, missing, STORE_READONLY, err, sizeof(err)) ==
+	    STORE_ERROR);
+	CHECK(st == NULL);
+	CHECK(stat(missing, &sb) == -1 && errno == ENOENT);
+	CHECK(strstr(err, "no store") != NULL);
+}
+
+static void
+test_newer_schema_refused(void)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k, v;
+	uint32_t version = STORE_SCHEMA_VERSION + 1;
+	struct store *st = NULL;
+	char err[512];
+
+	CHECK(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 4);
+	CHECK(mdb_env_open(env, dir, 0, 0640) == 0);
+	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+	CHECK(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+	k.mv_data = "schema";
+	k.mv_size = 6;
+	v.mv_data = &version;
+	v.mv_size = sizeof(version);
+	CHECK(mdb_put(txn, dbi, &k, &v, 0) == 0);
+	CHECK(mdb_txn_commit(txn) == 0);
+	mdb_env_close(env);
+
+	CHECK(store_open(&st, dir, 0, err, sizeof(err)) == STORE_ERROR);
+	CHECK(strstr(err, "newer") != NULL);
+	CHECK(store_open(&st, dir, STORE_READONLY, err, sizeof(err)) ==
+	    STORE_ERROR);
+}
+
+static void
+test_corrupt_refused(void)
+{
+	struct store *st = NULL;
+	char d2[300], file[400], err[512];
+	FILE *f;
+
+	snprintf(d2, sizeof(d2), "%s/corrupt", dir);
+	mkdir(d2, 0700);
+	snprintf(file, sizeof(file), "%s/data.mdb", d2);
+	f = fopen(file, "w");
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	for (int i = 0; i < 8192; i++)
+		fputc('x', f);
+	fclose(f);
+	CHECK(store_open(&st, d2, 0, err, sizeof(err)) == STORE_ERROR);
+	CHECK(strstr(err, "not a valid store") != NULL);
+}
+
+static void
+test_grow(void)
+{
+	struct store *st;
+	struct store_txn *t;
+	struct store_stat ss;
+	uint64_t before;
+	char path[64];
+	int rc = STORE_OK, i, tries;
+
+	cleanup(dir);
+	st = open_rw();
+	if (st == NULL)
+		return;
+	CHECK(store_stat(st, &ss) == STORE_OK);
+	before = ss.map_bytes;
+	/* Fill past the map: MAPFULL, grow, the same batch goes in. */
+	for (tries = 0; tries < 20; tries++) {
+		CHECK(store_write_begin(st, &t) == STORE_OK);
+		for (i = 0; i < 400000 && rc == STORE_OK; i++) {
+			snprintf(path, sizeof(path), "/page/%d/with-a-longer-name", i);
+			rc = store_add(t, "default", path, 20000, 1, 1);
+		}
+		if (rc == STORE_OK) {
+			CHECK(store_commit(t) == STORE_OK);
+			break;
+		}
+		CHECK_INT(rc, STORE_MAPFULL);
+		store_abort(t);
+		CHECK(store_grow(st) == STORE_OK);
+		rc = STORE_OK;
+	}
+	CHECK(store_stat(st, &ss) == STORE_OK);
+	CHECK(ss.map_bytes > before);
+	store_close(st);
+}
+
+int
+main(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/tally-store-test-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_add_and_get();
+	test_set_adjust_reset();
+	test_readonly_never_creates();
+	test_corrupt_refused();
+	test_newer_schema_refused();
+	test_grow();
+	cleanup(dir);
+	return check_done();
+}
