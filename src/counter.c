@@ -28,8 +28,19 @@ struct pending {
 	char	 key[];
 };
 
+/* Visitor ids seen since the last commit; the store has the rest. */
+struct seen {
+	uint64_t series;
+	uint64_t visitor;
+	int32_t	 day;
+	bool	 used;
+};
+
 struct counter {
 	struct store	*store;
+	struct seen	*seen;
+	size_t		 seen_cap;	/* a power of two */
+	size_t		 nseen;
 	struct store_view *view;
 	struct pending	**buckets;
 	size_t		 nbuckets;
@@ -41,6 +52,82 @@ struct counter {
 	commit_observer	 observer;
 	void		*observer_arg;
 };
+
+/* Names a series in the seen set: site and path, hashed. */
+static uint64_t
+series_hash(const char *site, const char *path)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)site; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	h = (h ^ 0xff) * 1099511628211ULL;
+	for (p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+static struct seen *
+seen_slot(struct seen *tab, size_t cap, int day, uint64_t series,
+    uint64_t visitor)
+{
+	size_t i = (size_t)((series ^ visitor ^ (uint64_t)day) & (cap - 1));
+
+	while (tab[i].used && !(tab[i].series == series &&
+	    tab[i].visitor == visitor && tab[i].day == day))
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+static void
+seen_grow(struct counter *c)
+{
+	struct seen *old = c->seen, *nt, *s;
+	size_t i, oldcap = c->seen_cap, cap = oldcap ? oldcap * 2 : 1024;
+
+	if ((nt = calloc(cap, sizeof(*nt))) == NULL)
+		fatal("seen visitors");
+	for (i = 0; i < oldcap; i++) {
+		if (!old[i].used)
+			continue;
+		s = seen_slot(nt, cap, old[i].day, old[i].series, old[i].visitor);
+		*s = old[i];
+	}
+	free(old);
+	c->seen = nt;
+	c->seen_cap = cap;
+}
+
+/* Marks the visitor seen on the series that day; true when new. */
+static int
+visit(struct counter *c, int day, uint64_t series, uint64_t visitor,
+    bool *is_new)
+{
+	struct seen *s;
+	bool in_store;
+	int rc;
+
+	if ((c->nseen + 1) * 2 > c->seen_cap)
+		seen_grow(c);
+	s = seen_slot(c->seen, c->seen_cap, day, series, visitor);
+	if (s->used) {
+		*is_new = false;
+		return STORE_OK;
+	}
+	rc = store_seen_get(c->view, day, series, visitor, &in_store);
+	if (rc != STORE_OK)
+		return rc;
+	*is_new = !in_store;
+	if (in_store)
+		return STORE_OK;
+	s->used = true;
+	s->day = day;
+	s->series = series;
+	s->visitor = visitor;
+	c->nseen++;
+	return STORE_OK;
+}
 
 static uint64_t
 key_hash(const char *site, const char *path, int day)
@@ -90,6 +177,9 @@ pending_clear(struct counter *c)
 	}
 	c->n = 0;
 	c->hits = 0;
+	if (c->seen)
+		memset(c->seen, 0, c->seen_cap * sizeof(*c->seen));
+	c->nseen = 0;
 }
 
 void
@@ -100,6 +190,7 @@ counter_free(struct counter *c)
 	if (c->buckets)
 		pending_clear(c);
 	free(c->buckets);
+	free(c->seen);
 	store_view_free(c->view);
 	free(c);
 }
@@ -173,7 +264,7 @@ counter_add(struct counter *c, const struct hit *hit, const char **path_out)
 	struct series_counts page, site;
 	struct pending *pp, *sp;
 	const char *path = hit->path;
-	bool known, created;
+	bool known, created, new_site = false, new_page = false;
 	int rc;
 
 	if ((rc = store_view_begin(c->view)) != STORE_OK)
@@ -181,9 +272,8 @@ counter_add(struct counter *c, const struct hit *hit, const char **path_out)
 	rc = store_get(c->view, hit->site, path, hit->day, &page);
 	if (rc == STORE_OK)
 		rc = store_get(c->view, hit->site, SITE_SERIES, hit->day, &site);
-	store_view_end(c->view);
 	if (rc != STORE_OK)
-		return rc;
+		goto done;
 
 	sp = pending_get(c, hit->site, SITE_SERIES, hit->day, &created);
 	known = page.exists || pending_find(c, hit->site, path, hit->day,
@@ -191,27 +281,34 @@ counter_add(struct counter *c, const struct hit *hit, const char **path_out)
 	/* Past the cap, new paths pile up under one name. */
 	if (!known && hit->max_pages > 0 &&
 	    (long)site.npages + (long)sp->new_pages >= hit->max_pages &&
-	    strcmp(path, PATH_OTHER) != 0)
+	    strcmp(path, PATH_OTHER) != 0) {
 		path = PATH_OTHER;
+		rc = store_get(c->view, hit->site, path, hit->day, &page);
+		if (rc != STORE_OK)
+			goto done;
+	}
+	if (hit->has_visitor) {
+		rc = visit(c, hit->day, series_hash(hit->site, SITE_SERIES),
+		    hit->visitor, &new_site);
+		if (rc == STORE_OK)
+			rc = visit(c, hit->day, series_hash(hit->site, path),
+			    hit->visitor, &new_page);
+		if (rc != STORE_OK)
+			goto done;
+	}
 
 	pp = pending_get(c, hit->site, path, hit->day, &created);
-	if (created && path != hit->path) {
-		if ((rc = store_view_begin(c->view)) != STORE_OK)
-			return rc;
-		rc = store_get(c->view, hit->site, path, hit->day, &page);
-		store_view_end(c->view);
-		if (rc != STORE_OK)
-			return rc;
-	}
 	if (created && !page.exists)
 		sp->new_pages++;
 	c->hits++;
 	pp->views++;
-	pp->visitors += hit->new_page_visitor;
+	pp->visitors += new_page;
 	sp->views++;
-	sp->visitors += hit->new_site_visitor;
+	sp->visitors += new_site;
 	*path_out = path;
-	return STORE_OK;
+done:
+	store_view_end(c->view);
+	return rc;
 }
 
 /* Adds what is pending for a series: all of it to the total, the given
@@ -291,6 +388,16 @@ commit_once(struct counter *c)
 			}
 		}
 	}
+	for (i = 0; i < c->seen_cap; i++) {
+		if (!c->seen[i].used)
+			continue;
+		rc = store_seen_put(txn, c->seen[i].day, c->seen[i].series,
+		    c->seen[i].visitor);
+		if (rc != STORE_OK) {
+			store_abort(txn);
+			return rc;
+		}
+	}
 	return store_commit(txn);
 }
 
@@ -338,7 +445,7 @@ counter_commit(struct counter *c)
 {
 	int rc;
 
-	if (c->n == 0)
+	if (c->n == 0 && c->nseen == 0)
 		return STORE_OK;
 	if ((rc = commit_with_growth(c, commit_once)) == STORE_OK)
 		pending_clear(c);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "tally/bots.h"
 #include "tally/buf.h"
@@ -19,6 +20,7 @@
 #include "tally/render.h"
 #include "tally/routes.h"
 #include "tally/store.h"
+#include "tally/visitor.h"
 
 void metrics_route(struct route_ctx *);
 bool daemon_is_admin(struct daemon *, const struct http_request *);
@@ -218,11 +220,19 @@ route_prepare(struct route_ctx *ctx, bool with_body)
 	return 0;
 }
 
+static bool
+header_is_one(const struct http_request *r, const char *name)
+{
+	const char *v = http_header_get(r, name);
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
 static enum decline_reason
-should_count(struct route_ctx *ctx)
+should_count(struct route_ctx *ctx, const unsigned char addr[16])
 {
 	struct http_request *r = ctx->r;
-	const char *purpose;
+	const char *purpose, *ua = http_header_get(r, "user-agent");
 	char origin[300];
 
 	if (r->verb == HTTP_VERB_HEAD)
@@ -236,8 +246,12 @@ should_count(struct route_ctx *ctx)
 	    (purpose = http_header_get(r, "x-purpose")) != NULL) &&
 	    strcasestr(purpose, "prefetch") != NULL)
 		return DECLINE_BOT;
-	if (botlist_match(daemon_bots(ctx->d), http_header_get(r, "user-agent")))
+	if (botlist_match(daemon_bots(ctx->d), ua))
 		return DECLINE_BOT;
+	/* Last, so that declined requests use up no allowance. */
+	if (!rate_allow(ctx->d->visitors, ctx->site->name, addr, ua,
+	    ctx->d->cfg->rate_limit, time(NULL)))
+		return DECLINE_RATE;
 	return DECLINE_NONE;
 }
 
@@ -246,13 +260,18 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
     bool *counted, const char **reason)
 {
 	struct daemon *d = ctx->d;
-	enum decline_reason why = want ? should_count(ctx) : DECLINE_READONLY;
+	enum decline_reason why = DECLINE_READONLY;
 	const char *failure;
 	const char *path = ctx->path;
+	unsigned char addr[16];
 	struct hit hit;
 	int rc;
 
 	*counted = false;
+	if (want) {
+		client_address(d->cfg, ctx->r, addr);
+		why = should_count(ctx, addr);
+	}
 	if (why == DECLINE_NONE) {
 		/* A store that cannot commit must not take hits it may lose. */
 		if ((failure = counter_failure(d->counter)) != NULL) {
@@ -264,7 +283,17 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		hit.path = ctx->path;
 		hit.day = ctx->day;
 		hit.max_pages = config_site_max_pages(d->cfg, ctx->site);
-		rc = counter_add(d->counter, &hit, &path);
+		/* Do Not Track: the view counts, the visitor is not made. */
+		hit.has_visitor = d->cfg->dnt == DNT_IGNORE ||
+		    !(header_is_one(ctx->r, "dnt") ||
+		    header_is_one(ctx->r, "sec-gpc"));
+		rc = STORE_OK;
+		if (hit.has_visitor)
+			rc = visitor_id(d->visitors, ctx->day, ctx->site->name,
+			    addr, http_header_get(ctx->r, "user-agent"),
+			    &hit.visitor);
+		if (rc == STORE_OK)
+			rc = counter_add(d->counter, &hit, &path);
 		if (rc != STORE_OK) {
 			http_respond_error(ctx->r, 503, "store unavailable");
 			return -1;

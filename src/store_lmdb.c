@@ -7,6 +7,9 @@
  *   series	 site '\0' path -> struct series_rec: the series' id and its
  *		 all-time count, kept up to date so that it is one lookup
  *   days	 id (u32 big-endian) day (u32 big-endian) -> struct day_rec
+ *   seen	 day (u32 BE) series hash (u64) visitor id (u64) -> empty: the
+ *		 visitors of today and yesterday, so that a restart does not
+ *		 count them again; older days are pruned
  *
  * A page's all-time count, a site's all-time count and a day's count are
  * each one B-tree lookup. A series' daily history is one range, in day
@@ -36,6 +39,7 @@ struct store {
 	MDB_dbi	 meta;
 	MDB_dbi	 series;
 	MDB_dbi	 days;
+	MDB_dbi	 seen;
 	int	 flags;
 	int	 lockfd;
 	char	 err[512];
@@ -139,7 +143,8 @@ store_init(struct store *st)
 		return fail(st, rc, "mdb_dbi_open meta");
 	}
 	if ((rc = mdb_dbi_open(txn, "series", dbflags, &st->series)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "days", dbflags, &st->days)) != 0) {
+	    (rc = mdb_dbi_open(txn, "days", dbflags, &st->days)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "seen", dbflags, &st->seen)) != 0) {
 		mdb_txn_abort(txn);
 		return fail(st, rc, "mdb_dbi_open");
 	}
@@ -962,6 +967,74 @@ store_meta_del(struct store_txn *t, const char *key)
 	rc = mdb_del(t->txn, t->st->meta, &k, NULL);
 	if (rc && rc != MDB_NOTFOUND)
 		return fail(t->st, rc, "deleting meta");
+	return STORE_OK;
+}
+
+static void
+seen_key(unsigned char key[20], int day, uint64_t series, uint64_t visitor)
+{
+	uint32_t d = (uint32_t)day;
+
+	key[0] = d >> 24; key[1] = d >> 16; key[2] = d >> 8; key[3] = d;
+	memcpy(key + 4, &series, 8);
+	memcpy(key + 12, &visitor, 8);
+}
+
+int
+store_seen_get(struct store_view *v, int day, uint64_t series,
+    uint64_t visitor, bool *seen)
+{
+	unsigned char key[20];
+	MDB_val k, d;
+	int rc;
+
+	seen_key(key, day, series, visitor);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	rc = mdb_get(v->txn, v->st->seen, &k, &d);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(v->st, rc, "reading seen visitors");
+	*seen = rc == 0;
+	return STORE_OK;
+}
+
+int
+store_seen_put(struct store_txn *t, int day, uint64_t series,
+    uint64_t visitor)
+{
+	unsigned char key[20];
+	MDB_val k, d;
+	int rc;
+
+	seen_key(key, day, series, visitor);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	d.mv_data = NULL;
+	d.mv_size = 0;
+	rc = mdb_put(t->txn, t->st->seen, &k, &d, 0);
+	if (rc)
+		return fail(t->st, rc, "writing seen visitors");
+	return STORE_OK;
+}
+
+int
+store_seen_prune(struct store_txn *t, int day)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->st->seen, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0 && k.mv_size == 20 && (int)be32(k.mv_data) < day) {
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(t->st, rc, "pruning seen visitors");
 	return STORE_OK;
 }
 

@@ -27,6 +27,7 @@
 #include "tally/net.h"
 #include "tally/sdnotify.h"
 #include "tally/store.h"
+#include "tally/visitor.h"
 
 #define EXIT_USAGE	2
 #define EXIT_CONFIG	78
@@ -378,6 +379,7 @@ main(int argc, char *argv[])
 	if (store_lock_daemon(d->store, err, sizeof(err)) != STORE_OK)
 		fatalx("%s", err);
 	if ((d->counter = counter_new(d->store)) == NULL ||
+	    (d->visitors = visitors_new(d->store)) == NULL ||
 	    (bots = botlist_new(d->cfg->bots, d->cfg->nbots)) == NULL)
 		fatalx("out of memory");
 	counter_observe_commits(d->counter, metrics_observe_commit, NULL);
@@ -419,6 +421,7 @@ main(int argc, char *argv[])
 	if (watchdog_timer)
 		event_free(watchdog_timer);
 	counter_free(d->counter);
+	visitors_free(d->visitors);
 	botlist_free(bots);
 	store_close(d->store);
 	event_base_free(d->base);

@@ -27,8 +27,8 @@ struct hit {
 	const char *path;	/* normalized; may become PATH_OTHER */
 	int	 day;
 	long	 max_pages;	/* the site's cap on distinct paths */
-	bool	 new_site_visitor;
-	bool	 new_page_visitor;
+	bool	 has_visitor;	/* false: a view without a visitor (DNT) */
+	uint64_t visitor;	/* the day's visitor id */
 };
 
 struct counter *counter_new(struct store *);

@@ -12,6 +12,7 @@ struct event_base;
 struct store;
 struct counter;
 struct http_request;
+struct visitors;
 
 enum decline_reason {
 	DECLINE_NONE,
@@ -26,6 +27,7 @@ struct daemon {
 	struct config	*cfg;		/* replaced whole on SIGHUP */
 	struct store	*store;
 	struct counter	*counter;
+	struct visitors	*visitors;
 	struct event_base *base;
 	time_t		 started;
 	uint64_t	 declined[DECLINE_COUNT];

@@ -108,6 +108,13 @@ int store_meta_del(struct store_txn *, const char *key);
 /* A read of the uncommitted state, inside the write transaction. */
 int store_txn_get(struct store_txn *, const char *site, const char *path, int day,
     struct series_counts *out);
+/* Visitor ids already seen on a day, per series (keyed by a hash of
+ * site and path). Only today's and yesterday's are kept. */
+int store_seen_get(struct store_view *, int day, uint64_t series, uint64_t visitor,
+    bool *seen);
+int store_seen_put(struct store_txn *, int day, uint64_t series, uint64_t visitor);
+/* Erases the seen ids of every day before day. */
+int store_seen_prune(struct store_txn *, int day);
 int store_commit(struct store_txn *);
 void store_abort(struct store_txn *);
 

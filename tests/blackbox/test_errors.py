@@ -102,7 +102,7 @@ def test_malformed_percent_encoding_in_query_400():
     d = daemon()
     with Unchanged(d):
         for q in ("path=/e%zz", "path=/e%2", "path=/e%", "path=%G0e",
-                  "site=de%ZZfault&path=/e", "path=/e&x=%q1"):
+                  "site=de%ZZfault&path=/e"):
             expect_error(d, "GET", "/hit?" + q, 400)
             expect_error(d, "GET", "/count?" + q, 400)
 
@@ -378,7 +378,9 @@ def test_malformed_request_line():
 def test_truncated_and_abandoned_requests():
     d = daemon()
     with Unchanged(d):
+        ua = b"User-Agent: " + BROWSER_UA.encode() + b"\r\n"
         for raw in (b"GET /hit?path=/e HTTP/1.1\r\nHost: x\r\nUser-Ag",
+                    b"GET /hit?path=/e HTTP/1.1\r\nHost: x\r\n" + ua,
                     b"POST /hit HTTP/1.1\r\nHost: x\r\nUser-Agent: "
                     + BROWSER_UA.encode() + b"\r\nContent-Type: application/json"
                     b"\r\nContent-Length: 100\r\n\r\n{\"path\":\"/e\"",
@@ -393,7 +395,7 @@ def test_truncated_and_abandoned_requests():
         socks = [socket.create_connection(("127.0.0.1", d.port), timeout=3)
                  for _ in range(50)]
         for s in socks:
-            s.sendall(b"GET /hit?path=/e HTTP/1.1\r\n")
+            s.sendall(b"GET /hit?path=/e HTTP/1.1\r\n" + ua)
         for s in socks:
             s.close()
 
@@ -437,6 +439,9 @@ def test_idle_connection_closed():
             data = s.recv(100)
         except ConnectionResetError:
             data = b""
+        except socket.timeout:
+            raise harness.Failure("an idle connection is still open after 5 s"
+                                  " with --idle-timeout 1s")
         waited = time.monotonic() - t0
         eq(data, b"", "bytes on an idle connection")
         check(0.5 <= waited <= 4, "closed after %.1f s, want about 1 s"
