@@ -225,11 +225,31 @@ header_end(struct http_conn *c)
 	return 0;
 }
 
+/* RFC 9110 token characters; http-parser, built lenient, lets a space
+ * through, and "Bad Name" must not become a header. */
+static bool
+is_token(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') ||
+		    (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch)))
+			continue;
+		return false;
+	}
+	return true;
+}
+
 static int
 on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
 
+	if (!is_token(at, len))
+		return conn_fail(c, 400, "malformed header name");
 	if (!c->url_done) {
 		c->hdr[c->hdr_len++] = '\0';	/* ends the target */
 		c->url_done = true;
@@ -303,6 +323,9 @@ on_headers_complete(http_parser *p)
 
 	if (c->url_len == 0)
 		return conn_fail(c, 400, "malformed request");
+	/* HTTP/0.9 has no headers to check and no status to answer. */
+	if (p->http_major != 1)
+		return conn_fail(c, 400, "unsupported HTTP version");
 	if (!c->url_done) {
 		c->hdr[c->hdr_len++] = '\0';	/* target, no headers */
 		c->url_done = true;

@@ -67,12 +67,9 @@ path_normalize(const char *in, size_t len, char *out)
 	if (in == NULL)
 		return PATH_EMPTY;
 
-	/* A full URL: skip scheme and authority. "//host/x" is a URL
-	 * without its scheme, as a browser reads it. */
-	if ((n = http_scheme_len(in, len)) == 0 && len >= 2 &&
-	    in[0] == '/' && in[1] == '/')
-		n = 2;
-	if (n > 0) {
+	/* A full URL: skip scheme and authority. "//x/y" is a path, as
+	 * location.pathname can give it, not a URL without its scheme. */
+	if ((n = http_scheme_len(in, len)) > 0) {
 		in += n;
 		len -= n;
 		n = authority_len(in, len);

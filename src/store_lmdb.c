@@ -33,6 +33,11 @@
 
 #define INITIAL_MAP_SIZE	(64UL << 20)
 #define KEY_MAX			(64 + 1 + 1024)
+/* LMDB's key limit as Debian builds it. A longer site '\0' path is cut
+ * and ends in '\1' and a hash of the whole; the path then also rides in
+ * the value, after the record. */
+#define SERIES_KEY_MAX		511
+#define LONG_KEY_MARK		'\1'
 
 struct store {
 	MDB_env	*env;
@@ -94,14 +99,23 @@ store_error(struct store *st)
 static size_t
 series_key(char *key, const char *site, const char *path)
 {
-	size_t sl = strlen(site), pl = strlen(path);
+	size_t sl = strlen(site), pl = strlen(path), cut;
+	uint64_t h = 1469598103934665603ULL;
+	const unsigned char *p;
 
 	if (sl + 1 + pl > KEY_MAX)
 		return 0;
 	memcpy(key, site, sl);
 	key[sl] = '\0';
 	memcpy(key + sl + 1, path, pl);
-	return sl + 1 + pl;
+	if (sl + 1 + pl <= SERIES_KEY_MAX)
+		return sl + 1 + pl;
+	for (p = (const unsigned char *)key; p < (unsigned char *)key + sl + 1 + pl; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	cut = SERIES_KEY_MAX - 1 - sizeof(h);
+	key[cut] = LONG_KEY_MARK;
+	memcpy(key + cut + 1, &h, sizeof(h));
+	return SERIES_KEY_MAX;
 }
 
 static void
@@ -447,7 +461,7 @@ get_series(struct store *st, MDB_txn *txn, const char *site, const char *path,
 		return STORE_NOTFOUND;
 	if (rc)
 		return fail(st, rc, "reading a series");
-	if (v.mv_size != sizeof(*rec)) {
+	if (v.mv_size < sizeof(*rec)) {
 		snprintf(st->err, sizeof(st->err), "corrupt series record");
 		return STORE_ERROR;
 	}
@@ -579,7 +593,8 @@ store_each_series(struct store_view *v, const char *site, store_series_cb cb,
 		}
 		if (site && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen)))
 			break;
-		if (k.mv_size > KEY_MAX || d.mv_size != sizeof(rec) ||
+		if (k.mv_size > KEY_MAX || d.mv_size < sizeof(rec) ||
+		    d.mv_size > sizeof(rec) + KEY_MAX ||
 		    memchr(k.mv_data, '\0', k.mv_size) == NULL) {
 			snprintf(st->err, sizeof(st->err), "corrupt series key");
 			ret = STORE_ERROR;
@@ -587,6 +602,19 @@ store_each_series(struct store_view *v, const char *site, store_series_cb cb,
 		}
 		memcpy(keybuf, k.mv_data, k.mv_size);
 		keybuf[k.mv_size] = '\0';
+		if (d.mv_size > sizeof(rec)) {
+			/* A long key: the whole path is in the value. */
+			size_t sl = strlen(keybuf), pl = d.mv_size - sizeof(rec);
+			if (sl + 1 + pl > KEY_MAX) {
+				snprintf(st->err, sizeof(st->err),
+				    "corrupt series record");
+				ret = STORE_ERROR;
+				break;
+			}
+			memcpy(keybuf + sl + 1,
+			    (char *)d.mv_data + sizeof(rec), pl);
+			keybuf[sl + 1 + pl] = '\0';
+		}
 		memcpy(&rec, d.mv_data, sizeof(rec));
 		memset(&sc, 0, sizeof(sc));
 		sc.exists = true;
@@ -691,7 +719,8 @@ static int
 put_series(struct store_txn *t, const char *site, const char *path,
     const struct series_rec *rec)
 {
-	char key[KEY_MAX];
+	char key[KEY_MAX], val[sizeof(*rec) + KEY_MAX];
+	size_t pl = strlen(path);
 	MDB_val k, v;
 	int rc;
 
@@ -700,8 +729,13 @@ put_series(struct store_txn *t, const char *site, const char *path,
 		return STORE_ERROR;
 	}
 	k.mv_data = key;
-	v.mv_data = (void *)rec;
+	memcpy(val, rec, sizeof(*rec));
+	v.mv_data = val;
 	v.mv_size = sizeof(*rec);
+	if (k.mv_size == SERIES_KEY_MAX && key[k.mv_size - 9] == LONG_KEY_MARK) {
+		memcpy(val + sizeof(*rec), path, pl);
+		v.mv_size += pl;
+	}
 	if ((rc = mdb_put(t->txn, t->st->series, &k, &v, 0)) != 0)
 		return fail(t->st, rc, "writing a series");
 	return STORE_OK;

@@ -1,3 +1,546 @@
-/* tallyctl: being written */
+/*
+ * tallyctl: the admin command. It opens the store that tallyd uses,
+ * directly and beside a running tallyd: LMDB lets many processes read
+ * while one writes, so reading commands use read-only transactions and
+ * writing commands take effect in tallyd's next answer.
+ *
+ * This file holds what every command needs: the global flags, the
+ * configuration, opening the store, numbers and tables for humans.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
-int main(void) { fprintf(stderr, "tallyctl: not built yet\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "tally/ctl.h"
+#include "tally/day.h"
+#include "tally/escape.h"
+#include "tally/path.h"
+
+static const struct command {
+	const char	*name;
+	int		(*fn)(struct ctl *, int, char **);
+	const char	*args;
+} commands[] = {
+	{ "stats",	cmd_stats,	"[--site S]" },
+	{ "top",	cmd_top,	"[--site S] [--days N | --all] [--limit N]" },
+	{ "page",	cmd_page,	"PATH [--site S]" },
+	{ "history",	cmd_history,	"[--site S] [--path P] [--days N]" },
+	{ "sites",	cmd_sites,	"" },
+	{ "export",	cmd_export,	"[--site S] [--format csv|json]" },
+	{ "import",	cmd_import,	"FILE [--format csv|json]" },
+	{ "import-log",	cmd_import_log,	"FILE... [--format combined|common] [--site S]" },
+	{ "set",	cmd_set,	"--site S [--path P] --views N [--visitors N]" },
+	{ "reset",	cmd_reset,	"--site S [--path P] [--yes]" },
+	{ "backup",	cmd_backup,	"DEST" },
+	{ "check",	cmd_check,	"" },
+};
+#define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+static const char synopsis[] =
+    "usage: tallyctl [--data DIR | --config FILE] [--json] COMMAND [ARGS]\n";
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fputs(synopsis, f);
+	fputs("\ncommands:\n", f);
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s %s\n", commands[i].name, commands[i].args);
+	fputs("\n"
+	    "  --data DIR     the store (./tally-data)\n"
+	    "  --config FILE  tallyd's configuration: its data directory and"
+	    " time zone\n"
+	    "  --json         JSON output for scripts\n"
+	    "\n"
+	    "Exit status: 0 ok, 1 failure, 2 usage, 78 configuration.\n", f);
+}
+
+static const struct command *
+command_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int
+ctl_usage(struct ctl *ctl, const char *fmt, ...)
+{
+	const struct command *c;
+	va_list ap;
+
+	fprintf(stderr, "tallyctl: ");
+	if (ctl->cmd)
+		fprintf(stderr, "%s: ", ctl->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (ctl->cmd && (c = command_find(ctl->cmd)) != NULL)
+		fprintf(stderr, "usage: tallyctl [--data DIR | --config FILE] "
+		    "[--json] %s%s%s\n", c->name, c->args[0] ? " " : "",
+		    c->args);
+	else
+		fputs(synopsis, stderr);
+	return EXIT_USAGE;
+}
+
+int
+ctl_fail(struct ctl *ctl, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tallyctl: ");
+	if (ctl->cmd)
+		fprintf(stderr, "%s: ", ctl->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/*
+ * The global flags are looked for everywhere, so that both "tallyctl
+ * --json stats" and "tallyctl stats --json" work. No getopt: its
+ * permutation and short-option clustering would let "-" (stdin) and
+ * values such as "-1" mean something else than the user wrote.
+ */
+int
+ctl_parse(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
+    char **args, int *nargs, int minargs, int maxargs)
+{
+	const struct ctl_opt *o;
+	const char *arg, *eq, *val;
+	size_t nlen;
+	bool dashdash = false;
+	int i;
+
+	*nargs = 0;
+	for (i = 1; i < argc; i++) {
+		arg = argv[i];
+		if (dashdash || arg[0] != '-' || strcmp(arg, "-") == 0) {
+			if (maxargs >= 0 && *nargs >= maxargs)
+				return ctl_usage(ctl, "unexpected argument: %s",
+				    arg);
+			args[(*nargs)++] = argv[i];
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			dashdash = true;
+			continue;
+		}
+		if (arg[1] != '-')
+			return ctl_usage(ctl, "unknown option: %s", arg);
+		arg += 2;
+		eq = strchr(arg, '=');
+		nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+
+		if (nlen == 4 && strncmp(arg, "json", 4) == 0 && !eq) {
+			ctl->json = true;
+			continue;
+		}
+		if (nlen == 4 && strncmp(arg, "help", 4) == 0 && !eq) {
+			usage(stdout);
+			exit(0);
+		}
+		for (o = opts; o && o->name; o++)
+			if (strlen(o->name) == nlen &&
+			    strncmp(o->name, arg, nlen) == 0)
+				break;
+		if (o && o->name && o->flag) {
+			if (eq)
+				return ctl_usage(ctl, "--%s takes no value",
+				    o->name);
+			*o->flag = true;
+			continue;
+		}
+		if (!(o && o->name) &&
+		    !(nlen == 4 && strncmp(arg, "data", 4) == 0) &&
+		    !(nlen == 6 && strncmp(arg, "config", 6) == 0))
+			return ctl_usage(ctl, "unknown option: --%.*s",
+			    (int)nlen, arg);
+		/* Everything else takes a value. */
+		if (eq)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else
+			return ctl_usage(ctl, "--%.*s needs a value", (int)nlen,
+			    arg);
+		if (o && o->name)
+			*o->value = val;
+		else if (nlen == 4 && strncmp(arg, "data", 4) == 0)
+			ctl->data_flag = val;
+		else
+			ctl->config_file = val;
+	}
+	if (*nargs < minargs)
+		return ctl_usage(ctl, "missing argument");
+	return 0;
+}
+
+int
+ctl_setup(struct ctl *ctl)
+{
+	char err[1024];
+
+	if (ctl->cfg_ready)
+		return 0;
+	config_init(&ctl->cfg);
+	ctl->cfg_ready = true;
+	if (ctl->config_file &&
+	    config_load(&ctl->cfg, ctl->config_file, err, sizeof(err)) == -1) {
+		fprintf(stderr, "tallyctl: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	if (config_finish(&ctl->cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "tallyctl: %s: %s\n",
+		    ctl->config_file ? ctl->config_file : "configuration", err);
+		return EXIT_CONFIG;
+	}
+	/* Like tallyd, a flag wins over the file. */
+	ctl->data = ctl->data_flag ? ctl->data_flag : ctl->cfg.data;
+	if (ctl->data == NULL || ctl->data[0] == '\0') {
+		fprintf(stderr, "tallyctl: no data directory\n");
+		return EXIT_CONFIG;
+	}
+	/* Days must be tallyd's days. */
+	if (day_set_timezone(ctl->cfg.timezone) == -1) {
+		fprintf(stderr, "tallyctl: unknown time zone \"%s\"\n",
+		    ctl->cfg.timezone);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+int
+ctl_open(struct ctl *ctl, int flags)
+{
+	char err[1024];
+	int rc;
+
+	if ((rc = ctl_setup(ctl)) != 0)
+		return rc;
+	if (store_open(&ctl->store, ctl->data, flags, err, sizeof(err)) !=
+	    STORE_OK) {
+		ctl->store = NULL;
+		return ctl_fail(ctl, "opening the store: %s", err);
+	}
+	return 0;
+}
+
+int
+ctl_site(struct ctl *ctl, const char *given, const char **site)
+{
+	if (given == NULL) {
+		*site = DEFAULT_SITE;
+		return 0;
+	}
+	if (!site_name_valid(given))
+		return ctl_usage(ctl, "invalid site id \"%s\" (a-z, 0-9, '.' "
+		    "and '-', at most %d)", given, SITE_NAME_MAX);
+	*site = given;
+	return 0;
+}
+
+int
+ctl_path(struct ctl *ctl, const char *opt, const char *given, char *out)
+{
+	enum path_error pe;
+
+	pe = path_normalize(given, strlen(given), out);
+	if (pe != PATH_OK)
+		return ctl_usage(ctl, "%s \"%s\": %s", opt, given,
+		    path_strerror(pe));
+	return 0;
+}
+
+int
+ctl_number(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (v > (max - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+char *
+ctl_thousands(char out[NUM_STRLEN], uint64_t v)
+{
+	char digits[24];
+	int n, i, o = 0;
+
+	n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			out[o++] = ',';
+		out[o++] = digits[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+const char *
+ctl_sgr(const struct ctl *ctl, const char *code)
+{
+	static char seq[4][16];
+	static int next;
+	char *s;
+
+	if (!ctl->color)
+		return "";
+	/* A few at once, for one printf. */
+	s = seq[next++ % 4];
+	snprintf(s, sizeof(seq[0]), "\033[%sm", code);
+	return s;
+}
+
+int
+ctl_finish_output(struct ctl *ctl, int rc)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		ctl_fail(ctl, "writing the output: %s", strerror(errno));
+		return 1;
+	}
+	return rc;
+}
+
+/*
+ * Tables.
+ */
+
+void
+table_init(struct table *t, const char *align)
+{
+	memset(t, 0, sizeof(*t));
+	t->align = align;
+	t->ncols = strlen(align);
+}
+
+void
+table_row(struct table *t, ...)
+{
+	va_list ap;
+	const char *s;
+	size_t i;
+
+	if (t->ncells + t->ncols > t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		while (t->cap < t->ncells + t->ncols)
+			t->cap *= 2;
+		if ((t->cells = reallocarray(t->cells, t->cap,
+		    sizeof(*t->cells))) == NULL)
+			fatal("table");
+	}
+	va_start(ap, t);
+	for (i = 0; i < t->ncols; i++) {
+		s = va_arg(ap, const char *);
+		if ((t->cells[t->ncells++] = strdup(s ? s : "")) == NULL)
+			fatal("table");
+	}
+	va_end(ap);
+}
+
+/* Columns are as wide as their widest cell in code points: paths and
+ * labels may be UTF-8, and bars are made of block characters. */
+static size_t
+cell_width(const char *s)
+{
+	size_t len = strlen(s);
+	const char *p;
+	size_t w = 0;
+
+	if (!utf8_valid(s, len))
+		return len;
+	/* Skip SGR sequences, which take no room. */
+	for (p = s; *p; ) {
+		if (*p == '\033') {
+			while (*p && *p != 'm')
+				p++;
+			if (*p)
+				p++;
+			continue;
+		}
+		if (((unsigned char)*p & 0xc0) != 0x80)
+			w++;
+		p++;
+	}
+	return w;
+}
+
+void
+table_print(struct table *t, const struct ctl *ctl, FILE *f, bool header,
+    int indent)
+{
+	size_t *width, r, c, nrows, w;
+	const char *cell;
+
+	if (t->ncols == 0 || t->ncells == 0)
+		return;
+	if ((width = calloc(t->ncols, sizeof(*width))) == NULL)
+		fatal("table");
+	nrows = t->ncells / t->ncols;
+	for (r = 0; r < nrows; r++)
+		for (c = 0; c < t->ncols; c++)
+			if ((w = cell_width(t->cells[r * t->ncols + c])) >
+			    width[c])
+				width[c] = w;
+	for (r = 0; r < nrows; r++) {
+		fprintf(f, "%*s", indent, "");
+		if (header && r == 0)
+			fputs(ctl_sgr(ctl, "1"), f);
+		for (c = 0; c < t->ncols; c++) {
+			cell = t->cells[r * t->ncols + c];
+			w = cell_width(cell);
+			if (t->align[c] == 'r')
+				fprintf(f, "%*s", (int)(width[c] - w), "");
+			fputs(cell, f);
+			/* No trailing blanks after the last column. */
+			if (c + 1 < t->ncols) {
+				if (t->align[c] != 'r')
+					fprintf(f, "%*s", (int)(width[c] - w),
+					    "");
+				fputs("  ", f);
+			}
+		}
+		if (header && r == 0)
+			fputs(ctl_sgr(ctl, "0"), f);
+		fputc('\n', f);
+	}
+	free(width);
+}
+
+void
+table_free(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->ncells; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * LMDB maps the store into memory: a data file cut short (a truncated
+ * copy, a failing disk) shows up as SIGBUS when a page past its end is
+ * read. Say so and stop instead of dying without a word.
+ */
+static void
+on_sigbus(int sig)
+{
+	static const char msg[] = "tallyctl: reading the store failed "
+	    "(SIGBUS): its data file is truncated or unreadable\n";
+	ssize_t w;
+
+	(void)sig;
+	w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(1);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ctl ctl;
+	const struct command *c;
+	struct sigaction sa;
+	const char *nc, *term;
+	char **cargv = NULL;
+	int i, cmdi = -1, cargc, rc;
+
+	log_init("tallyctl", LOG_LEVEL_INFO);
+	memset(&ctl, 0, sizeof(ctl));
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigbus;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+
+	/* The command is the first operand; the global flags before it
+	 * are handed to it with its own arguments. */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("tallyctl %s\n", TALLY_VERSION);
+			return 0;
+		}
+		if ((strcmp(argv[i], "--data") == 0 ||
+		    strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		if (argv[i][0] != '-' || strcmp(argv[i], "-") == 0) {
+			cmdi = i;
+			break;
+		}
+		if (strcmp(argv[i], "--") == 0) {
+			if (i + 1 < argc)
+				cmdi = i + 1;
+			break;
+		}
+	}
+	if (cmdi == -1) {
+		/* Still report a bad flag as such. */
+		if (ctl_parse(&ctl, argc, argv, NULL, NULL, &cargc, 0, 0) != 0)
+			return EXIT_USAGE;
+		fprintf(stderr, "tallyctl: no command given\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((c = command_find(argv[cmdi])) == NULL) {
+		fprintf(stderr, "tallyctl: unknown command: %s\n", argv[cmdi]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	ctl.cmd = c->name;
+
+	/* argv for the command: its name, the flags before it, the rest. */
+	if ((cargv = calloc((size_t)argc + 1, sizeof(*cargv))) == NULL)
+		fatal("calloc");
+	cargc = 0;
+	cargv[cargc++] = argv[cmdi];
+	for (i = 1; i < cmdi; i++)
+		if (strcmp(argv[i], "--") != 0)
+			cargv[cargc++] = argv[i];
+	for (i = cmdi + 1; i < argc; i++)
+		cargv[cargc++] = argv[i];
+
+	nc = getenv("NO_COLOR");
+	term = getenv("TERM");
+	ctl.color = isatty(STDOUT_FILENO) && nc == NULL &&
+	    (term == NULL || strcmp(term, "dumb") != 0);
+
+	rc = c->fn(&ctl, cargc, cargv);
+	rc = ctl_finish_output(&ctl, rc);
+
+	store_close(ctl.store);
+	if (ctl.cfg_ready)
+		config_free(&ctl.cfg);
+	free(cargv);
+	return rc;
+}

@@ -78,7 +78,8 @@ static const struct path_case path_cases[] = {
 	{ "https://example.org#x", PATH_OK, "/" },
 	{ "https://user:pw@example.org:8443/a/b/", PATH_OK, "/a/b" },
 	{ "https://[::1]:8080/x", PATH_OK, "/x" },
-	{ "//example.org/a", PATH_OK, "/a" },
+	/* "//" starts a path (location.pathname can), not a host */
+	{ "//example.org/a", PATH_OK, "/example.org/a" },
 	{ "https://example.org/%2e%2e/%2e%2e/etc", PATH_OK, "/etc" },
 	{ "https://example.org/%C3%BCmumi/", PATH_OK, "/\xc3\xbcmumi" },
 	/* Only http(s) is a URL; anything else is taken as a path. */

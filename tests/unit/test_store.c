@@ -189,6 +189,59 @@ test_set_adjust_reset(void)
 	store_close(st);
 }
 
+struct found {
+	const char *want;
+	int	 hits;
+};
+
+static int
+find_path(void *arg, const char *site, const char *path,
+    const struct series_counts *sc)
+{
+	struct found *f = arg;
+
+	if (strcmp(path, f->want) == 0 && sc->total.views == 2)
+		f->hits++;
+	return 0;
+}
+
+/* Paths of 512 bytes with a long site name pass LMDB's key limit. */
+static void
+test_long_paths(void)
+{
+	struct store *st = open_rw();
+	struct store_txn *t;
+	struct store_view *v;
+	struct series_counts sc;
+	char a[513], b[513];
+	const char *site = "a-rather-long-site-name-that-is-exactly-sixty-three-chars-long0";
+	struct found f = { a, 0 };
+
+	if (st == NULL)
+		return;
+	CHECK_INT(strlen(site), 63);
+	memset(a, 'x', 512);
+	a[0] = '/';
+	a[512] = '\0';
+	memcpy(b, a, sizeof(b));
+	b[511] = 'y';	/* differs only past the cut */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_add(t, site, a, 20000, 2, 1) == STORE_OK);
+	CHECK(store_add(t, site, b, 20000, 5, 1) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	get(st, site, a, 20000, &sc);
+	CHECK_INT(sc.total.views, 2);
+	get(st, site, b, 20000, &sc);
+	CHECK_INT(sc.total.views, 5);
+	v = store_view_new(st);
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_each_series(v, site, find_path, &f) == STORE_OK);
+	CHECK_INT(f.hits, 1);
+	store_view_end(v);
+	store_view_free(v);
+	store_close(st);
+}
+
 static void
 test_readonly_never_creates(void)
 {
@@ -302,6 +355,7 @@ main(void)
 	}
 	test_add_and_get();
 	test_set_adjust_reset();
+	test_long_paths();
 	test_readonly_never_creates();
 	test_corrupt_refused();
 	test_newer_schema_refused();

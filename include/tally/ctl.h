@@ -1,0 +1,111 @@
+/*
+ * tallyctl: what the command files share. Each command parses its own
+ * arguments (the global flags are accepted among them too), then asks
+ * for the configuration and the store, and returns an exit code.
+ */
+#ifndef TALLY_CTL_H
+#define TALLY_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tally/config.h"
+#include "tally/log.h"
+#include "tally/store.h"
+
+#define EXIT_USAGE	2
+#define EXIT_CONFIG	78
+
+#define NUM_STRLEN	32	/* "18,446,744,073,709,551,615" and NUL */
+
+struct ctl {
+	const char	*cmd;		/* the command's name */
+	const char	*config_file;	/* --config */
+	const char	*data_flag;	/* --data */
+	bool		 json;		/* --json */
+	bool		 color;		/* stdout is a terminal, NO_COLOR unset */
+	bool		 cfg_ready;
+	struct config	 cfg;
+	const char	*data;		/* the store directory in use */
+	struct store	*store;
+};
+
+/*
+ * One option of a command. "--name VALUE" and "--name=VALUE" set *value
+ * (the last one given wins); a flag (value NULL) sets *flag.
+ */
+struct ctl_opt {
+	const char	 *name;
+	const char	**value;
+	bool		 *flag;
+};
+
+/*
+ * Parses argv (argv[0] is the command's name) against opts (ended by a
+ * zeroed entry) and the global flags. The operands go to args, at least
+ * minargs and at most maxargs of them (-1: any number). Returns 0, or
+ * EXIT_USAGE after saying what is wrong.
+ */
+int ctl_parse(struct ctl *, int argc, char **argv, const struct ctl_opt *,
+    char **args, int *nargs, int minargs, int maxargs);
+/* Prints "tallyctl: CMD: message" and the command's synopsis; returns
+ * EXIT_USAGE so that callers can "return ctl_usage(...)". */
+int ctl_usage(struct ctl *, const char *fmt, ...) TALLY_PRINTF(2, 3);
+/* Prints "tallyctl: CMD: message"; returns 1. */
+int ctl_fail(struct ctl *, const char *fmt, ...) TALLY_PRINTF(2, 3);
+
+/* Reads --config, applies the time zone. Returns 0 or EXIT_CONFIG. */
+int ctl_setup(struct ctl *);
+/* ctl_setup, then opens the store (flags as for store_open). Returns 0
+ * or an exit code. */
+int ctl_open(struct ctl *, int flags);
+
+/* Checks a --site value (NULL: the default site). 0 or EXIT_USAGE. */
+int ctl_site(struct ctl *, const char *given, const char **site);
+/* Normalizes a --path value into out (PATH_MAX_LEN + 1 bytes). 0 or
+ * EXIT_USAGE. */
+int ctl_path(struct ctl *, const char *opt, const char *given, char *out);
+/* Parses a decimal number no larger than max; -1 when it is not one. */
+int ctl_number(const char *s, uint64_t max, uint64_t *out);
+
+/* 254014 -> "254,014" */
+char *ctl_thousands(char out[NUM_STRLEN], uint64_t v);
+/* An SGR sequence ("1" bold, "2" dim, "36" cyan...) when colour is on,
+ * else "". ctl_sgr(ctl, "0") resets. */
+const char *ctl_sgr(const struct ctl *, const char *code);
+/* Writes stdout out and reports a failure to (a full disk, a closed
+ * pipe). Returns the exit code to use instead of rc. */
+int ctl_finish_output(struct ctl *, int rc);
+
+/* Aligned text columns. align holds one 'l' or 'r' per column. */
+struct table {
+	const char	*align;
+	size_t		 ncols;
+	char		**cells;
+	size_t		 ncells, cap;
+};
+void table_init(struct table *, const char *align);
+/* Adds a row of ncols strings (copied). */
+void table_row(struct table *, ...);
+/* Prints the rows; with header, the first one in bold when colour is on.
+ * Each line starts with indent spaces. */
+void table_print(struct table *, const struct ctl *, FILE *, bool header,
+    int indent);
+void table_free(struct table *);
+
+int cmd_stats(struct ctl *, int, char **);
+int cmd_top(struct ctl *, int, char **);
+int cmd_page(struct ctl *, int, char **);
+int cmd_history(struct ctl *, int, char **);
+int cmd_sites(struct ctl *, int, char **);
+int cmd_export(struct ctl *, int, char **);
+int cmd_import(struct ctl *, int, char **);
+int cmd_import_log(struct ctl *, int, char **);
+int cmd_set(struct ctl *, int, char **);
+int cmd_reset(struct ctl *, int, char **);
+int cmd_backup(struct ctl *, int, char **);
+int cmd_check(struct ctl *, int, char **);
+
+#endif
