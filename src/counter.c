@@ -1,9 +1,17 @@
 /*
- * Pending deltas live in a chained hash table keyed by site, path and
- * day. A commit writes them all in one transaction and empties the table;
- * a failed commit leaves them in place, so nothing answered is dropped
- * while the disk is full.
+ * Pending deltas live in a batch: a chained hash table keyed by site,
+ * path and day, the visitor ids first seen in it, and the requests that
+ * wait for it to reach the disk. A commit swaps the pending batch for an
+ * empty one under the lock and writes it outside the lock; while it is
+ * being written it is "in flight", and answers add it to what the store
+ * shows until a view holds the commit. A failed commit puts its deltas
+ * back, so nothing answered is dropped while the disk is full.
+ *
+ * One mutex guards the batches. Each request takes it once, for a few
+ * lookups; the committer takes it twice per commit.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +30,11 @@ struct pending {
 	int	 day;
 	uint64_t views;
 	uint64_t visitors;
-	uint32_t new_pages;	/* site entry: pages first seen while pending */
+	uint32_t new_pages;	/* site entry: pages first seen here */
 	size_t	 site_len;	/* key is site '\0' path '\0' */
-	size_t	 key_len;
 	char	 key[];
 };
 
-/* Visitor ids seen since the last commit; the store has the rest. */
 struct seen {
 	uint64_t series;
 	uint64_t visitor;
@@ -36,36 +42,202 @@ struct seen {
 	bool	 used;
 };
 
+struct batch {
+	struct pending	**buckets;
+	size_t		 nbuckets;	/* a power of two */
+	size_t		 n;
+	size_t		 hits;
+	struct seen	*seen;
+	size_t		 seen_cap;	/* a power of two, or 0 */
+	size_t		 nseen;
+	struct counter_waiter *waiters;
+	struct counter_waiter **waiters_tail;
+};
+
 struct counter {
 	struct store	*store;
-	struct seen	*seen;
-	size_t		 seen_cap;	/* a power of two */
-	size_t		 nseen;
-	struct store_view *view;
-	struct pending	**buckets;
-	size_t		 nbuckets;
-	size_t		 n;
-	size_t		 hits;		/* views pending */
+	pthread_mutex_t	 lock;
+	struct batch	*pending;
+	struct batch	*inflight;	/* being committed, or NULL */
+	uint64_t	 inflight_version; /* its transaction, 0 before */
+	struct batch	*spare;
+	pthread_mutex_t	 commit_lock;	/* one commit at a time */
+
 	bool		 failed;
 	char		 failure[256];
 	struct commit_stats stats;
 	commit_observer	 observer;
 	void		*observer_arg;
+
+	pthread_t	 thread;
+	bool		 running;
+	bool		 stopping;
+	bool		 kicked;
+	long		 interval_ms;
+	pthread_cond_t	 wake;
 };
 
-/* Names a series in the seen set: site and path, hashed. */
+static void
+lock(struct counter *c)
+{
+	/* Counting contention is what tells whether threads scale. */
+	if (pthread_mutex_trylock(&c->lock) != 0) {
+		pthread_mutex_lock(&c->lock);
+		c->stats.lock_contended++;
+	}
+	c->stats.lock_taken++;
+}
+
+static void
+unlock(struct counter *c)
+{
+	pthread_mutex_unlock(&c->lock);
+}
+
+static uint64_t
+fnv(uint64_t h, const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+/* Names a series in the seen sets. */
 static uint64_t
 series_hash(const char *site, const char *path)
 {
-	uint64_t h = 1469598103934665603ULL;
-	const unsigned char *p;
+	uint64_t h = fnv(1469598103934665603ULL, site);
 
-	for (p = (const unsigned char *)site; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
 	h = (h ^ 0xff) * 1099511628211ULL;
-	for (p = (const unsigned char *)path; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return h;
+	return fnv(h, path);
+}
+
+static uint64_t
+key_hash(const char *site, const char *path, int day)
+{
+	uint64_t h = series_hash(site, path);
+
+	h ^= (uint64_t)(unsigned int)day * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
+static struct batch *
+batch_new(void)
+{
+	struct batch *b;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		fatal("batch");
+	b->nbuckets = INITIAL_BUCKETS;
+	if ((b->buckets = calloc(b->nbuckets, sizeof(*b->buckets))) == NULL)
+		fatal("batch");
+	b->waiters_tail = &b->waiters;
+	return b;
+}
+
+static void
+batch_clear(struct batch *b)
+{
+	struct pending *p, *next;
+	size_t i;
+
+	if (b->n > 0) {
+		for (i = 0; i < b->nbuckets; i++) {
+			for (p = b->buckets[i]; p; p = next) {
+				next = p->next;
+				free(p);
+			}
+			b->buckets[i] = NULL;
+		}
+	}
+	b->n = 0;
+	b->hits = 0;
+	/* A burst's worth of seen ids is not kept for ever. */
+	if (b->seen_cap > 65536) {
+		free(b->seen);
+		b->seen = NULL;
+		b->seen_cap = 0;
+	} else if (b->nseen > 0) {
+		memset(b->seen, 0, b->seen_cap * sizeof(*b->seen));
+	}
+	b->nseen = 0;
+	b->waiters = NULL;
+	b->waiters_tail = &b->waiters;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	if (b == NULL)
+		return;
+	batch_clear(b);
+	free(b->buckets);
+	free(b->seen);
+	free(b);
+}
+
+static struct pending *
+pending_find(struct batch *b, const char *site, const char *path, int day,
+    uint64_t h)
+{
+	struct pending *p;
+	size_t sl = strlen(site);
+
+	for (p = b->buckets[h & (b->nbuckets - 1)]; p; p = p->next)
+		if (p->hash == h && p->day == day && p->site_len == sl &&
+		    memcmp(p->key, site, sl) == 0 &&
+		    strcmp(p->key + sl + 1, path) == 0)
+			return p;
+	return NULL;
+}
+
+static void
+buckets_grow(struct batch *b)
+{
+	struct pending **nb, *p, *next;
+	size_t i, n = b->nbuckets * 2;
+
+	if ((nb = calloc(n, sizeof(*nb))) == NULL)
+		return;		/* longer chains; still correct */
+	for (i = 0; i < b->nbuckets; i++) {
+		for (p = b->buckets[i]; p; p = next) {
+			next = p->next;
+			p->next = nb[p->hash & (n - 1)];
+			nb[p->hash & (n - 1)] = p;
+		}
+	}
+	free(b->buckets);
+	b->buckets = nb;
+	b->nbuckets = n;
+}
+
+static struct pending *
+pending_get(struct batch *b, const char *site, const char *path, int day,
+    bool *created)
+{
+	uint64_t h = key_hash(site, path, day);
+	struct pending *p;
+	size_t sl = strlen(site), pl = strlen(path);
+
+	*created = false;
+	if ((p = pending_find(b, site, path, day, h)) != NULL)
+		return p;
+	if ((p = calloc(1, sizeof(*p) + sl + pl + 2)) == NULL)
+		fatal("pending hit");
+	p->hash = h;
+	p->day = day;
+	p->site_len = sl;
+	memcpy(p->key, site, sl + 1);
+	memcpy(p->key + sl + 1, path, pl + 1);
+	p->next = b->buckets[h & (b->nbuckets - 1)];
+	b->buckets[h & (b->nbuckets - 1)] = p;
+	b->n++;
+	*created = true;
+	if (b->n > b->nbuckets)
+		buckets_grow(b);
+	return p;
 }
 
 static struct seen *
@@ -80,106 +252,64 @@ seen_slot(struct seen *tab, size_t cap, int day, uint64_t series,
 	return &tab[i];
 }
 
-static void
-seen_grow(struct counter *c)
+static bool
+seen_has(const struct batch *b, int day, uint64_t series, uint64_t visitor)
 {
-	struct seen *old = c->seen, *nt, *s;
-	size_t i, oldcap = c->seen_cap, cap = oldcap ? oldcap * 2 : 1024;
-
-	if ((nt = calloc(cap, sizeof(*nt))) == NULL)
-		fatal("seen visitors");
-	for (i = 0; i < oldcap; i++) {
-		if (!old[i].used)
-			continue;
-		s = seen_slot(nt, cap, old[i].day, old[i].series, old[i].visitor);
-		*s = old[i];
-	}
-	free(old);
-	c->seen = nt;
-	c->seen_cap = cap;
+	if (b == NULL || b->nseen == 0)
+		return false;
+	return seen_slot(b->seen, b->seen_cap, day, series, visitor)->used;
 }
 
-/* Marks the visitor seen on the series that day; true when new. */
-static int
-visit(struct counter *c, int day, uint64_t series, uint64_t visitor,
-    bool *is_new)
+static void
+seen_add(struct batch *b, int day, uint64_t series, uint64_t visitor)
 {
-	struct seen *s;
-	bool in_store;
-	int rc;
+	struct seen *old = b->seen, *nt, *s;
+	size_t i, oldcap = b->seen_cap, cap;
 
-	if ((c->nseen + 1) * 2 > c->seen_cap)
-		seen_grow(c);
-	s = seen_slot(c->seen, c->seen_cap, day, series, visitor);
-	if (s->used) {
-		*is_new = false;
-		return STORE_OK;
+	if ((b->nseen + 1) * 2 > b->seen_cap) {
+		cap = oldcap ? oldcap * 2 : 1024;
+		if ((nt = calloc(cap, sizeof(*nt))) == NULL)
+			fatal("seen visitors");
+		for (i = 0; i < oldcap; i++) {
+			if (!old[i].used)
+				continue;
+			*seen_slot(nt, cap, old[i].day, old[i].series,
+			    old[i].visitor) = old[i];
+		}
+		free(old);
+		b->seen = nt;
+		b->seen_cap = cap;
 	}
-	rc = store_seen_get(c->view, day, series, visitor, &in_store);
-	if (rc != STORE_OK)
-		return rc;
-	*is_new = !in_store;
-	if (in_store)
-		return STORE_OK;
+	s = seen_slot(b->seen, b->seen_cap, day, series, visitor);
+	if (s->used)
+		return;
 	s->used = true;
 	s->day = day;
 	s->series = series;
 	s->visitor = visitor;
-	c->nseen++;
-	return STORE_OK;
-}
-
-static uint64_t
-key_hash(const char *site, const char *path, int day)
-{
-	uint64_t h = 1469598103934665603ULL;
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)site; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	h = (h ^ 0xff) * 1099511628211ULL;
-	for (p = (const unsigned char *)path; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	h ^= (uint64_t)(unsigned int)day * 0x9e3779b97f4a7c15ULL;
-	return h ^ (h >> 29);
+	b->nseen++;
 }
 
 struct counter *
 counter_new(struct store *store)
 {
 	struct counter *c;
+	pthread_condattr_t ca;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->store = store;
-	c->nbuckets = INITIAL_BUCKETS;
-	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	c->view = store_view_new(store);
-	if (c->buckets == NULL || c->view == NULL) {
-		counter_free(c);
-		return NULL;
-	}
+	c->pending = batch_new();
+	c->spare = batch_new();
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->commit_lock, NULL);
+	/* Intervals are measured on the monotonic clock: a wall clock that
+	 * jumps must not stall or rush commits. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	return c;
-}
-
-static void
-pending_clear(struct counter *c)
-{
-	struct pending *p, *next;
-	size_t i;
-
-	for (i = 0; i < c->nbuckets; i++) {
-		for (p = c->buckets[i]; p; p = next) {
-			next = p->next;
-			free(p);
-		}
-		c->buckets[i] = NULL;
-	}
-	c->n = 0;
-	c->hits = 0;
-	if (c->seen)
-		memset(c->seen, 0, c->seen_cap * sizeof(*c->seen));
-	c->nseen = 0;
 }
 
 void
@@ -187,142 +317,124 @@ counter_free(struct counter *c)
 {
 	if (c == NULL)
 		return;
-	if (c->buckets)
-		pending_clear(c);
-	free(c->buckets);
-	free(c->seen);
-	store_view_free(c->view);
+	batch_free(c->pending);
+	batch_free(c->inflight);
+	batch_free(c->spare);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->commit_lock);
+	pthread_cond_destroy(&c->wake);
 	free(c);
 }
 
-static struct pending *
-pending_find(struct counter *c, const char *site, const char *path, int day,
-    uint64_t h)
+/* The in-flight batch counts for an answer until its commit is visible
+ * in the answer's view. */
+static struct batch *
+inflight_for(struct counter *c, struct store_view *view)
 {
-	struct pending *p;
-	size_t sl = strlen(site);
-
-	for (p = c->buckets[h & (c->nbuckets - 1)]; p; p = p->next)
-		if (p->hash == h && p->day == day && p->site_len == sl &&
-		    memcmp(p->key, site, sl) == 0 &&
-		    strcmp(p->key + sl + 1, path) == 0)
-			return p;
-	return NULL;
+	if (c->inflight == NULL)
+		return NULL;
+	if (c->inflight_version != 0 &&
+	    store_view_version(view) >= c->inflight_version)
+		return NULL;
+	return c->inflight;
 }
 
-static void
-grow(struct counter *c)
+/* Marks the visitor seen on a series that day; true when new. */
+static int
+visit(struct counter *c, struct store_view *view, struct batch *fl, int day,
+    uint64_t series, uint64_t visitor, bool *is_new)
 {
-	struct pending **nb, *p, *next;
-	size_t i, n = c->nbuckets * 2;
+	bool in_store;
+	int rc;
 
-	if ((nb = calloc(n, sizeof(*nb))) == NULL)
-		return;		/* longer chains; still correct */
-	for (i = 0; i < c->nbuckets; i++) {
-		for (p = c->buckets[i]; p; p = next) {
-			next = p->next;
-			p->next = nb[p->hash & (n - 1)];
-			nb[p->hash & (n - 1)] = p;
-		}
-	}
-	free(c->buckets);
-	c->buckets = nb;
-	c->nbuckets = n;
+	*is_new = false;
+	if (seen_has(c->pending, day, series, visitor) ||
+	    seen_has(fl, day, series, visitor))
+		return STORE_OK;
+	rc = store_seen_get(view, day, series, visitor, &in_store);
+	if (rc != STORE_OK || in_store)
+		return rc;
+	*is_new = true;
+	seen_add(c->pending, day, series, visitor);
+	return STORE_OK;
 }
 
-static struct pending *
-pending_get(struct counter *c, const char *site, const char *path, int day,
-    bool *created)
+static bool
+known_page(struct counter *c, struct batch *fl, const char *site,
+    const char *path, int day, const struct series_counts *page)
 {
 	uint64_t h = key_hash(site, path, day);
-	struct pending *p;
-	size_t sl = strlen(site), pl = strlen(path);
 
-	*created = false;
-	if ((p = pending_find(c, site, path, day, h)) != NULL)
-		return p;
-	if ((p = calloc(1, sizeof(*p) + sl + pl + 2)) == NULL)
-		fatal("pending hit");
-	p->hash = h;
-	p->day = day;
-	p->site_len = sl;
-	p->key_len = sl + pl + 1;
-	memcpy(p->key, site, sl + 1);
-	memcpy(p->key + sl + 1, path, pl + 1);
-	p->next = c->buckets[h & (c->nbuckets - 1)];
-	c->buckets[h & (c->nbuckets - 1)] = p;
-	c->n++;
-	*created = true;
-	if (c->n > c->nbuckets)
-		grow(c);
-	return p;
+	return page->exists || pending_find(c->pending, site, path, day, h) ||
+	    (fl && pending_find(fl, site, path, day, h));
 }
 
-int
-counter_add(struct counter *c, const struct hit *hit, const char **path_out)
+static int
+add_hit(struct counter *c, struct store_view *view, struct batch *fl,
+    const struct hit *hit, const char **path_out)
 {
 	struct series_counts page, site;
 	struct pending *pp, *sp;
 	const char *path = hit->path;
-	bool known, created, new_site = false, new_page = false;
+	bool created, was_known, new_site = false, new_page = false;
 	int rc;
 
-	if ((rc = store_view_begin(c->view)) != STORE_OK)
+	if ((rc = store_get(view, hit->site, path, hit->day, &page)) != STORE_OK ||
+	    (rc = store_get(view, hit->site, SITE_SERIES, hit->day, &site)) !=
+	    STORE_OK)
 		return rc;
-	rc = store_get(c->view, hit->site, path, hit->day, &page);
-	if (rc == STORE_OK)
-		rc = store_get(c->view, hit->site, SITE_SERIES, hit->day, &site);
-	if (rc != STORE_OK)
-		goto done;
-
-	sp = pending_get(c, hit->site, SITE_SERIES, hit->day, &created);
-	known = page.exists || pending_find(c, hit->site, path, hit->day,
-	    key_hash(hit->site, path, hit->day)) != NULL;
+	sp = pending_get(c->pending, hit->site, SITE_SERIES, hit->day, &created);
 	/* Past the cap, new paths pile up under one name. */
-	if (!known && hit->max_pages > 0 &&
-	    (long)site.npages + (long)sp->new_pages >= hit->max_pages &&
-	    strcmp(path, PATH_OTHER) != 0) {
-		path = PATH_OTHER;
-		rc = store_get(c->view, hit->site, path, hit->day, &page);
-		if (rc != STORE_OK)
-			goto done;
+	if (hit->max_pages > 0 && strcmp(path, PATH_OTHER) != 0 &&
+	    !known_page(c, fl, hit->site, path, hit->day, &page)) {
+		long npages = (long)site.npages + (long)sp->new_pages;
+		struct pending *fs;
+
+		if (fl && (fs = pending_find(fl, hit->site, SITE_SERIES,
+		    hit->day, key_hash(hit->site, SITE_SERIES, hit->day))))
+			npages += (long)fs->new_pages;
+		if (npages >= hit->max_pages) {
+			path = PATH_OTHER;
+			rc = store_get(view, hit->site, path, hit->day, &page);
+			if (rc != STORE_OK)
+				return rc;
+		}
 	}
 	if (hit->has_visitor) {
-		rc = visit(c, hit->day, series_hash(hit->site, SITE_SERIES),
-		    hit->visitor, &new_site);
+		rc = visit(c, view, fl, hit->day,
+		    series_hash(hit->site, SITE_SERIES), hit->visitor, &new_site);
 		if (rc == STORE_OK)
-			rc = visit(c, hit->day, series_hash(hit->site, path),
-			    hit->visitor, &new_page);
+			rc = visit(c, view, fl, hit->day,
+			    series_hash(hit->site, path), hit->visitor, &new_page);
 		if (rc != STORE_OK)
-			goto done;
+			return rc;
 	}
-
-	pp = pending_get(c, hit->site, path, hit->day, &created);
-	if (created && !page.exists)
+	was_known = known_page(c, fl, hit->site, path, hit->day, &page);
+	pp = pending_get(c->pending, hit->site, path, hit->day, &created);
+	if (!was_known)
 		sp->new_pages++;
-	c->hits++;
+	c->pending->hits++;
 	pp->views++;
 	pp->visitors += new_page;
 	sp->views++;
 	sp->visitors += new_site;
 	*path_out = path;
-done:
-	store_view_end(c->view);
-	return rc;
+	return STORE_OK;
 }
 
-/* Adds what is pending for a series: all of it to the total, the given
- * day's to the day. Hits of yesterday can still be pending just after
- * midnight. */
+/* Adds what a batch holds for a series: all of it to the total, the
+ * day's to the day. Yesterday's hits can be pending after midnight. */
 static void
-add_pending(struct counter *c, const char *site, const char *path, int day,
+add_batch(struct batch *b, const char *site, const char *path, int day,
     struct counts *total, struct counts *today)
 {
 	struct pending *p;
 	int d;
 
+	if (b == NULL || b->n == 0)
+		return;
 	for (d = day - 1; d <= day; d++) {
-		p = pending_find(c, site, path, d, key_hash(site, path, d));
+		p = pending_find(b, site, path, d, key_hash(site, path, d));
 		if (p == NULL)
 			continue;
 		total->views += p->views;
@@ -335,27 +447,46 @@ add_pending(struct counter *c, const char *site, const char *path, int day,
 }
 
 int
-counter_read(struct counter *c, const char *site, const char *path, int day,
-    struct page_counts *out)
+counter_count(struct counter *c, struct store_view *view, const struct hit *hit,
+    const char *site, const char *path, int day, struct counter_waiter *waiter,
+    const char **path_out, struct page_counts *out)
 {
 	struct series_counts page, whole;
+	struct batch *fl;
 	int rc;
 
-	if ((rc = store_view_begin(c->view)) != STORE_OK)
-		return rc;
-	rc = store_get(c->view, site, path, day, &page);
-	if (rc == STORE_OK)
-		rc = store_get(c->view, site, SITE_SERIES, day, &whole);
-	store_view_end(c->view);
-	if (rc != STORE_OK)
-		return rc;
+	*path_out = path;
+	lock(c);
+	/* The view begins under the lock, so that the in-flight batch is
+	 * either in it or still in memory, never neither nor both. */
+	if ((rc = store_view_begin(view)) != STORE_OK)
+		goto done;
+	fl = inflight_for(c, view);
+	if (hit && (rc = add_hit(c, view, fl, hit, path_out)) != STORE_OK)
+		goto done;
+	path = *path_out;
+	if ((rc = store_get(view, site, path, day, &page)) != STORE_OK ||
+	    (rc = store_get(view, site, SITE_SERIES, day, &whole)) != STORE_OK)
+		goto done;
 	out->page = page.total;
 	out->page_today = page.day;
 	out->total = whole.total;
 	out->today = whole.day;
-	add_pending(c, site, path, day, &out->page, &out->page_today);
-	add_pending(c, site, SITE_SERIES, day, &out->total, &out->today);
-	return STORE_OK;
+	add_batch(c->pending, site, path, day, &out->page, &out->page_today);
+	add_batch(c->pending, site, SITE_SERIES, day, &out->total, &out->today);
+	add_batch(fl, site, path, day, &out->page, &out->page_today);
+	add_batch(fl, site, SITE_SERIES, day, &out->total, &out->today);
+	if (hit && waiter) {
+		waiter->next = NULL;
+		*c->pending->waiters_tail = waiter;
+		c->pending->waiters_tail = &waiter->next;
+		c->kicked = true;
+		pthread_cond_signal(&c->wake);
+	}
+done:
+	store_view_end(view);
+	unlock(c);
+	return rc;
 }
 
 static double
@@ -367,49 +498,108 @@ now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* One attempt: every pending delta in one transaction. */
+/* Writes a batch in one transaction. */
 static int
-commit_once(struct counter *c)
+write_batch(struct counter *c, struct batch *b, bool probe)
 {
 	struct store_txn *txn;
 	struct pending *p;
+	int64_t now = (int64_t)time(NULL);
 	size_t i;
 	int rc;
 
 	if ((rc = store_write_begin(c->store, &txn)) != STORE_OK)
 		return rc;
-	for (i = 0; i < c->nbuckets; i++) {
-		for (p = c->buckets[i]; p; p = p->next) {
+	lock(c);
+	if (b == c->inflight)
+		c->inflight_version = store_txn_version(txn);
+	unlock(c);
+	for (i = 0; i < b->nbuckets && b->n > 0; i++) {
+		for (p = b->buckets[i]; p; p = p->next) {
 			rc = store_add(txn, p->key, p->key + p->site_len + 1,
 			    p->day, p->views, p->visitors);
-			if (rc != STORE_OK) {
-				store_abort(txn);
-				return rc;
-			}
+			if (rc != STORE_OK)
+				goto bad;
 		}
 	}
-	for (i = 0; i < c->seen_cap; i++) {
-		if (!c->seen[i].used)
+	for (i = 0; i < b->seen_cap; i++) {
+		if (!b->seen[i].used)
 			continue;
-		rc = store_seen_put(txn, c->seen[i].day, c->seen[i].series,
-		    c->seen[i].visitor);
-		if (rc != STORE_OK) {
-			store_abort(txn);
-			return rc;
+		rc = store_seen_put(txn, b->seen[i].day, b->seen[i].series,
+		    b->seen[i].visitor);
+		if (rc != STORE_OK)
+			goto bad;
+	}
+	if (probe && (rc = store_meta_put(txn, "probe", &now, sizeof(now))) !=
+	    STORE_OK)
+		goto bad;
+	return store_commit(txn);
+bad:
+	store_abort(txn);
+	return rc;
+}
+
+/* Puts a failed batch's deltas back into the pending one. */
+static void
+merge_back(struct counter *c, struct batch *b)
+{
+	struct pending *p, *q;
+	bool created;
+	size_t i;
+
+	for (i = 0; i < b->nbuckets && b->n > 0; i++) {
+		for (p = b->buckets[i]; p; p = p->next) {
+			q = pending_get(c->pending, p->key,
+			    p->key + p->site_len + 1, p->day, &created);
+			q->views += p->views;
+			q->visitors += p->visitors;
+			q->new_pages += p->new_pages;
 		}
 	}
-	return store_commit(txn);
+	for (i = 0; i < b->seen_cap; i++)
+		if (b->seen[i].used)
+			seen_add(c->pending, b->seen[i].day, b->seen[i].series,
+			    b->seen[i].visitor);
+	c->pending->hits += b->hits;
+}
+
+static void
+tell_waiters(struct counter_waiter *w, int status)
+{
+	struct counter_waiter *next;
+
+	for (; w; w = next) {
+		next = w->next;
+		w->done(w, status);
+	}
 }
 
 static int
-commit_with_growth(struct counter *c, int (*fn)(struct counter *))
+commit(struct counter *c, bool probe)
 {
-	double start = now_seconds(), took;
-	int rc, tries;
+	struct counter_waiter *waiters;
+	struct batch *b;
+	double start, took;
+	int rc = STORE_OK, tries;
 
+	pthread_mutex_lock(&c->commit_lock);
+	lock(c);
+	b = c->pending;
+	if (b->n == 0 && b->nseen == 0 && b->waiters == NULL && !probe) {
+		unlock(c);
+		pthread_mutex_unlock(&c->commit_lock);
+		return STORE_OK;
+	}
+	c->pending = c->spare;
+	c->spare = NULL;
+	c->inflight = b;
+	c->inflight_version = 0;
+	c->kicked = false;
+	unlock(c);
+
+	start = now_seconds();
 	for (tries = 0; tries < MAX_GROW_TRIES; tries++) {
-		rc = fn(c);
-		if (rc != STORE_MAPFULL)
+		if ((rc = write_batch(c, b, probe)) != STORE_MAPFULL)
 			break;
 		if (store_grow(c->store) != STORE_OK) {
 			rc = STORE_ERROR;
@@ -418,80 +608,139 @@ commit_with_growth(struct counter *c, int (*fn)(struct counter *))
 		log_info("store map grown");
 	}
 	took = now_seconds() - start;
-	if (rc == STORE_MAPFULL)
-		snprintf(c->failure, sizeof(c->failure), "store map is full");
-	else if (rc != STORE_OK)
-		snprintf(c->failure, sizeof(c->failure), "%s",
-		    store_error(c->store));
+
+	lock(c);
+	waiters = b->waiters;
 	if (rc != STORE_OK) {
+		if (rc == STORE_MAPFULL)
+			snprintf(c->failure, sizeof(c->failure),
+			    "store map is full");
+		else
+			snprintf(c->failure, sizeof(c->failure), "%s",
+			    store_error(c->store));
 		if (!c->failed)
 			log_warnx("commit failed: %s", c->failure);
 		c->failed = true;
 		c->stats.failures++;
-		return rc;
+		merge_back(c, b);
+	} else {
+		if (c->failed)
+			log_info("commits work again");
+		c->failed = false;
+		c->stats.commits++;
 	}
-	if (c->failed)
-		log_info("commits work again");
-	c->failed = false;
-	c->stats.commits++;
-	c->stats.last_seconds = took;
-	if (c->observer)
+	c->inflight = NULL;
+	c->inflight_version = 0;
+	batch_clear(b);
+	c->spare = b;
+	unlock(c);
+
+	if (rc == STORE_OK && c->observer)
 		c->observer(took, c->observer_arg);
-	return STORE_OK;
+	pthread_mutex_unlock(&c->commit_lock);
+	tell_waiters(waiters, rc);
+	return rc;
 }
 
 int
 counter_commit(struct counter *c)
 {
-	int rc;
-
-	if (c->n == 0 && c->nseen == 0)
-		return STORE_OK;
-	if ((rc = commit_with_growth(c, commit_once)) == STORE_OK)
-		pending_clear(c);
-	return rc;
-}
-
-static int
-probe_once(struct counter *c)
-{
-	struct store_txn *txn;
-	int64_t now = (int64_t)time(NULL);
-	int rc;
-
-	if ((rc = store_write_begin(c->store, &txn)) != STORE_OK)
-		return rc;
-	if ((rc = store_meta_put(txn, "probe", &now, sizeof(now))) != STORE_OK) {
-		store_abort(txn);
-		return rc;
-	}
-	return store_commit(txn);
+	return commit(c, false);
 }
 
 int
 counter_probe(struct counter *c)
 {
-	if (c->n > 0)
-		return counter_commit(c);
-	return commit_with_growth(c, probe_once);
+	return commit(c, true);
+}
+
+static void *
+committer(void *arg)
+{
+	struct counter *c = arg;
+	struct timespec deadline;
+	bool stopping;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += c->interval_ms / 1000;
+		deadline.tv_nsec += (c->interval_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&c->lock);
+		while (!c->kicked && !c->stopping &&
+		    pthread_cond_timedwait(&c->wake, &c->lock, &deadline) !=
+		    ETIMEDOUT)
+			;
+		stopping = c->stopping;
+		pthread_mutex_unlock(&c->lock);
+		if (stopping)
+			break;
+		/* A failing store is retried every interval, not in a spin. */
+		if (commit(c, false) != STORE_OK) {
+			struct timespec ts = { c->interval_ms / 1000,
+			    (c->interval_ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+int
+counter_start(struct counter *c, long interval_ms)
+{
+	c->interval_ms = interval_ms > 0 ? interval_ms : 100;
+	if (pthread_create(&c->thread, NULL, committer, c) != 0)
+		return -1;
+	c->running = true;
+	return 0;
+}
+
+void
+counter_stop(struct counter *c)
+{
+	if (!c->running)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	c->running = false;
 }
 
 size_t
-counter_pending(const struct counter *c)
+counter_pending(struct counter *c)
 {
-	return c->hits;
+	size_t n;
+
+	lock(c);
+	n = c->pending->hits + (c->inflight ? c->inflight->hits : 0);
+	unlock(c);
+	return n;
 }
 
-const char *
-counter_failure(const struct counter *c)
+bool
+counter_failure(struct counter *c, char *buf, size_t len)
 {
-	return c->failed ? c->failure : NULL;
+	bool failed;
+
+	lock(c);
+	failed = c->failed;
+	if (failed)
+		snprintf(buf, len, "%s", c->failure);
+	unlock(c);
+	return failed;
 }
 
-const struct commit_stats *
-counter_commit_stats(const struct counter *c)
+void
+counter_stats(struct counter *c, struct commit_stats *out)
 {
-	return &c->stats;
+	lock(c);
+	*out = c->stats;
+	unlock(c);
 }
 
 void

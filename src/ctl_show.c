@@ -350,11 +350,11 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 	struct top_state ts;
 	struct table t;
 	struct buf b;
-	char n1[NUM_STRLEN], n2[NUM_STRLEN], rank[16], d1[DAY_STRLEN],
+	char n1[NUM_STRLEN], n2[NUM_STRLEN], rank[24], d1[DAY_STRLEN],
 	    d2[DAY_STRLEN];
 	uint64_t limit = 10;
 	size_t i, shown;
-	int rc, nargs, days;
+	int rc, nargs, days = 0;
 
 	memset(&ts, 0, sizeof(ts));
 	if ((rc = ctl_parse(ctl, argc, argv, opts, NULL, &nargs, 0, 0)) != 0 ||
@@ -519,7 +519,7 @@ cmd_history(struct ctl *ctl, int argc, char **argv)
 	char path[PATH_MAX_LEN + 1], day[DAY_STRLEN];
 	char n1[NUM_STRLEN], n2[NUM_STRLEN];
 	uint64_t max = 0;
-	int rc, nargs, days, now, d;
+	int rc, nargs, days = 0, now, d;
 
 	path[0] = '\0';
 	if ((rc = ctl_parse(ctl, argc, argv, opts, NULL, &nargs, 0, 0)) != 0 ||

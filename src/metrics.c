@@ -4,6 +4,7 @@
  * scrape without bound.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ static const double commit_buckets[] = {
 };
 #define NBUCKETS (sizeof(commit_buckets) / sizeof(commit_buckets[0]))
 
+/* Written by the committer thread, read by whichever serves /metrics. */
+static pthread_mutex_t histogram_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t bucket_counts[NBUCKETS];
 static uint64_t commit_count;
 static double commit_sum;
@@ -36,11 +39,13 @@ metrics_observe_commit(double seconds, void *arg)
 {
 	size_t i;
 
+	pthread_mutex_lock(&histogram_lock);
 	for (i = 0; i < NBUCKETS; i++)
 		if (seconds <= commit_buckets[i])
 			bucket_counts[i]++;
 	commit_count++;
 	commit_sum += seconds;
+	pthread_mutex_unlock(&histogram_lock);
 }
 
 static void
@@ -64,19 +69,20 @@ resident_bytes(void)
 }
 
 static void
-site_metrics(struct buf *b, struct daemon *d)
+site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 {
-	const struct config *cfg = d->cfg;
+	const struct config *cfg = daemon_config(d);
 	struct page_counts *pc;
+	const char *path;
 	int day = 0;
 	size_t i;
 
 	if ((pc = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(*pc))) == NULL)
 		return;
-
 	day = day_today();
 	for (i = 0; i < cfg->nsites; i++)
-		counter_read(d->counter, cfg->sites[i].name, "/", day, &pc[i]);
+		counter_count(d->counter, w->view, NULL, cfg->sites[i].name, "/",
+		    day, NULL, &path, &pc[i]);
 
 	help(b, "tally_views_total", "counter", "Views counted since counting began.");
 	for (i = 0; i < cfg->nsites; i++)
@@ -99,6 +105,7 @@ metrics_route(struct route_ctx *ctx)
 	struct daemon *d = ctx->d;
 	struct http_status_count codes[64];
 	struct store_stat ss;
+	struct commit_stats cs;
 	struct buf b;
 	size_t i, n;
 	int r;
@@ -108,13 +115,14 @@ metrics_route(struct route_ctx *ctx)
 		return;
 	}
 	buf_init(&b);
-	site_metrics(&b, d);
+	site_metrics(&b, d, ctx->w);
 
 	help(&b, "tally_hits_declined_total", "counter",
 	    "Hits answered but not counted, by reason.");
 	for (r = DECLINE_BOT; r < DECLINE_COUNT; r++)
 		buf_printf(&b, "tally_hits_declined_total{reason=\"%s\"} %" PRIu64
-		    "\n", decline_reason_name(r), d->declined[r]);
+		    "\n", decline_reason_name(r),
+		    __atomic_load_n(&d->declined[r], __ATOMIC_RELAXED));
 
 	/* This answer is not counted yet: it is being written. */
 	help(&b, "tally_http_requests_total", "counter",
@@ -126,10 +134,11 @@ metrics_route(struct route_ctx *ctx)
 
 	help(&b, "tally_store_commits_total", "counter",
 	    "Write transactions committed.");
-	buf_printf(&b, "tally_store_commits_total %" PRIu64 "\n",
-	    counter_commit_stats(d->counter)->commits);
+	counter_stats(d->counter, &cs);
+	buf_printf(&b, "tally_store_commits_total %" PRIu64 "\n", cs.commits);
 	help(&b, "tally_store_commit_seconds", "histogram",
 	    "Time taken by a commit, sync included.");
+	pthread_mutex_lock(&histogram_lock);
 	for (i = 0; i < NBUCKETS; i++)
 		buf_printf(&b, "tally_store_commit_seconds_bucket{le=\"%g\"} %"
 		    PRIu64 "\n", commit_buckets[i], bucket_counts[i]);
@@ -138,6 +147,7 @@ metrics_route(struct route_ctx *ctx)
 	buf_printf(&b, "tally_store_commit_seconds_sum %.9f\n", commit_sum);
 	buf_printf(&b, "tally_store_commit_seconds_count %" PRIu64 "\n",
 	    commit_count);
+	pthread_mutex_unlock(&histogram_lock);
 	help(&b, "tally_store_pending_hits", "gauge",
 	    "Hits answered and not yet committed.");
 	buf_printf(&b, "tally_store_pending_hits %zu\n",

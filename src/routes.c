@@ -3,6 +3,7 @@
  * what a method may do on a path, and everything else gets a JSON error.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -21,6 +22,8 @@
 #include "tally/routes.h"
 #include "tally/store.h"
 #include "tally/visitor.h"
+
+#include <event2/event.h>
 
 void metrics_route(struct route_ctx *);
 bool daemon_is_admin(struct daemon *, const struct http_request *);
@@ -186,16 +189,16 @@ route_prepare(struct route_ctx *ctx, bool with_body)
 			http_respond_error(r, 400, "invalid site id");
 			return -1;
 		}
-		if ((ctx->site = config_site(ctx->d->cfg, name)) == NULL) {
+		if ((ctx->site = config_site(ctx->cfg, name)) == NULL) {
 			http_respond_error(r, 404, "unknown site");
 			return -1;
 		}
 	} else {
 		ctx->site = NULL;
 		if (request_origin(r, origin, sizeof(origin)))
-			ctx->site = config_site_by_origin(ctx->d->cfg, origin);
+			ctx->site = config_site_by_origin(ctx->cfg, origin);
 		if (ctx->site == NULL)
-			ctx->site = config_site(ctx->d->cfg, DEFAULT_SITE);
+			ctx->site = config_site(ctx->cfg, DEFAULT_SITE);
 		if (ctx->site == NULL) {
 			http_respond_error(r, 404, "unknown site");
 			return -1;
@@ -250,9 +253,45 @@ should_count(struct route_ctx *ctx, const unsigned char addr[16])
 		return DECLINE_BOT;
 	/* Last, so that declined requests use up no allowance. */
 	if (!rate_allow(ctx->d->visitors, ctx->site->name, addr, ua,
-	    ctx->d->cfg->rate_limit, time(NULL)))
+	    ctx->cfg->rate_limit, time(NULL)))
 		return DECLINE_RATE;
 	return DECLINE_NONE;
+}
+
+/* A strict-mode request waiting for its commit. */
+struct deferred {
+	struct counter_waiter waiter;
+	struct event	*ev;
+	int		 status;
+	struct route_ctx ctx;
+};
+
+static void
+replay(evutil_socket_t fd, short what, void *arg)
+{
+	struct deferred *def = arg;
+	struct route_ctx *ctx = &def->ctx;
+
+	event_free(def->ev);
+	if (def->status != STORE_OK) {
+		http_respond_error(ctx->r, 503, "store unavailable");
+	} else {
+		ctx->replay = true;
+		ctx->headers[0] = '\0';
+		ctx->headers_len = 0;
+		ctx->fn(ctx);
+	}
+	free(def);
+}
+
+/* Runs on the committer thread: the answer is made on the worker's. */
+static void
+commit_done(struct counter_waiter *w, int status)
+{
+	struct deferred *def = (struct deferred *)w;
+
+	def->status = status;
+	event_active(def->ev, EV_TIMEOUT, 0);
 }
 
 int
@@ -260,21 +299,37 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
     bool *counted, const char **reason)
 {
 	struct daemon *d = ctx->d;
+	const struct config *cfg = ctx->cfg;
 	enum decline_reason why = DECLINE_READONLY;
-	const char *failure;
+	struct deferred *def = NULL;
 	const char *path = ctx->path;
+	char failure[256];
 	unsigned char addr[16];
-	struct hit hit;
+	struct hit hit, *hp = NULL;
 	int rc;
 
 	*counted = false;
+	*reason = NULL;
+	if (ctx->replay) {
+		/* Counted in the first run; now only read what is on disk. */
+		snprintf(ctx->path, sizeof(ctx->path), "%s", ctx->counted_path);
+		ctx->day = ctx->counted_day;
+		rc = counter_count(d->counter, ctx->w->view, NULL,
+		    ctx->site->name, ctx->path, ctx->day, NULL, &path, out);
+		if (rc != STORE_OK) {
+			http_respond_error(ctx->r, 503, "store unavailable");
+			return -1;
+		}
+		*counted = true;
+		return 0;
+	}
 	if (want) {
-		client_address(d->cfg, ctx->r, addr);
+		client_address(cfg, ctx->r, addr);
 		why = should_count(ctx, addr);
 	}
 	if (why == DECLINE_NONE) {
 		/* A store that cannot commit must not take hits it may lose. */
-		if ((failure = counter_failure(d->counter)) != NULL) {
+		if (counter_failure(d->counter, failure, sizeof(failure))) {
 			http_respond_error(ctx->r, 503, failure);
 			return -1;
 		}
@@ -282,41 +337,59 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		hit.site = ctx->site->name;
 		hit.path = ctx->path;
 		hit.day = ctx->day;
-		hit.max_pages = config_site_max_pages(d->cfg, ctx->site);
+		hit.max_pages = config_site_max_pages(cfg, ctx->site);
 		/* Do Not Track: the view counts, the visitor is not made. */
-		hit.has_visitor = d->cfg->dnt == DNT_IGNORE ||
+		hit.has_visitor = cfg->dnt == DNT_IGNORE ||
 		    !(header_is_one(ctx->r, "dnt") ||
 		    header_is_one(ctx->r, "sec-gpc"));
-		rc = STORE_OK;
-		if (hit.has_visitor)
-			rc = visitor_id(d->visitors, ctx->day, ctx->site->name,
-			    addr, http_header_get(ctx->r, "user-agent"),
-			    &hit.visitor);
-		if (rc == STORE_OK)
-			rc = counter_add(d->counter, &hit, &path);
-		if (rc != STORE_OK) {
+		if (hit.has_visitor &&
+		    visitor_id(d->visitors, ctx->day, ctx->site->name, addr,
+		    http_header_get(ctx->r, "user-agent"), &hit.visitor) !=
+		    STORE_OK) {
 			http_respond_error(ctx->r, 503, "store unavailable");
 			return -1;
 		}
-		if (path != ctx->path)
-			snprintf(ctx->path, sizeof(ctx->path), "%s", path);
-		/* strict: the answer waits until the hit is on disk. */
-		if (d->cfg->durability == DURABILITY_STRICT &&
-		    counter_commit(d->counter) != STORE_OK) {
-			http_respond_error(ctx->r, 503,
-			    counter_failure(d->counter));
-			return -1;
+		hp = &hit;
+		if (cfg->durability == DURABILITY_STRICT) {
+			if ((def = calloc(1, sizeof(*def))) == NULL) {
+				http_respond_error(ctx->r, 503, "out of memory");
+				return -1;
+			}
+			def->waiter.done = commit_done;
+			def->ev = event_new(ctx->w->base, -1, 0, replay, def);
+			if (def->ev == NULL) {
+				free(def);
+				http_respond_error(ctx->r, 503, "out of memory");
+				return -1;
+			}
 		}
-		*counted = true;
 	} else if (why != DECLINE_READONLY) {
-		d->declined[why]++;
+		__atomic_fetch_add(&d->declined[why], 1, __ATOMIC_RELAXED);
 	}
 	*reason = decline_reason_name(why);
-	if (counter_read(d->counter, ctx->site->name, ctx->path, ctx->day,
-	    out) != STORE_OK) {
+	if (def) {
+		def->ctx = *ctx;
+		def->ctx.counted_day = ctx->day;
+	}
+	rc = counter_count(d->counter, ctx->w->view, hp, ctx->site->name,
+	    ctx->path, ctx->day, def ? &def->waiter : NULL, &path, out);
+	if (rc != STORE_OK) {
+		if (def) {
+			event_free(def->ev);
+			free(def);
+		}
 		http_respond_error(ctx->r, 503, "store unavailable");
 		return -1;
 	}
+	if (path != ctx->path)
+		snprintf(ctx->path, sizeof(ctx->path), "%s", path);
+	if (def) {
+		/* replay() runs on this thread, so only after we return. */
+		snprintf(def->ctx.counted_path, sizeof(def->ctx.counted_path),
+		    "%s", ctx->path);
+		return -1;
+	}
+	*counted = hp != NULL;
 	return 0;
 }
 
@@ -351,7 +424,7 @@ static void
 route_count_only(struct route_ctx *ctx)
 {
 	route_add_header(ctx, "Cache-Control: max-age=%ld\r\n",
-	    ctx->d->cfg->count_max_age);
+	    ctx->cfg->count_max_age);
 	if (route_prepare(ctx, false) == -1)
 		return;
 	respond_counts(ctx, false);
@@ -361,11 +434,11 @@ static void
 route_healthz(struct route_ctx *ctx)
 {
 	struct daemon *d = ctx->d;
-	const char *failure;
+	char failure[256];
 
 	route_add_header(ctx, "Cache-Control: no-store\r\n");
 	if (counter_probe(d->counter) != STORE_OK &&
-	    (failure = counter_failure(d->counter)) != NULL) {
+	    counter_failure(d->counter, failure, sizeof(failure))) {
 		http_respond_error(ctx->r, 503, failure);
 		return;
 	}
@@ -401,7 +474,10 @@ routes_handle(struct http_request *r)
 	const struct route *rt = NULL;
 	size_t i;
 
-	ctx.d = r->server_arg;
+	ctx.w = r->server_arg;
+	ctx.d = ctx.w->d;
+	ctx.cfg = daemon_config(ctx.d);
+	ctx.replay = false;
 	ctx.r = r;
 	ctx.site = NULL;
 	ctx.headers[0] = '\0';
@@ -428,5 +504,6 @@ routes_handle(struct http_request *r)
 		route_preflight(&ctx, rt);
 		return;
 	}
+	ctx.fn = rt->fn;
 	rt->fn(&ctx);
 }

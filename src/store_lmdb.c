@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,9 @@ struct store {
 	MDB_dbi	 seen;
 	int	 flags;
 	int	 lockfd;
+	/* Views hold it shared; growing the map holds it alone, because
+	 * LMDB resizes only when no transaction of the process is open. */
+	pthread_rwlock_t quiesce;
 	char	 err[512];
 };
 
@@ -222,6 +226,16 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 	}
 	st->flags = flags;
 	st->lockfd = -1;
+	{
+		pthread_rwlockattr_t attr;
+
+		pthread_rwlockattr_init(&attr);
+		/* Readers never stop; a grow must still get its turn. */
+		pthread_rwlockattr_setkind_np(&attr,
+		    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&st->quiesce, &attr);
+		pthread_rwlockattr_destroy(&attr);
+	}
 
 	snprintf(file, sizeof(file), "%s/data.mdb", dir);
 	if (flags & STORE_READONLY) {
@@ -277,6 +291,7 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 bad:
 	if (st->env)
 		mdb_env_close(st->env);
+	pthread_rwlock_destroy(&st->quiesce);
 	free(st);
 	return STORE_ERROR;
 }
@@ -289,6 +304,7 @@ store_close(struct store *st)
 	mdb_env_close(st->env);
 	if (st->lockfd != -1)
 		close(st->lockfd);
+	pthread_rwlock_destroy(&st->quiesce);
 	free(st);
 }
 
@@ -341,9 +357,14 @@ store_grow(struct store *st)
 	MDB_envinfo info;
 	int rc;
 
-	if ((rc = mdb_env_info(st->env, &info)) != 0)
+	pthread_rwlock_wrlock(&st->quiesce);
+	if ((rc = mdb_env_info(st->env, &info)) != 0) {
+		pthread_rwlock_unlock(&st->quiesce);
 		return fail(st, rc, "mdb_env_info");
-	if ((rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2)) != 0)
+	}
+	rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+	pthread_rwlock_unlock(&st->quiesce);
+	if (rc)
 		return fail(st, rc, "growing the map");
 	return STORE_OK;
 }
@@ -375,15 +396,23 @@ store_reader_check(struct store *st)
 	return dead;
 }
 
-/* Another process grew the map: adopt its size and try again. */
+/* Another process grew the map: adopt its size and try again. Adopting
+ * needs every transaction of this process closed, hence the lock. */
 static int
-txn_begin(struct store *st, MDB_txn *parent, unsigned int flags, MDB_txn **txn)
+txn_begin(struct store *st, MDB_txn *parent, unsigned int flags, MDB_txn **txn,
+    bool holding_view_lock)
 {
 	int rc;
 
 	rc = mdb_txn_begin(st->env, parent, flags, txn);
 	if (rc == MDB_MAP_RESIZED) {
+		if (holding_view_lock)
+			pthread_rwlock_unlock(&st->quiesce);
+		pthread_rwlock_wrlock(&st->quiesce);
 		mdb_env_set_mapsize(st->env, 0);
+		pthread_rwlock_unlock(&st->quiesce);
+		if (holding_view_lock)
+			pthread_rwlock_rdlock(&st->quiesce);
 		rc = mdb_txn_begin(st->env, parent, flags, txn);
 	}
 	return rc;
@@ -405,6 +434,8 @@ store_view_free(struct store_view *v)
 {
 	if (v == NULL)
 		return;
+	if (v->active)
+		store_view_end(v);
 	if (v->txn)
 		mdb_txn_abort(v->txn);
 	free(v);
@@ -417,6 +448,7 @@ store_view_begin(struct store_view *v)
 
 	if (v->active)
 		return STORE_OK;
+	pthread_rwlock_rdlock(&v->st->quiesce);
 	/* Renewing a reset transaction skips most of the set-up. */
 	if (v->txn) {
 		rc = mdb_txn_renew(v->txn);
@@ -424,12 +456,14 @@ store_view_begin(struct store_view *v)
 			mdb_txn_abort(v->txn);
 			v->txn = NULL;
 		} else if (rc) {
+			pthread_rwlock_unlock(&v->st->quiesce);
 			return fail(v->st, rc, "mdb_txn_renew");
 		}
 	}
 	if (v->txn == NULL &&
-	    (rc = txn_begin(v->st, NULL, MDB_RDONLY, &v->txn)) != 0) {
+	    (rc = txn_begin(v->st, NULL, MDB_RDONLY, &v->txn, true)) != 0) {
 		v->txn = NULL;
+		pthread_rwlock_unlock(&v->st->quiesce);
 		return fail(v->st, rc, "mdb_txn_begin (read)");
 	}
 	v->active = 1;
@@ -443,6 +477,19 @@ store_view_end(struct store_view *v)
 		return;
 	mdb_txn_reset(v->txn);
 	v->active = 0;
+	pthread_rwlock_unlock(&v->st->quiesce);
+}
+
+uint64_t
+store_view_version(struct store_view *v)
+{
+	return v->active ? (uint64_t)mdb_txn_id(v->txn) : 0;
+}
+
+uint64_t
+store_txn_version(struct store_txn *t)
+{
+	return (uint64_t)mdb_txn_id(t->txn);
 }
 
 static int
@@ -707,7 +754,7 @@ store_write_begin(struct store *st, struct store_txn **out)
 		return STORE_ERROR;
 	}
 	t->st = st;
-	if ((rc = txn_begin(st, NULL, 0, &t->txn)) != 0) {
+	if ((rc = txn_begin(st, NULL, 0, &t->txn, false)) != 0) {
 		free(t);
 		return fail(st, rc, "mdb_txn_begin (write)");
 	}

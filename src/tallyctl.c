@@ -53,7 +53,8 @@ usage(FILE *f)
 	fputs(synopsis, f);
 	fputs("\ncommands:\n", f);
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %s %s\n", commands[i].name, commands[i].args);
+		fprintf(f, "  %s%s%s\n", commands[i].name,
+		    commands[i].args[0] ? " " : "", commands[i].args);
 	fputs("\n"
 	    "  --data DIR     the store (./tally-data)\n"
 	    "  --config FILE  tallyd's configuration: its data directory and"
@@ -389,6 +390,17 @@ cell_width(const char *s)
 	return w;
 }
 
+static bool
+rest_empty(const struct table *t, size_t r, size_t from)
+{
+	size_t c;
+
+	for (c = from; c < t->ncols; c++)
+		if (t->cells[r * t->ncols + c][0] != '\0')
+			return false;
+	return true;
+}
+
 void
 table_print(struct table *t, const struct ctl *ctl, FILE *f, bool header,
     int indent)
@@ -416,8 +428,8 @@ table_print(struct table *t, const struct ctl *ctl, FILE *f, bool header,
 			if (t->align[c] == 'r')
 				fprintf(f, "%*s", (int)(width[c] - w), "");
 			fputs(cell, f);
-			/* No trailing blanks after the last column. */
-			if (c + 1 < t->ncols) {
+			/* No trailing blanks after the last cell. */
+			if (!rest_empty(t, r, c + 1)) {
 				if (t->align[c] != 'r')
 					fprintf(f, "%*s", (int)(width[c] - w),
 					    "");

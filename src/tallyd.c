@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "build-config.h"
 #include "tally/bots.h"
@@ -31,8 +33,9 @@
 
 #define EXIT_USAGE	2
 #define EXIT_CONFIG	78
-#define MAX_SERVERS	1
+#define MAX_WORKERS	64
 #define MAX_FLAGS	64
+#define MAX_RETIRED	256
 
 bool daemon_is_admin(struct daemon *, const struct http_request *);
 struct botlist *daemon_bots(struct daemon *);
@@ -52,10 +55,20 @@ static const char *config_file;
 
 static struct daemon daemon_state;
 static struct botlist *bots;
-static struct http_server *servers[MAX_SERVERS];
-static size_t nservers;
-static struct event *commit_timer;
+static struct worker workers[MAX_WORKERS];
+static pthread_t threads[MAX_WORKERS];
+static struct event *stop_events[MAX_WORKERS];
+static uint64_t heartbeats[MAX_WORKERS];
+static uint64_t heartbeats_seen[MAX_WORKERS];
+static struct event *heartbeat_timers[MAX_WORKERS];
+static int nworkers;
 static struct event *watchdog_timer;
+
+/* Workers may still hold an old configuration or bot list while a
+ * reload swaps in new ones, so the old ones are kept until exit. */
+static struct config *retired_configs[MAX_RETIRED];
+static struct botlist *retired_bots[MAX_RETIRED];
+static size_t nretired;
 
 enum {
 	OPT_TIMEZONE = 256, OPT_COMMIT_INTERVAL, OPT_DURABILITY, OPT_THREADS,
@@ -153,27 +166,48 @@ load_config(struct config *cfg, char *err, size_t errlen)
 	return config_finish(cfg, err, errlen);
 }
 
+const struct config *
+daemon_config(struct daemon *d)
+{
+	return __atomic_load_n(&d->cfg, __ATOMIC_ACQUIRE);
+}
+
 bool
 daemon_is_admin(struct daemon *d, const struct http_request *r)
 {
-	return cidr_list_match(d->cfg->admin_allow, d->cfg->nadmin_allow, r->peer);
+	const struct config *cfg = daemon_config(d);
+
+	return cidr_list_match(cfg->admin_allow, cfg->nadmin_allow, r->peer);
 }
 
 struct botlist *
 daemon_bots(struct daemon *d)
 {
-	return bots;
+	return __atomic_load_n(&bots, __ATOMIC_ACQUIRE);
 }
 
 static void
-commit_pending(evutil_socket_t fd, short what, void *arg)
+heartbeat(evutil_socket_t fd, short what, void *arg)
 {
-	counter_commit(daemon_state.counter);
+	__atomic_fetch_add((uint64_t *)arg, 1, __ATOMIC_RELAXED);
 }
 
+/* Pings only while every event loop has turned since the last ping: a
+ * stuck loop stops the pings and the manager restarts tallyd. */
 static void
 watchdog_ping(evutil_socket_t fd, short what, void *arg)
 {
+	int i;
+	uint64_t hb;
+
+	for (i = 0; i < nworkers; i++) {
+		hb = __atomic_load_n(&heartbeats[i], __ATOMIC_RELAXED);
+		if (hb == heartbeats_seen[i]) {
+			log_warnx("event loop %d is stuck", i);
+			return;
+		}
+		heartbeats_seen[i] = hb;
+	}
 	notify("WATCHDOG=1");
 }
 
@@ -182,7 +216,25 @@ shutdown_daemon(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	notify("STOPPING=1");
-	event_base_loopbreak(daemon_state.base);
+	event_base_loopbreak(workers[0].base);
+}
+
+/* Runs on each worker: stop accepting, keep serving open connections. */
+static void
+stop_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	http_server_close_listeners(w->server);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
 }
 
 static void
@@ -229,71 +281,113 @@ reload(evutil_socket_t sig, short what, void *arg)
 		notify("READY=1");
 		return;
 	}
-	if (cfg->timezone == NULL || old->timezone == NULL ||
-	    strcmp(cfg->timezone, old->timezone) != 0)
-		day_set_timezone(cfg->timezone);
-	botlist_free(bots);
-	bots = nb;
-	d->cfg = cfg;
-	config_free(old);
-	free(old);
+	if (nretired == MAX_RETIRED) {
+		log_warnx("reloaded too often; restart tallyd to reload again");
+		config_free(cfg);
+		free(cfg);
+		botlist_free(nb);
+		notify("READY=1");
+		return;
+	}
+	if ((cfg->timezone == NULL) != (old->timezone == NULL) ||
+	    (cfg->timezone && strcmp(cfg->timezone, old->timezone) != 0))
+		log_warnx("timezone changed: takes effect after a restart");
+	retired_bots[nretired] = bots;
+	retired_configs[nretired++] = old;
+	__atomic_store_n(&bots, nb, __ATOMIC_RELEASE);
+	__atomic_store_n(&d->cfg, cfg, __ATOMIC_RELEASE);
 	log_info("configuration reloaded");
 	notify("READY=1");
 }
 
 static void
-start_timers(struct daemon *d)
+start_watchdog(struct daemon *d)
 {
 	struct timeval tv;
 	uint64_t usec;
+	int i;
 
-	commit_timer = event_new(d->base, -1, EV_PERSIST, commit_pending, NULL);
-	tv.tv_sec = d->cfg->commit_interval_ms / 1000;
-	tv.tv_usec = (d->cfg->commit_interval_ms % 1000) * 1000;
-	event_add(commit_timer, &tv);
-
-	/* Pinging from the loop itself: a stuck loop stops the pings. */
-	if ((usec = notify_watchdog_usec()) > 0) {
-		usec /= 2;
-		watchdog_timer = event_new(d->base, -1, EV_PERSIST,
-		    watchdog_ping, NULL);
-		tv.tv_sec = (time_t)(usec / 1000000);
-		tv.tv_usec = (suseconds_t)(usec % 1000000);
-		event_add(watchdog_timer, &tv);
+	if ((usec = notify_watchdog_usec()) == 0)
+		return;
+	/* Loops beat four times per ping, the main one pings at half the
+	 * interval the manager allows. */
+	tv.tv_sec = (time_t)(usec / 8 / 1000000);
+	tv.tv_usec = (suseconds_t)(usec / 8 % 1000000);
+	for (i = 0; i < nworkers; i++) {
+		heartbeat_timers[i] = event_new(workers[i].base, -1, EV_PERSIST,
+		    heartbeat, &heartbeats[i]);
+		event_add(heartbeat_timers[i], &tv);
 	}
+	watchdog_timer = event_new(workers[0].base, -1, EV_PERSIST,
+	    watchdog_ping, NULL);
+	tv.tv_sec = (time_t)(usec / 2 / 1000000);
+	tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
+	event_add(watchdog_timer, &tv);
 }
 
+static int
+thread_count(const struct config *cfg)
+{
+	long n = cfg->threads;
+
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > MAX_WORKERS)
+		n = MAX_WORKERS;
+	return (int)n;
+}
+
+/* Every worker listens on every address with its own SO_REUSEPORT
+ * socket, so the kernel spreads connections; passed sockets are shared
+ * by all of them. */
 static void
-open_listeners(struct daemon *d)
+open_workers(struct daemon *d)
 {
 	struct http_limits limits;
 	char err[512];
 	size_t i;
-	int n, fd;
+	int n, fd, k;
 
 	limits.idle_timeout_ms = d->cfg->idle_timeout_ms;
 	limits.max_connections = d->cfg->max_connections;
-	servers[0] = http_server_new(d->base, &limits, routes_handle, d);
-	if (servers[0] == NULL)
-		fatalx("http_server_new failed");
-	nservers = 1;
+	nworkers = thread_count(d->cfg);
+	n = notify_listen_fds();
+	for (k = 0; k < nworkers; k++) {
+		struct worker *w = &workers[k];
 
-	if ((n = notify_listen_fds()) > 0) {
-		for (fd = 3; fd < 3 + n; fd++)
-			if (http_server_adopt(servers[0], fd, err,
+		w->d = d;
+		w->index = k;
+		if ((w->base = event_base_new()) == NULL)
+			fatalx("event_base_new failed");
+		w->server = http_server_new(w->base, &limits, routes_handle, w);
+		w->view = store_view_new(d->store);
+		stop_events[k] = event_new(w->base, -1, 0, stop_accepting, w);
+		if (w->server == NULL || w->view == NULL || stop_events[k] == NULL)
+			fatalx("out of memory");
+		if (n > 0) {
+			for (fd = 3; fd < 3 + n; fd++) {
+				int lfd = k == 0 ? fd : dup(fd);
+				if (lfd == -1 || http_server_adopt(w->server,
+				    lfd, err, sizeof(err)) == -1)
+					fatalx("socket %d: %s", fd, err);
+			}
+			continue;
+		}
+		for (i = 0; i < d->cfg->nlisten; i++) {
+			err[0] = '\0';
+			if (http_server_listen(w->server, d->cfg->listen[i], err,
 			    sizeof(err)) == -1)
-				fatalx("socket %d: %s", fd, err);
+				fatalx("listen %s", err);
+		}
+	}
+	if (n > 0)
 		log_info("serving %d socket%s from the service manager", n,
 		    n == 1 ? "" : "s");
-		return;
-	}
-	for (i = 0; i < d->cfg->nlisten; i++) {
-		err[0] = '\0';
-		if (http_server_listen(servers[0], d->cfg->listen[i], err,
-		    sizeof(err)) == -1)
-			fatalx("listen %s", err);
-		log_info("listening on %s", d->cfg->listen[i]);
-	}
+	else
+		for (i = 0; i < d->cfg->nlisten; i++)
+			log_info("listening on %s", d->cfg->listen[i]);
 }
 
 static void
@@ -312,9 +406,12 @@ main(int argc, char *argv[])
 {
 	struct daemon *d = &daemon_state;
 	struct event *ev_term, *ev_int, *ev_hup;
+	struct timeval flush = { 0, 200000 };
+	struct commit_stats cs;
+	sigset_t sigs, oldsigs;
 	char err[1024];
 	bool check_only = false;
-	int ch, verbose = 0, tries;
+	int ch, verbose = 0, tries, k;
 
 	while ((ch = getopt_long(argc, argv, "c:l:d:nvhV", longopts,
 	    NULL)) != -1) {
@@ -383,48 +480,91 @@ main(int argc, char *argv[])
 	    (bots = botlist_new(d->cfg->bots, d->cfg->nbots)) == NULL)
 		fatalx("out of memory");
 	counter_observe_commits(d->counter, metrics_observe_commit, NULL);
-	if ((d->base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
+	/* Committers and other workers wake loops across threads. */
+	if (evthread_use_pthreads() == -1)
+		fatalx("evthread_use_pthreads failed");
 	d->started = time(NULL);
 
-	open_listeners(d);
+	open_workers(d);
+	d->base = workers[0].base;
 	ev_term = evsignal_new(d->base, SIGTERM, shutdown_daemon, NULL);
 	ev_int = evsignal_new(d->base, SIGINT, shutdown_daemon, NULL);
 	ev_hup = evsignal_new(d->base, SIGHUP, reload, NULL);
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
-	start_timers(d);
+	start_watchdog(d);
+	if (counter_start(d->counter, d->cfg->commit_interval_ms) == -1)
+		fatalx("cannot start the committer thread");
 
-	log_info("tallyd %s ready, store %s", TALLY_VERSION, d->cfg->data);
+	/* Signals are the main loop's: the other threads block them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, &oldsigs);
+	for (k = 1; k < nworkers; k++)
+		if (pthread_create(&threads[k], NULL, worker_main,
+		    &workers[k]) != 0)
+			fatalx("cannot start worker thread %d", k);
+	pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
+
+	log_info("tallyd %s ready, %d thread%s, store %s", TALLY_VERSION,
+	    nworkers, nworkers == 1 ? "" : "s", d->cfg->data);
 	notify("READY=1");
-	notify_status("counting; store %s", d->cfg->data);
+	notify_status("counting with %d thread%s; store %s", nworkers,
+	    nworkers == 1 ? "" : "s", d->cfg->data);
 
 	event_base_dispatch(d->base);
 
-	/* Stop taking hits, then make sure every answered one is stored. */
-	for (size_t i = 0; i < nservers; i++)
-		http_server_close_listeners(servers[i]);
+	/* Stop taking connections; the last commit answers strict waiters
+	 * on loops that still run; then let the loops flush and end. */
+	http_server_close_listeners(workers[0].server);
+	for (k = 1; k < nworkers; k++)
+		event_active(stop_events[k], EV_TIMEOUT, 0);
+	counter_stop(d->counter);
+	for (k = 1; k < nworkers; k++) {
+		event_base_loopexit(workers[k].base, &flush);
+		pthread_join(threads[k], NULL);
+	}
+	event_base_loopexit(d->base, &flush);
+	event_base_dispatch(d->base);
 	for (tries = 0; counter_commit(d->counter) != STORE_OK; tries++) {
+		char why[256] = "";
+
+		counter_failure(d->counter, why, sizeof(why));
 		if (tries == 50)
 			fatalx("could not commit %zu pending hits: %s",
-			    counter_pending(d->counter),
-			    counter_failure(d->counter));
+			    counter_pending(d->counter), why);
 		usleep(100000);
 	}
-	for (size_t i = 0; i < nservers; i++)
-		http_server_free(servers[i]);
+	counter_stats(d->counter, &cs);
+	log_debug("counter lock: taken %llu times, %llu contended",
+	    (unsigned long long)cs.lock_taken,
+	    (unsigned long long)cs.lock_contended);
+
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
-	event_free(commit_timer);
 	if (watchdog_timer)
 		event_free(watchdog_timer);
+	for (k = 0; k < nworkers; k++) {
+		http_server_free(workers[k].server);
+		store_view_free(workers[k].view);
+		event_free(stop_events[k]);
+		if (heartbeat_timers[k])
+			event_free(heartbeat_timers[k]);
+		event_base_free(workers[k].base);
+	}
 	counter_free(d->counter);
 	visitors_free(d->visitors);
 	botlist_free(bots);
+	for (size_t i = 0; i < nretired; i++) {
+		config_free(retired_configs[i]);
+		free(retired_configs[i]);
+		botlist_free(retired_bots[i]);
+	}
 	store_close(d->store);
-	event_base_free(d->base);
 	config_free(d->cfg);
 	free(d->cfg);
 	log_info("stopped");

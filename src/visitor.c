@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct rate_slot {
 struct visitors {
 	struct store	*store;
 	struct store_view *view;
+	pthread_mutex_t	 salt_lock;
 	struct salt_rec	 salts[2];	/* today's and yesterday's */
 	unsigned char	 rate_key[crypto_shorthash_KEYBYTES];
 	struct rate_slot *rate;
@@ -185,6 +187,7 @@ visitors_new(struct store *store)
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return NULL;
 	v->store = store;
+	pthread_mutex_init(&v->salt_lock, NULL);
 	v->salts[0].day = v->salts[1].day = -1;
 	v->view = store_view_new(store);
 	v->rate = calloc(RATE_SLOTS, sizeof(*v->rate));
@@ -205,6 +208,7 @@ visitors_free(struct visitors *v)
 	store_view_free(v->view);
 	free(v->rate);
 	sodium_memzero(v->salts, sizeof(v->salts));
+	pthread_mutex_destroy(&v->salt_lock);
 	free(v);
 }
 
@@ -291,24 +295,30 @@ visitor_id(struct visitors *v, int day, const char *site,
     const unsigned char addr[16], const char *ua, uint64_t *id)
 {
 	unsigned char in[HASH_INPUT_MAX], out[crypto_shorthash_BYTES];
-	const struct salt_rec *salt = NULL;
+	unsigned char salt[SALT_BYTES];
+	bool found = false;
 	size_t n;
-	int rc, i;
+	int rc = STORE_OK, i, pass;
 
-	for (i = 0; i < 2; i++)
-		if (v->salts[i].day == day)
-			salt = &v->salts[i];
-	if (salt == NULL) {
-		if ((rc = load_salts(v, day)) != STORE_OK)
-			return rc;
-		for (i = 0; i < 2; i++)
-			if (v->salts[i].day == day)
-				salt = &v->salts[i];
-		if (salt == NULL)
-			return STORE_ERROR;
+	pthread_mutex_lock(&v->salt_lock);
+	for (pass = 0; pass < 2 && !found && rc == STORE_OK; pass++) {
+		if (pass == 1)
+			rc = load_salts(v, day);
+		for (i = 0; i < 2 && rc == STORE_OK; i++) {
+			if (v->salts[i].day == day) {
+				memcpy(salt, v->salts[i].salt, SALT_BYTES);
+				found = true;
+			}
+		}
 	}
+	pthread_mutex_unlock(&v->salt_lock);
+	if (rc != STORE_OK)
+		return rc;
+	if (!found)
+		return STORE_ERROR;
 	n = hash_input(in, site, addr, ua);
-	crypto_shorthash(out, in, n, salt->salt);
+	crypto_shorthash(out, in, n, salt);
+	sodium_memzero(salt, sizeof(salt));
 	memcpy(id, out, sizeof(*id));
 	return STORE_OK;
 }
@@ -327,13 +337,14 @@ rate_allow(struct visitors *v, const char *site, const unsigned char addr[16],
 	crypto_shorthash(out, in, hash_input(in, site, addr, ua), v->rate_key);
 	memcpy(&key, out, sizeof(key));
 	s = &v->rate[key % RATE_SLOTS];
-	if (s->key != key || s->minute != minute) {
-		s->key = key;
-		s->minute = minute;
-		s->count = 0;
+	/* Threads race on a slot only when two requests of one visitor
+	 * arrive at once; the worst outcome is a view more or less. */
+	if (__atomic_load_n(&s->key, __ATOMIC_RELAXED) != key ||
+	    __atomic_load_n(&s->minute, __ATOMIC_RELAXED) != minute) {
+		__atomic_store_n(&s->key, key, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->minute, minute, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->count, 0, __ATOMIC_RELAXED);
 	}
-	if (s->count >= (uint64_t)limit)
-		return false;
-	s->count++;
-	return true;
+	return __atomic_fetch_add(&s->count, 1, __ATOMIC_RELAXED) <
+	    (uint64_t)limit;
 }

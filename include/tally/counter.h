@@ -1,7 +1,8 @@
 /*
  * Counting: hits gather in memory as deltas and reach the store in one
- * write transaction per commit interval. Answers add the pending deltas
- * to what the store holds, so a visitor sees their own visit at once.
+ * write transaction per commit, made by a committer thread so that no
+ * request waits behind a disk flush. Answers add the pending deltas to
+ * what the store holds, so a visitor sees their own visit at once.
  */
 #ifndef TALLY_COUNTER_H
 #define TALLY_COUNTER_H
@@ -31,31 +32,48 @@ struct hit {
 	uint64_t visitor;	/* the day's visitor id */
 };
 
+/* Told, from the committer thread, once the commit holding a hit is on
+ * disk (status STORE_OK) or has failed. */
+struct counter_waiter {
+	struct counter_waiter *next;
+	void	(*done)(struct counter_waiter *, int status);
+};
+
 struct counter *counter_new(struct store *);
 void counter_free(struct counter *);
 
-/* Adds one view. *path_out is the path it was counted under. */
-int counter_add(struct counter *, const struct hit *, const char **path_out);
-/* The committed counts plus everything pending. */
-int counter_read(struct counter *, const char *site, const char *path, int day,
-    struct page_counts *);
+/*
+ * Counts hit, when not NULL, and reads the counts of the page it was
+ * counted under (or of site/path/day for a read) into out. view is the
+ * calling thread's own. With waiter, the hit's commit is asked for now
+ * and the waiter told when it is done. *path_out is the path counted.
+ */
+int counter_count(struct counter *, struct store_view *view,
+    const struct hit *hit, const char *site, const char *path, int day,
+    struct counter_waiter *waiter, const char **path_out,
+    struct page_counts *out);
 
-/* Commits everything pending in one transaction. On failure the deltas
- * stay pending for the next try. Returns a store status. */
+/* Commits everything pending in one transaction, from any thread. On
+ * failure the deltas stay pending for the next try. */
 int counter_commit(struct counter *);
-/* Writes nothing but still goes through a commit: proves the store is
- * writable. */
+/* A commit even with nothing pending: proves the store is writable. */
 int counter_probe(struct counter *);
-size_t counter_pending(const struct counter *);
-/* Why the last commit failed, or NULL when it worked. */
-const char *counter_failure(const struct counter *);
+/* The committer thread: a commit every interval_ms, or at once when a
+ * waiter asks. counter_stop makes the last commit and joins it. */
+int counter_start(struct counter *, long interval_ms);
+void counter_stop(struct counter *);
+
+size_t counter_pending(struct counter *);
+/* Copies why the last commit failed; false when it worked. */
+bool counter_failure(struct counter *, char *buf, size_t len);
 
 struct commit_stats {
 	uint64_t commits;
 	uint64_t failures;
-	double	 last_seconds;
+	uint64_t lock_taken;
+	uint64_t lock_contended;
 };
-const struct commit_stats *counter_commit_stats(const struct counter *);
+void counter_stats(struct counter *, struct commit_stats *);
 typedef void (*commit_observer)(double seconds, void *arg);
 void counter_observe_commits(struct counter *, commit_observer, void *arg);
 

@@ -23,8 +23,18 @@ enum decline_reason {
 	DECLINE_COUNT
 };
 
+/* A serving thread: its own event loop, listeners and store view. */
+struct worker {
+	struct daemon	*d;
+	struct event_base *base;
+	struct http_server *server;
+	struct store_view *view;
+	int		 index;
+};
+
 struct daemon {
-	struct config	*cfg;		/* replaced whole on SIGHUP */
+	struct config	*cfg;		/* replaced whole on SIGHUP; read it
+					 * with daemon_config() */
 	struct store	*store;
 	struct counter	*counter;
 	struct visitors	*visitors;
@@ -34,6 +44,7 @@ struct daemon {
 };
 
 const char *decline_reason_name(enum decline_reason);
+const struct config *daemon_config(struct daemon *);
 
 /* The one entry point of every request. */
 void routes_handle(struct http_request *);

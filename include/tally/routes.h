@@ -12,7 +12,13 @@
 
 struct route_ctx {
 	struct daemon	*d;
+	struct worker	*w;
+	const struct config *cfg;	/* the configuration of this request */
 	struct http_request *r;
+	void		(*fn)(struct route_ctx *);	/* the route */
+	bool		 replay;	/* strict: the hit is on disk now */
+	int		 counted_day;
+	char		 counted_path[PATH_MAX_LEN + 1];
 	struct params	 params;
 	const struct site_config *site;
 	char		 path[PATH_MAX_LEN + 1];
@@ -25,7 +31,9 @@ struct route_ctx {
  * the site and path. On bad input it answers and returns -1. */
 int route_prepare(struct route_ctx *, bool with_body);
 /* Counts the view when want is true and no filter declines it, then
- * reads the counts. On a store failure it answers 503 and returns -1. */
+ * reads the counts. On a store failure it answers 503 and returns -1.
+ * With durability = strict it also returns -1 without answering: the
+ * route is run again once the hit is on disk, with ctx->replay set. */
 int route_count(struct route_ctx *, bool want, struct page_counts *,
     bool *counted, const char **reason);
 void route_add_header(struct route_ctx *, const char *fmt, ...)

@@ -70,6 +70,10 @@ struct store_view *store_view_new(struct store *);
 void store_view_free(struct store_view *);
 int store_view_begin(struct store_view *);
 void store_view_end(struct store_view *);
+/* Versions grow with every commit: a view of version V holds every
+ * commit whose write transaction had a version <= V. */
+uint64_t store_view_version(struct store_view *);
+uint64_t store_txn_version(struct store_txn *);
 
 int store_get(struct store_view *, const char *site, const char *path, int day,
     struct series_counts *out);

@@ -52,26 +52,25 @@
 
 	function run() {
 		var path = opt.path || location.pathname;
-		var site = opt.site ? '&site=' + encodeURIComponent(opt.site) : '';
-		var req = { mode: 'cors', credentials: 'omit' };
-		var body = { path: path, referrer: referrer };
+		var init = { mode: 'cors', credentials: 'omit' };
+		var body = { path: path, referrer: referrer }, url;
 
 		counted = location.pathname;
 		referrer = location.href;
 		if (opt.count === 'false') {
-			req = fetch(base + '/count?path=' + encodeURIComponent(path) +
-			    site, req);
+			url = base + '/count?path=' + encodeURIComponent(path) +
+			    (opt.site ? '&site=' + encodeURIComponent(opt.site) : '');
 		} else {
 			if (opt.site)
 				body.site = opt.site;
+			url = base + '/hit';
+			init.method = 'POST';
+			init.keepalive = true;
 			// text/plain is a "simple" type: no preflight request.
-			req.method = 'POST';
-			req.keepalive = true;
-			req.headers = { 'Content-Type': 'text/plain' };
-			req.body = JSON.stringify(body);
-			req = fetch(base + '/hit', req);
+			init.headers = { 'Content-Type': 'text/plain' };
+			init.body = JSON.stringify(body);
 		}
-		req.then(function (r) {
+		fetch(url, init).then(function (r) {
 			return r.ok ? r.json() : null;
 		}).then(function (counts) {
 			if (!counts)

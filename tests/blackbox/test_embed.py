@@ -141,6 +141,10 @@ def test_svg_labels_override_and_escape():
         eq(b.pairs(), [(label, "0"), ("T&T", "0"), ("<p>", "0")],
            "texts with label %r" % label)
         eq(b.title, "%s: 0, T&T: 0, <p>: 0" % label, "title")
+    # An empty label leaves the number alone.
+    hd, body = fetch_badge(d, path="/l", show="today,total", label_today="",
+                           count="0")
+    eq(Badge(body).texts, ["0", "Total", "0"], "texts with an empty label")
 
 
 def test_svg_labels_from_site_config():

@@ -5,6 +5,7 @@ no count changed, the daemon keeps serving."""
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -133,6 +134,9 @@ def test_invalid_utf8_400():
         expect_error(d, "POST", "/hit", 400,
                      {"Content-Type": "application/json"},
                      b'{"path":"/\xff"}', "raw 0xFF byte in a JSON body")
+        expect_error(d, "POST", "/hit", 400,
+                     {"Content-Type": "application/json"},
+                     b'{"path":"/\\ud800x"}', "lone surrogate in a JSON body")
 
 
 def test_control_characters_400():
@@ -583,6 +587,43 @@ def test_multiple_listen():
         eq(parse_json(r.read())["page"]["views"], 2, "page.views on it")
     finally:
         conn.close()
+
+
+def test_sighup_reload_keeps_old_on_bad_file():
+    cfg = write_file(os.path.join(mkdtemp(), "tally.ini"),
+                     "[count]\ncount_max_age = 7\n")
+    d = Daemon(["--config", cfg])
+
+    def max_age():
+        st, hd, _ = d.request("GET", "/count?path=%2F", UA)
+        eq(st, 200, "status")
+        m = re.search(r"max-age=(\d+)", hd.get("cache-control", ""))
+        check(m, "no max-age in %r" % hd.get("cache-control"))
+        return int(m.group(1))
+
+    def wait_max_age(want):
+        deadline = time.monotonic() + 3
+        while True:
+            got = max_age()
+            if got == want or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+    eq(max_age(), 7, "max-age from the file")
+    d.hit("/hup")
+    write_file(cfg, "[count]\ncount_max_age = 9\n")
+    d.proc.send_signal(signal.SIGHUP)
+    eq(wait_max_age(9), 9, "max-age after SIGHUP")
+    write_file(cfg, "[count]\ncount_max_age = 11\nthis is not ini\n")
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    check(d.alive(), "tallyd died on a bad file at SIGHUP: %s"
+          % d.stderr()[-500:])
+    eq(max_age(), 9, "max-age after SIGHUP with a bad file")
+    check("%s:3:" % cfg in d.stderr(), "the bad line is not reported: %r"
+          % d.stderr()[-500:])
+    c = d.hit("/hup")
+    eq(c["page"]["views"], 2, "page.views across reloads")
 
 
 if __name__ == "__main__":

@@ -164,6 +164,50 @@ def test_post_hit_form():
     eq(views(c, "total"), 2, "total.views")
 
 
+def test_post_hit_json_unicode():
+    d = Daemon()
+    # Raw UTF-8 in the JSON text, \u escapes, a surrogate pair.
+    for body, want in (
+            (json.dumps({"path": "/\u00fcmumi"}, ensure_ascii=False),
+             "/\u00fcmumi"),
+            (json.dumps({"path": "/\u00fcmumi"}), "/\u00fcmumi"),
+            ('{"path":"/\\ud83d\\ude00"}', "/\U0001F600"),
+            ('{"path":"\\/esc\\/aped"}', "/esc/aped")):
+        st, hd, data = d.request(
+            "POST", "/hit",
+            {"User-Agent": BROWSER_UA, "Content-Type": "application/json"},
+            body.encode("utf-8"))
+        eq(st, 200, "status for %r (%r)" % (body, data[:200]))
+        eq(parse_json(data)["path"], want, "path for %r" % body)
+    c = d.hit("/\u00fcmumi")
+    eq(views(c, "page"), 3, "page.views of /ümumi")
+
+
+def test_post_hit_form_plus_is_space():
+    d = Daemon()
+    st, hd, body = d.request(
+        "POST", "/hit",
+        {"User-Agent": BROWSER_UA,
+         "Content-Type": "application/x-www-form-urlencoded"},
+        "path=%2Fa+b")
+    eq(st, 200, "status (%r)" % body[:200])
+    eq(parse_json(body)["path"], "/a b", "path of path=%2Fa+b")
+
+
+def test_post_hit_chunked():
+    d = Daemon()
+    body = json.dumps({"path": "/chunked"}).encode()
+    raw = (b"POST /hit HTTP/1.1\r\nHost: x\r\nUser-Agent: "
+           + BROWSER_UA.encode() + b"\r\nContent-Type: application/json\r\n"
+           b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+           b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n"
+           % (5, body[:5], len(body) - 5, body[5:]))
+    st, hd, data = parse_raw(d.raw(raw))
+    eq(st, 200, "status of a chunked POST (%r)" % data[:200])
+    c = check_counts_shape(parse_json(data), counted=True)
+    eq((c["path"], views(c, "page")), ("/chunked", 1), "path, page.views")
+
+
 def test_get_and_post_share_counts():
     d = Daemon()
     d.hit("/mix")
@@ -657,6 +701,45 @@ def test_keep_alive():
             eq(views(parse_json(body), "page"), n, "page.views on one conn")
     finally:
         conn.close()
+
+
+def test_pipelined_requests():
+    d = Daemon()
+    one = ("GET /hit?path=%%2Fpipe HTTP/1.1\r\nHost: x\r\nUser-Agent: %s"
+           "\r\n\r\n" % BROWSER_UA).encode()
+    last = ("GET /count?path=%%2Fpipe HTTP/1.1\r\nHost: x\r\nUser-Agent: %s"
+            "\r\nConnection: close\r\n\r\n" % BROWSER_UA).encode()
+    out = d.raw(one + one + last, wait_close=True)
+    got = []
+    while out:
+        st, hd, rest = parse_raw(out)
+        check(st == 200, "pipelined answer %d: %r" % (len(got) + 1, out[:200]))
+        n = int(hd.get("content-length", "-1"))
+        check(n >= 0, "pipelined answer without Content-Length: %r" % hd)
+        got.append(parse_json(rest[:n]))
+        out = rest[n:]
+    eq([(c["counted"], views(c, "page")) for c in got],
+       [(True, 1), (True, 2), (False, 2)], "three pipelined answers")
+
+
+def test_http10_without_host():
+    d = Daemon()
+    raw = ("GET /hit?path=%%2Fold HTTP/1.0\r\nUser-Agent: %s\r\n\r\n"
+           % BROWSER_UA).encode()
+    out = d.raw(raw, wait_close=True)
+    st, hd, body = parse_raw(out)
+    eq(st, 200, "status of an HTTP/1.0 request (%r)" % out[:200])
+    eq(views(parse_json(body), "page"), 1, "page.views")
+
+
+def test_metrics_admin_only():
+    cfg = write_file(os.path.join(mkdtemp(), "tally.ini"),
+                     "[server]\nadmin_allow = 192.0.2.0/24\n")
+    d = Daemon(["--config", cfg])
+    st, hd, body = d.request("GET", "/metrics", {"User-Agent": BROWSER_UA})
+    harness.check_json_error(st, hd, body, 403, "/metrics from loopback "
+                             "outside admin_allow")
+    d.check_alive()
 
 
 if __name__ == "__main__":

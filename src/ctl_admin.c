@@ -1,0 +1,596 @@
+/*
+ * tallyctl set, reset, backup and check.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tally/buf.h"
+#include "tally/ctl.h"
+#include "tally/day.h"
+#include "tally/escape.h"
+#include "tally/path.h"
+
+#define MAX_GROWS	16
+#define MAX_PROBLEMS	100	/* printed; the rest are counted */
+
+/* Writing commands other than import must not create a store that is
+ * not there: "reset" of a mistyped --data would otherwise succeed. */
+static int
+need_store(struct ctl *ctl)
+{
+	char file[PATH_MAX];
+	struct stat sb;
+	int rc;
+
+	if ((rc = ctl_setup(ctl)) != 0)
+		return rc;
+	snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
+	if (stat(file, &sb) == -1)
+		return ctl_fail(ctl, "no store in %s: %s", ctl->data,
+		    strerror(errno));
+	return 0;
+}
+
+/*
+ * set
+ */
+
+int
+cmd_set(struct ctl *ctl, int argc, char **argv)
+{
+	const char *site_opt = NULL, *path_opt = NULL, *views_opt = NULL,
+	    *visitors_opt = NULL, *site;
+	struct ctl_opt opts[] = {
+		{ "site", &site_opt, NULL },
+		{ "path", &path_opt, NULL },
+		{ "views", &views_opt, NULL },
+		{ "visitors", &visitors_opt, NULL },
+		{ NULL, NULL, NULL },
+	};
+	struct store_txn *txn;
+	struct series_counts sc;
+	char path[PATH_MAX_LEN + 1], n1[NUM_STRLEN], n2[NUM_STRLEN];
+	uint64_t views, visitors = 0;
+	int rc, nargs, grows;
+
+	path[0] = '\0';
+	if ((rc = ctl_parse(ctl, argc, argv, opts, NULL, &nargs, 0, 0)) != 0)
+		return rc;
+	if (site_opt == NULL)
+		return ctl_usage(ctl, "--site is required");
+	if (views_opt == NULL)
+		return ctl_usage(ctl, "--views is required");
+	if ((rc = ctl_site(ctl, site_opt, &site)) != 0 ||
+	    (path_opt && (rc = ctl_path(ctl, "--path", path_opt, path)) != 0))
+		return rc;
+	/* INT64_MAX: the store keeps the difference to the daily rows as
+	 * a signed number. */
+	if (ctl_number(views_opt, INT64_MAX, &views) == -1)
+		return ctl_usage(ctl, "--views: not a number: %s", views_opt);
+	if (visitors_opt && ctl_number(visitors_opt, INT64_MAX, &visitors) ==
+	    -1)
+		return ctl_usage(ctl, "--visitors: not a number: %s",
+		    visitors_opt);
+	/* Carrying an old counter over into a new install is what set is
+	 * for: it may create the store. */
+	if ((rc = ctl_open(ctl, 0)) != 0)
+		return rc;
+	store_reader_check(ctl->store);
+	for (grows = 0; ; grows++) {
+		if (store_write_begin(ctl->store, &txn) != STORE_OK)
+			return ctl_fail(ctl, "starting the write: %s",
+			    store_error(ctl->store));
+		/* Without --visitors the visitors stay what they are; read
+		 * in the same transaction, so no commit slips in between. */
+		rc = STORE_OK;
+		if (visitors_opt == NULL) {
+			rc = store_txn_get(txn, site, path, DAY_ADJUST, &sc);
+			visitors = sc.total.visitors;
+		}
+		if (rc == STORE_OK)
+			rc = store_set_total(txn, site, path, views, visitors);
+		if (rc == STORE_OK)
+			rc = store_commit(txn);
+		else
+			store_abort(txn);
+		if (rc == STORE_OK)
+			break;
+		if (rc != STORE_MAPFULL || grows == MAX_GROWS)
+			return ctl_fail(ctl, "setting %s %s: %s", site,
+			    path[0] ? path : "(site)", store_error(ctl->store));
+		if (store_grow(ctl->store) != STORE_OK)
+			return ctl_fail(ctl, "growing the store: %s",
+			    store_error(ctl->store));
+	}
+	if (ctl->json) {
+		struct buf b;
+
+		buf_init(&b);
+		buf_puts(&b, "{\"site\":");
+		json_string(&b, site);
+		buf_puts(&b, ",\"path\":");
+		json_string(&b, path[0] ? path : "*");
+		buf_printf(&b, ",\"total\":{\"views\":%" PRIu64 ",\"visitors\":%"
+		    PRIu64 "}}\n", views, visitors);
+		fputs(b.data, stdout);
+		buf_free(&b);
+	} else
+		printf("%s %s: all-time views %s, visitors %s\n", site,
+		    path[0] ? path : "(whole site)", ctl_thousands(n1, views),
+		    ctl_thousands(n2, visitors));
+	return 0;
+}
+
+/*
+ * reset
+ */
+
+/* Asks on the terminal; true for "y" or "yes". */
+static bool
+confirm(const char *question)
+{
+	char line[64];
+	size_t n;
+
+	fprintf(stderr, "%s [y/N] ", question);
+	fflush(stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return false;
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+}
+
+int
+cmd_reset(struct ctl *ctl, int argc, char **argv)
+{
+	const char *site_opt = NULL, *path_opt = NULL, *site;
+	bool yes = false;
+	struct ctl_opt opts[] = {
+		{ "site", &site_opt, NULL },
+		{ "path", &path_opt, NULL },
+		{ "yes", NULL, &yes },
+		{ NULL, NULL, NULL },
+	};
+	struct store_view *v;
+	struct store_txn *txn;
+	struct series_counts sc;
+	char path[PATH_MAX_LEN + 1], q[PATH_MAX_LEN + 256], n1[NUM_STRLEN];
+	int rc, nargs;
+
+	path[0] = '\0';
+	if ((rc = ctl_parse(ctl, argc, argv, opts, NULL, &nargs, 0, 0)) != 0)
+		return rc;
+	if (site_opt == NULL)
+		return ctl_usage(ctl, "--site is required");
+	if ((rc = ctl_site(ctl, site_opt, &site)) != 0 ||
+	    (path_opt && (rc = ctl_path(ctl, "--path", path_opt, path)) != 0))
+		return rc;
+	/* Deleting counts is for a human to confirm, or for a script to
+	 * say it means it: without a terminal to ask on, --yes is a
+	 * required flag, and leaving it out a usage error. */
+	if (!yes && !(isatty(STDIN_FILENO) && isatty(STDERR_FILENO)))
+		return ctl_usage(ctl, "deletes counts: give --yes (there is no "
+		    "terminal to ask on)");
+	if ((rc = need_store(ctl)) != 0 || (rc = ctl_open(ctl, 0)) != 0)
+		return rc;
+
+	if (!yes) {
+		if ((v = store_view_new(ctl->store)) == NULL ||
+		    store_view_begin(v) != STORE_OK ||
+		    store_get(v, site, path, 0, &sc) != STORE_OK) {
+			store_view_free(v);
+			return ctl_fail(ctl, "reading %s: %s", site,
+			    store_error(ctl->store));
+		}
+		store_view_free(v);
+		if (path_opt)
+			snprintf(q, sizeof(q), "Delete the counts of %s %s "
+			    "(%s views)?", site, path,
+			    ctl_thousands(n1, sc.total.views));
+		else
+			snprintf(q, sizeof(q), "Delete every count of site %s "
+			    "(%s views)?", site,
+			    ctl_thousands(n1, sc.total.views));
+		if (!confirm(q)) {
+			fprintf(stderr, "tallyctl: reset: not confirmed; "
+			    "nothing deleted\n");
+			return 1;
+		}
+	}
+
+	store_reader_check(ctl->store);
+	if (store_write_begin(ctl->store, &txn) != STORE_OK)
+		return ctl_fail(ctl, "starting the write: %s",
+		    store_error(ctl->store));
+	/* A page's reset leaves the site's own counts alone: those views
+	 * happened on the site. */
+	rc = store_reset(txn, site, path_opt ? path : NULL);
+	if (rc == STORE_OK)
+		rc = store_commit(txn);
+	else
+		store_abort(txn);
+	if (rc != STORE_OK)
+		return ctl_fail(ctl, "deleting: %s", store_error(ctl->store));
+	if (ctl->json)
+		return 0;
+	if (path_opt)
+		printf("deleted the counts of %s %s (the site's own totals keep "
+		    "its views)\n", site, path);
+	else
+		printf("deleted every count of site %s\n", site);
+	return 0;
+}
+
+/*
+ * backup
+ */
+
+static bool
+dir_empty(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+	bool empty = true;
+
+	if ((d = opendir(dir)) == NULL)
+		return false;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			empty = false;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+int
+cmd_backup(struct ctl *ctl, int argc, char **argv)
+{
+	char *args[1], err[1024], file[PATH_MAX], n1[NUM_STRLEN];
+	struct stat sb;
+	int rc, nargs;
+
+	if ((rc = ctl_parse(ctl, argc, argv, NULL, args, &nargs, 1, 1)) != 0)
+		return rc;
+	if (stat(args[0], &sb) == 0 && (!S_ISDIR(sb.st_mode) ||
+	    !dir_empty(args[0])))
+		return ctl_fail(ctl, "%s exists and is not an empty directory",
+		    args[0]);
+	/* A compacting copy is one read transaction: tallyd goes on
+	 * writing, and the copy is the store as of its start. */
+	if ((rc = ctl_open(ctl, STORE_READONLY)) != 0)
+		return rc;
+	if (store_backup(ctl->store, args[0], err, sizeof(err)) != STORE_OK)
+		return ctl_fail(ctl, "%s", err);
+	snprintf(file, sizeof(file), "%s/data.mdb", args[0]);
+	if (stat(file, &sb) == -1)
+		return ctl_fail(ctl, "%s: %s", file, strerror(errno));
+	if (ctl->json) {
+		struct buf b;
+
+		buf_init(&b);
+		buf_puts(&b, "{\"backup\":");
+		json_string(&b, args[0]);
+		buf_printf(&b, ",\"bytes\":%lld}\n", (long long)sb.st_size);
+		fputs(b.data, stdout);
+		buf_free(&b);
+	} else
+		printf("backup of %s written to %s (%s bytes)\n", ctl->data,
+		    args[0], ctl_thousands(n1, (uint64_t)sb.st_size));
+	return 0;
+}
+
+/*
+ * check
+ *
+ * What the store promises, verified in one snapshot:
+ *  - the schema version is this tally's (store_open refuses others);
+ *  - the data file is as long as the pages the store uses;
+ *  - every series: all-time total = its daily rows + its adjustment;
+ *  - every site: a series of its own, npages = its number of pages;
+ *  - every day: the site's views >= its pages' views (tallyd adds each
+ *    view to both; only a page's reset makes the site's larger), and
+ *    no page has more visitors than the site;
+ *  - no day row has more visitors than views;
+ *  - site ids and paths are valid, and the ids handed out (next_id)
+ *    cover the series.
+ * Day rows whose series id belongs to no series cannot be seen through
+ * the store's interface, which reaches rows only through their series.
+ */
+
+struct day_sum {
+	int		 day;
+	struct counts	 site;
+	struct counts	 pages;		/* views summed, visitors max */
+};
+
+struct check {
+	struct ctl	*ctl;
+	struct store_view *v;
+	uint64_t	 problems;
+	uint64_t	 nsites, nseries, nrows;
+	/* the site being walked */
+	char		 site[SITE_NAME_MAX + 1];
+	bool		 in_site, has_site_series;
+	uint32_t	 npages, pages;
+	struct day_sum	*days;
+	size_t		 ndays, capdays;
+	/* the series being walked */
+	const char	*path;
+	uint64_t	 sum_views, sum_visitors;
+	bool		 is_site;
+	struct buf	 out;
+};
+
+static void problem(struct check *, const char *, ...) TALLY_PRINTF(2, 3);
+
+static void
+problem(struct check *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (++c->problems > MAX_PROBLEMS)
+		return;
+	va_start(ap, fmt);
+	if (c->ctl->json) {
+		char msg[1024];
+
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		buf_puts(&c->out, c->problems > 1 ? ",\n" : "\n");
+		json_string(&c->out, msg);
+	} else {
+		printf("%sproblem:%s ", ctl_sgr(c->ctl, "31"),
+		    ctl_sgr(c->ctl, "0"));
+		vprintf(fmt, ap);
+		putchar('\n');
+	}
+	va_end(ap);
+}
+
+static struct day_sum *
+find_day(struct check *c, int day)
+{
+	size_t lo = 0, hi = c->ndays, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (c->days[mid].day == day)
+			return &c->days[mid];
+		if (c->days[mid].day < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int
+check_row(void *arg, const char *site, const char *path, int day,
+    const struct counts *cn)
+{
+	struct check *c = arg;
+	struct day_sum *ds;
+	char d[DAY_STRLEN];
+	const char *what = path[0] ? path : "(site)";
+
+	/* Unsigned sums wrap like the store's own arithmetic, so a
+	 * negative adjustment comes out right. */
+	c->sum_views += cn->views;
+	c->sum_visitors += cn->visitors;
+	if (day == DAY_ADJUST)
+		return 0;
+	c->nrows++;
+	day_format(day, d);
+	if (cn->visitors > cn->views)
+		problem(c, "%s %s %s: %" PRIu64 " visitors but only %" PRIu64
+		    " views", site, what, d, cn->visitors, cn->views);
+	if (c->is_site) {
+		/* Rows come in day order: the array stays sorted. */
+		if (c->ndays == c->capdays) {
+			c->capdays = c->capdays ? c->capdays * 2 : 1024;
+			if ((c->days = reallocarray(c->days, c->capdays,
+			    sizeof(*c->days))) == NULL)
+				fatal("check");
+		}
+		memset(&c->days[c->ndays], 0, sizeof(c->days[0]));
+		c->days[c->ndays].day = day;
+		c->days[c->ndays++].site = *cn;
+		return 0;
+	}
+	if (!c->has_site_series)
+		return 0;
+	if ((ds = find_day(c, day)) == NULL) {
+		problem(c, "%s %s %s: %" PRIu64 " views on a day the site has "
+		    "none", site, path, d, cn->views);
+		return 0;
+	}
+	ds->pages.views += cn->views;
+	if (cn->visitors > ds->site.visitors)
+		problem(c, "%s %s %s: %" PRIu64 " visitors, more than the "
+		    "site's %" PRIu64, site, path, d, cn->visitors,
+		    ds->site.visitors);
+	return 0;
+}
+
+static void
+finish_site(struct check *c)
+{
+	char d[DAY_STRLEN];
+	size_t i;
+
+	if (!c->in_site)
+		return;
+	if (c->has_site_series && c->pages != c->npages)
+		problem(c, "%s: the site records %" PRIu32 " pages, the store "
+		    "holds %" PRIu32, c->site, c->npages, c->pages);
+	for (i = 0; i < c->ndays; i++) {
+		if (c->days[i].pages.views <= c->days[i].site.views)
+			continue;
+		day_format(c->days[i].day, d);
+		problem(c, "%s %s: its pages have %" PRIu64 " views, more "
+		    "than the site's %" PRIu64, c->site, d,
+		    c->days[i].pages.views, c->days[i].site.views);
+	}
+	c->ndays = 0;
+	c->in_site = false;
+}
+
+static bool
+path_ok(const char *path)
+{
+	size_t len = strlen(path), i;
+
+	if (len == 0 || path[0] != '/' || len > PATH_MAX_LEN ||
+	    !utf8_valid(path, len))
+		return false;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static int
+check_series(void *arg, const char *site, const char *path,
+    const struct series_counts *sc)
+{
+	struct check *c = arg;
+	const char *what = path[0] ? path : "(site)";
+	int rc;
+
+	c->nseries++;
+	if (!c->in_site || strcmp(c->site, site) != 0) {
+		finish_site(c);
+		c->in_site = true;
+		c->nsites++;
+		snprintf(c->site, sizeof(c->site), "%s", site);
+		c->has_site_series = path[0] == '\0';
+		c->npages = c->has_site_series ? sc->npages : 0;
+		c->pages = 0;
+		if (!site_name_valid(site))
+			problem(c, "invalid site id \"%s\"", site);
+		if (!c->has_site_series)
+			problem(c, "%s: pages without the site's own series",
+			    site);
+	}
+	c->is_site = path[0] == '\0';
+	if (!c->is_site) {
+		c->pages++;
+		if (!path_ok(path))
+			problem(c, "%s: invalid path \"%s\"", site, path);
+	}
+	c->sum_views = c->sum_visitors = 0;
+	rc = store_each_day(c->v, site, path, 0, INT_MAX, true, check_row, c);
+	if (rc != STORE_OK)
+		return rc;
+	if (c->sum_views != sc->total.views)
+		problem(c, "%s %s: total %" PRIu64 " views, its rows and "
+		    "adjustment add up to %" PRIu64, site, what,
+		    sc->total.views, c->sum_views);
+	if (c->sum_visitors != sc->total.visitors)
+		problem(c, "%s %s: total %" PRIu64 " visitors, its rows and "
+		    "adjustment add up to %" PRIu64, site, what,
+		    sc->total.visitors, c->sum_visitors);
+	return 0;
+}
+
+int
+cmd_check(struct ctl *ctl, int argc, char **argv)
+{
+	struct check c;
+	struct store_stat ss;
+	struct stat sb;
+	char file[PATH_MAX], n1[NUM_STRLEN], n2[NUM_STRLEN], n3[NUM_STRLEN];
+	uint32_t schema = 0, next_id = 0;
+	size_t len;
+	int rc, nargs;
+
+	memset(&c, 0, sizeof(c));
+	buf_init(&c.out);
+	c.ctl = ctl;
+	if ((rc = ctl_parse(ctl, argc, argv, NULL, NULL, &nargs, 0, 0)) != 0)
+		return rc;
+	/* store_open refuses a store of another schema version, or one
+	 * that is not LMDB. */
+	if ((rc = ctl_open(ctl, STORE_READONLY)) != 0)
+		return rc;
+
+	/* Before any page is read: a data file shorter than the pages in
+	 * use would be read past its end. */
+	snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
+	if (store_stat(ctl->store, &ss) != STORE_OK ||
+	    stat(file, &sb) == -1) {
+		rc = ctl_fail(ctl, "reading the size of %s: %s", file,
+		    strerror(errno));
+		goto done;
+	}
+	if ((uint64_t)sb.st_size < ss.used_bytes) {
+		rc = ctl_fail(ctl, "%s is truncated: %lld bytes, but the store "
+		    "uses %" PRIu64, file, (long long)sb.st_size,
+		    ss.used_bytes);
+		goto done;
+	}
+
+	if ((c.v = store_view_new(ctl->store)) == NULL ||
+	    store_view_begin(c.v) != STORE_OK) {
+		rc = ctl_fail(ctl, "starting a read: %s",
+		    store_error(ctl->store));
+		goto done;
+	}
+	len = sizeof(schema);
+	if (store_meta_get(c.v, "schema", &schema, &len) != STORE_OK ||
+	    len != sizeof(schema)) {
+		problem(&c, "the schema version cannot be read");
+	} else if (schema != STORE_SCHEMA_VERSION)
+		problem(&c, "schema version %" PRIu32 ", want %d", schema,
+		    STORE_SCHEMA_VERSION);
+	len = sizeof(next_id);
+	rc = store_meta_get(c.v, "next_id", &next_id, &len);
+	if (rc == STORE_ERROR || (rc == STORE_OK && len != sizeof(next_id)))
+		problem(&c, "the next series id cannot be read");
+	rc = 0;
+
+	if (store_each_series(c.v, NULL, check_series, &c) != STORE_OK) {
+		problem(&c, "reading the series: %s", store_error(ctl->store));
+	}
+	finish_site(&c);
+	/* Ids start at 1; every series took one. */
+	if (c.nseries > 0 && (uint64_t)next_id < c.nseries + 1)
+		problem(&c, "%" PRIu64 " series, but only %" PRIu32 " ids "
+		    "were handed out", c.nseries,
+		    next_id > 0 ? next_id - 1 : 0);
+
+	if (ctl->json) {
+		printf("{\"ok\":%s,\"schema\":%" PRIu32 ",\"sites\":%" PRIu64
+		    ",\"series\":%" PRIu64 ",\"rows\":%" PRIu64
+		    ",\"problems\":[%s%s]}\n", c.problems ? "false" : "true",
+		    schema, c.nsites, c.nseries, c.nrows, c.out.data,
+		    c.problems ? "\n" : "");
+	} else if (c.problems > MAX_PROBLEMS)
+		printf("... and %" PRIu64 " more problems\n",
+		    c.problems - MAX_PROBLEMS);
+	if (c.problems) {
+		fprintf(stderr, "tallyctl: check: %s: %s problem%s found\n",
+		    ctl->data, ctl_thousands(n1, c.problems),
+		    c.problems == 1 ? "" : "s");
+		rc = 1;
+	} else if (!ctl->json)
+		printf("ok: schema %" PRIu32 ", %s site%s, %s series, %s day "
+		    "rows\n", schema, ctl_thousands(n1, c.nsites),
+		    c.nsites == 1 ? "" : "s", ctl_thousands(n2, c.nseries),
+		    ctl_thousands(n3, c.nrows));
+done:
+	store_view_free(c.v);
+	free(c.days);
+	buf_free(&c.out);
+	return rc;
+}
