@@ -66,6 +66,7 @@ struct http_conn {
 	bool		 closing;
 	bool		 dead;		/* the peer went away */
 	bool		 keep_alive;
+	struct timespec	 started;	/* for the access log */
 };
 
 struct http_server {
@@ -189,6 +190,11 @@ on_message_begin(http_parser *p)
 	c->saw_length = false;
 	c->saw_encoding = false;
 	c->url_done = false;
+	c->req.path = NULL;
+	c->req.query = NULL;
+	c->req.method = NULL;
+	if (c->srv->limits.access_log)
+		clock_gettime(CLOCK_MONOTONIC, &c->started);
 	return 0;
 }
 
@@ -402,6 +408,23 @@ http_header_get(const struct http_request *r, const char *lname)
 	return NULL;
 }
 
+/* Method, path (no query: it can carry a referrer), status, bytes and
+ * time taken. Never the client's address or User-Agent. */
+static void
+access_log(struct http_request *r, int status, size_t len)
+{
+	struct http_conn *c = r->conn;
+	struct timespec now;
+	double ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (double)(now.tv_sec - c->started.tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - c->started.tv_nsec) / 1e6;
+	log_info("access: %s %.200s %d %zu %.3fms",
+	    r->method ? r->method : "-", r->path ? r->path : "-", status, len,
+	    ms);
+}
+
 void
 http_respond(struct http_request *r, int status, const char *content_type,
     const char *headers, const void *body, size_t len)
@@ -433,6 +456,8 @@ http_respond(struct http_request *r, int status, const char *content_type,
 	if (r->verb != HTTP_VERB_HEAD && len)
 		evbuffer_add(out, body, len);
 
+	if (c->srv->limits.access_log)
+		access_log(r, status, len);
 	c->waiting = false;
 	if (c->closing) {
 		bufferevent_disable(c->bev, EV_READ);

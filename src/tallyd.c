@@ -352,6 +352,7 @@ open_workers(struct daemon *d)
 
 	limits.idle_timeout_ms = d->cfg->idle_timeout_ms;
 	limits.max_connections = d->cfg->max_connections;
+	limits.access_log = d->cfg->access_log;
 	nworkers = thread_count(d->cfg);
 	n = notify_listen_fds();
 	for (k = 0; k < nworkers; k++) {

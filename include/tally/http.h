@@ -52,6 +52,7 @@ struct http_request {
 struct http_limits {
 	long	idle_timeout_ms;
 	long	max_connections;
+	bool	access_log;	/* a log line per answer: no address, no UA */
 };
 
 /* Called once per request. It answers with http_respond, now or later;
