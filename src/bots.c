@@ -1,7 +1,8 @@
 /*
- * The User-Agent is lowercased once and searched for every pattern.
- * Patterns are chosen to be specific enough not to hit real browsers.
+ * Bots by User-Agent. Patterns are chosen to be specific enough not to
+ * hit real browsers.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,73 +35,144 @@ static const char *const builtin[] = {
 	"prerender",
 };
 
+/*
+ * The patterns are compiled into one Aho-Corasick automaton with every
+ * transition precomputed, over an alphabet of the bytes that occur in
+ * some pattern (letters folded to lower case; every other byte is one
+ * class). A User-Agent is then read once, one table lookup a byte,
+ * whatever the number of patterns.
+ */
 struct botlist {
-	char	**patterns;
-	size_t	  n;
+	unsigned char	 class_of[256];
+	size_t		 nclasses;
+	size_t		 nstates;
+	uint16_t	*next;		/* nstates * nclasses */
+	bool		*accept;
 };
+
+static unsigned char
+fold(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
 
 struct botlist *
 botlist_new(char *const *extra, size_t nextra)
 {
 	struct botlist *b;
-	size_t nb = sizeof(builtin) / sizeof(builtin[0]), i;
-	char *p;
+	size_t nb = sizeof(builtin) / sizeof(builtin[0]), np = nb + nextra;
+	size_t i, k, maxstates = 1, head, tail;
+	uint16_t *fail = NULL, *queue = NULL;
+	int32_t *trie = NULL;
+	const unsigned char *p;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return NULL;
-	if ((b->patterns = calloc(nb + nextra, sizeof(char *))) == NULL) {
-		free(b);
-		return NULL;
-	}
-	for (i = 0; i < nb + nextra; i++) {
-		p = strdup(i < nb ? builtin[i] : extra[i - nb]);
-		if (p == NULL) {
-			botlist_free(b);
-			return NULL;
+	/* The alphabet: class 0 is every byte no pattern has. */
+	b->nclasses = 1;
+	for (i = 0; i < np; i++) {
+		p = (const unsigned char *)(i < nb ? builtin[i] : extra[i - nb]);
+		for (; *p; p++, maxstates++) {
+			unsigned char c = fold(*p);
+			if (b->class_of[c] == 0) {
+				b->class_of[c] = (unsigned char)b->nclasses++;
+				if (c >= 'a' && c <= 'z')
+					b->class_of[c - 32] = b->class_of[c];
+			}
 		}
-		for (char *q = p; *q; q++)
-			if (*q >= 'A' && *q <= 'Z')
-				*q = (char)(*q + 32);
-		if (*p == '\0') {
-			free(p);
+	}
+	if (maxstates > UINT16_MAX || b->nclasses > 255)
+		goto bad;
+
+	/* The trie, -1 for no edge. */
+	trie = malloc(maxstates * b->nclasses * sizeof(*trie));
+	b->accept = calloc(maxstates, sizeof(*b->accept));
+	if (trie == NULL || b->accept == NULL)
+		goto bad;
+	memset(trie, 0xff, maxstates * b->nclasses * sizeof(*trie));
+	b->nstates = 1;
+	for (i = 0; i < np; i++) {
+		size_t s = 0;
+
+		p = (const unsigned char *)(i < nb ? builtin[i] : extra[i - nb]);
+		if (*p == '\0')
 			continue;
+		for (; *p; p++) {
+			int32_t *e = &trie[s * b->nclasses + b->class_of[fold(*p)]];
+			if (*e < 0)
+				*e = (int32_t)b->nstates++;
+			s = (size_t)*e;
 		}
-		b->patterns[b->n++] = p;
+		b->accept[s] = true;
 	}
+
+	/* Breadth first: failure links, then every missing edge follows
+	 * the failure link's edge. */
+	b->next = calloc(b->nstates * b->nclasses, sizeof(*b->next));
+	fail = calloc(b->nstates, sizeof(*fail));
+	queue = calloc(b->nstates, sizeof(*queue));
+	if (b->next == NULL || fail == NULL || queue == NULL)
+		goto bad;
+	head = tail = 0;
+	for (k = 0; k < b->nclasses; k++) {
+		int32_t t = trie[k];
+		if (t > 0) {
+			b->next[k] = (uint16_t)t;
+			fail[t] = 0;
+			queue[tail++] = (uint16_t)t;
+		}
+	}
+	while (head < tail) {
+		size_t s = queue[head++];
+
+		if (b->accept[fail[s]])
+			b->accept[s] = true;
+		for (k = 0; k < b->nclasses; k++) {
+			int32_t t = trie[s * b->nclasses + k];
+			if (t > 0) {
+				b->next[s * b->nclasses + k] = (uint16_t)t;
+				fail[t] = b->next[fail[s] * b->nclasses + k];
+				queue[tail++] = (uint16_t)t;
+			} else {
+				b->next[s * b->nclasses + k] =
+				    b->next[fail[s] * b->nclasses + k];
+			}
+		}
+	}
+	free(trie);
+	free(fail);
+	free(queue);
 	return b;
+bad:
+	free(trie);
+	free(fail);
+	free(queue);
+	botlist_free(b);
+	return NULL;
 }
 
 void
 botlist_free(struct botlist *b)
 {
-	size_t i;
-
 	if (b == NULL)
 		return;
-	for (i = 0; i < b->n; i++)
-		free(b->patterns[i]);
-	free(b->patterns);
+	free(b->next);
+	free(b->accept);
 	free(b);
 }
 
 bool
 botlist_match(const struct botlist *b, const char *ua)
 {
-	char low[1024];
-	size_t i, len;
+	const unsigned char *p;
+	size_t s = 0;
 
 	if (ua == NULL || *ua == '\0')
 		return true;
-	len = strlen(ua);
-	if (len >= sizeof(low))
-		len = sizeof(low) - 1;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)ua[i];
-		low[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
-	}
-	low[len] = '\0';
-	for (i = 0; i < b->n; i++)
-		if (strstr(low, b->patterns[i]) != NULL)
+	for (p = (const unsigned char *)ua; *p; p++) {
+		s = b->next[s * b->nclasses + b->class_of[*p]];
+		if (b->accept[s])
 			return true;
+	}
 	return false;
 }

@@ -119,3 +119,17 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	}
 	b->len += (size_t)n;
 }
+
+/* Decimal without printf: answers are mostly numbers. */
+void
+buf_put_u64(struct buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	buf_append(b, tmp + sizeof(tmp) - n, n);
+}

@@ -128,7 +128,37 @@ status_text(int status)
 	}
 }
 
-/* The Date header, formatted once a second. */
+static size_t
+u64_text(char *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(out, tmp + sizeof(tmp) - n, n);
+	return n;
+}
+
+static size_t
+status_line(char *out, int status)
+{
+	const char *text = status_text(status);
+	size_t n, tl = strlen(text);
+
+	memcpy(out, "HTTP/1.1 ", 9);
+	n = 9 + u64_text(out + 9, (uint64_t)status);
+	out[n++] = ' ';
+	memcpy(out + n, text, tl);
+	n += tl;
+	out[n++] = '\r';
+	out[n++] = '\n';
+	return n;
+}
+
+/* The Date header, formatted once a second; always 37 bytes. */
 static const char *
 date_header(void)
 {
@@ -431,8 +461,8 @@ http_respond(struct http_request *r, int status, const char *content_type,
 {
 	struct http_conn *c = r->conn;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	char head[512];
-	int n;
+	char head[256];
+	size_t n;
 
 	if (c->dead) {
 		c->waiting = false;
@@ -443,13 +473,25 @@ http_respond(struct http_request *r, int status, const char *content_type,
 		__atomic_fetch_add(&status_counts[status], 1, __ATOMIC_RELAXED);
 	if (!c->keep_alive || c->error_status)
 		c->closing = true;
-	n = snprintf(head, sizeof(head),
-	    "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n%s%s%s%s",
-	    status, status_text(status), date_header(), len,
-	    content_type ? "Content-Type: " : "",
-	    content_type ? content_type : "", content_type ? "\r\n" : "",
-	    c->closing ? "Connection: close\r\n" : "");
-	evbuffer_add(out, head, (size_t)n);
+	/* Assembled by hand: snprintf cost more than the parser. */
+	n = status_line(head, status);
+	memcpy(head + n, date_header(), 37);
+	n += 37;
+	if (status != 204 && status != 304) {
+		memcpy(head + n, "Content-Length: ", 16);
+		n += 16;
+		n += u64_text(head + n, len);
+		head[n++] = '\r';
+		head[n++] = '\n';
+	}
+	evbuffer_add(out, head, n);
+	if (content_type) {
+		evbuffer_add(out, "Content-Type: ", 14);
+		evbuffer_add(out, content_type, strlen(content_type));
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (c->closing)
+		evbuffer_add(out, "Connection: close\r\n", 19);
 	if (headers)
 		evbuffer_add(out, headers, strlen(headers));
 	evbuffer_add(out, "\r\n", 2);

@@ -6,11 +6,17 @@
 #include "tally/escape.h"
 #include "tally/render.h"
 
+/* Built by hand: printf was a fifth of the cost of a hit. */
 static void
 counts_object(struct buf *b, const char *name, const struct counts *c)
 {
-	buf_printf(b, "\"%s\":{\"views\":%" PRIu64 ",\"visitors\":%" PRIu64 "}",
-	    name, c->views, c->visitors);
+	buf_putc(b, '"');
+	buf_puts(b, name);
+	buf_puts(b, "\":{\"views\":");
+	buf_put_u64(b, c->views);
+	buf_puts(b, ",\"visitors\":");
+	buf_put_u64(b, c->visitors);
+	buf_putc(b, '}');
 }
 
 void
@@ -24,7 +30,9 @@ render_counts_json(struct buf *b, const char *site, const char *path, int day,
 	json_string(b, site);
 	buf_puts(b, ",\"path\":");
 	json_string(b, path);
-	buf_printf(b, ",\"day\":\"%s\",", d);
+	buf_puts(b, ",\"day\":\"");
+	buf_puts(b, d);
+	buf_puts(b, "\",");
 	counts_object(b, "page", &pc->page);
 	buf_putc(b, ',');
 	counts_object(b, "page_today", &pc->page_today);
@@ -32,8 +40,11 @@ render_counts_json(struct buf *b, const char *site, const char *path, int day,
 	counts_object(b, "today", &pc->today);
 	buf_putc(b, ',');
 	counts_object(b, "total", &pc->total);
-	buf_printf(b, ",\"counted\":%s", counted ? "true" : "false");
-	if (!counted && reason)
-		buf_printf(b, ",\"reason\":\"%s\"", reason);
+	buf_puts(b, counted ? ",\"counted\":true" : ",\"counted\":false");
+	if (!counted && reason) {
+		buf_puts(b, ",\"reason\":\"");
+		buf_puts(b, reason);
+		buf_putc(b, '"');
+	}
 	buf_puts(b, "}\n");
 }

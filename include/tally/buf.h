@@ -4,6 +4,7 @@
 #define TALLY_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "log.h"
 
 struct buf {
@@ -20,5 +21,6 @@ void buf_append(struct buf *, const void *, size_t);
 void buf_puts(struct buf *, const char *);
 void buf_putc(struct buf *, char);
 void buf_printf(struct buf *, const char *fmt, ...) TALLY_PRINTF(2, 3);
+void buf_put_u64(struct buf *, uint64_t);
 
 #endif

@@ -124,7 +124,8 @@ def load(url, budget_ms=5000, timeout=90):
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
            "--disable-quic", "--no-first-run", "--no-default-browser-check",
            "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", "--disable-extensions",
+           "--disable-sync", "--disable-extensions", "--disable-breakpad",
+           "--disable-crash-reporter",
            "--disable-features=Translate,MediaRouter,OptimizationHints",
            "--user-data-dir=" + profile,
            # Headless Chromium says so in its User-Agent, and tallyd

@@ -202,6 +202,19 @@ def test_duplicate_content_length_400():
         expect_raw_error(d, raw, 400, "Content-Length: N, N")
 
 
+def test_bad_content_length_400():
+    d = daemon()
+    with Unchanged(d):
+        for cl in (b"abc", b"-1", b"1e3", b"99999999999999999999999"):
+            raw = (b"POST /hit HTTP/1.1\r\nHost: x\r\nUser-Agent: "
+                   + BROWSER_UA.encode() +
+                   b"\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: " + cl + b"\r\n"
+                   b"Connection: close\r\n\r\n{\"path\":\"/e\"}")
+            expect_raw_error(d, raw, (400, 413), "Content-Length: %s"
+                             % cl.decode(), allow_close=True)
+
+
 def test_malformed_json_400():
     d = daemon()
     with Unchanged(d):

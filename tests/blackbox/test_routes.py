@@ -194,6 +194,18 @@ def test_post_hit_form_plus_is_space():
     eq(parse_json(body)["path"], "/a b", "path of path=%2Fa+b")
 
 
+def test_post_hit_content_type_variants():
+    d = Daemon()
+    for n, ct in enumerate(("application/json; charset=utf-8",
+                            "Application/JSON", "TEXT/PLAIN; charset=UTF-8"),
+                           1):
+        st, hd, body = d.request(
+            "POST", "/hit", {"User-Agent": BROWSER_UA, "Content-Type": ct},
+            json.dumps({"path": "/ct"}))
+        eq(st, 200, "status with Content-Type %r (%r)" % (ct, body[:200]))
+        eq(views(parse_json(body), "page"), n, "page.views")
+
+
 def test_post_hit_chunked():
     d = Daemon()
     body = json.dumps({"path": "/chunked"}).encode()
@@ -303,6 +315,8 @@ def test_referer_fallback():
     c = d.hit(None, headers=ref, method="POST")
     eq(c["path"], "/blog/post", "path from Referer (POST JSON)")
     eq(views(c, "page"), 2, "page.views")
+    c = d.hit(None, headers={"Referer": "https://example.org/%C3%BCmumi/"})
+    eq(c["path"], "/\u00fcmumi", "path from a percent-encoded Referer")
     c = d.hit(None)
     eq(c["path"], "/", "path without path and Referer")
     eq(views(c, "page"), 1, "page.views of /")
@@ -330,6 +344,11 @@ NORMALIZATION = [
     ("/%C3%BCmumi", "/\u00fcmumi"),
     ("/a%20b", "/a b"),
     ("/%61bc", "/abc"),
+    ("/a/%2E%2E/b", "/b"),
+    ("/a%2F%2Fb", "/a/b"),
+    ("http://example.org:8080/port/x", "/port/x"),
+    ("https://example.org", "/"),
+    ("/" + "a" * 600 + "/..", "/"),
 ]
 
 

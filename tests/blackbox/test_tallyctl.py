@@ -237,6 +237,15 @@ def test_usage_errors_exit_2():
         check(err.strip(), "%s: nothing on stderr" % args)
 
 
+def test_bad_config_exit_78():
+    d, day = store()
+    cfg = write_file(os.path.join(mkdtemp(), "bad.ini"),
+                     "[store]\ndata = %s\ndurability = sometimes\n" % d.data)
+    rc, out, err = run_tallyctl("--config", cfg, "stats")
+    eq(rc, 78, "exit code with a bad config (stderr %r)" % err[:300])
+    check("%s:3:" % cfg in err, "stderr lacks %s:3: : %r" % (cfg, err[:300]))
+
+
 def test_unknown_site_in_store():
     d, day = store()
     s = ctl_json("--data", d.data, "--json", "stats")
