@@ -467,8 +467,10 @@ def test_socket_activation_with_notify():
     try:
         data = os.path.join(mkdtemp(), "data")
         e = dict(os.environ, NOTIFY_SOCKET=ns.path)
+        # systemd-socket-activate passes on only what -E names.
         proc = subprocess.Popen(
-            [sa, "-l", "127.0.0.1:%d" % port, tallyd_path(), "--data", data],
+            [sa, "-l", "127.0.0.1:%d" % port, "-E", "NOTIFY_SOCKET",
+             tallyd_path(), "--data", data],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env=e, preexec_fn=harness._pdeathsig)
         _procs.append(proc)
@@ -724,6 +726,8 @@ def test_syscall_filter_allows_what_tallyd_uses():
         cmd = [strace, "-f", "-qq", "-o", os.path.join(tracedir, "trace")]
         if sa:
             cmd += [sa, "-l", "127.0.0.1:%d" % port]
+            for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "JOURNAL_STREAM"):
+                cmd += ["-E", k]
         cmd += [tallyd_path(), "--data", data, "--config", conf,
                 "--durability", "strict", "--listen", "127.0.0.1:%d" % port]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -746,10 +750,16 @@ def test_syscall_filter_allows_what_tallyd_uses():
         for t in ("/count?path=/s1", "/counter.svg?path=/s1", "/pixel.gif",
                   "/tally.js", "/", "/metrics", "/nope"):
             http_get(port, t)
-        proc.send_signal(signal.SIGHUP)
+        # Signals go to tallyd, strace's child, not to strace.
+        with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+            kids = [int(x) for x in f.read().split()]
+        eq(len(kids), 1, "children of strace")
+        check(ns.wait_for("READY", "1", timeout=5) is not None or
+              built_with_systemd() is False, "no READY=1 under strace")
+        os.kill(kids[0], signal.SIGHUP)
         ns.drain(0.5)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        os.kill(kids[0], signal.SIGTERM)
+        eq(proc.wait(20), 0, "exit status of tallyd under strace")
     finally:
         ns.close()
         _reap()
