@@ -32,6 +32,7 @@
 #define MAX_LISTENERS	32
 #define HDR_SPACE	(HTTP_MAX_URI + HTTP_MAX_HEADER_BYTES + 64)
 #define ACCEPT_BACKOFF_MS 100
+#define REQUEST_TIMEOUT_MS 10000
 
 enum hstate { H_NONE, H_FIELD, H_VALUE };
 
@@ -66,6 +67,8 @@ struct http_conn {
 	bool		 closing;
 	bool		 dead;		/* the peer went away */
 	bool		 keep_alive;
+	bool		 in_message;	/* a request has begun, not ended */
+	struct timeval	 begun;		/* when it began */
 	struct timespec	 started;	/* for the access log */
 };
 
@@ -223,6 +226,8 @@ on_message_begin(http_parser *p)
 	c->req.path = NULL;
 	c->req.query = NULL;
 	c->req.method = NULL;
+	c->in_message = true;
+	event_base_gettimeofday_cached(c->srv->base, &c->begun);
 	if (c->srv->limits.access_log)
 		clock_gettime(CLOCK_MONOTONIC, &c->started);
 	return 0;
@@ -422,6 +427,7 @@ on_message_complete(http_parser *p)
 	c->req.body = c->body;
 	c->req.body_len = c->body_len;
 	c->keep_alive = http_should_keep_alive(p);
+	c->in_message = false;
 	/* One request at a time: the rest of a pipeline waits its turn. */
 	http_parser_pause(p, 1);
 	return 0;
@@ -597,10 +603,38 @@ conn_process(struct http_conn *c)
 		conn_free(c);
 }
 
+/* A request trickled in a byte at a time never goes idle: it gets the
+ * idle timeout (at most REQUEST_TIMEOUT_MS) to arrive whole. */
+static bool
+request_too_slow(struct http_conn *c)
+{
+	struct timeval now;
+	long ms, limit = c->srv->limits.idle_timeout_ms;
+
+	if (!c->in_message)
+		return false;
+	if (limit > REQUEST_TIMEOUT_MS)
+		limit = REQUEST_TIMEOUT_MS;
+	event_base_gettimeofday_cached(c->srv->base, &now);
+	ms = (long)(now.tv_sec - c->begun.tv_sec) * 1000 +
+	    (long)(now.tv_usec - c->begun.tv_usec) / 1000;
+	return ms > limit;
+}
+
 static void
 conn_read(struct bufferevent *bev, void *arg)
 {
-	conn_process(arg);
+	struct http_conn *c = arg;
+
+	if (request_too_slow(c)) {
+		c->error_status = 408;
+		c->req.verb = HTTP_VERB_OTHER;
+		evbuffer_drain(bufferevent_get_input(bev),
+		    evbuffer_get_length(bufferevent_get_input(bev)));
+		http_respond_error(&c->req, 408, "request took too long");
+		return;
+	}
+	conn_process(c);
 }
 
 static void

@@ -474,10 +474,20 @@ def test_socket_activation_with_notify():
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env=e, preexec_fn=harness._pdeathsig)
         _procs.append(proc)
+        # systemd-socket-activate starts tallyd on the first connection,
+        # which tallyd then answers.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                st, body = http_get(port, "/hit?path=/x", timeout=10)
+                break
+            except ConnectionRefusedError:
+                check(time.monotonic() < deadline and proc.poll() is None,
+                      "systemd-socket-activate is not listening")
+                time.sleep(0.05)
+        eq(st, 200, "the first hit, which started tallyd")
         check(ns.wait_for("READY", "1", timeout=10) is not None,
               "no READY=1 from a socket-activated tallyd")
-        st, body = http_get(port, "/hit?path=/x")
-        eq(st, 200, "a hit")
         proc.send_signal(signal.SIGTERM)
         check(ns.wait_for("STOPPING", "1", timeout=10) is not None,
               "no STOPPING=1")

@@ -12,7 +12,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import (BROWSER_UA, BROWSER_UA2, Daemon, Failure, Skip,  # noqa: E402
-                     check, eq, check_counts_shape)
+                     eq, check_counts_shape)
 
 BROWSER_UA3 = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/"
                "605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15")
@@ -202,13 +202,19 @@ def wait_for_day(d, path, day, seconds):
 
 def test_salt_rotates_at_midnight():
     check_faketime()
-    t0 = time.monotonic()
-    d = Daemon(["--timezone", "UTC", "--commit-interval", "100ms"],
-               env=fake_env("2026-11-27 23:59:57"))
-    c = counted(d, "/a")
-    c2 = counted(d, "/a")
-    elapsed = time.monotonic() - t0
-    if c2["day"] != "2026-11-27":
+    # The fake clock starts 3 s before midnight; a daemon too slow to
+    # answer before it (a loaded machine) is tried again with a new store.
+    for attempt in range(3):
+        t0 = time.monotonic()
+        d = Daemon(["--timezone", "UTC", "--commit-interval", "100ms"],
+                   env=fake_env("2026-11-27 23:59:57"))
+        c = counted(d, "/a")
+        c2 = counted(d, "/a")
+        elapsed = time.monotonic() - t0
+        if c2["day"] == "2026-11-27":
+            break
+        d.kill9()
+    else:
         raise Failure("the daemon took %.1f s to start and answer, past the "
                       "fake midnight (day %r)" % (elapsed, c2["day"]))
     eq(c["day"], "2026-11-27", "day before midnight")
