@@ -466,6 +466,54 @@ target_hash(const void *entries, uint32_t i)
 	return ((const struct target_entry *)entries)[i].hash;
 }
 
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Undoes the escaping of the server's log: nginx writes '"', '\' and
+ * bytes outside printable ASCII (UTF-8 paths too) as \xHH, Apache
+ * writes \" and \\ and \xHH and \n-style controls. Returns the length
+ * written to out (which holds len bytes).
+ */
+static size_t
+log_unescape(const char *in, size_t len, char *out)
+{
+	static const char ctrl[] = "b\bn\nr\rt\tv\v";
+	const char *c;
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in[i] != '\\' || i + 1 == len) {
+			out[o++] = in[i];
+			continue;
+		}
+		if (in[i + 1] == 'x' && i + 3 < len && hexval(in[i + 2]) >= 0 &&
+		    hexval(in[i + 3]) >= 0) {
+			out[o++] = (char)(hexval(in[i + 2]) << 4 |
+			    hexval(in[i + 3]));
+			i += 3;
+		} else if (in[i + 1] == '"' || in[i + 1] == '\\') {
+			out[o++] = in[++i];
+		} else if (in[i + 1] != '\0' &&
+		    (c = strchr(ctrl, in[i + 1])) != NULL &&
+		    (c - ctrl) % 2 == 0) {
+			out[o++] = c[1];
+			i++;
+		} else
+			out[o++] = in[i];
+	}
+	return o;
+}
+
 /*
  * What a request target comes to: a series, or OUT_ASSET / OUT_PATH.
  * Targets repeat a lot in a log; each is normalized once.
@@ -477,6 +525,10 @@ target_series(struct importlog *il, const char *target, size_t len,
 	char path[PATH_MAX_LEN + 1];
 	struct target_entry *e;
 	struct str_key k;
+	enum path_error pe;
+	const char *raw;
+	char *unesc = NULL;
+	size_t rawlen;
 	uint32_t *slot, series;
 	int rc;
 
@@ -489,7 +541,17 @@ target_series(struct importlog *il, const char *target, size_t len,
 		*res = il->targets[*slot - 1].series;
 		return 0;
 	}
-	if (path_normalize(target, len, path) != PATH_OK)
+	raw = target;
+	rawlen = len;
+	if (memchr(target, '\\', len) != NULL) {
+		if ((unesc = malloc(len)) == NULL)
+			fatal("import-log");
+		rawlen = log_unescape(target, len, unesc);
+		raw = unesc;
+	}
+	pe = path_normalize(raw, rawlen, path);
+	free(unesc);
+	if (pe != PATH_OK)
 		*res = -1 - OUT_PATH;
 	else if (is_asset(path))
 		*res = -1 - OUT_ASSET;

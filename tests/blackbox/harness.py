@@ -458,6 +458,28 @@ def parse_json(data, what="answer"):
 
 # ---------------------------------------------------------------- cleanup
 
+def _descendants(pid):
+    """Pids of pid's children, grandchildren... (TALLYD may be a wrapper
+    script that does not exec; its tallyd must not outlive the test)."""
+    out = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    kids = [int(k) for k in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
 def _kill_daemons(keep_shared=False):
     kept = []
     for d in _daemons:
@@ -466,7 +488,13 @@ def _kill_daemons(keep_shared=False):
             continue
         try:
             if d.proc is not None and d.proc.poll() is None:
+                kids = _descendants(d.proc.pid)
                 d.proc.kill()
+                for k in kids:
+                    try:
+                        os.kill(k, signal.SIGKILL)
+                    except OSError:
+                        pass
                 d.proc.wait(5)
         except Exception:
             pass

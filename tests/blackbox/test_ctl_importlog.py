@@ -150,7 +150,7 @@ MIXED_SUMMARY = {"views": 9, "malformed": 3,
                              "path": 1}}
 
 
-def check_mixed_summary(s, lines=27):
+def check_mixed_summary(s, lines=23):
     eq(s["views"], MIXED_SUMMARY["views"], "views counted")
     eq(s["skipped"], MIXED_SUMMARY["skipped"], "skipped")
     eq(s["malformed"], MIXED_SUMMARY["malformed"], "malformed")
