@@ -119,8 +119,8 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 		json_string(&b, site);
 		buf_puts(&b, ",\"path\":");
 		json_string(&b, path[0] ? path : "*");
-		buf_printf(&b, ",\"total\":{\"views\":%" PRIu64 ",\"visitors\":%"
-		    PRIu64 "}}\n", views, visitors);
+		buf_printf(&b, ",\"total\":{\"views\":%" PRIu64
+		    ",\"visitors\":%" PRIu64 "}}\n", views, visitors);
 		fputs(b.data, stdout);
 		buf_free(&b);
 	} else
@@ -224,8 +224,8 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json)
 		return 0;
 	if (path_opt)
-		printf("deleted the counts of %s %s (the site's own totals keep "
-		    "its views)\n", site, path);
+		printf("deleted the counts of %s %s (the site's own totals "
+		    "keep its views)\n", site, path);
 	else
 		printf("deleted every count of site %s\n", site);
 	return 0;
@@ -245,7 +245,8 @@ dir_empty(const char *dir)
 	if ((d = opendir(dir)) == NULL)
 		return false;
 	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0) {
 			empty = false;
 			break;
 		}
@@ -311,7 +312,7 @@ cmd_backup(struct ctl *ctl, int argc, char **argv)
 struct day_sum {
 	int		 day;
 	struct counts	 site;
-	struct counts	 pages;		/* views summed, visitors max */
+	struct counts	 pages;		/* views summed */
 };
 
 struct check {

@@ -193,7 +193,7 @@ done:
 
 struct row {
 	const char	*site;
-	const char	*path;		/* "" for the site's own series */
+	const char	*path;		/* "": the site's own series */
 	int		 day;		/* DAY_ADJUST for "-" */
 	uint64_t	 views;		/* an adjustment's are int64_t */
 	uint64_t	 visitors;
@@ -299,7 +299,8 @@ add_row(struct import *im, unsigned long line, const char *site,
 
 	memset(&r, 0, sizeof(r));
 	if (!site_name_valid(site))
-		return import_error(im, line, "invalid site id \"%.80s\"", site);
+		return import_error(im, line, "invalid site id \"%.80s\"",
+		    site);
 	if (strcmp(day, ADJUST_DAY) == 0)
 		r.day = DAY_ADJUST;
 	else if (day_parse(day, &r.day) == -1)
@@ -358,6 +359,44 @@ add_row(struct import *im, unsigned long line, const char *site,
 	return 0;
 }
 
+/* Reads the inside of a quoted field at *pp (past its opening quote)
+ * into f (NULL: dropped), counting its line ends. Returns -1 when the
+ * closing quote is missing. */
+static int
+csv_quoted(const char **pp, const char *end, struct buf *f,
+    unsigned long *line)
+{
+	const char *p = *pp;
+
+	for (; p < end; p++) {
+		if (*p == '"') {
+			if (p + 1 == end || p[1] != '"') {
+				*pp = p + 1;
+				return 0;
+			}
+			p++;	/* "" is one quote */
+		} else if (*p == '\n')
+			(*line)++;
+		if (f)
+			buf_putc(f, *p);
+	}
+	return -1;
+}
+
+static bool
+csv_is_header(struct buf field[5])
+{
+	static const char *const names[5] = {
+		"site", "day", "path", "views", "visitors"
+	};
+	int i;
+
+	for (i = 0; i < 5; i++)
+		if (strcmp(field[i].data, names[i]) != 0)
+			return false;
+	return true;
+}
+
 /*
  * CSV (RFC 4180): fields separated by commas, records by CRLF or LF,
  * fields in double quotes may hold commas, quotes (doubled) and line
@@ -367,10 +406,10 @@ static int
 parse_csv(struct import *im, const char *p, size_t len)
 {
 	const char *end = p + len;
-	struct buf field[5];
+	struct buf field[5], *f;
 	size_t nf, i;
 	unsigned long line = 1, start;
-	bool quoted, first = true;
+	bool first = true;
 	int rc = 0;
 
 	for (i = 0; i < 5; i++)
@@ -382,48 +421,22 @@ parse_csv(struct import *im, const char *p, size_t len)
 			line++;
 			continue;
 		}
-		nf = 0;
 		for (i = 0; i < 5; i++)
 			buf_reset(&field[i]);
-		for (;;) {
-			/* One field. */
-			struct buf *f = nf < 5 ? &field[nf] : NULL;
-
-			quoted = p < end && *p == '"';
-			if (quoted) {
+		for (nf = 0; ; nf++) {
+			/* Fields past the fifth are counted, not kept. */
+			f = nf < 5 ? &field[nf] : NULL;
+			if (p < end && *p == '"') {
 				p++;
-				for (;;) {
-					if (p >= end) {
-						rc = import_error(im, start,
-						    "unterminated quoted "
-						    "field");
-						goto out;
-					}
-					if (*p == '"') {
-						if (p + 1 < end && p[1] == '"') {
-							if (f)
-								buf_putc(f, '"');
-							p += 2;
-							continue;
-						}
-						p++;
-						break;
-					}
-					if (*p == '\n')
-						line++;
+				if (csv_quoted(&p, end, f, &line) == -1) {
+					rc = import_error(im, start,
+					    "unterminated quoted field");
+					goto out;
+				}
+			} else
+				for (; p < end && !strchr(",\n\r\"", *p); p++)
 					if (f)
 						buf_putc(f, *p);
-					p++;
-				}
-			} else {
-				while (p < end && *p != ',' && *p != '\n' &&
-				    *p != '\r' && *p != '"') {
-					if (f)
-						buf_putc(f, *p);
-					p++;
-				}
-			}
-			nf++;
 			if (p < end && *p == ',') {
 				p++;
 				continue;
@@ -441,14 +454,11 @@ parse_csv(struct import *im, const char *p, size_t len)
 			    "unexpected character after a field");
 			goto out;
 		}
+		nf++;
 		line++;
 		if (first) {
 			first = false;
-			if (nf == 5 && strcmp(field[0].data, "site") == 0 &&
-			    strcmp(field[1].data, "day") == 0 &&
-			    strcmp(field[2].data, "path") == 0 &&
-			    strcmp(field[3].data, "views") == 0 &&
-			    strcmp(field[4].data, "visitors") == 0)
+			if (nf == 5 && csv_is_header(field))
 				continue;
 		}
 		if (nf != 5) {
@@ -587,7 +597,8 @@ jp_string(struct jp *j, struct buf *out)
 			j->p += 4;
 			if (cp >= 0xd800 && cp < 0xdc00) {
 				if (j->end - j->p < 6 || j->p[0] != '\\' ||
-				    j->p[1] != 'u' || hex4(j->p + 2, &lo) == -1 ||
+				    j->p[1] != 'u' ||
+				    hex4(j->p + 2, &lo) == -1 ||
 				    lo < 0xdc00 || lo > 0xdfff)
 					return import_error(j->im, j->line,
 					    "lone surrogate in \\u escape");
@@ -661,8 +672,8 @@ parse_json(struct import *im, const char *p, size_t len)
 				if (strcmp(key.data, keys[k]) == 0)
 					break;
 			if (k == 5) {
-				import_error(im, j.line, "unknown key \"%.40s\"",
-				    key.data);
+				import_error(im, j.line, "unknown key "
+				    "\"%.40s\"", key.data);
 				goto out;
 			}
 			if (seen[k]) {
@@ -782,7 +793,8 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 	enum format fmt;
 	struct buf in;
 	char *args[1], n1[NUM_STRLEN];
-	const char *p;
+	const char *p, *start;
+	size_t len;
 	FILE *f;
 	int rc, nargs;
 
@@ -810,14 +822,21 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 	if (f != stdin)
 		fclose(f);
 
+	/* Spreadsheets save CSV with a byte order mark. */
+	start = in.data;
+	len = in.len;
+	if (len >= 3 && memcmp(start, "\xef\xbb\xbf", 3) == 0) {
+		start += 3;
+		len -= 3;
+	}
 	if (fmt == FMT_GUESS) {
-		for (p = in.data; *p == ' ' || *p == '\t' || *p == '\r' ||
+		for (p = start; *p == ' ' || *p == '\t' || *p == '\r' ||
 		    *p == '\n'; p++)
 			;
 		fmt = *p == '[' ? FMT_JSON : FMT_CSV;
 	}
-	if ((fmt == FMT_JSON ? parse_json(&im, in.data, in.len) :
-	    parse_csv(&im, in.data, in.len)) == -1) {
+	if ((fmt == FMT_JSON ? parse_json(&im, start, len) :
+	    parse_csv(&im, start, len)) == -1) {
 		/* The FILE:LINE: form that editors jump to. */
 		fprintf(stderr, "%s:%lu: %s\n", im.file, im.errline, im.err);
 		fprintf(stderr, "tallyctl: import: nothing imported\n");

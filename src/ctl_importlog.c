@@ -42,7 +42,7 @@
 #include "tally/path.h"
 
 #define READ_SIZE	(1 << 20)	/* bytes per read */
-#define SHOW_MALFORMED	5		/* malformed lines quoted on stderr */
+#define SHOW_MALFORMED	5	/* malformed lines named on stderr */
 #define TARGET_CACHE_MAX (1u << 20)	/* raw request targets remembered */
 #define UA_CACHE_MAX	(1u << 20)	/* User-Agents judged */
 #define MAX_GROWS	16
@@ -69,7 +69,7 @@ static const char *const outcome_name[OUT_N] = {
  * into an array of entries that keep their own hash. */
 struct index {
 	uint32_t	*slot;
-	size_t		 mask;		/* capacity - 1; capacity a power of 2 */
+	size_t		 mask;	/* capacity (a power of 2) - 1 */
 	size_t		 n;
 };
 
@@ -86,7 +86,7 @@ struct target_entry {
 	uint64_t	 hash;
 	const char	*target;
 	uint32_t	 len;
-	int32_t		 series;	/* -1 - outcome when not a view */
+	int32_t		 series;	/* not a view: -1 - outcome */
 };
 
 struct ua_entry {
@@ -139,7 +139,7 @@ struct importlog {
 	size_t		 nrows, caprows;
 	struct index	 row_idx;
 
-	uint64_t	*seen;		/* visitor-series-day keys; 0: empty */
+	uint64_t	*seen;		/* visitor+series+day; 0: empty */
 	size_t		 seen_mask, nseen;
 
 	struct arena	 strings;
@@ -653,7 +653,8 @@ row_get(struct importlog *il, uint32_t series, int day)
 	if (*slot != 0)
 		return &il->rows[*slot - 1];
 	if (il->nrows == il->caprows)
-		il->rows = grow_array(il->rows, &il->caprows, sizeof(*il->rows));
+		il->rows = grow_array(il->rows, &il->caprows,
+		    sizeof(*il->rows));
 	r = &il->rows[il->nrows];
 	r->key = key;
 	r->views = r->visitors = 0;
@@ -911,7 +912,8 @@ parse_line(struct importlog *il, char *line, char *end, enum outcome *out)
 
 	day = day_of_time(il, t);
 	if (day < 0) {
-		*out = OUT_MALFORMED;	/* before 1970: the store has no such day */
+		/* Before 1970: the store has no such day. */
+		*out = OUT_MALFORMED;
 		return 0;
 	}
 	count_view(il, (uint32_t)series, day, vid);
@@ -1022,9 +1024,9 @@ read_log(struct importlog *il, const char *file)
 		n = gzread(gz, buf + have, (unsigned)(READ_SIZE - have));
 		if (n < 0) {
 			msg = gzerror(gz, &zerr);
-			fprintf(stderr, "tallyctl: import-log: %s: %s; the lines "
-			    "before are counted\n", name, zerr == Z_ERRNO ?
-			    strerror(errno) : msg);
+			fprintf(stderr, "tallyctl: import-log: %s: %s; the "
+			    "lines before are counted\n", name,
+			    zerr == Z_ERRNO ? strerror(errno) : msg);
 			il->files_failed++;
 			break;
 		}
@@ -1035,7 +1037,8 @@ read_log(struct importlog *il, const char *file)
 			*end++ = '\n';	/* the last line had none */
 		}
 		line = buf;
-		while ((nl = memchr(line, '\n', (size_t)(end - line))) != NULL) {
+		while ((nl = memchr(line, '\n', (size_t)(end - line))) !=
+		    NULL) {
 			lineno++;
 			e = nl;
 			line0 = line;
@@ -1175,8 +1178,8 @@ report(struct importlog *il, double secs, uint64_t already)
 		for (i = OUT_METHOD; i < OUT_MALFORMED; i++)
 			buf_printf(&b, "%s\"%s\":%" PRIu64, i == OUT_METHOD ?
 			    "" : ",", outcome_name[i], il->outcome[i]);
-		buf_printf(&b, "},\"malformed\":%" PRIu64 ",\"seconds\":%.3f}\n",
-		    il->outcome[OUT_MALFORMED], secs);
+		buf_printf(&b, "},\"malformed\":%" PRIu64
+		    ",\"seconds\":%.3f}\n", il->outcome[OUT_MALFORMED], secs);
 		fputs(b.data, stdout);
 		buf_free(&b);
 	}

@@ -530,7 +530,8 @@ cmd_history(struct ctl *ctl, int argc, char **argv)
 	if ((rc = begin_read(ctl, &v)) != 0)
 		goto done;
 	now = day_today();
-	if ((rc = window_read(ctl, v, site, path, now - days + 1, now, &w)) != 0)
+	if ((rc = window_read(ctl, v, site, path, now - days + 1, now,
+	    &w)) != 0)
 		goto done;
 
 	buf_init(&b);
@@ -541,7 +542,8 @@ cmd_history(struct ctl *ctl, int argc, char **argv)
 			buf_printf(&b, "%s{\"day\":\"%s\",\"views\":%" PRIu64
 			    ",\"visitors\":%" PRIu64 "}",
 			    d == w.from ? "\n" : ",\n", day,
-			    w.day[d - w.from].views, w.day[d - w.from].visitors);
+			    w.day[d - w.from].views,
+			    w.day[d - w.from].visitors);
 		}
 		buf_puts(&b, "\n]\n");
 		fputs(b.data, stdout);

@@ -304,7 +304,7 @@ route_front_page(struct route_ctx *ctx)
 	/* The page shows the default site's counts, whatever the query or
 	 * Referer say: route_prepare is not for this route. */
 	params_init(&ctx->params);
-	ctx->site = config_site(ctx->d->cfg, DEFAULT_SITE);
+	ctx->site = config_site(ctx->cfg, DEFAULT_SITE);
 	strcpy(ctx->path, "/");
 	ctx->day = day_today();
 	memset(&pc, 0, sizeof(pc));

@@ -453,12 +453,36 @@ access_log(struct http_request *r, int status, size_t len)
 	struct timespec now;
 	double ms;
 
+	char path[4 * 200 + 1];
+	const unsigned char *p;
+	size_t n = 0, seq;
+
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (double)(now.tv_sec - c->started.tv_sec) * 1e3 +
 	    (double)(now.tv_nsec - c->started.tv_nsec) / 1e6;
-	log_info("access: %s %.200s %d %zu %.3fms",
-	    r->method ? r->method : "-", r->path ? r->path : "-", status, len,
-	    ms);
+	/* The log stays UTF-8 text: other bytes are written as \xHH. */
+	for (p = (const unsigned char *)(r->path ? r->path : "-");
+	    *p && n < sizeof(path) - 5; p += seq) {
+		seq = 1;
+		if (*p >= 0x80) {
+			seq = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+			if (strnlen((const char *)p, seq) < seq ||
+			    !utf8_valid((const char *)p, seq))
+				seq = 1;
+			else {
+				memcpy(path + n, p, seq);
+				n += seq;
+				continue;
+			}
+		}
+		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+			n += (size_t)snprintf(path + n, 5, "\\x%02x", *p);
+		else
+			path[n++] = (char)*p;
+	}
+	path[n] = '\0';
+	log_info("access: %s %s %d %zu %.3fms",
+	    r->method ? r->method : "-", path, status, len, ms);
 }
 
 void

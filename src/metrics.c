@@ -4,6 +4,7 @@
  * scrape without bound.
  */
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,8 @@
 #include "tally/http.h"
 #include "tally/routes.h"
 #include "tally/store.h"
+#include "tally/visitor.h"
 
-bool daemon_is_admin(struct daemon *, const struct http_request *);
 void metrics_route(struct route_ctx *);
 void metrics_observe_commit(double seconds, void *arg);
 
@@ -71,7 +72,7 @@ resident_bytes(void)
 static void
 site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 {
-	const struct config *cfg = daemon_config(d);
+	const struct config *cfg = w->ref->cfg;
 	struct page_counts *pc;
 	const char *path;
 	int day = 0;
@@ -99,6 +100,23 @@ site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 	free(pc);
 }
 
+/* The client as the rest of tally sees it: behind a trusted proxy, the
+ * address it forwards for, so that a public proxy does not make every
+ * visitor an admin. */
+static bool
+is_admin(const struct route_ctx *ctx)
+{
+	struct sockaddr_in6 sin6;
+	unsigned char addr[16];
+
+	client_address(ctx->cfg, ctx->r, addr);
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	memcpy(&sin6.sin6_addr, addr, 16);
+	return cidr_list_match(ctx->cfg->admin_allow, ctx->cfg->nadmin_allow,
+	    (struct sockaddr *)&sin6);
+}
+
 void
 metrics_route(struct route_ctx *ctx)
 {
@@ -110,7 +128,7 @@ metrics_route(struct route_ctx *ctx)
 	size_t i, n;
 	int r;
 
-	if (!daemon_is_admin(d, ctx->r)) {
+	if (!is_admin(ctx)) {
 		http_respond_error(ctx->r, 403, "metrics are for admin_allow only");
 		return;
 	}

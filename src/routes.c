@@ -26,8 +26,6 @@
 #include <event2/event.h>
 
 void metrics_route(struct route_ctx *);
-bool daemon_is_admin(struct daemon *, const struct http_request *);
-struct botlist *daemon_bots(struct daemon *);
 
 enum {
 	M_GET = 1 << HTTP_VERB_GET,
@@ -259,7 +257,7 @@ should_count(struct route_ctx *ctx, const unsigned char addr[16])
 	    (purpose = http_header_get(r, "x-purpose")) != NULL) &&
 	    strcasestr(purpose, "prefetch") != NULL)
 		return DECLINE_BOT;
-	if (botlist_match(daemon_bots(ctx->d), ua))
+	if (botlist_match(ctx->w->ref->bots, ua))
 		return DECLINE_BOT;
 	/* Last, so that declined requests use up no allowance. */
 	if (!rate_allow(ctx->d->visitors, ctx->site->name, addr, ua,
@@ -271,6 +269,7 @@ should_count(struct route_ctx *ctx, const unsigned char addr[16])
 /* A strict-mode request waiting for its commit. */
 struct deferred {
 	struct counter_waiter waiter;
+	struct config_ref *ref;		/* ctx.cfg and ctx.site live in it */
 	struct event	*ev;
 	int		 status;
 	struct route_ctx ctx;
@@ -291,6 +290,7 @@ replay(evutil_socket_t fd, short what, void *arg)
 		ctx->headers_len = 0;
 		ctx->fn(ctx);
 	}
+	config_ref_release(def->ref);
 	free(def);
 }
 
@@ -380,12 +380,14 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	if (def) {
 		def->ctx = *ctx;
 		def->ctx.counted_day = ctx->day;
+		def->ref = config_ref_hold(ctx->w);
 	}
 	rc = counter_count(d->counter, ctx->w->view, hp, ctx->site->name,
 	    ctx->path, ctx->day, def ? &def->waiter : NULL, &path, out);
 	if (rc != STORE_OK) {
 		if (def) {
 			event_free(def->ev);
+			config_ref_release(def->ref);
 			free(def);
 		}
 		http_respond_error(ctx->r, 503, "store unavailable");
@@ -403,22 +405,30 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	return 0;
 }
 
+/* One buffer per thread, reused: no allocation per answer. */
+static __thread struct buf answer;
+
+void
+routes_thread_exit(void)
+{
+	buf_free(&answer);
+}
+
 static void
 respond_counts(struct route_ctx *ctx, bool want)
 {
-	/* One buffer per thread, reused: no allocation per answer. */
-	static __thread struct buf b;
+	struct buf *b = &answer;
 	struct page_counts pc;
 	const char *reason;
 	bool counted;
 
 	if (route_count(ctx, want, &pc, &counted, &reason) == -1)
 		return;
-	buf_reset(&b);
-	render_counts_json(&b, ctx->site->name, ctx->path, ctx->day, &pc,
+	buf_reset(b);
+	render_counts_json(b, ctx->site->name, ctx->path, ctx->day, &pc,
 	    counted, reason);
-	http_respond(ctx->r, 200, "application/json", ctx->headers, b.data,
-	    b.len);
+	http_respond(ctx->r, 200, "application/json", ctx->headers, b->data,
+	    b->len);
 }
 
 static void
@@ -480,7 +490,7 @@ routes_handle(struct http_request *r)
 
 	ctx.w = r->server_arg;
 	ctx.d = ctx.w->d;
-	ctx.cfg = daemon_config(ctx.d);
+	ctx.cfg = ctx.w->ref->cfg;
 	ctx.replay = false;
 	ctx.r = r;
 	ctx.site = NULL;

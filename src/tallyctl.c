@@ -61,6 +61,10 @@ usage(FILE *f)
 	    " time zone\n"
 	    "  --json         JSON output for scripts\n"
 	    "\n"
+	    "reset asks for confirmation on a terminal; elsewhere it needs"
+	    " --yes\n"
+	    "(without it: exit 2). import-log exits 0 unless no line could be"
+	    " read.\n"
 	    "Exit status: 0 ok, 1 failure, 2 usage, 78 configuration.\n", f);
 }
 
@@ -141,6 +145,10 @@ ctl_parse(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
 		if (strcmp(arg, "--") == 0) {
 			dashdash = true;
 			continue;
+		}
+		if (strcmp(arg, "-h") == 0) {
+			usage(stdout);
+			exit(0);
 		}
 		if (arg[1] != '-')
 			return ctl_usage(ctl, "unknown option: %s", arg);
@@ -493,7 +501,8 @@ main(int argc, char *argv[])
 	/* The command is the first operand; the global flags before it
 	 * are handed to it with its own arguments. */
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
 		}

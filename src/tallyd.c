@@ -35,10 +35,7 @@
 #define EXIT_CONFIG	78
 #define MAX_WORKERS	64
 #define MAX_FLAGS	64
-#define MAX_RETIRED	256
 
-bool daemon_is_admin(struct daemon *, const struct http_request *);
-struct botlist *daemon_bots(struct daemon *);
 void metrics_observe_commit(double seconds, void *arg);
 
 /* A flag is a config key given on the command line; flags are applied
@@ -54,7 +51,6 @@ static size_t nflags;
 static const char *config_file;
 
 static struct daemon daemon_state;
-static struct botlist *bots;
 static struct worker workers[MAX_WORKERS];
 static pthread_t threads[MAX_WORKERS];
 static struct event *stop_events[MAX_WORKERS];
@@ -64,11 +60,9 @@ static struct event *heartbeat_timers[MAX_WORKERS];
 static int nworkers;
 static struct event *watchdog_timer;
 
-/* Workers may still hold an old configuration or bot list while a
- * reload swaps in new ones, so the old ones are kept until exit. */
-static struct config *retired_configs[MAX_RETIRED];
-static struct botlist *retired_bots[MAX_RETIRED];
-static size_t nretired;
+/* The newest configuration; workers move to it between requests. */
+static pthread_mutex_t ref_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct config_ref *latest_ref;
 
 enum {
 	OPT_TIMEZONE = 256, OPT_COMMIT_INTERVAL, OPT_DURABILITY, OPT_THREADS,
@@ -166,24 +160,69 @@ load_config(struct config *cfg, char *err, size_t errlen)
 	return config_finish(cfg, err, errlen);
 }
 
-const struct config *
-daemon_config(struct daemon *d)
+static void
+config_ref_free(struct config_ref *ref)
 {
-	return __atomic_load_n(&d->cfg, __ATOMIC_ACQUIRE);
+	config_free(ref->cfg);
+	free(ref->cfg);
+	botlist_free(ref->bots);
+	free(ref);
 }
 
-bool
-daemon_is_admin(struct daemon *d, const struct http_request *r)
+struct config_ref *
+config_ref_hold(struct worker *w)
 {
-	const struct config *cfg = daemon_config(d);
+	struct config_ref *ref = w->ref;
 
-	return cidr_list_match(cfg->admin_allow, cfg->nadmin_allow, r->peer);
+	pthread_mutex_lock(&ref_lock);
+	ref->users++;
+	pthread_mutex_unlock(&ref_lock);
+	return ref;
 }
 
-struct botlist *
-daemon_bots(struct daemon *d)
+void
+config_ref_release(struct config_ref *ref)
 {
-	return __atomic_load_n(&bots, __ATOMIC_ACQUIRE);
+	bool last;
+
+	pthread_mutex_lock(&ref_lock);
+	last = --ref->users == 0 && ref != latest_ref;
+	pthread_mutex_unlock(&ref_lock);
+	if (last)
+		config_ref_free(ref);
+}
+
+/* Runs on each worker after a reload, between two requests. */
+static void
+switch_config(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct config_ref *old = w->ref;
+
+	pthread_mutex_lock(&ref_lock);
+	if (latest_ref == old) {
+		pthread_mutex_unlock(&ref_lock);
+		return;
+	}
+	w->ref = latest_ref;
+	w->ref->users++;
+	pthread_mutex_unlock(&ref_lock);
+	config_ref_release(old);
+}
+
+static struct config_ref *
+config_ref_new(struct config *cfg)
+{
+	struct config_ref *ref;
+
+	if ((ref = calloc(1, sizeof(*ref))) == NULL)
+		return NULL;
+	ref->cfg = cfg;
+	if ((ref->bots = botlist_new(cfg->bots, cfg->nbots)) == NULL) {
+		free(ref);
+		return NULL;
+	}
+	return ref;
 }
 
 static void
@@ -234,6 +273,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 
 	event_base_dispatch(w->base);
+	routes_thread_exit();
 	return NULL;
 }
 
@@ -242,9 +282,11 @@ reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = &daemon_state;
 	struct config *cfg, *old = d->cfg;
-	struct botlist *nb;
+	struct config_ref *ref, *old_ref;
+	bool free_old;
 	char err[1024];
 	size_t i;
+	int k;
 
 	notify("RELOADING=1");
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
@@ -273,7 +315,7 @@ reload(evutil_socket_t sig, short what, void *arg)
 		log_warnx("data changed: takes effect after a restart");
 	if (cfg->threads != old->threads)
 		log_warnx("threads changed: takes effect after a restart");
-	if ((nb = botlist_new(cfg->bots, cfg->nbots)) == NULL) {
+	if ((ref = config_ref_new(cfg)) == NULL) {
 		log_warnx("reload: out of memory; keeping the running "
 		    "configuration");
 		config_free(cfg);
@@ -281,21 +323,19 @@ reload(evutil_socket_t sig, short what, void *arg)
 		notify("READY=1");
 		return;
 	}
-	if (nretired == MAX_RETIRED) {
-		log_warnx("reloaded too often; restart tallyd to reload again");
-		config_free(cfg);
-		free(cfg);
-		botlist_free(nb);
-		notify("READY=1");
-		return;
-	}
 	if ((cfg->timezone == NULL) != (old->timezone == NULL) ||
 	    (cfg->timezone && strcmp(cfg->timezone, old->timezone) != 0))
 		log_warnx("timezone changed: takes effect after a restart");
-	retired_bots[nretired] = bots;
-	retired_configs[nretired++] = old;
-	__atomic_store_n(&bots, nb, __ATOMIC_RELEASE);
-	__atomic_store_n(&d->cfg, cfg, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&ref_lock);
+	old_ref = latest_ref;
+	latest_ref = ref;
+	free_old = old_ref->users == 0;
+	pthread_mutex_unlock(&ref_lock);
+	if (free_old)
+		config_ref_free(old_ref);
+	d->cfg = cfg;
+	for (k = 0; k < nworkers; k++)
+		event_active(workers[k].switch_config, EV_TIMEOUT, 0);
 	log_info("configuration reloaded");
 	notify("READY=1");
 }
@@ -365,7 +405,11 @@ open_workers(struct daemon *d)
 		w->server = http_server_new(w->base, &limits, routes_handle, w);
 		w->view = store_view_new(d->store);
 		stop_events[k] = event_new(w->base, -1, 0, stop_accepting, w);
-		if (w->server == NULL || w->view == NULL || stop_events[k] == NULL)
+		w->switch_config = event_new(w->base, -1, 0, switch_config, w);
+		w->ref = latest_ref;
+		latest_ref->users++;
+		if (w->server == NULL || w->view == NULL ||
+		    stop_events[k] == NULL || w->switch_config == NULL)
 			fatalx("out of memory");
 		if (n > 0) {
 			for (fd = 3; fd < 3 + n; fd++) {
@@ -478,7 +522,7 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	if ((d->counter = counter_new(d->store)) == NULL ||
 	    (d->visitors = visitors_new(d->store)) == NULL ||
-	    (bots = botlist_new(d->cfg->bots, d->cfg->nbots)) == NULL)
+	    (latest_ref = config_ref_new(d->cfg)) == NULL)
 		fatalx("out of memory");
 	counter_observe_commits(d->counter, metrics_observe_commit, NULL);
 	/* Committers and other workers wake loops across threads. */
@@ -539,6 +583,7 @@ main(int argc, char *argv[])
 			    counter_pending(d->counter), why);
 		usleep(100000);
 	}
+	routes_thread_exit();
 	counter_stats(d->counter, &cs);
 	log_debug("counter lock: taken %llu times, %llu contended",
 	    (unsigned long long)cs.lock_taken,
@@ -553,21 +598,17 @@ main(int argc, char *argv[])
 		http_server_free(workers[k].server);
 		store_view_free(workers[k].view);
 		event_free(stop_events[k]);
+		event_free(workers[k].switch_config);
+		config_ref_release(workers[k].ref);
 		if (heartbeat_timers[k])
 			event_free(heartbeat_timers[k]);
 		event_base_free(workers[k].base);
 	}
 	counter_free(d->counter);
 	visitors_free(d->visitors);
-	botlist_free(bots);
-	for (size_t i = 0; i < nretired; i++) {
-		config_free(retired_configs[i]);
-		free(retired_configs[i]);
-		botlist_free(retired_bots[i]);
-	}
+	/* Every holder is gone: the newest goes too. */
+	config_ref_free(latest_ref);
 	store_close(d->store);
-	config_free(d->cfg);
-	free(d->cfg);
 	log_info("stopped");
 	return 0;
 }

@@ -25,7 +25,7 @@ struct ctl {
 	const char	*config_file;	/* --config */
 	const char	*data_flag;	/* --data */
 	bool		 json;		/* --json */
-	bool		 color;		/* stdout is a terminal, NO_COLOR unset */
+	bool		 color;	/* stdout a terminal, no NO_COLOR */
 	bool		 cfg_ready;
 	struct config	 cfg;
 	const char	*data;		/* the store directory in use */

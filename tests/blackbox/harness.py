@@ -248,6 +248,13 @@ class Daemon:
         self.port = free_port()
         env = dict(os.environ)
         env.update(self.env)
+        if "LD_PRELOAD" in env:
+            # An AddressSanitizer build insists on coming first; a preloaded
+            # libfaketime comes before it and is harmless.
+            opts = env.get("ASAN_OPTIONS", "")
+            if "verify_asan_link_order" not in opts:
+                env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + \
+                    "verify_asan_link_order=0"
         self._errpath = os.path.join(self.cwd, "stderr.%d" % self.port)
         self._errf = open(self._errpath, "wb")
         self.started_at = time.time()
