@@ -268,8 +268,11 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 		snprintf(err, errlen, "mdb_env_create: %s", mdb_strerror(rc));
 		goto bad;
 	}
+	/* Group-writable: admins in tallyd's group run tallyctl, and even a
+	 * read-only LMDB reader writes its slot in lock.mdb. The umask (the
+	 * unit's UMask=0007) has the last word. */
 	rc = mdb_env_open(st->env, dir,
-	    MDB_NOTLS | ((flags & STORE_READONLY) ? MDB_RDONLY : 0), 0640);
+	    MDB_NOTLS | ((flags & STORE_READONLY) ? MDB_RDONLY : 0), 0660);
 	if (rc) {
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
 		    rc == MDB_CORRUPTED)

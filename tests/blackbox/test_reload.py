@@ -14,7 +14,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import (BROWSER_UA, BROWSER_UA2, Daemon, check, eq,  # noqa: E402
-                     check_json_error, mkdtemp, parse_json, write_file)
+                     check_json_error, mkdtemp, write_file)
 
 
 class FileDaemon(Daemon):

@@ -546,9 +546,12 @@ def test_journal_priority_prefixes():
 
 
 def test_plain_log_without_journal():
-    d = Daemon(env={"JOURNAL_STREAM": ""})
-    d.stop()
-    d = Daemon()
+    saved = os.environ.pop("JOURNAL_STREAM", None)   # a test run by systemd
+    try:
+        d = Daemon()
+    finally:
+        if saved is not None:
+            os.environ["JOURNAL_STREAM"] = saved
     d.hit("/x")
     eq(d.stop(), 0, "exit status")
     for l in (l for l in d.stderr().split("\n") if l):
