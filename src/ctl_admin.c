@@ -305,8 +305,7 @@ cmd_backup(struct ctl *ctl, int argc, char **argv)
  *  - no day row has more visitors than views;
  *  - site ids and paths are valid, and the ids handed out (next_id)
  *    cover the series.
- * Day rows whose series id belongs to no series cannot be seen through
- * the store's interface, which reaches rows only through their series.
+ *  - no day row belongs to a series that does not exist.
  */
 
 struct day_sum {
@@ -564,6 +563,16 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 		problem(&c, "reading the series: %s", store_error(ctl->store));
 	}
 	finish_site(&c);
+	{
+		uint64_t orphans;
+
+		if (store_orphan_rows(c.v, &orphans) != STORE_OK)
+			problem(&c, "reading the day rows: %s",
+			    store_error(ctl->store));
+		else if (orphans > 0)
+			problem(&c, "%" PRIu64 " day rows belong to no series",
+			    orphans);
+	}
 	/* Ids start at 1; every series took one. */
 	if (c.nseries > 0 && (uint64_t)next_id < c.nseries + 1)
 		problem(&c, "%" PRIu64 " series, but only %" PRIu32 " ids "

@@ -741,6 +741,69 @@ store_each_day(struct store_view *v, const char *site, const char *path,
 	return ret;
 }
 
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+store_orphan_rows(struct store_view *v, uint64_t *orphans)
+{
+	struct store *st = v->st;
+	struct series_rec rec;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	MDB_stat ms;
+	uint32_t *ids = NULL, id;
+	size_t n = 0, cap;
+	int rc, ret = STORE_OK;
+
+	*orphans = 0;
+	if ((rc = mdb_stat(v->txn, st->series, &ms)) != 0)
+		return fail(st, rc, "mdb_stat");
+	cap = ms.ms_entries + 1;
+	if ((ids = malloc(cap * sizeof(*ids))) == NULL) {
+		snprintf(st->err, sizeof(st->err), "out of memory");
+		return STORE_ERROR;
+	}
+	if ((rc = mdb_cursor_open(v->txn, st->series, &cur)) != 0) {
+		free(ids);
+		return fail(st, rc, "mdb_cursor_open");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0 && n < cap;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (d.mv_size < sizeof(rec))
+			continue;
+		memcpy(&rec, d.mv_data, sizeof(rec));
+		ids[n++] = rec.id;
+	}
+	mdb_cursor_close(cur);
+	qsort(ids, n, sizeof(*ids), cmp_u32);
+	/* Rows are in id order: one lookup per run of one id. */
+	if ((rc = mdb_cursor_open(v->txn, st->days, &cur)) != 0) {
+		free(ids);
+		return fail(st, rc, "mdb_cursor_open");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != 8) {
+			(*orphans)++;
+			continue;
+		}
+		id = be32(k.mv_data);
+		if (bsearch(&id, ids, n, sizeof(*ids), cmp_u32) == NULL)
+			(*orphans)++;
+	}
+	if (rc != MDB_NOTFOUND)
+		ret = fail(st, rc, "reading days");
+	mdb_cursor_close(cur);
+	free(ids);
+	return ret;
+}
+
 int
 store_write_begin(struct store *st, struct store_txn **out)
 {

@@ -93,6 +93,10 @@ typedef int (*store_row_cb)(void *arg, const char *site, const char *path,
 int store_each_day(struct store_view *, const char *site, const char *path,
     int from, int to, bool with_adjust, store_row_cb, void *);
 
+/* Counts daily rows whose series no longer exists (a check: tally never
+ * leaves any). */
+int store_orphan_rows(struct store_view *, uint64_t *orphans);
+
 /* Write transactions. One at a time per store; LMDB serialises writers
  * across processes. */
 int store_write_begin(struct store *, struct store_txn **);

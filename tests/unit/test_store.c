@@ -308,6 +308,56 @@ test_corrupt_refused(void)
 	CHECK(strstr(err, "not a valid store") != NULL);
 }
 
+/* A day row whose series was deleted behind the store's back. */
+static void
+test_orphans(void)
+{
+	struct store *st = open_rw();
+	struct store_txn *t;
+	struct store_view *v;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k;
+	uint64_t orphans = 99;
+
+	if (st == NULL)
+		return;
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_add(t, "orph", "/o", 20000, 1, 1) == STORE_OK);
+	CHECK(store_add(t, "orph", "/o", 20001, 1, 1) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	v = store_view_new(st);
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_orphan_rows(v, &orphans) == STORE_OK);
+	CHECK_INT(orphans, 0);
+	store_view_end(v);
+	store_view_free(v);
+	store_close(st);
+
+	CHECK(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 4);
+	CHECK(mdb_env_open(env, dir, 0, 0640) == 0);
+	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+	CHECK(mdb_dbi_open(txn, "series", 0, &dbi) == 0);
+	k.mv_data = "orph\0/o";
+	k.mv_size = 7;
+	CHECK(mdb_del(txn, dbi, &k, NULL) == 0);
+	CHECK(mdb_txn_commit(txn) == 0);
+	mdb_env_close(env);
+
+	st = open_rw();
+	if (st == NULL)
+		return;
+	v = store_view_new(st);
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_orphan_rows(v, &orphans) == STORE_OK);
+	CHECK_INT(orphans, 2);
+	store_view_end(v);
+	store_view_free(v);
+	store_close(st);
+}
+
 static void
 test_grow(void)
 {
@@ -356,6 +406,7 @@ main(void)
 	test_add_and_get();
 	test_set_adjust_reset();
 	test_long_paths();
+	test_orphans();
 	test_readonly_never_creates();
 	test_corrupt_refused();
 	test_newer_schema_refused();
