@@ -49,6 +49,7 @@ struct flag {
 static struct flag flags[MAX_FLAGS];
 static size_t nflags;
 static const char *config_file;
+static int verbose_flag;
 
 static struct daemon daemon_state;
 static struct worker workers[MAX_WORKERS];
@@ -315,6 +316,16 @@ reload(evutil_socket_t sig, short what, void *arg)
 		log_warnx("data changed: takes effect after a restart");
 	if (cfg->threads != old->threads)
 		log_warnx("threads changed: takes effect after a restart");
+	if (cfg->idle_timeout_ms != old->idle_timeout_ms)
+		log_warnx("idle_timeout changed: takes effect after a restart");
+	if (cfg->max_connections != old->max_connections)
+		log_warnx("max_connections changed: takes effect after a "
+		    "restart");
+	if (cfg->commit_interval_ms != old->commit_interval_ms)
+		log_warnx("commit_interval changed: takes effect after a "
+		    "restart");
+	if (cfg->access_log != old->access_log)
+		log_warnx("access_log changed: takes effect after a restart");
 	if ((ref = config_ref_new(cfg)) == NULL) {
 		log_warnx("reload: out of memory; keeping the running "
 		    "configuration");
@@ -336,8 +347,12 @@ reload(evutil_socket_t sig, short what, void *arg)
 	d->cfg = cfg;
 	for (k = 0; k < nworkers; k++)
 		event_active(workers[k].switch_config, EV_TIMEOUT, 0);
+	if (!verbose_flag)
+		log_setlevel(cfg->log_level);
 	log_info("configuration reloaded");
 	notify("READY=1");
+	notify_status("counting with %d thread%s; configuration reloaded",
+	    nworkers, nworkers == 1 ? "" : "s");
 }
 
 static void
@@ -488,7 +503,7 @@ main(int argc, char *argv[])
 		case OPT_MAXAGE: add_flag("count", "count_max_age", optarg); break;
 		case OPT_ACCESSLOG: add_flag("server", "access_log", optarg); break;
 		case OPT_LOGLEVEL: add_flag("server", "log_level", optarg); break;
-		case 'v': verbose = 1; break;
+		case 'v': verbose = verbose_flag = 1; break;
 		case 'n': check_only = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tallyd %s\n", TALLY_VERSION); return 0;
