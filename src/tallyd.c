@@ -60,6 +60,7 @@ static uint64_t heartbeats_seen[MAX_WORKERS];
 static struct event *heartbeat_timers[MAX_WORKERS];
 static int nworkers;
 static struct event *watchdog_timer;
+static struct event *midnight_timer;
 
 /* The newest configuration; workers move to it between requests. */
 static pthread_mutex_t ref_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -249,6 +250,23 @@ watchdog_ping(evutil_socket_t fd, short what, void *arg)
 		heartbeats_seen[i] = hb;
 	}
 	notify("WATCHDOG=1");
+}
+
+/* At local midnight the day's salt is made and the day before
+ * yesterday's erased, even on a day without visits. */
+static void
+midnight(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { 0, 0 };
+	time_t now = time(NULL);
+
+	if (what != 0 &&
+	    visitors_rotate(daemon_state.visitors, day_of(now)) != STORE_OK)
+		log_warnx("rotating the visitor salt failed; retried at the "
+		    "first visit");
+	/* A second past midnight, so that the day has surely changed. */
+	tv.tv_sec = day_seconds_to_midnight(now) + 1;
+	evtimer_add(midnight_timer, &tv);
 }
 
 static void
@@ -554,6 +572,9 @@ main(int argc, char *argv[])
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
 	start_watchdog(d);
+	if ((midnight_timer = evtimer_new(d->base, midnight, NULL)) == NULL)
+		fatalx("out of memory");
+	midnight(-1, 0, NULL);
 	if (counter_start(d->counter, d->cfg->commit_interval_ms) == -1)
 		fatalx("cannot start the committer thread");
 
@@ -609,6 +630,7 @@ main(int argc, char *argv[])
 	event_free(ev_hup);
 	if (watchdog_timer)
 		event_free(watchdog_timer);
+	event_free(midnight_timer);
 	for (k = 0; k < nworkers; k++) {
 		http_server_free(workers[k].server);
 		store_view_free(workers[k].view);

@@ -323,6 +323,17 @@ visitor_id(struct visitors *v, int day, const char *site,
 	return STORE_OK;
 }
 
+int
+visitors_rotate(struct visitors *v, int day)
+{
+	int rc;
+
+	pthread_mutex_lock(&v->salt_lock);
+	rc = load_salts(v, day);
+	pthread_mutex_unlock(&v->salt_lock);
+	return rc;
+}
+
 bool
 rate_allow(struct visitors *v, const char *site, const unsigned char addr[16],
     const char *ua, long limit, time_t now)

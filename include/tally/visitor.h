@@ -35,6 +35,10 @@ void visitors_free(struct visitors *);
 int visitor_id(struct visitors *, int day, const char *site,
     const unsigned char addr[16], const char *user_agent, uint64_t *id);
 
+/* Makes day's salt and erases those older than yesterday now, rather
+ * than at the first hit of the day. */
+int visitors_rotate(struct visitors *, int day);
+
 /* Takes one view from the client's allowance for this minute; false
  * when none is left. limit 0 allows everything. */
 bool rate_allow(struct visitors *, const char *site, const unsigned char addr[16],
