@@ -264,6 +264,7 @@ done:
 
 struct top_entry {
 	char		*path;
+	uint32_t	 id;
 	struct counts	 c;
 };
 
@@ -275,6 +276,9 @@ struct top_state {
 	struct top_entry *e;
 	size_t		 n, cap;
 	struct counts	 sum;	/* of one page's window */
+	bool		 by_day;	/* the window comes from the recent rows */
+	uint32_t	*slots;		/* by_day: id -> entry + 1, open addressing */
+	size_t		 nslots;
 	int		 err;
 };
 
@@ -301,6 +305,8 @@ top_series(void *arg, const char *site, const char *path,
 		return 0;
 	if (ts->all)
 		c = sc->total;
+	else if (ts->by_day)
+		memset(&c, 0, sizeof(c));	/* filled in by top_recent */
 	else {
 		memset(&ts->sum, 0, sizeof(ts->sum));
 		rc = store_each_day(ts->v, site, path, ts->from, ts->to, false,
@@ -309,7 +315,7 @@ top_series(void *arg, const char *site, const char *path,
 			return rc;
 		c = ts->sum;
 	}
-	if (c.views == 0)
+	if (c.views == 0 && !ts->by_day)
 		return 0;
 	if (ts->n == ts->cap) {
 		ts->cap = ts->cap ? ts->cap * 2 : 256;
@@ -319,8 +325,64 @@ top_series(void *arg, const char *site, const char *path,
 	}
 	if ((ts->e[ts->n].path = strdup(path)) == NULL)
 		fatal("top");
+	ts->e[ts->n].id = sc->id;
 	ts->e[ts->n++].c = c;
 	return 0;
+}
+
+static size_t
+slot_of(const struct top_state *ts, uint32_t id)
+{
+	return (size_t)((id * 2654435761u) & (ts->nslots - 1));
+}
+
+static int
+top_recent(void *arg, uint32_t id, int day, const struct counts *c)
+{
+	struct top_state *ts = arg;
+	size_t i;
+
+	/* Other sites' rows and reset pages are not in the table. */
+	for (i = slot_of(ts, id); ts->slots[i]; i = (i + 1) & (ts->nslots - 1)) {
+		struct top_entry *e = &ts->e[ts->slots[i] - 1];
+		if (e->id == id) {
+			e->c.views += c->views;
+			e->c.visitors += c->visitors;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* The window from the day-first rows: one range, however many pages. */
+static int
+top_by_day(struct top_state *ts)
+{
+	size_t i, j, kept;
+	int rc;
+
+	for (ts->nslots = 1024; ts->nslots < ts->n * 2; ts->nslots *= 2)
+		;
+	if ((ts->slots = calloc(ts->nslots, sizeof(*ts->slots))) == NULL)
+		fatal("top");
+	for (i = 0; i < ts->n; i++) {
+		for (j = slot_of(ts, ts->e[i].id); ts->slots[j];
+		    j = (j + 1) & (ts->nslots - 1))
+			;
+		ts->slots[j] = (uint32_t)i + 1;
+	}
+	rc = store_each_recent(ts->v, ts->from, ts->to, top_recent, ts);
+	free(ts->slots);
+	ts->slots = NULL;
+	/* Pages without views in the window are not listed. */
+	for (i = kept = 0; i < ts->n; i++) {
+		if (ts->e[i].c.views == 0)
+			free(ts->e[i].path);
+		else
+			ts->e[kept++] = ts->e[i];
+	}
+	ts->n = kept;
+	return rc;
 }
 
 static int
@@ -372,7 +434,18 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 	ts.all = all;
 	ts.to = day_today();
 	ts.from = ts.to - days + 1;
-	if (store_each_series(ts.v, site, top_series, &ts) != STORE_OK) {
+	if (!all) {
+		int floor;
+
+		if (store_recent_floor(ts.v, &floor) != STORE_OK) {
+			rc = ctl_fail(ctl, "reading %s: %s", site,
+			    store_error(ctl->store));
+			goto done;
+		}
+		ts.by_day = ts.from >= floor;
+	}
+	if (store_each_series(ts.v, site, top_series, &ts) != STORE_OK ||
+	    (ts.by_day && top_by_day(&ts) != STORE_OK)) {
 		rc = ctl_fail(ctl, "reading %s: %s", site,
 		    store_error(ctl->store));
 		goto done;

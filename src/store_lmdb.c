@@ -7,6 +7,9 @@
  *   series	 site '\0' path -> struct series_rec: the series' id and its
  *		 all-time count, kept up to date so that it is one lookup
  *   days	 id (u32 big-endian) day (u32 big-endian) -> struct day_rec
+ *   recent	 day (u32 BE) id (u32 BE) -> struct day_rec: the same rows as
+ *		 "days" for the last STORE_RECENT_DAYS days, day first, so that
+ *		 a window over all pages is one range
  *   seen	 day (u32 BE) series hash (u64) visitor id (u64) -> empty: the
  *		 visitors of today and yesterday, so that a restart does not
  *		 count them again; older days are pruned
@@ -46,6 +49,7 @@ struct store {
 	MDB_dbi	 series;
 	MDB_dbi	 days;
 	MDB_dbi	 seen;
+	MDB_dbi	 recent;
 	int	 flags;
 	int	 lockfd;
 	/* Views hold it shared; growing the map holds it alone, because
@@ -65,6 +69,10 @@ struct store_txn {
 	MDB_txn	*txn;
 	uint32_t next_id;	/* 0 until read from meta */
 	int	 next_id_dirty;
+	bool	 recent_read;	/* recent_floor and _high read from meta */
+	int32_t	 recent_floor;
+	int32_t	 recent_high;	/* the latest day added */
+	bool	 recent_dirty;
 };
 
 struct series_rec {
@@ -162,7 +170,8 @@ store_init(struct store *st)
 	}
 	if ((rc = mdb_dbi_open(txn, "series", dbflags, &st->series)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "days", dbflags, &st->days)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "seen", dbflags, &st->seen)) != 0) {
+	    (rc = mdb_dbi_open(txn, "seen", dbflags, &st->seen)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "recent", dbflags, &st->recent)) != 0) {
 		mdb_txn_abort(txn);
 		return fail(st, rc, "mdb_dbi_open");
 	}
@@ -262,7 +271,7 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 		mapsize = (size_t)atol(env);
 
 	if ((rc = mdb_env_create(&st->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(st->env, 4)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(st->env, 8)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(st->env, 254)) != 0 ||
 	    (rc = mdb_env_set_mapsize(st->env, mapsize)) != 0) {
 		snprintf(err, errlen, "mdb_env_create: %s", mdb_strerror(rc));
@@ -564,6 +573,7 @@ txn_get(struct store *st, MDB_txn *txn, const char *site, const char *path,
 	out->total.views = rec.views;
 	out->total.visitors = rec.visitors;
 	out->npages = rec.npages;
+	out->id = rec.id;
 	rc = get_day(st, txn, rec.id, day, &dr);
 	if (rc && rc != STORE_NOTFOUND)
 		return rc;
@@ -671,6 +681,7 @@ store_each_series(struct store_view *v, const char *site, store_series_cb cb,
 		sc.total.views = rec.views;
 		sc.total.visitors = rec.visitors;
 		sc.npages = rec.npages;
+		sc.id = rec.id;
 		if ((ret = cb(arg, keybuf, keybuf + strlen(keybuf) + 1, &sc)) != 0)
 			break;
 	}
@@ -907,6 +918,159 @@ series_for_write(struct store_txn *t, const char *site, const char *path,
 	return put_series(t, site, SITE_SERIES, &srec);
 }
 
+static int
+meta_i32(MDB_txn *txn, MDB_dbi dbi, const char *key, int32_t *out, bool *found)
+{
+	MDB_val k, v;
+	int rc;
+
+	k.mv_data = (void *)key;
+	k.mv_size = strlen(key);
+	rc = mdb_get(txn, dbi, &k, &v);
+	*found = rc == 0 && v.mv_size == sizeof(*out);
+	if (*found)
+		memcpy(out, v.mv_data, sizeof(*out));
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+recent_bounds(struct store_txn *t)
+{
+	bool found;
+	int rc;
+
+	if (t->recent_read)
+		return STORE_OK;
+	t->recent_floor = 0;	/* a new store indexes every day */
+	t->recent_high = -1;
+	if ((rc = meta_i32(t->txn, t->st->meta, "recent_floor",
+	    &t->recent_floor, &found)) != 0 ||
+	    (rc = meta_i32(t->txn, t->st->meta, "recent_high",
+	    &t->recent_high, &found)) != 0)
+		return fail(t->st, rc, "reading the recent bounds");
+	t->recent_read = true;
+	return STORE_OK;
+}
+
+/* Drops the recent rows of days before floor: one range at the start. */
+static int
+recent_prune(struct store_txn *t, int floor)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->st->recent, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0 && k.mv_size == 8 && (int)be32(k.mv_data) < floor) {
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(t->st, rc, "pruning recent days");
+	return STORE_OK;
+}
+
+/* Keeps the recent copy of a day row, and the window moving forward. */
+static int
+recent_put(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr)
+{
+	unsigned char key[8];
+	MDB_val k, v;
+	int rc, floor;
+
+	if ((rc = recent_bounds(t)) != STORE_OK)
+		return rc;
+	if (day > t->recent_high) {
+		t->recent_high = day;
+		floor = day - STORE_RECENT_DAYS + 1;
+		if (floor > t->recent_floor) {
+			if ((rc = recent_prune(t, floor)) != STORE_OK)
+				return rc;
+			t->recent_floor = floor;
+		}
+		t->recent_dirty = true;
+	}
+	if (day < t->recent_floor)
+		return STORE_OK;
+	day_key(key, (uint32_t)day, id);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	v.mv_data = (void *)dr;
+	v.mv_size = sizeof(*dr);
+	if ((rc = mdb_put(t->txn, t->st->recent, &k, &v, 0)) != 0)
+		return fail(t->st, rc, "writing a recent day");
+	return STORE_OK;
+}
+
+int
+store_recent_floor(struct store_view *v, int *floor)
+{
+	int32_t f = 0;
+	bool found;
+	int rc;
+
+	if ((rc = meta_i32(v->txn, v->st->meta, "recent_floor", &f,
+	    &found)) != 0)
+		return fail(v->st, rc, "reading the recent floor");
+	/* A store written before the index existed covers no day. */
+	*floor = found ? f : INT32_MAX;
+	return STORE_OK;
+}
+
+int
+store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
+    void *arg)
+{
+	struct store *st = v->st;
+	struct day_rec dr;
+	struct counts c;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	unsigned char key[8];
+	int rc, ret = STORE_OK, day;
+
+	if (from < 0)
+		from = 0;
+	if (to < from)
+		return STORE_OK;
+	if ((rc = mdb_cursor_open(v->txn, st->recent, &cur)) != 0)
+		return fail(st, rc, "mdb_cursor_open");
+	day_key(key, (uint32_t)from, 0);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	for (;;) {
+		rc = mdb_cursor_get(cur, &k, &d, op);
+		op = MDB_NEXT;
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc) {
+			ret = fail(st, rc, "mdb_cursor_get");
+			break;
+		}
+		if (k.mv_size != 8 || d.mv_size != sizeof(dr)) {
+			snprintf(st->err, sizeof(st->err), "corrupt recent row");
+			ret = STORE_ERROR;
+			break;
+		}
+		day = (int)be32(k.mv_data);
+		if (day > to)
+			break;
+		memcpy(&dr, d.mv_data, sizeof(dr));
+		c.views = dr.views;
+		c.visitors = dr.visitors;
+		if ((ret = cb(arg, be32((unsigned char *)k.mv_data + 4), day,
+		    &c)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return ret;
+}
+
 int
 store_add(struct store_txn *t, const char *site, const char *path, int day,
     uint64_t views, uint64_t visitors)
@@ -940,7 +1104,7 @@ store_add(struct store_txn *t, const char *site, const char *path, int day,
 	v.mv_size = sizeof(dr);
 	if ((rc = mdb_put(t->txn, t->st->days, &k, &v, 0)) != 0)
 		return fail(t->st, rc, "writing a day");
-	return STORE_OK;
+	return recent_put(t, rec.id, day, &dr);
 }
 
 int
@@ -1192,6 +1356,22 @@ store_commit(struct store_txn *t)
 	MDB_val k, v;
 	int rc;
 
+	if (t->recent_dirty) {
+		int32_t vals[2] = { t->recent_floor, t->recent_high };
+		const char *names[2] = { "recent_floor", "recent_high" };
+
+		for (int i = 0; i < 2; i++) {
+			k.mv_data = (void *)names[i];
+			k.mv_size = strlen(names[i]);
+			v.mv_data = &vals[i];
+			v.mv_size = sizeof(vals[i]);
+			if ((rc = mdb_put(t->txn, st->meta, &k, &v, 0)) != 0) {
+				mdb_txn_abort(t->txn);
+				free(t);
+				return fail(st, rc, "writing the recent bounds");
+			}
+		}
+	}
 	if (t->next_id_dirty) {
 		k.mv_data = "next_id";
 		k.mv_size = 7;

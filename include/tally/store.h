@@ -28,6 +28,7 @@ struct series_counts {
 	struct counts total;	/* all time, adjustments included */
 	struct counts day;	/* the day asked for */
 	uint32_t npages;	/* site series: distinct pages */
+	uint32_t id;		/* names the series in store_each_recent */
 	bool	 exists;
 };
 
@@ -92,6 +93,17 @@ typedef int (*store_row_cb)(void *arg, const char *site, const char *path,
     int day, const struct counts *);
 int store_each_day(struct store_view *, const char *site, const char *path,
     int from, int to, bool with_adjust, store_row_cb, void *);
+
+/* The recent days are also kept day by day, so that a window over every
+ * page ("top --days 30") is one contiguous range instead of a seek per
+ * page. *floor is the first day they cover: every row of a day >= floor
+ * is there. Rows of series that were reset may remain; skip unknown ids. */
+#define STORE_RECENT_DAYS	40
+int store_recent_floor(struct store_view *, int *floor);
+typedef int (*store_recent_cb)(void *arg, uint32_t id, int day,
+    const struct counts *);
+int store_each_recent(struct store_view *, int from, int to, store_recent_cb,
+    void *);
 
 /* Counts daily rows whose series no longer exists (a check: tally never
  * leaves any). */

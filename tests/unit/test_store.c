@@ -269,7 +269,7 @@ test_newer_schema_refused(void)
 	char err[512];
 
 	CHECK(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, 4);
+	mdb_env_set_maxdbs(env, 8);
 	CHECK(mdb_env_open(env, dir, 0, 0640) == 0);
 	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
 	CHECK(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
@@ -308,6 +308,72 @@ test_corrupt_refused(void)
 	CHECK(strstr(err, "not a valid store") != NULL);
 }
 
+struct recent_rows {
+	uint32_t id;
+	int	 n, first, last;
+	uint64_t views;
+};
+
+static int
+collect_recent(void *arg, uint32_t id, int day, const struct counts *c)
+{
+	struct recent_rows *r = arg;
+
+	if (id != r->id)
+		return 0;
+	if (r->n == 0)
+		r->first = day;
+	r->last = day;
+	r->n++;
+	r->views += c->views;
+	return 0;
+}
+
+/* The day-first copy of the last STORE_RECENT_DAYS days. */
+static void
+test_recent(void)
+{
+	struct store *st = open_rw();
+	struct store_txn *t;
+	struct store_view *v;
+	struct series_counts sc;
+	struct recent_rows r = { 0 };
+	int day, floor = -1;
+
+	if (st == NULL)
+		return;
+	/* Days out of order, as an import may bring them. */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	for (day = 30100; day >= 30000; day--)
+		CHECK(store_add(t, "rec", "/r", day, 2, 1) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_add(t, "rec", "/r", 30100, 1, 0) == STORE_OK);
+	CHECK(store_add(t, "rec", "/r", 29000, 5, 0) == STORE_OK); /* too old */
+	CHECK(store_commit(t) == STORE_OK);
+
+	v = store_view_new(st);
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_recent_floor(v, &floor) == STORE_OK);
+	CHECK_INT(floor, 30100 - STORE_RECENT_DAYS + 1);
+	CHECK(store_get(v, "rec", "/r", 30100, &sc) == STORE_OK);
+	r.id = sc.id;
+	CHECK(store_each_recent(v, 0, 40000, collect_recent, &r) == STORE_OK);
+	CHECK_INT(r.n, STORE_RECENT_DAYS);
+	CHECK_INT(r.first, floor);
+	CHECK_INT(r.last, 30100);
+	CHECK_INT(r.views, 2 * STORE_RECENT_DAYS + 1);
+	/* the same as the page's own rows over that window */
+	memset(&r, 0, sizeof(r));
+	r.id = sc.id;
+	CHECK(store_each_recent(v, 30091, 30100, collect_recent, &r) == STORE_OK);
+	CHECK_INT(r.n, 10);
+	CHECK_INT(r.views, 21);
+	store_view_end(v);
+	store_view_free(v);
+	store_close(st);
+}
+
 /* A day row whose series was deleted behind the store's back. */
 static void
 test_orphans(void)
@@ -336,7 +402,7 @@ test_orphans(void)
 	store_close(st);
 
 	CHECK(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, 4);
+	mdb_env_set_maxdbs(env, 8);
 	CHECK(mdb_env_open(env, dir, 0, 0640) == 0);
 	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
 	CHECK(mdb_dbi_open(txn, "series", 0, &dbi) == 0);
@@ -407,6 +473,7 @@ main(void)
 	test_set_adjust_reset();
 	test_long_paths();
 	test_orphans();
+	test_recent();
 	test_readonly_never_creates();
 	test_corrupt_refused();
 	test_newer_schema_refused();
