@@ -121,8 +121,8 @@ buf_printf(struct buf *b, const char *fmt, ...)
 }
 
 /* Decimal without printf: answers are mostly numbers. */
-void
-buf_put_u64(struct buf *b, uint64_t v)
+size_t
+u64_text(char out[20], uint64_t v)
 {
 	char tmp[20];
 	size_t n = 0;
@@ -131,5 +131,14 @@ buf_put_u64(struct buf *b, uint64_t v)
 		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	buf_append(b, tmp + sizeof(tmp) - n, n);
+	memcpy(out, tmp + sizeof(tmp) - n, n);
+	return n;
+}
+
+void
+buf_put_u64(struct buf *b, uint64_t v)
+{
+	char tmp[20];
+
+	buf_append(b, tmp, u64_text(tmp, v));
 }

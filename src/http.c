@@ -132,20 +132,6 @@ status_text(int status)
 }
 
 static size_t
-u64_text(char *out, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	memcpy(out, tmp + sizeof(tmp) - n, n);
-	return n;
-}
-
-static size_t
 status_line(char *out, int status)
 {
 	const char *text = status_text(status);

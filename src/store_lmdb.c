@@ -952,25 +952,27 @@ recent_bounds(struct store_txn *t)
 	return STORE_OK;
 }
 
-/* Drops the recent rows of days before floor: one range at the start. */
+/* Deletes the rows of a day-first database (key: day, big-endian, then
+ * keylen - 4 bytes) for days before day: one range at its start. */
 static int
-recent_prune(struct store_txn *t, int floor)
+prune_days_before(struct store_txn *t, MDB_dbi dbi, size_t keylen, int day,
+    const char *what)
 {
 	MDB_cursor *cur;
 	MDB_val k, d;
 	int rc;
 
-	if ((rc = mdb_cursor_open(t->txn, t->st->recent, &cur)) != 0)
+	if ((rc = mdb_cursor_open(t->txn, dbi, &cur)) != 0)
 		return fail(t->st, rc, "mdb_cursor_open");
 	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
-	while (rc == 0 && k.mv_size == 8 && (int)be32(k.mv_data) < floor) {
+	while (rc == 0 && k.mv_size == keylen && (int)be32(k.mv_data) < day) {
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
 	if (rc && rc != MDB_NOTFOUND)
-		return fail(t->st, rc, "pruning recent days");
+		return fail(t->st, rc, what);
 	return STORE_OK;
 }
 
@@ -988,7 +990,8 @@ recent_put(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr)
 		t->recent_high = day;
 		floor = day - STORE_RECENT_DAYS + 1;
 		if (floor > t->recent_floor) {
-			if ((rc = recent_prune(t, floor)) != STORE_OK)
+			if ((rc = prune_days_before(t, t->st->recent, 8, floor,
+			    "pruning recent days")) != STORE_OK)
 				return rc;
 			t->recent_floor = floor;
 		}
@@ -1331,22 +1334,8 @@ store_seen_put(struct store_txn *t, int day, uint64_t series,
 int
 store_seen_prune(struct store_txn *t, int day)
 {
-	MDB_cursor *cur;
-	MDB_val k, d;
-	int rc;
-
-	if ((rc = mdb_cursor_open(t->txn, t->st->seen, &cur)) != 0)
-		return fail(t->st, rc, "mdb_cursor_open");
-	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
-	while (rc == 0 && k.mv_size == 20 && (int)be32(k.mv_data) < day) {
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
-			break;
-		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	if (rc && rc != MDB_NOTFOUND)
-		return fail(t->st, rc, "pruning seen visitors");
-	return STORE_OK;
+	return prune_days_before(t, t->st->seen, 20, day,
+	    "pruning seen visitors");
 }
 
 int

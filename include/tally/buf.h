@@ -22,5 +22,7 @@ void buf_puts(struct buf *, const char *);
 void buf_putc(struct buf *, char);
 void buf_printf(struct buf *, const char *fmt, ...) TALLY_PRINTF(2, 3);
 void buf_put_u64(struct buf *, uint64_t);
+/* Writes v in decimal, without a NUL; returns the length (at most 20). */
+size_t u64_text(char out[20], uint64_t v);
 
 #endif
