@@ -79,19 +79,26 @@ command_find(const char *name)
 	return NULL;
 }
 
+/* "tallyctl: COMMAND: message" on stderr. */
+static void
+complain(struct ctl *ctl, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "tallyctl: ");
+	if (ctl->cmd)
+		fprintf(stderr, "%s: ", ctl->cmd);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int
 ctl_usage(struct ctl *ctl, const char *fmt, ...)
 {
 	const struct command *c;
 	va_list ap;
 
-	fprintf(stderr, "tallyctl: ");
-	if (ctl->cmd)
-		fprintf(stderr, "%s: ", ctl->cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	complain(ctl, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (ctl->cmd && (c = command_find(ctl->cmd)) != NULL)
 		fprintf(stderr, "usage: tallyctl [--data DIR | --config FILE] "
 		    "[--json] %s%s%s\n", c->name, c->args[0] ? " " : "",
@@ -106,13 +113,9 @@ ctl_fail(struct ctl *ctl, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "tallyctl: ");
-	if (ctl->cmd)
-		fprintf(stderr, "%s: ", ctl->cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	complain(ctl, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return 1;
 }
 
