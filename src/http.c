@@ -33,6 +33,9 @@
 #define HDR_SPACE	(HTTP_MAX_URI + HTTP_MAX_HEADER_BYTES + 64)
 #define ACCEPT_BACKOFF_MS 100
 #define REQUEST_TIMEOUT_MS 10000
+/* A client that pipelines without reading gets no more answers queued
+ * than this; reading resumes once they are sent. */
+#define OUTPUT_LIMIT	(64 * 1024)
 
 enum hstate { H_NONE, H_FIELD, H_VALUE };
 
@@ -58,7 +61,11 @@ struct http_conn {
 	size_t		 body_len;
 	bool		 saw_length;
 	bool		 saw_encoding;
+	bool		 bad_encoding;	/* not exactly one "chunked" */
 	bool		 url_done;
+	bool		 last_was_cr;	/* the last byte scanned was CR */
+	size_t		 scanned;	/* input bytes already scanned for CR */
+	const char	*chunk_start;	/* of the bytes being parsed */
 
 	int		 error_status;	/* a limit was hit: answer and close */
 	const char	*error_message;
@@ -208,6 +215,7 @@ on_message_begin(http_parser *p)
 	c->body_len = 0;
 	c->saw_length = false;
 	c->saw_encoding = false;
+	c->bad_encoding = false;
 	c->url_done = false;
 	c->req.path = NULL;
 	c->req.query = NULL;
@@ -245,6 +253,14 @@ header_end(struct http_conn *c)
 			return conn_fail(c, 400, "duplicate Content-Length");
 		c->saw_length = true;
 	} else if (strcmp(name, "transfer-encoding") == 0) {
+		/* Anything but one plain "chunked" is how a front proxy and
+		 * tally could come to frame a request differently. */
+		const char *v = c->hdr + c->value_off[c->req.nheaders];
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (c->saw_encoding || strncasecmp(v, "chunked", 7) != 0 ||
+		    v[7 + strspn(v + 7, " \t")] != '\0')
+			c->bad_encoding = true;
 		c->saw_encoding = true;
 	}
 	c->req.nheaders++;
@@ -305,6 +321,16 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	c->header_bytes += len;
 	if (c->header_bytes > HTTP_MAX_HEADER_BYTES)
 		return conn_fail(c, 431, "request headers too large");
+	/* A value that starts a line is a folded line (obs-fold), which
+	 * the lenient parser would glue on; proxies may not. */
+	if (len > 0) {
+		const char *q = at;
+
+		while (q > c->chunk_start && (q[-1] == ' ' || q[-1] == '\t'))
+			q--;
+		if (q > c->chunk_start && (q[-1] == '\n' || q[-1] == '\r'))
+			return conn_fail(c, 400, "folded header line");
+	}
 	if (c->hstate == H_FIELD) {
 		c->hdr[c->hdr_len++] = '\0';
 		c->value_off[c->req.nheaders] = c->hdr_len;
@@ -365,6 +391,8 @@ on_headers_complete(http_parser *p)
 	if (c->saw_length && c->saw_encoding)
 		return conn_fail(c, 400,
 		    "both Content-Length and Transfer-Encoding");
+	if (c->bad_encoding)
+		return conn_fail(c, 400, "unsupported Transfer-Encoding");
 	if ((p->flags & F_CONTENTLENGTH) && p->content_length > HTTP_MAX_BODY)
 		return conn_fail(c, 413, "request body too large");
 
@@ -568,6 +596,31 @@ http_status_counts(struct http_status_count *out, size_t max)
 	return n;
 }
 
+/* A CR must be followed by LF: the lenient parser would take a lone CR
+ * as the end of a line, where a proxy in front may not. Bodies tally
+ * accepts (JSON, forms) have no raw CR either. */
+static bool
+has_bare_cr(struct http_conn *c, const char *p, size_t len)
+{
+	const char *cr, *end = p + len;
+
+	if (c->scanned >= len)
+		return false;
+	p += c->scanned;
+	if (c->last_was_cr && p[0] != '\n')
+		return true;
+	for (cr = memchr(p, '\r', (size_t)(end - p)); cr;
+	    cr = memchr(cr + 1, '\r', (size_t)(end - cr - 1))) {
+		if (cr + 1 == end)
+			break;
+		if (cr[1] != '\n')
+			return true;
+	}
+	c->last_was_cr = end[-1] == '\r';
+	c->scanned = len;
+	return false;
+}
+
 /* Runs the parser over what has arrived, one request at a time. */
 static void
 conn_process(struct http_conn *c)
@@ -579,11 +632,24 @@ conn_process(struct http_conn *c)
 
 	c->processing = true;
 	while (!c->waiting && !c->closing && evbuffer_get_length(in) > 0) {
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+		    OUTPUT_LIMIT) {
+			bufferevent_disable(c->bev, EV_READ);
+			break;	/* conn_write resumes */
+		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
+		if (has_bare_cr(c, v.iov_base, v.iov_len)) {
+			c->error_status = 400;
+			c->req.verb = HTTP_VERB_OTHER;
+			http_respond_error(&c->req, 400, "bare CR in request");
+			break;
+		}
+		c->chunk_start = v.iov_base;
 		n = http_parser_execute(&c->parser, &parser_settings,
 		    v.iov_base, v.iov_len);
 		evbuffer_drain(in, n);
+		c->scanned = c->scanned > n ? c->scanned - n : 0;
 		if (c->error_status) {
 			c->req.verb = HTTP_VERB_OTHER;
 			http_respond_error(&c->req, c->error_status,
@@ -652,8 +718,15 @@ conn_write(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 
-	if (c->closing && !c->processing)
+	if (c->closing && !c->processing) {
 		conn_free(c);
+		return;
+	}
+	/* The queue of answers has drained: read the rest of the pipeline. */
+	if (!c->waiting && !c->processing && !c->dead) {
+		bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);
+	}
 }
 
 static void
