@@ -39,6 +39,7 @@
 #include "tally/ctl.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/logline.h"
 #include "tally/path.h"
 
 #define READ_SIZE	(1 << 20)	/* bytes per read */
@@ -46,8 +47,6 @@
 #define TARGET_CACHE_MAX (1u << 20)	/* raw request targets remembered */
 #define UA_CACHE_MAX	(1u << 20)	/* User-Agents judged */
 #define MAX_GROWS	16
-
-enum log_format { LOG_COMBINED, LOG_COMMON };
 
 /* What became of a line. */
 enum outcome {
@@ -111,7 +110,7 @@ struct arena {
 struct importlog {
 	struct ctl	*ctl;
 	const char	*site;
-	enum log_format	 format;
+	struct logline_parser parser;	/* the format, the last date */
 	struct botlist	*bots;
 	unsigned char	 key[crypto_shorthash_KEYBYTES];
 	long		 max_pages;
@@ -143,10 +142,6 @@ struct importlog {
 	size_t		 seen_mask, nseen;
 
 	struct arena	 strings;
-
-	/* the date of the last line: "10/Oct/2000", days since 1970 */
-	char		 last_date[11];
-	int		 last_civil;
 
 	/* the day of a time, for the last day looked up */
 	time_t		 day_lo, day_hi;
@@ -466,54 +461,6 @@ target_hash(const void *entries, uint32_t i)
 	return ((const struct target_entry *)entries)[i].hash;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Undoes the escaping of the server's log: nginx writes '"', '\' and
- * bytes outside printable ASCII (UTF-8 paths too) as \xHH, Apache
- * writes \" and \\ and \xHH and \n-style controls. Returns the length
- * written to out (which holds len bytes).
- */
-static size_t
-log_unescape(const char *in, size_t len, char *out)
-{
-	static const char ctrl[] = "b\bn\nr\rt\tv\v";
-	const char *c;
-	size_t i, o = 0;
-
-	for (i = 0; i < len; i++) {
-		if (in[i] != '\\' || i + 1 == len) {
-			out[o++] = in[i];
-			continue;
-		}
-		if (in[i + 1] == 'x' && i + 3 < len && hexval(in[i + 2]) >= 0 &&
-		    hexval(in[i + 3]) >= 0) {
-			out[o++] = (char)(hexval(in[i + 2]) << 4 |
-			    hexval(in[i + 3]));
-			i += 3;
-		} else if (in[i + 1] == '"' || in[i + 1] == '\\') {
-			out[o++] = in[++i];
-		} else if (in[i + 1] != '\0' &&
-		    (c = strchr(ctrl, in[i + 1])) != NULL &&
-		    (c - ctrl) % 2 == 0) {
-			out[o++] = c[1];
-			i++;
-		} else
-			out[o++] = in[i];
-	}
-	return o;
-}
-
 /*
  * What a request target comes to: a series, or OUT_ASSET / OUT_PATH.
  * Targets repeat a lot in a log; each is normalized once.
@@ -546,7 +493,7 @@ target_series(struct importlog *il, const char *target, size_t len,
 	if (memchr(target, '\\', len) != NULL) {
 		if ((unesc = malloc(len)) == NULL)
 			fatal("import-log");
-		rawlen = log_unescape(target, len, unesc);
+		rawlen = logline_unescape(target, len, unesc);
 		raw = unesc;
 	}
 	pe = path_normalize(raw, rawlen, path);
@@ -594,13 +541,15 @@ ua_hash(const void *entries, uint32_t i)
 }
 
 /* The bot list is a hundred substring searches; a log has few distinct
- * User-Agents, so each is judged once. ua is NUL-terminated. */
+ * User-Agents, so each is judged once. ua[0..len) is as the line has
+ * it: the list is matched on a NUL-terminated copy. */
 static bool
 is_bot(struct importlog *il, const char *ua, size_t len)
 {
 	struct ua_entry *e;
 	struct str_key k;
 	uint32_t *slot;
+	char *tmp;
 	bool bot;
 
 	k.s = ua;
@@ -610,16 +559,22 @@ is_bot(struct importlog *il, const char *ua, size_t len)
 	slot = index_find(&il->ua_idx, k.hash, il->uas, ua_eq, &k);
 	if (*slot != 0)
 		return il->uas[*slot - 1].bot;
-	bot = botlist_match(il->bots, ua);
-	if (il->nuas >= UA_CACHE_MAX)
+	if (il->nuas >= UA_CACHE_MAX) {
+		if ((tmp = malloc(len + 1)) == NULL)
+			fatal("import-log");
+		memcpy(tmp, ua, len);
+		tmp[len] = '\0';
+		bot = botlist_match(il->bots, tmp);
+		free(tmp);
 		return bot;
+	}
 	if (il->nuas == il->capuas)
 		il->uas = grow_array(il->uas, &il->capuas, sizeof(*il->uas));
 	e = &il->uas[il->nuas];
 	e->hash = k.hash;
 	e->ua = arena_strdup(&il->strings, ua, len);
 	e->len = (uint32_t)len;
-	e->bot = bot;
+	e->bot = bot = botlist_match(il->bots, e->ua);
 	*slot = (uint32_t)++il->nuas;
 	il->ua_idx.n++;
 	return bot;
@@ -721,68 +676,8 @@ count_view(struct importlog *il, uint32_t series, int day, uint64_t vid)
 }
 
 /*
- * Parsing a line.
+ * Counting a line.
  */
-
-static int
-month_of(const char *m)
-{
-	static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	int i;
-
-	for (i = 0; i < 12; i++)
-		if (memcmp(names + 3 * i, m, 3) == 0)
-			return i + 1;
-	return 0;
-}
-
-static bool
-digits(const char *s, int n, int *out)
-{
-	int v = 0, i;
-
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-/* "10/Oct/2000:13:55:36 -0700" (26 bytes) to a time. The date of the
- * line before is remembered: most lines share it. */
-static bool
-parse_time(struct importlog *il, const char *s, time_t *t)
-{
-	char date[32];
-	int d, mon, y, h, mi, sec, oh, om, civil;
-
-	if (s[2] != '/' || s[6] != '/' || s[11] != ':' || s[14] != ':' ||
-	    s[17] != ':' || s[20] != ' ' || (s[21] != '+' && s[21] != '-'))
-		return false;
-	if (!digits(s + 12, 2, &h) || !digits(s + 15, 2, &mi) ||
-	    !digits(s + 18, 2, &sec) || !digits(s + 22, 2, &oh) ||
-	    !digits(s + 24, 2, &om))
-		return false;
-	if (h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59)
-		return false;
-	if (memcmp(s, il->last_date, 11) == 0)
-		civil = il->last_civil;
-	else {
-		if (!digits(s, 2, &d) || (mon = month_of(s + 3)) == 0 ||
-		    !digits(s + 7, 4, &y))
-			return false;
-		snprintf(date, sizeof(date), "%04d-%02d-%02d", y, mon, d);
-		if (day_parse(date, &civil) == -1)
-			return false;
-		memcpy(il->last_date, s, 11);
-		il->last_civil = civil;
-	}
-	*t = (time_t)civil * 86400 + h * 3600 + mi * 60 + sec -
-	    (s[21] == '-' ? -1 : 1) * (oh * 3600 + om * 60);
-	return true;
-}
 
 /* The local day of t. Logs come in time order, so the day's bounds are
  * remembered and most lines need no time zone arithmetic at all. */
@@ -797,120 +692,57 @@ day_of_time(struct importlog *il, time_t t)
 	return il->day_cached;
 }
 
-/* Skips a quoted field at p (just after its opening quote); returns
- * the closing quote, or NULL. nginx writes a quote inside as \x22,
- * Apache as \": a backslash always takes the next byte along. */
-static char *
-quoted_end(char *p, char *end)
-{
-	for (; p < end; p++) {
-		if (*p == '\\' && p + 1 < end)
-			p++;
-		else if (*p == '"')
-			return p;
-	}
-	return NULL;
-}
-
-/*
- * host ident user [time] "request" status bytes ["referer" "user-agent"]
- * line is NUL-terminated at end and may be written to.
- */
+/* What a line comes to: a view counted, or why not. */
 static int
-parse_line(struct importlog *il, char *line, char *end, enum outcome *out)
+count_line(struct importlog *il, const char *line, size_t len,
+    enum outcome *out)
 {
-	char *p, *host_end, *req, *req_end, *target, *tend, *ua = NULL, *q;
-	size_t ualen = 0;
 	unsigned char hashin[1024], vidbuf[crypto_shorthash_BYTES];
+	struct logline ll;
 	uint64_t vid;
-	time_t t;
-	int status, day, rc;
+	size_t hl, ualen;
+	int day, rc;
 	int32_t series;
-	size_t hl;
 
 	*out = OUT_MALFORMED;
-	if ((host_end = memchr(line, ' ', (size_t)(end - line))) == NULL ||
-	    host_end == line)
+	if (!logline_parse(&il->parser, line, len, &ll))
 		return 0;
-	/* The user field may hold anything; the time is the first '['. */
-	if ((p = memchr(host_end, '[', (size_t)(end - host_end))) == NULL ||
-	    end - p < 28 || p[27] != ']' || !parse_time(il, p + 1, &t))
-		return 0;
-	p += 28;
-	if (end - p < 2 || p[0] != ' ' || p[1] != '"')
-		return 0;
-	req = p + 2;
-	if ((req_end = quoted_end(req, end)) == NULL)
-		return 0;
-	p = req_end + 1;
-	if (end - p < 5 || p[0] != ' ' || !digits(p + 1, 3, &status) ||
-	    p[4] != ' ')
-		return 0;
-	p += 5;
-	/* bytes: digits or "-" */
-	if (p < end && *p == '-')
-		p++;
-	else {
-		q = p;
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
-		if (p == q)
-			return 0;
-	}
-	if (il->format == LOG_COMBINED) {
-		if (end - p < 2 || p[0] != ' ' || p[1] != '"' ||
-		    (q = quoted_end(p + 2, end)) == NULL)
-			return 0;		/* the referer */
-		p = q + 1;
-		if (end - p < 2 || p[0] != ' ' || p[1] != '"' ||
-		    (q = quoted_end(p + 2, end)) == NULL)
-			return 0;		/* the User-Agent */
-		ua = p + 2;
-		ualen = (size_t)(q - ua);
-		*q = '\0';
-		if (ualen == 1 && ua[0] == '-')
-			ua[0] = '\0', ualen = 0;	/* none sent */
-	} else if (p < end && *p != ' ')
-		return 0;
-
-	/* A well-formed line; now, does it count? */
-	if (req_end - req < 4 || memcmp(req, "GET ", 4) != 0) {
+	if (ll.target == NULL || ll.methodlen != 3 ||
+	    memcmp(ll.method, "GET", 3) != 0) {
 		*out = OUT_METHOD;
 		return 0;
 	}
-	if (!((status >= 200 && status <= 299) || status == 304)) {
+	if (!((ll.status >= 200 && ll.status <= 299) || ll.status == 304)) {
 		*out = OUT_STATUS;
 		return 0;
 	}
-	target = req + 4;
-	if ((tend = memchr(target, ' ', (size_t)(req_end - target))) == NULL)
-		tend = req_end;		/* HTTP/0.9: no version */
-	if ((rc = target_series(il, target, (size_t)(tend - target),
-	    &series)) != 0)
+	if ((rc = target_series(il, ll.target, ll.targetlen, &series)) != 0)
 		return rc;
 	if (series < 0) {
 		*out = (enum outcome)(-1 - series);
 		return 0;
 	}
-	if (il->format == LOG_COMBINED && is_bot(il, ua, ualen)) {
+	if (il->parser.format == LOGLINE_COMBINED &&
+	    is_bot(il, ll.ua, ll.ualen)) {
 		*out = OUT_BOT;
 		return 0;
 	}
 
 	/* The visitor: address and User-Agent, as tallyd takes them. */
-	hl = (size_t)(host_end - line);
+	hl = ll.hostlen;
 	if (hl > 255)
 		hl = 255;
-	memcpy(hashin, line, hl);
+	memcpy(hashin, ll.host, hl);
 	hashin[hl++] = '\0';
+	ualen = ll.ualen;
 	if (ualen > sizeof(hashin) - hl)
 		ualen = sizeof(hashin) - hl;
 	if (ualen)
-		memcpy(hashin + hl, ua, ualen);
+		memcpy(hashin + hl, ll.ua, ualen);
 	crypto_shorthash(vidbuf, hashin, hl + ualen, il->key);
 	memcpy(&vid, vidbuf, sizeof(vid));
 
-	day = day_of_time(il, t);
+	day = day_of_time(il, ll.when);
 	if (day < 0) {
 		/* Before 1970: the store has no such day. */
 		*out = OUT_MALFORMED;
@@ -1050,11 +882,11 @@ read_log(struct importlog *il, const char *file)
 			}
 			if (e > line0 && e[-1] == '\r')
 				e--;
-			*e = '\0';
 			if (e == line0)
 				continue;	/* blank lines are nothing */
 			il->lines++;
-			if ((rc = parse_line(il, line0, e, &out)) != 0)
+			if ((rc = count_line(il, line0, (size_t)(e - line0),
+			    &out)) != 0)
 				goto done;
 			il->outcome[out]++;
 			if (out == OUT_MALFORMED)
@@ -1233,9 +1065,9 @@ cmd_import_log(struct ctl *ctl, int argc, char **argv)
 	    (rc = ctl_site(ctl, site_opt, &il.site)) != 0)
 		goto done;
 	if (format_opt == NULL || strcmp(format_opt, "combined") == 0)
-		il.format = LOG_COMBINED;
+		logline_init(&il.parser, LOGLINE_COMBINED);
 	else if (strcmp(format_opt, "common") == 0)
-		il.format = LOG_COMMON;
+		logline_init(&il.parser, LOGLINE_COMMON);
 	else {
 		rc = ctl_usage(ctl, "--format: combined or common, not \"%s\"",
 		    format_opt);
@@ -1302,8 +1134,8 @@ cmd_import_log(struct ctl *ctl, int argc, char **argv)
 	/* Nothing that looked like a log line: a wrong file or format. */
 	if (il.lines == il.outcome[OUT_MALFORMED]) {
 		rc = ctl_fail(ctl, "no log line could be read%s; nothing "
-		    "imported", il.lines ? (il.format == LOG_COMBINED ?
-		    " (a common log? try --format common)" :
+		    "imported", il.lines ? (il.parser.format ==
+		    LOGLINE_COMBINED ? " (a common log? try --format common)" :
 		    " in the common format") : "");
 		if (il.lines)
 			fprintf(stderr, "  malformed %" PRIu64 "\n", il.lines);

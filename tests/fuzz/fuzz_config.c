@@ -1,6 +1,5 @@
 /* libFuzzer: the INI configuration, read from a file as tallyd reads it.
  * Errors must name FILE:LINE; success must leave a usable config. */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]     (default: 20 s, all)
 #
 # Long campaigns: FUZZ_SECONDS=3600 tests/fuzz/run.sh, or run a built
-# target by hand: $OUT/fuzz_path -jobs=2 corpus-dir/
+# target by hand: $OUT/fuzz_path -jobs=2 corpus-dir/ (README.md).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,8 +37,8 @@ sources_of() {
 	path) echo "log buf escape path" ;;
 	params) echo "log buf escape params" ;;
 	config) echo "$lib" ;;
-	csv) echo "$lib store_lmdb csvrow" ;;
-	logline) echo "$lib logline" ;;
+	csv) echo "$lib csvrow" ;;
+	logline) echo "log buf day logline" ;;
 	esac
 }
 

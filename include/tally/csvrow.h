@@ -1,0 +1,66 @@
+/*
+ * The rows of an export, "site,day,path,views,visitors", in CSV
+ * (RFC 4180) or JSON (a list of flat objects with those keys): read
+ * from text one at a time and checked, and written.
+ *
+ * Path "*" is a site's own series (SITE_SERIES in a row); day "-" is a
+ * series' all-time adjustment (DAY_ADJUST), whose counts are signed.
+ */
+#ifndef TALLY_CSVROW_H
+#define TALLY_CSVROW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tally/buf.h"
+#include "tally/path.h"
+
+#define CSVROW_HEADER	"site,day,path,views,visitors"
+#define CSVROW_NFIELDS	5
+/* Field text kept: the longest valid field, a path, and one byte to
+ * tell that it is too long. */
+#define CSVROW_TEXT_MAX	(PATH_MAX_LEN + 1)
+
+enum csvrow_format { CSVROW_CSV, CSVROW_JSON };
+
+struct csvrow {
+	const char	*site;
+	const char	*path;		/* "/...", or SITE_SERIES */
+	int		 day;		/* or DAY_ADJUST */
+	uint64_t	 views;		/* an adjustment's: int64_t deltas */
+	uint64_t	 visitors;
+};
+
+/*
+ * Reads the rows of text held in memory. The reader is all it needs:
+ * nothing is allocated.
+ */
+struct csvrow_reader {
+	enum csvrow_format format;
+	const char	*p, *end;
+	unsigned long	 line;		/* of p, from 1 */
+	int		 state;
+	/* The fields of the row read last, cut at CSVROW_TEXT_MAX bytes,
+	 * with their whole lengths. */
+	char		 text[CSVROW_NFIELDS][CSVROW_TEXT_MAX + 1];
+	size_t		 len[CSVROW_NFIELDS];
+	/* After an error: its line, and what is wrong. */
+	unsigned long	 errline;
+	char		 err[256];
+};
+
+void csvrow_reader_init(struct csvrow_reader *, enum csvrow_format,
+    const char *text, size_t len);
+/*
+ * Reads and checks the next row. Returns 1 with *row (its strings are
+ * the reader's, until the next call), 0 at the end of the text, or -1
+ * for text that is no row (then errline and err; every later call
+ * returns -1 too). CSV may start with the header line and may have
+ * empty lines.
+ */
+int csvrow_parse(struct csvrow_reader *, struct csvrow *row);
+
+/* Appends row as a CSV record, line end included, or a JSON object. */
+void csvrow_format(struct buf *, enum csvrow_format, const struct csvrow *);
+
+#endif

@@ -1,0 +1,636 @@
+/*
+ * Export rows in CSV and JSON: what tallyctl export writes and import
+ * reads back. Errors name the line a text editor shows them on, so
+ * that a hand-edited export is easy to fix.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tally/config.h"	/* site_name_valid */
+#include "tally/csvrow.h"
+#include "tally/day.h"
+#include "tally/escape.h"
+#include "tally/store.h"
+
+#define SITE_PATH	"*"
+#define ADJUST_DAY	"-"
+#define KEY_MAX		48	/* JSON key text kept; the longest is 8 */
+
+enum state { R_FIRST, R_ROWS, R_DONE, R_FAILED };
+
+static const char *const names[CSVROW_NFIELDS] = {
+	"site", "day", "path", "views", "visitors"
+};
+
+static int fail(struct csvrow_reader *, unsigned long, const char *, ...)
+    TALLY_PRINTF(3, 4);
+
+static int
+fail(struct csvrow_reader *r, unsigned long line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof(r->err), fmt, ap);
+	va_end(ap);
+	r->errline = line;
+	r->state = R_FAILED;
+	return -1;
+}
+
+/* Appends c to field f (-1: a field past the fifth, only counted).
+ * Past CSVROW_TEXT_MAX bytes the text is cut but the length counts
+ * on: the checks see that a field is too long. */
+static void
+put(struct csvrow_reader *r, int f, char c)
+{
+	if (f < 0)
+		return;
+	if (r->len[f] < CSVROW_TEXT_MAX)
+		r->text[f][r->len[f]] = c;
+	r->len[f]++;
+}
+
+static void
+clear(struct csvrow_reader *r)
+{
+	int f;
+
+	for (f = 0; f < CSVROW_NFIELDS; f++)
+		r->len[f] = 0;
+}
+
+/* NUL-terminates field f where its kept text ends. */
+static void
+terminate(struct csvrow_reader *r, int f)
+{
+	r->text[f][r->len[f] < CSVROW_TEXT_MAX ? r->len[f] :
+	    CSVROW_TEXT_MAX] = '\0';
+}
+
+/* A decimal number no larger than max: digits only, as tallyctl takes
+ * numbers on its command line. */
+static int
+number(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > CSVROW_TEXT_MAX)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* An adjustment's count: a signed delta, kept as its two's complement. */
+static int
+signed_number(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t u;
+
+	if (len > 0 && *s == '-') {
+		if (number(s + 1, len - 1, (uint64_t)INT64_MAX + 1, &u) == -1)
+			return -1;
+		*out = 0 - u;
+		return 0;
+	}
+	return number(s, len, INT64_MAX, out);
+}
+
+/* True when field f holds a NUL: C string functions would see it cut
+ * short there ("de\0fault" as site "de"), so it is refused. */
+static bool
+has_nul(const struct csvrow_reader *r, int f)
+{
+	return r->len[f] <= CSVROW_TEXT_MAX &&
+	    strlen(r->text[f]) != r->len[f];
+}
+
+/* Checks the five fields (NUL-terminated) read for the row that starts
+ * on line, and makes the row of them. */
+static int
+check(struct csvrow_reader *r, unsigned long line, struct csvrow *row)
+{
+	const char *site = r->text[0], *day = r->text[1], *path = r->text[2];
+	size_t plen = r->len[2], i;
+	int f;
+
+	/* The path's own checks say it of a path. */
+	for (f = 0; f < CSVROW_NFIELDS; f++)
+		if (f != 2 && has_nul(r, f))
+			return fail(r, line, "invalid %s: holding NUL",
+			    names[f]);
+	/* A field cut at CSVROW_TEXT_MAX is too long to be valid: the
+	 * checks below refuse its text. */
+	if (!site_name_valid(site))
+		return fail(r, line, "invalid site id \"%.80s\"", site);
+	row->site = site;
+	if (r->len[1] == 1 && day[0] == '-')
+		row->day = DAY_ADJUST;
+	else if (day_parse(day, &row->day) == -1)
+		return fail(r, line, "invalid day \"%.40s\" (YYYY-MM-DD, or - "
+		    "for an adjustment)", day);
+	else if (row->day < 0)
+		return fail(r, line, "day %s is before 1970-01-01", day);
+
+	if (plen == 1 && path[0] == '*')
+		path = SITE_SERIES, plen = 0;
+	else if (plen == 0 || path[0] != '/')
+		return fail(r, line, "invalid path \"%.80s\" (a path starts "
+		    "with /; * is the whole site)", path);
+	else if (plen > PATH_MAX_LEN || strlen(path) != plen)
+		return fail(r, line, "invalid path: longer than %d bytes or "
+		    "holding NUL", PATH_MAX_LEN);
+	else if (!utf8_valid(path, plen))
+		return fail(r, line, "invalid path: not UTF-8");
+	for (i = 0; i < plen; i++)
+		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+			return fail(r, line, "invalid path: control character");
+	row->path = path;
+
+	if (row->day == DAY_ADJUST) {
+		if (signed_number(r->text[3], r->len[3], &row->views) == -1)
+			return fail(r, line, "invalid views \"%.40s\"",
+			    r->text[3]);
+		if (signed_number(r->text[4], r->len[4], &row->visitors) == -1)
+			return fail(r, line, "invalid visitors \"%.40s\"",
+			    r->text[4]);
+	} else {
+		if (number(r->text[3], r->len[3], UINT64_MAX,
+		    &row->views) == -1)
+			return fail(r, line, "invalid views \"%.40s\"",
+			    r->text[3]);
+		if (number(r->text[4], r->len[4], UINT64_MAX,
+		    &row->visitors) == -1)
+			return fail(r, line, "invalid visitors \"%.40s\"",
+			    r->text[4]);
+	}
+	return 0;
+}
+
+/*
+ * CSV (RFC 4180): fields separated by commas, records by CRLF or LF;
+ * fields in double quotes may hold commas, quotes (doubled) and line
+ * ends. The header line is optional. Empty lines are skipped.
+ */
+
+/* Reads the inside of a quoted field (past its opening quote) into
+ * field f, counting its line ends. -1: the closing quote is missing. */
+static int
+csv_quoted(struct csvrow_reader *r, int f)
+{
+	const char *p;
+
+	for (p = r->p; p < r->end; p++) {
+		if (*p == '"') {
+			if (p + 1 == r->end || p[1] != '"') {
+				r->p = p + 1;
+				return 0;
+			}
+			p++;	/* "" is one quote */
+		} else if (*p == '\n')
+			r->line++;
+		put(r, f, *p);
+	}
+	r->p = p;
+	return -1;
+}
+
+static bool
+csv_is_header(const struct csvrow_reader *r)
+{
+	int f;
+
+	for (f = 0; f < CSVROW_NFIELDS; f++)
+		if (r->len[f] != strlen(names[f]) ||
+		    memcmp(r->text[f], names[f], r->len[f]) != 0)
+			return false;
+	return true;
+}
+
+/* What ends an unquoted field. A NUL is no field text: it is reported
+ * as what it is, an unexpected character. */
+static bool
+csv_special(char c)
+{
+	return c == ',' || c == '\n' || c == '\r' || c == '"' || c == '\0';
+}
+
+static int
+csv_next(struct csvrow_reader *r, struct csvrow *row)
+{
+	unsigned long start;
+	size_t nf;
+	int f;
+
+	for (;;) {
+		if (r->p >= r->end) {
+			r->state = R_DONE;
+			return 0;
+		}
+		start = r->line;
+		if (*r->p == '\n' || (*r->p == '\r' && r->p + 1 < r->end &&
+		    r->p[1] == '\n')) {
+			r->p += *r->p == '\r' ? 2 : 1;
+			r->line++;
+			continue;
+		}
+		clear(r);
+		for (nf = 0; ; nf++) {
+			/* Fields past the fifth are counted, not kept. */
+			f = nf < CSVROW_NFIELDS ? (int)nf : -1;
+			if (r->p < r->end && *r->p == '"') {
+				r->p++;
+				if (csv_quoted(r, f) == -1)
+					return fail(r, start,
+					    "unterminated quoted field");
+			} else
+				for (; r->p < r->end && !csv_special(*r->p);
+				    r->p++)
+					put(r, f, *r->p);
+			if (r->p < r->end && *r->p == ',') {
+				r->p++;
+				continue;
+			}
+			if (r->p >= r->end || *r->p == '\n') {
+				if (r->p < r->end)
+					r->p++;
+				break;
+			}
+			if (*r->p == '\r' && r->p + 1 < r->end &&
+			    r->p[1] == '\n') {
+				r->p += 2;
+				break;
+			}
+			return fail(r, r->line, "%s", *r->p == '"' ?
+			    "quote inside an unquoted field" :
+			    "unexpected character after a field");
+		}
+		nf++;
+		r->line++;
+		for (f = 0; f < CSVROW_NFIELDS; f++)
+			terminate(r, f);
+		if (r->state == R_FIRST) {
+			r->state = R_ROWS;
+			if (nf == CSVROW_NFIELDS && csv_is_header(r))
+				continue;
+		}
+		if (nf != CSVROW_NFIELDS)
+			return fail(r, start, "%zu field%s, want 5 ("
+			    CSVROW_HEADER ")", nf, nf == 1 ? "" : "s");
+		return check(r, start, row) == -1 ? -1 : 1;
+	}
+}
+
+/*
+ * JSON: a list of flat objects with the five keys, strings for site,
+ * day and path, integers for the counts. Just enough of a parser for
+ * that, which names the line of what it cannot take.
+ */
+
+static void
+jp_space(struct csvrow_reader *r)
+{
+	for (; r->p < r->end; r->p++) {
+		if (*r->p == '\n')
+			r->line++;
+		else if (*r->p != ' ' && *r->p != '\t' && *r->p != '\r')
+			break;
+	}
+}
+
+static int
+jp_expect(struct csvrow_reader *r, char c, const char *what)
+{
+	jp_space(r);
+	if (r->p >= r->end || *r->p != c)
+		return fail(r, r->line, "expected %s", what);
+	r->p++;
+	return 0;
+}
+
+static int
+hex4(const char *p, uint32_t *out)
+{
+	uint32_t v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		v <<= 4;
+		if (p[i] >= '0' && p[i] <= '9')
+			v |= (uint32_t)(p[i] - '0');
+		else if (p[i] >= 'a' && p[i] <= 'f')
+			v |= (uint32_t)(p[i] - 'a' + 10);
+		else if (p[i] >= 'A' && p[i] <= 'F')
+			v |= (uint32_t)(p[i] - 'A' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A string's text goes to a field of the row, or to the key. */
+struct sink {
+	char	*s;
+	size_t	 cap;		/* bytes kept, the NUL aside */
+	size_t	*len;
+};
+
+static void
+sink_putc(struct sink *k, char c)
+{
+	if (*k->len < k->cap)
+		k->s[*k->len] = c;
+	(*k->len)++;
+}
+
+static void
+sink_utf8(struct sink *k, uint32_t cp)
+{
+	if (cp < 0x80)
+		sink_putc(k, (char)cp);
+	else if (cp < 0x800) {
+		sink_putc(k, (char)(0xc0 | cp >> 6));
+		sink_putc(k, (char)(0x80 | (cp & 0x3f)));
+	} else if (cp < 0x10000) {
+		sink_putc(k, (char)(0xe0 | cp >> 12));
+		sink_putc(k, (char)(0x80 | ((cp >> 6) & 0x3f)));
+		sink_putc(k, (char)(0x80 | (cp & 0x3f)));
+	} else {
+		sink_putc(k, (char)(0xf0 | cp >> 18));
+		sink_putc(k, (char)(0x80 | ((cp >> 12) & 0x3f)));
+		sink_putc(k, (char)(0x80 | ((cp >> 6) & 0x3f)));
+		sink_putc(k, (char)(0x80 | (cp & 0x3f)));
+	}
+}
+
+static int
+jp_string(struct csvrow_reader *r, struct sink *k)
+{
+	uint32_t cp, lo;
+	char c;
+
+	*k->len = 0;
+	if (jp_expect(r, '"', "a string") == -1)
+		return -1;
+	for (;;) {
+		if (r->p >= r->end)
+			return fail(r, r->line, "unterminated string");
+		if (*r->p == '"') {
+			r->p++;
+			k->s[*k->len < k->cap ? *k->len : k->cap] = '\0';
+			return 0;
+		}
+		if ((unsigned char)*r->p < 0x20)
+			return fail(r, r->line, "control character in a "
+			    "string");
+		if (*r->p != '\\') {
+			sink_putc(k, *r->p++);
+			continue;
+		}
+		if (++r->p >= r->end)
+			return fail(r, r->line, "unterminated string");
+		switch ((c = *r->p++)) {
+		case '"':
+		case '\\':
+		case '/':
+			sink_putc(k, c);
+			break;
+		case 'b': sink_putc(k, '\b'); break;
+		case 'f': sink_putc(k, '\f'); break;
+		case 'n': sink_putc(k, '\n'); break;
+		case 'r': sink_putc(k, '\r'); break;
+		case 't': sink_putc(k, '\t'); break;
+		case 'u':
+			if (r->end - r->p < 4 || hex4(r->p, &cp) == -1)
+				return fail(r, r->line, "bad \\u escape");
+			r->p += 4;
+			if (cp >= 0xd800 && cp < 0xdc00) {
+				if (r->end - r->p < 6 || r->p[0] != '\\' ||
+				    r->p[1] != 'u' ||
+				    hex4(r->p + 2, &lo) == -1 ||
+				    lo < 0xdc00 || lo > 0xdfff)
+					return fail(r, r->line, "lone "
+					    "surrogate in \\u escape");
+				r->p += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				    (lo - 0xdc00);
+			} else if (cp >= 0xdc00 && cp < 0xe000)
+				return fail(r, r->line, "lone surrogate in "
+				    "\\u escape");
+			sink_utf8(k, cp);
+			break;
+		default:
+			return fail(r, r->line, "bad escape in a string");
+		}
+	}
+}
+
+/* An integer, kept as its text for check() to judge. */
+static int
+jp_integer(struct csvrow_reader *r, int f)
+{
+	const char *s;
+
+	jp_space(r);
+	s = r->p;
+	if (r->p < r->end && *r->p == '-')
+		r->p++;
+	while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+		r->p++;
+	if (r->p == s || (r->p - s == 1 && *s == '-') ||
+	    (r->p < r->end && strchr(".eE", *r->p) != NULL))
+		return fail(r, r->line, "expected an integer");
+	for (r->len[f] = 0; s < r->p; s++)
+		put(r, f, *s);
+	terminate(r, f);
+	return 0;
+}
+
+/* After the list: only white space. */
+static int
+jp_end(struct csvrow_reader *r)
+{
+	jp_space(r);
+	if (r->p < r->end)
+		return fail(r, r->line, "text after the list");
+	r->state = R_DONE;
+	return 0;
+}
+
+static int
+jp_next(struct csvrow_reader *r, struct csvrow *row)
+{
+	char key[KEY_MAX + 1];
+	size_t keylen;
+	struct sink k;
+	unsigned long start;
+	bool seen[CSVROW_NFIELDS];
+	int f;
+
+	if (r->state == R_FIRST) {
+		if (jp_expect(r, '[', "[ (a JSON list of rows)") == -1)
+			return -1;
+		r->state = R_ROWS;
+		jp_space(r);
+		if (r->p < r->end && *r->p == ']') {
+			r->p++;
+			return jp_end(r);
+		}
+	}
+	jp_space(r);
+	start = r->line;
+	if (jp_expect(r, '{', "{ (a row object)") == -1)
+		return -1;
+	memset(seen, 0, sizeof(seen));
+	clear(r);
+	for (;;) {
+		k.s = key;
+		k.cap = KEY_MAX;
+		k.len = &keylen;
+		if (jp_string(r, &k) == -1)
+			return -1;
+		for (f = 0; f < CSVROW_NFIELDS; f++)
+			if (keylen == strlen(names[f]) &&
+			    memcmp(key, names[f], keylen) == 0)
+				break;
+		if (f == CSVROW_NFIELDS)
+			return fail(r, r->line, "unknown key \"%.40s\"", key);
+		if (seen[f])
+			return fail(r, r->line, "key \"%s\" given twice",
+			    names[f]);
+		seen[f] = true;
+		if (jp_expect(r, ':', ":") == -1)
+			return -1;
+		if (f < 3) {
+			k.s = r->text[f];
+			k.cap = CSVROW_TEXT_MAX;
+			k.len = &r->len[f];
+			if (jp_string(r, &k) == -1)
+				return -1;
+		} else if (jp_integer(r, f) == -1)
+			return -1;
+		jp_space(r);
+		if (r->p < r->end && *r->p == ',') {
+			r->p++;
+			continue;
+		}
+		if (jp_expect(r, '}', ", or }") == -1)
+			return -1;
+		break;
+	}
+	for (f = 0; f < CSVROW_NFIELDS; f++)
+		if (!seen[f])
+			return fail(r, start, "row without \"%s\"", names[f]);
+	if (check(r, start, row) == -1)
+		return -1;
+	/* What follows the row is checked before the row is handed out:
+	 * the first error of the text is the one reported. */
+	jp_space(r);
+	if (r->p < r->end && *r->p == ',') {
+		r->p++;
+		return 1;
+	}
+	if (jp_expect(r, ']', ", or ]") == -1 || jp_end(r) == -1)
+		return -1;
+	return 1;
+}
+
+void
+csvrow_reader_init(struct csvrow_reader *r, enum csvrow_format format,
+    const char *text, size_t len)
+{
+	memset(r, 0, sizeof(*r));
+	r->format = format;
+	r->p = text;
+	r->end = text + len;
+	r->line = 1;
+	r->state = R_FIRST;
+}
+
+int
+csvrow_parse(struct csvrow_reader *r, struct csvrow *row)
+{
+	if (r->state == R_FAILED)
+		return -1;
+	if (r->state == R_DONE)
+		return 0;
+	return r->format == CSVROW_JSON ? jp_next(r, row) :
+	    csv_next(r, row);
+}
+
+/*
+ * Writing.
+ */
+
+static void
+csv_field(struct buf *b, const char *s)
+{
+	/* RFC 4180: quote a field holding a separator, a quote or a line
+	 * end, and double its quotes. */
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		buf_puts(b, s);
+		return;
+	}
+	buf_putc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"')
+			buf_putc(b, '"');
+		buf_putc(b, *s);
+	}
+	buf_putc(b, '"');
+}
+
+static void
+put_count(struct buf *b, const struct csvrow *row, uint64_t n)
+{
+	/* An adjustment may be negative: it is a signed delta. */
+	if (row->day == DAY_ADJUST)
+		buf_printf(b, "%" PRId64, (int64_t)n);
+	else
+		buf_put_u64(b, n);
+}
+
+void
+csvrow_format(struct buf *b, enum csvrow_format format,
+    const struct csvrow *row)
+{
+	const char *path = row->path[0] == '\0' ? SITE_PATH : row->path;
+	char day[DAY_STRLEN];
+
+	if (row->day == DAY_ADJUST)
+		memcpy(day, ADJUST_DAY, sizeof(ADJUST_DAY));
+	else
+		day_format(row->day, day);
+	if (format == CSVROW_JSON) {
+		buf_puts(b, "{\"site\":");
+		json_string(b, row->site);
+		buf_printf(b, ",\"day\":\"%s\",\"path\":", day);
+		json_string(b, path);
+		buf_puts(b, ",\"views\":");
+		put_count(b, row, row->views);
+		buf_puts(b, ",\"visitors\":");
+		put_count(b, row, row->visitors);
+		buf_putc(b, '}');
+	} else {
+		csv_field(b, row->site);
+		buf_printf(b, ",%s,", day);
+		csv_field(b, path);
+		buf_putc(b, ',');
+		put_count(b, row, row->views);
+		buf_putc(b, ',');
+		put_count(b, row, row->visitors);
+		buf_putc(b, '\n');
+	}
+}

@@ -1,0 +1,111 @@
+/* libFuzzer: export rows, CSV and JSON, as tallyctl import reads them.
+ * Every row read must be one the store can take; written in either
+ * format and read back, it must be the same row; an error must name a
+ * line of the input. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tally/config.h"
+#include "tally/csvrow.h"
+#include "tally/escape.h"
+#include "tally/store.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* What import would store: a valid site, a path or the site's own
+ * series, a day from 1970 or an adjustment. */
+static void
+check_row(const struct csvrow *row)
+{
+	size_t n, i;
+
+	if (!site_name_valid(row->site))
+		abort();
+	if (row->day < 0 && row->day != DAY_ADJUST)
+		abort();
+	n = strlen(row->path);
+	if (n > 0 && (row->path[0] != '/' || n > PATH_MAX_LEN ||
+	    !utf8_valid(row->path, n)))
+		abort();
+	for (i = 0; i < n; i++)
+		if ((unsigned char)row->path[i] < 0x20 || row->path[i] == 0x7f)
+			abort();
+}
+
+static void
+same(const struct csvrow *a, const struct csvrow *b)
+{
+	if (strcmp(a->site, b->site) != 0 || strcmp(a->path, b->path) != 0 ||
+	    a->day != b->day || a->views != b->views ||
+	    a->visitors != b->visitors)
+		abort();
+}
+
+/* Writes row in fmt (a one-row export) and reads it back. */
+static void
+round_trip(const struct csvrow *row, enum csvrow_format fmt)
+{
+	struct csvrow_reader *r;
+	struct csvrow again;
+	struct buf b;
+
+	buf_init(&b);
+	buf_puts(&b, fmt == CSVROW_JSON ? "[\n" : CSVROW_HEADER "\n");
+	csvrow_format(&b, fmt, row);
+	if (fmt == CSVROW_JSON)
+		buf_puts(&b, "\n]\n");
+	if ((r = malloc(sizeof(*r))) == NULL)
+		abort();
+	csvrow_reader_init(r, fmt, b.data, b.len);
+	if (csvrow_parse(r, &again) != 1)
+		abort();
+	same(row, &again);
+	if (csvrow_parse(r, &again) != 0)
+		abort();
+	free(r);
+	buf_free(&b);
+}
+
+static void
+read_all(const char *text, size_t size, enum csvrow_format fmt)
+{
+	struct csvrow_reader *r;
+	struct csvrow row;
+	unsigned long lines = 1;
+	size_t i, rows = 0;
+	int rc;
+
+	for (i = 0; i < size; i++)
+		if (text[i] == '\n')
+			lines++;
+	if ((r = malloc(sizeof(*r))) == NULL)
+		abort();
+	csvrow_reader_init(r, fmt, text, size);
+	while ((rc = csvrow_parse(r, &row)) == 1) {
+		/* Each row takes at least a byte: the reader moves on. */
+		if (++rows > size)
+			abort();
+		check_row(&row);
+		round_trip(&row, CSVROW_CSV);
+		round_trip(&row, CSVROW_JSON);
+	}
+	if (rc == -1) {
+		if (r->errline < 1 || r->errline > lines || r->err[0] == '\0' ||
+		    memchr(r->err, '\0', sizeof(r->err)) == NULL)
+			abort();
+		/* An error is for good. */
+		if (csvrow_parse(r, &row) != -1)
+			abort();
+	} else if (rc != 0 || r->p != r->end || csvrow_parse(r, &row) != 0)
+		abort();
+	free(r);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	read_all((const char *)data, size, CSVROW_CSV);
+	read_all((const char *)data, size, CSVROW_JSON);
+	return 0;
+}
