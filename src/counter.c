@@ -23,6 +23,7 @@
 
 #define INITIAL_BUCKETS	1024
 #define MAX_GROW_TRIES	16
+#define PROBE_MAX	(8 << 20)
 
 struct pending {
 	struct pending *next;
@@ -64,6 +65,7 @@ struct counter {
 	pthread_mutex_t	 commit_lock;	/* one commit at a time */
 
 	bool		 failed;
+	size_t		 failed_bytes;	/* a strict batch that did not fit */
 	double		 last_commit;	/* monotonic seconds of the last success */
 	char		 failure[256];
 	struct commit_stats stats;
@@ -531,13 +533,48 @@ write_batch(struct counter *c, struct batch *b, bool probe)
 		if (rc != STORE_OK)
 			goto bad;
 	}
-	if (probe && (rc = store_meta_put(txn, "probe", &now, sizeof(now))) !=
-	    STORE_OK)
-		goto bad;
+	if (probe) {
+		/* After a strict batch failed, the probe is as large as it
+		 * was: the store must have room for it again. */
+		size_t len = c->failed_bytes > sizeof(now) ? c->failed_bytes :
+		    sizeof(now);
+		unsigned char *buf = calloc(1, len);
+
+		if (buf == NULL) {
+			rc = STORE_ERROR;
+			goto bad;
+		}
+		memcpy(buf, &now, sizeof(now));
+		rc = store_meta_put(txn, "probe", buf, len);
+		free(buf);
+		if (rc != STORE_OK)
+			goto bad;
+		if (len > sizeof(now)) {
+			if ((rc = store_commit(txn)) != STORE_OK)
+				return rc;
+			/* and the space goes back at once */
+			if ((rc = store_write_begin(c->store, &txn)) != STORE_OK)
+				return rc;
+			if ((rc = store_meta_put(txn, "probe", &now,
+			    sizeof(now))) != STORE_OK)
+				goto bad;
+		}
+	}
 	return store_commit(txn);
 bad:
 	store_abort(txn);
 	return rc;
+}
+
+/* About what a batch takes of the store: every series copies a path of
+ * pages in four databases. A probe that large, in one piece, shows that
+ * the store has room for the batch again. */
+static size_t
+batch_bytes(const struct batch *b)
+{
+	size_t n = (b->n * 12 + b->nseen / 64 + 4) * 4096;
+
+	return n < PROBE_MAX ? n : PROBE_MAX;
 }
 
 /* Puts a failed batch's deltas back into the pending one. */
@@ -623,11 +660,19 @@ commit(struct counter *c, bool probe)
 			log_warnx("commit failed: %s", c->failure);
 		c->failed = true;
 		c->stats.failures++;
-		merge_back(c, b);
+		/* Answered hits (batch) are kept for the next try. Hits
+		 * that wait for their commit (strict) are answered 503 now
+		 * and dropped: no hit refused is counted later. Until the
+		 * store takes a write that large again, it is failing. */
+		if (waiters == NULL)
+			merge_back(c, b);
+		else if (!probe)
+			c->failed_bytes = batch_bytes(b);
 	} else {
 		if (c->failed)
 			log_info("commits work again");
 		c->failed = false;
+		c->failed_bytes = 0;
 		c->stats.commits++;
 		c->last_commit = now_seconds();
 	}
@@ -671,7 +716,7 @@ committer(void *arg)
 {
 	struct counter *c = arg;
 	struct timespec deadline;
-	bool stopping;
+	bool stopping, probe;
 
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -690,8 +735,12 @@ committer(void *arg)
 		pthread_mutex_unlock(&c->lock);
 		if (stopping)
 			break;
-		/* A failing store is retried every interval, not in a spin. */
-		if (commit(c, false) != STORE_OK) {
+		/* A failing store is retried every interval, not in a spin;
+		 * with nothing pending, a probe tells when it works again. */
+		pthread_mutex_lock(&c->lock);
+		probe = c->failed && c->pending->n == 0;
+		pthread_mutex_unlock(&c->lock);
+		if (commit(c, probe) != STORE_OK) {
 			struct timespec ts = { c->interval_ms / 1000,
 			    (c->interval_ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);

@@ -159,6 +159,26 @@ store_init(struct store *st)
 	    (st->flags & STORE_READONLY) ? MDB_RDONLY : 0, &txn);
 	if (rc)
 		return fail(st, rc, "mdb_txn_begin");
+	/* Tally's databases are made only in an empty environment: another
+	 * program's LMDB is not adopted. */
+	if (dbflags & MDB_CREATE) {
+		MDB_dbi main_db;
+		MDB_stat ms;
+
+		if ((rc = mdb_dbi_open(txn, NULL, 0, &main_db)) != 0 ||
+		    (rc = mdb_stat(txn, main_db, &ms)) != 0) {
+			mdb_txn_abort(txn);
+			return fail(st, rc, "reading the main database");
+		}
+		if (ms.ms_entries > 0 &&
+		    mdb_dbi_open(txn, "meta", 0, &st->meta) == MDB_NOTFOUND) {
+			mdb_txn_abort(txn);
+			snprintf(st->err, sizeof(st->err),
+			    "not a tally store (another program's LMDB); "
+			    "refusing to use it");
+			return STORE_ERROR;
+		}
+	}
 	if ((rc = mdb_dbi_open(txn, "meta", dbflags, &st->meta)) != 0) {
 		mdb_txn_abort(txn);
 		if (rc == MDB_NOTFOUND) {
@@ -291,6 +311,23 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 			snprintf(err, errlen, "opening %s: %s", dir,
 			    mdb_strerror(rc));
 		goto bad;
+	}
+	/* A file shorter than the pages LMDB says are in use would fault
+	 * (SIGBUS) on the first read of a missing page. */
+	{
+		MDB_envinfo info;
+		MDB_stat ms;
+
+		if (mdb_env_info(st->env, &info) == 0 &&
+		    mdb_env_stat(st->env, &ms) == 0 && stat(file, &sb) == 0 &&
+		    (uint64_t)sb.st_size <
+		    (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize) {
+			snprintf(err, errlen, "%s is truncated (%lld bytes, "
+			    "%llu in use); refusing to use it", file,
+			    (long long)sb.st_size, (unsigned long long)
+			    (info.me_last_pgno + 1) * ms.ms_psize);
+			goto bad;
+		}
 	}
 	/* Readers left by killed processes would pin old pages forever. */
 	mdb_reader_check(st->env, NULL);

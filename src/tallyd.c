@@ -344,6 +344,12 @@ reload(evutil_socket_t sig, short what, void *arg)
 		    "restart");
 	if (cfg->access_log != old->access_log)
 		log_warnx("access_log changed: takes effect after a restart");
+	/* A batch is either all answered (batch) or all waiting (strict):
+	 * the mode stays what it was at start. */
+	if (cfg->durability != old->durability) {
+		log_warnx("durability changed: takes effect after a restart");
+		cfg->durability = old->durability;
+	}
 	if ((ref = config_ref_new(cfg)) == NULL) {
 		log_warnx("reload: out of memory; keeping the running "
 		    "configuration");
