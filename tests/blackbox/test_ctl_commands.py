@@ -422,6 +422,7 @@ def test_export_import_round_trip_under_load():
     hits(d, '/q"uote', 2, ua=BROWSER_UA2)    # a quote: doubled in CSV
     hits(d, "/ünï<code>", 1)
     hits(d, "/x", 5, site=None)
+    time.sleep(COMMIT_WAIT)     # the hits on disk before set reads them
     ok("--data", d.data, "set", "--site", "default", "--views", "254014")
     ok("--data", d.data, "set", "--site", "default", "--path", "/x",
        "--views", "2", "--visitors", "0")    # a negative adjustment
@@ -435,6 +436,7 @@ def test_export_import_round_trip_under_load():
             e2 = export(empty, "--format", fmt)
             eq(e2, e1, "%s export after import into an empty store" % fmt)
             ok("--data", empty, "check")
+    time.sleep(COMMIT_WAIT)     # the load's last hits on disk
     csv = export(d.data)
     lines = csv.splitlines()
     eq(lines[0], "site,day,path,views,visitors", "CSV header")
