@@ -61,6 +61,7 @@ static struct event *heartbeat_timers[MAX_WORKERS];
 static int nworkers;
 static struct event *watchdog_timer;
 static struct event *midnight_timer;
+static struct event *reader_timer;
 
 /* The newest configuration; workers move to it between requests. */
 static pthread_mutex_t ref_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -267,6 +268,17 @@ midnight(evutil_socket_t fd, short what, void *arg)
 	/* A second past midnight, so that the day has surely changed. */
 	tv.tv_sec = day_seconds_to_midnight(now) + 1;
 	evtimer_add(midnight_timer, &tv);
+}
+
+/* A tallyctl killed mid-read leaves its reader slot behind, and the
+ * pages it pinned cannot be reused until the slot is cleared. */
+static void
+clear_stale_readers(evutil_socket_t fd, short what, void *arg)
+{
+	int n;
+
+	if ((n = store_reader_check(daemon_state.store)) > 0)
+		log_info("cleared %d stale reader slot%s", n, n == 1 ? "" : "s");
 }
 
 static void
@@ -581,6 +593,15 @@ main(int argc, char *argv[])
 	if ((midnight_timer = evtimer_new(d->base, midnight, NULL)) == NULL)
 		fatalx("out of memory");
 	midnight(-1, 0, NULL);
+	{
+		struct timeval minute = { 60, 0 };
+
+		reader_timer = event_new(d->base, -1, EV_PERSIST,
+		    clear_stale_readers, NULL);
+		if (reader_timer == NULL)
+			fatalx("out of memory");
+		event_add(reader_timer, &minute);
+	}
 	if (counter_start(d->counter, d->cfg->commit_interval_ms) == -1)
 		fatalx("cannot start the committer thread");
 
@@ -637,6 +658,7 @@ main(int argc, char *argv[])
 	if (watchdog_timer)
 		event_free(watchdog_timer);
 	event_free(midnight_timer);
+	event_free(reader_timer);
 	for (k = 0; k < nworkers; k++) {
 		http_server_free(workers[k].server);
 		store_view_free(workers[k].view);
