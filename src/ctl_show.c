@@ -277,8 +277,8 @@ struct top_state {
 	size_t		 n, cap;
 	struct counts	 sum;	/* of one page's window */
 	bool		 by_day;	/* the window comes from the recent rows */
-	uint32_t	*slots;		/* by_day: id -> entry + 1, open addressing */
-	size_t		 nslots;
+	struct counts	*sums;		/* by_day: indexed by series id */
+	size_t		 nsums;
 	int		 err;
 };
 
@@ -330,58 +330,48 @@ top_series(void *arg, const char *site, const char *path,
 	return 0;
 }
 
-static size_t
-slot_of(const struct top_state *ts, uint32_t id)
-{
-	return (size_t)((id * 2654435761u) & (ts->nslots - 1));
-}
-
 static int
 top_recent(void *arg, uint32_t id, int day, const struct counts *c)
 {
 	struct top_state *ts = arg;
-	size_t i;
 
-	/* Other sites' rows and reset pages are not in the table. */
-	for (i = slot_of(ts, id); ts->slots[i]; i = (i + 1) & (ts->nslots - 1)) {
-		struct top_entry *e = &ts->e[ts->slots[i] - 1];
-		if (e->id == id) {
-			e->c.views += c->views;
-			e->c.visitors += c->visitors;
-			return 0;
-		}
+	/* Rows of other sites and of reset pages have ids past the table or
+	 * no entry; they add to sums nobody reads. */
+	if (id < ts->nsums) {
+		ts->sums[id].views += c->views;
+		ts->sums[id].visitors += c->visitors;
 	}
 	return 0;
 }
 
-/* The window from the day-first rows: one range, however many pages. */
+/* The window from the day-first rows: one range, however many pages.
+ * Series ids are small and dense, so the sums are an array indexed by
+ * id, which a day's rows (sorted by id) walk in order. */
 static int
 top_by_day(struct top_state *ts)
 {
-	size_t i, j, kept;
+	size_t i, kept;
+	uint32_t max_id = 0;
 	int rc;
 
-	for (ts->nslots = 1024; ts->nslots < ts->n * 2; ts->nslots *= 2)
-		;
-	if ((ts->slots = calloc(ts->nslots, sizeof(*ts->slots))) == NULL)
+	for (i = 0; i < ts->n; i++)
+		if (ts->e[i].id > max_id)
+			max_id = ts->e[i].id;
+	ts->nsums = (size_t)max_id + 1;
+	if ((ts->sums = calloc(ts->nsums, sizeof(*ts->sums))) == NULL)
 		fatal("top");
-	for (i = 0; i < ts->n; i++) {
-		for (j = slot_of(ts, ts->e[i].id); ts->slots[j];
-		    j = (j + 1) & (ts->nslots - 1))
-			;
-		ts->slots[j] = (uint32_t)i + 1;
-	}
 	rc = store_each_recent(ts->v, ts->from, ts->to, top_recent, ts);
-	free(ts->slots);
-	ts->slots = NULL;
 	/* Pages without views in the window are not listed. */
 	for (i = kept = 0; i < ts->n; i++) {
+		ts->e[i].c = ts->sums[ts->e[i].id];
 		if (ts->e[i].c.views == 0)
 			free(ts->e[i].path);
 		else
 			ts->e[kept++] = ts->e[i];
 	}
 	ts->n = kept;
+	free(ts->sums);
+	ts->sums = NULL;
 	return rc;
 }
 

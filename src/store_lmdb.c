@@ -7,9 +7,10 @@
  *   series	 site '\0' path -> struct series_rec: the series' id and its
  *		 all-time count, kept up to date so that it is one lookup
  *   days	 id (u32 big-endian) day (u32 big-endian) -> struct day_rec
- *   recent	 day (u32 BE) id (u32 BE) -> struct day_rec: the same rows as
- *		 "days" for the last STORE_RECENT_DAYS days, day first, so that
- *		 a window over all pages is one range
+ *   recent	 day (u32 BE) -> sorted duplicates of 20 bytes: id (u32 BE),
+ *		 views, visitors (u64): the same rows as "days" for the last
+ *		 STORE_RECENT_DAYS days, day first, so that a window over all
+ *		 pages is read a page of rows at a time (MDB_DUPFIXED)
  *   seen	 day (u32 BE) series hash (u64) visitor id (u64) -> empty: the
  *		 visitors of today and yesterday, so that a restart does not
  *		 count them again; older days are pruned
@@ -144,6 +145,16 @@ be32(const unsigned char *p)
 	    (uint32_t)p[2] << 8 | p[3];
 }
 
+/* Rows of a day in "recent" are ordered, and found, by series id alone,
+ * so that a row is updated in place (MDB_CURRENT) as its counts grow. */
+static int
+recent_cmp(const MDB_val *a, const MDB_val *b)
+{
+	return memcmp(a->mv_data, b->mv_data, 4);
+}
+
+#define RECENT_REC	20
+
 /* Opens the databases and checks the schema version, creating both when
  * the store is new and writable. */
 static int
@@ -191,7 +202,9 @@ store_init(struct store *st)
 	if ((rc = mdb_dbi_open(txn, "series", dbflags, &st->series)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "days", dbflags, &st->days)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "seen", dbflags, &st->seen)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "recent", dbflags, &st->recent)) != 0) {
+	    (rc = mdb_dbi_open(txn, "recent", dbflags | MDB_DUPSORT |
+	    MDB_DUPFIXED, &st->recent)) != 0 ||
+	    (rc = mdb_set_dupsort(txn, st->recent, recent_cmp)) != 0) {
 		mdb_txn_abort(txn);
 		return fail(st, rc, "mdb_dbi_open");
 	}
@@ -1013,12 +1026,44 @@ prune_days_before(struct store_txn *t, MDB_dbi dbi, size_t keylen, int day,
 	return STORE_OK;
 }
 
+static int
+recent_write(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr)
+{
+	unsigned char key[4], rec[RECENT_REC];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	key[0] = (unsigned char)(day >> 24);
+	key[1] = (unsigned char)(day >> 16);
+	key[2] = (unsigned char)(day >> 8);
+	key[3] = (unsigned char)day;
+	rec[0] = id >> 24; rec[1] = id >> 16; rec[2] = id >> 8; rec[3] = id;
+	memcpy(rec + 4, &dr->views, 8);
+	memcpy(rec + 12, &dr->visitors, 8);
+	if ((rc = mdb_cursor_open(t->txn, t->st->recent, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	v.mv_data = rec;
+	v.mv_size = sizeof(rec);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH);
+	v.mv_data = rec;
+	v.mv_size = sizeof(rec);
+	if (rc == 0)
+		rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_put(cur, &k, &v, 0);
+	mdb_cursor_close(cur);
+	if (rc)
+		return fail(t->st, rc, "writing a recent day");
+	return STORE_OK;
+}
+
 /* Keeps the recent copy of a day row, and the window moving forward. */
 static int
 recent_put(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr)
 {
-	unsigned char key[8];
-	MDB_val k, v;
 	int rc, floor;
 
 	if ((rc = recent_bounds(t)) != STORE_OK)
@@ -1027,7 +1072,7 @@ recent_put(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr)
 		t->recent_high = day;
 		floor = day - STORE_RECENT_DAYS + 1;
 		if (floor > t->recent_floor) {
-			if ((rc = prune_days_before(t, t->st->recent, 8, floor,
+			if ((rc = prune_days_before(t, t->st->recent, 4, floor,
 			    "pruning recent days")) != STORE_OK)
 				return rc;
 			t->recent_floor = floor;
@@ -1036,14 +1081,7 @@ recent_put(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr)
 	}
 	if (day < t->recent_floor)
 		return STORE_OK;
-	day_key(key, (uint32_t)day, id);
-	k.mv_data = key;
-	k.mv_size = sizeof(key);
-	v.mv_data = (void *)dr;
-	v.mv_size = sizeof(*dr);
-	if ((rc = mdb_put(t->txn, t->st->recent, &k, &v, 0)) != 0)
-		return fail(t->st, rc, "writing a recent day");
-	return STORE_OK;
+	return recent_write(t, id, day, dr);
 }
 
 int
@@ -1066,12 +1104,12 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
     void *arg)
 {
 	struct store *st = v->st;
-	struct day_rec dr;
 	struct counts c;
 	MDB_cursor *cur;
 	MDB_val k, d;
-	MDB_cursor_op op = MDB_SET_RANGE;
-	unsigned char key[8];
+	unsigned char key[4];
+	const unsigned char *p;
+	size_t i;
 	int rc, ret = STORE_OK, day;
 
 	if (from < 0)
@@ -1080,33 +1118,44 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
 		return STORE_OK;
 	if ((rc = mdb_cursor_open(v->txn, st->recent, &cur)) != 0)
 		return fail(st, rc, "mdb_cursor_open");
-	day_key(key, (uint32_t)from, 0);
+	key[0] = (unsigned char)(from >> 24);
+	key[1] = (unsigned char)(from >> 16);
+	key[2] = (unsigned char)(from >> 8);
+	key[3] = (unsigned char)from;
 	k.mv_data = key;
 	k.mv_size = sizeof(key);
-	for (;;) {
-		rc = mdb_cursor_get(cur, &k, &d, op);
-		op = MDB_NEXT;
-		if (rc == MDB_NOTFOUND)
-			break;
-		if (rc) {
-			ret = fail(st, rc, "mdb_cursor_get");
-			break;
-		}
-		if (k.mv_size != 8 || d.mv_size != sizeof(dr)) {
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	while (rc == 0 && ret == STORE_OK) {
+		if (k.mv_size != 4) {
 			snprintf(st->err, sizeof(st->err), "corrupt recent row");
 			ret = STORE_ERROR;
 			break;
 		}
-		day = (int)be32(k.mv_data);
-		if (day > to)
+		if ((day = (int)be32(k.mv_data)) > to)
 			break;
-		memcpy(&dr, d.mv_data, sizeof(dr));
-		c.views = dr.views;
-		c.visitors = dr.visitors;
-		if ((ret = cb(arg, be32((unsigned char *)k.mv_data + 4), day,
-		    &c)) != 0)
+		/* A day's rows come a page at a time. */
+		rc = mdb_cursor_get(cur, &k, &d, MDB_GET_MULTIPLE);
+		while (rc == 0 && ret == STORE_OK) {
+			if (d.mv_size % RECENT_REC) {
+				snprintf(st->err, sizeof(st->err),
+				    "corrupt recent row");
+				ret = STORE_ERROR;
+				break;
+			}
+			for (i = 0, p = d.mv_data; i < d.mv_size / RECENT_REC &&
+			    ret == STORE_OK; i++, p += RECENT_REC) {
+				memcpy(&c.views, p + 4, 8);
+				memcpy(&c.visitors, p + 12, 8);
+				ret = cb(arg, be32(p), day, &c);
+			}
+			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_MULTIPLE);
+		}
+		if (ret != STORE_OK || (rc && rc != MDB_NOTFOUND))
 			break;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_NODUP);
 	}
+	if (ret == STORE_OK && rc && rc != MDB_NOTFOUND)
+		ret = fail(st, rc, "reading recent days");
 	mdb_cursor_close(cur);
 	return ret;
 }
