@@ -301,7 +301,7 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 		{ NULL, NULL, NULL },
 	};
 	struct import im;
-	enum format fmt;
+	enum format fmt = FMT_GUESS;
 	struct buf in;
 	char *args[1], n1[NUM_STRLEN];
 	const char *p, *start;

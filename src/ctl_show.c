@@ -305,8 +305,6 @@ top_series(void *arg, const char *site, const char *path,
 		return 0;
 	if (ts->all)
 		c = sc->total;
-	else if (ts->by_day)
-		memset(&c, 0, sizeof(c));	/* filled in by top_recent */
 	else {
 		memset(&ts->sum, 0, sizeof(ts->sum));
 		rc = store_each_day(ts->v, site, path, ts->from, ts->to, false,
@@ -315,7 +313,7 @@ top_series(void *arg, const char *site, const char *path,
 			return rc;
 		c = ts->sum;
 	}
-	if (c.views == 0 && !ts->by_day)
+	if (c.views == 0)
 		return 0;
 	if (ts->n == ts->cap) {
 		ts->cap = ts->cap ? ts->cap * 2 : 256;
@@ -344,32 +342,78 @@ top_recent(void *arg, uint32_t id, int day, const struct counts *c)
 	return 0;
 }
 
+static uint64_t *sort_views;	/* for the qsort of ids below */
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	uint64_t x = sort_views[*(const uint32_t *)a];
+	uint64_t y = sort_views[*(const uint32_t *)b];
+
+	return x > y ? -1 : x < y;
+}
+
 /* The window from the day-first rows: one range, however many pages.
  * Series ids are small and dense, so the sums are an array indexed by
- * id, which a day's rows (sorted by id) walk in order. */
+ * id, which a day's rows (sorted by id) walk in order. Only the pages
+ * shown are then named, most viewed first; ties at the limit are all
+ * taken, so that the sort by path gives the same list every time. */
 static int
-top_by_day(struct top_state *ts)
+top_by_day(struct top_state *ts, const char *site, uint64_t limit)
 {
-	size_t i, kept;
-	uint32_t max_id = 0;
+	char s[SITE_NAME_MAX + 2], path[PATH_MAX_LEN + 1024];
+	uint32_t max_id, *ids = NULL;
+	uint64_t *views = NULL, last = 0;
+	size_t i, nids = 0;
 	int rc;
 
-	for (i = 0; i < ts->n; i++)
-		if (ts->e[i].id > max_id)
-			max_id = ts->e[i].id;
+	if ((rc = store_max_id(ts->v, &max_id)) != STORE_OK)
+		return rc;
 	ts->nsums = (size_t)max_id + 1;
 	if ((ts->sums = calloc(ts->nsums, sizeof(*ts->sums))) == NULL)
 		fatal("top");
-	rc = store_each_recent(ts->v, ts->from, ts->to, top_recent, ts);
-	/* Pages without views in the window are not listed. */
-	for (i = kept = 0; i < ts->n; i++) {
-		ts->e[i].c = ts->sums[ts->e[i].id];
-		if (ts->e[i].c.views == 0)
-			free(ts->e[i].path);
-		else
-			ts->e[kept++] = ts->e[i];
+	if ((rc = store_each_recent(ts->v, ts->from, ts->to, top_recent,
+	    ts)) != STORE_OK)
+		goto done;
+	if ((ids = calloc(ts->nsums, sizeof(*ids))) == NULL ||
+	    (views = calloc(ts->nsums, sizeof(*views))) == NULL)
+		fatal("top");
+	for (i = 0; i < ts->nsums; i++) {
+		views[i] = ts->sums[i].views;
+		if (views[i] > 0)
+			ids[nids++] = (uint32_t)i;
 	}
-	ts->n = kept;
+	sort_views = views;
+	qsort(ids, nids, sizeof(*ids), id_cmp);
+	for (i = 0; i < nids; i++) {
+		uint32_t id = ids[i];
+
+		if (limit && ts->n >= limit && views[id] < last)
+			break;
+		rc = store_series_name(ts->v, id, s, sizeof(s), path,
+		    sizeof(path));
+		if (rc == STORE_NOTFOUND)
+			continue;	/* reset since */
+		if (rc != STORE_OK)
+			goto done;
+		if (strcmp(s, site) != 0 || path[0] == '\0')
+			continue;
+		if (ts->n == ts->cap) {
+			ts->cap = ts->cap ? ts->cap * 2 : 256;
+			if ((ts->e = reallocarray(ts->e, ts->cap,
+			    sizeof(*ts->e))) == NULL)
+				fatal("top");
+		}
+		if ((ts->e[ts->n].path = strdup(path)) == NULL)
+			fatal("top");
+		ts->e[ts->n].id = id;
+		ts->e[ts->n++].c = ts->sums[id];
+		last = views[id];
+	}
+	rc = STORE_OK;
+done:
+	free(ids);
+	free(views);
 	free(ts->sums);
 	ts->sums = NULL;
 	return rc;
@@ -434,8 +478,8 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		}
 		ts.by_day = ts.from >= floor;
 	}
-	if (store_each_series(ts.v, site, top_series, &ts) != STORE_OK ||
-	    (ts.by_day && top_by_day(&ts) != STORE_OK)) {
+	if ((ts.by_day ? top_by_day(&ts, site, limit) :
+	    store_each_series(ts.v, site, top_series, &ts)) != STORE_OK) {
 		rc = ctl_fail(ctl, "reading %s: %s", site,
 		    store_error(ctl->store));
 		goto done;

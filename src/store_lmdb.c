@@ -11,6 +11,8 @@
  *		 views, visitors (u64): the same rows as "days" for the last
  *		 STORE_RECENT_DAYS days, day first, so that a window over all
  *		 pages is read a page of rows at a time (MDB_DUPFIXED)
+ *   names	 id (u32 BE) -> site '\0' path: so that a page found by its
+ *		 id (in "recent") is named without walking "series"
  *   seen	 day (u32 BE) series hash (u64) visitor id (u64) -> empty: the
  *		 visitors of today and yesterday, so that a restart does not
  *		 count them again; older days are pruned
@@ -51,6 +53,7 @@ struct store {
 	MDB_dbi	 days;
 	MDB_dbi	 seen;
 	MDB_dbi	 recent;
+	MDB_dbi	 names;
 	int	 flags;
 	int	 lockfd;
 	/* Views hold it shared; growing the map holds it alone, because
@@ -204,7 +207,8 @@ store_init(struct store *st)
 	    (rc = mdb_dbi_open(txn, "seen", dbflags, &st->seen)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "recent", dbflags | MDB_DUPSORT |
 	    MDB_DUPFIXED, &st->recent)) != 0 ||
-	    (rc = mdb_set_dupsort(txn, st->recent, recent_cmp)) != 0) {
+	    (rc = mdb_set_dupsort(txn, st->recent, recent_cmp)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "names", dbflags, &st->names)) != 0) {
 		mdb_txn_abort(txn);
 		return fail(st, rc, "mdb_dbi_open");
 	}
@@ -945,6 +949,82 @@ new_id(struct store_txn *t, uint32_t *id)
 	return STORE_OK;
 }
 
+static void
+id_key(unsigned char key[4], uint32_t id)
+{
+	key[0] = id >> 24; key[1] = id >> 16; key[2] = id >> 8; key[3] = id;
+}
+
+static int
+name_put(struct store_txn *t, uint32_t id, const char *site, const char *path)
+{
+	unsigned char key[4];
+	char name[KEY_MAX];
+	size_t sl = strlen(site), pl = strlen(path);
+	MDB_val k, v;
+	int rc;
+
+	if (sl + 1 + pl > sizeof(name)) {
+		snprintf(t->st->err, sizeof(t->st->err), "path too long");
+		return STORE_ERROR;
+	}
+	memcpy(name, site, sl + 1);
+	memcpy(name + sl + 1, path, pl);
+	id_key(key, id);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	v.mv_data = name;
+	v.mv_size = sl + 1 + pl;
+	if ((rc = mdb_put(t->txn, t->st->names, &k, &v, 0)) != 0)
+		return fail(t->st, rc, "writing a series name");
+	return STORE_OK;
+}
+
+int
+store_series_name(struct store_view *v, uint32_t id, char *site,
+    size_t sitesz, char *path, size_t pathsz)
+{
+	unsigned char key[4];
+	const char *name, *nul;
+	MDB_val k, d;
+	size_t pl;
+	int rc;
+
+	id_key(key, id);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	rc = mdb_get(v->txn, v->st->names, &k, &d);
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc)
+		return fail(v->st, rc, "reading a series name");
+	name = d.mv_data;
+	if ((nul = memchr(name, '\0', d.mv_size)) == NULL ||
+	    (size_t)(nul - name) >= sitesz ||
+	    (pl = d.mv_size - (size_t)(nul - name) - 1) >= pathsz) {
+		snprintf(v->st->err, sizeof(v->st->err), "corrupt series name");
+		return STORE_ERROR;
+	}
+	memcpy(site, name, (size_t)(nul - name) + 1);
+	memcpy(path, nul + 1, pl);
+	path[pl] = '\0';
+	return STORE_OK;
+}
+
+int
+store_max_id(struct store_view *v, uint32_t *max)
+{
+	uint32_t next = 1;
+	size_t len = sizeof(next);
+	int rc;
+
+	rc = store_meta_get(v, "next_id", &next, &len);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return rc;
+	*max = next > 0 ? next - 1 : 0;
+	return STORE_OK;
+}
+
 /* Finds a series, creating it (and its site) when missing. */
 static int
 series_for_write(struct store_txn *t, const char *site, const char *path,
@@ -957,7 +1037,8 @@ series_for_write(struct store_txn *t, const char *site, const char *path,
 	if (rc != STORE_NOTFOUND)
 		return rc;
 	memset(rec, 0, sizeof(*rec));
-	if ((rc = new_id(t, &rec->id)) != STORE_OK)
+	if ((rc = new_id(t, &rec->id)) != STORE_OK ||
+	    (rc = name_put(t, rec->id, site, path)) != STORE_OK)
 		return rc;
 	if (path[0] == '\0')
 		return STORE_OK;
@@ -1273,6 +1354,17 @@ delete_series(struct store_txn *t, const char *site, const char *path)
 		return rc;
 	if ((rc = delete_days(t, rec.id)) != STORE_OK)
 		return rc;
+	{
+		unsigned char nk[4];
+		MDB_val n;
+
+		id_key(nk, rec.id);
+		n.mv_data = nk;
+		n.mv_size = sizeof(nk);
+		rc = mdb_del(t->txn, t->st->names, &n, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			return fail(t->st, rc, "deleting a series name");
+	}
 	k.mv_size = series_key(key, site, path);
 	k.mv_data = key;
 	if ((rc = mdb_del(t->txn, t->st->series, &k, NULL)) != 0)

@@ -79,6 +79,9 @@ command_find(const char *name)
 	return NULL;
 }
 
+static void complain(struct ctl *, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
 /* "tallyctl: COMMAND: message" on stderr. */
 static void
 complain(struct ctl *ctl, const char *fmt, va_list ap)

@@ -105,6 +105,12 @@ typedef int (*store_recent_cb)(void *arg, uint32_t id, int day,
 int store_each_recent(struct store_view *, int from, int to, store_recent_cb,
     void *);
 
+/* The site and path of a series id; STORE_NOTFOUND once it is reset.
+ * store_max_id is the largest id ever handed out. */
+int store_series_name(struct store_view *, uint32_t id, char *site,
+    size_t sitesz, char *path, size_t pathsz);
+int store_max_id(struct store_view *, uint32_t *max);
+
 /* Counts daily rows whose series no longer exists (a check: tally never
  * leaves any). */
 int store_orphan_rows(struct store_view *, uint64_t *orphans);
