@@ -369,6 +369,31 @@ test_recent(void)
 	CHECK(store_each_recent(v, 30091, 30100, collect_recent, &r) == STORE_OK);
 	CHECK_INT(r.n, 10);
 	CHECK_INT(r.views, 21);
+	{
+		char site[64], path[600];
+		uint32_t max = 0;
+
+		CHECK(store_series_name(v, sc.id, site, sizeof(site), path,
+		    sizeof(path)) == STORE_OK);
+		CHECK_STR(site, "rec");
+		CHECK_STR(path, "/r");
+		CHECK(store_max_id(v, &max) == STORE_OK);
+		CHECK(max >= sc.id);
+		CHECK(store_series_name(v, max + 1, site, sizeof(site), path,
+		    sizeof(path)) == STORE_NOTFOUND);
+	}
+	store_view_end(v);
+	/* a reset series has no name any more */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_reset(t, "rec", "/r") == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	CHECK(store_view_begin(v) == STORE_OK);
+	{
+		char site[64], path[600];
+
+		CHECK(store_series_name(v, r.id, site, sizeof(site), path,
+		    sizeof(path)) == STORE_NOTFOUND);
+	}
 	store_view_end(v);
 	store_view_free(v);
 	store_close(st);
