@@ -16,6 +16,7 @@
 
 #include "tally/buf.h"
 #include "tally/csvrow.h"
+#include "tally/arena.h"
 #include "tally/ctl.h"
 
 #define FLUSH_AT	(1 << 16)
@@ -145,49 +146,6 @@ done:
  * then every row goes in one write transaction. So a bad line imports
  * nothing, and tallyd never sees half an import.
  */
-
-/* Strings live in big blocks freed at once: an import may have
- * millions of rows, mostly repeating the site and path before. */
-struct arena {
-	char		**blocks;
-	size_t		 nblocks;
-	char		*cur;
-	size_t		 left;
-};
-
-static const char *
-arena_strdup(struct arena *a, const char *s, size_t len)
-{
-	size_t need = len + 1, sz;
-	char *p;
-
-	if (need > a->left) {
-		sz = need > (1 << 20) ? need : (1 << 20);
-		if ((a->blocks = reallocarray(a->blocks, a->nblocks + 1,
-		    sizeof(*a->blocks))) == NULL ||
-		    (a->cur = malloc(sz)) == NULL)
-			fatal("import");
-		a->blocks[a->nblocks++] = a->cur;
-		a->left = sz;
-	}
-	p = a->cur;
-	memcpy(p, s, len);
-	p[len] = '\0';
-	a->cur += need;
-	a->left -= need;
-	return p;
-}
-
-static void
-arena_free(struct arena *a)
-{
-	size_t i;
-
-	for (i = 0; i < a->nblocks; i++)
-		free(a->blocks[i]);
-	free(a->blocks);
-	memset(a, 0, sizeof(*a));
-}
 
 struct import {
 	struct ctl	*ctl;

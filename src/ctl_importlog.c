@@ -36,6 +36,7 @@
 
 #include "tally/bots.h"
 #include "tally/buf.h"
+#include "tally/arena.h"
 #include "tally/ctl.h"
 #include "tally/day.h"
 #include "tally/escape.h"
@@ -100,12 +101,6 @@ struct row {
 	uint64_t	 views, visitors;
 };
 
-struct arena {
-	char		**blocks;
-	size_t		 nblocks;
-	char		*cur;
-	size_t		 left;
-};
 
 struct importlog {
 	struct ctl	*ctl;
@@ -177,38 +172,6 @@ grow_array(void *p, size_t *cap, size_t sz)
 	return p;
 }
 
-static const char *
-arena_strdup(struct arena *a, const char *s, size_t len)
-{
-	size_t need = len + 1, sz;
-	char *p;
-
-	if (need > a->left) {
-		sz = need > (1 << 20) ? need : (1 << 20);
-		if ((a->blocks = reallocarray(a->blocks, a->nblocks + 1,
-		    sizeof(*a->blocks))) == NULL ||
-		    (a->cur = malloc(sz)) == NULL)
-			fatal("import-log");
-		a->blocks[a->nblocks++] = a->cur;
-		a->left = sz;
-	}
-	p = a->cur;
-	memcpy(p, s, len);
-	p[len] = '\0';
-	a->cur += need;
-	a->left -= need;
-	return p;
-}
-
-static void
-arena_free(struct arena *a)
-{
-	size_t i;
-
-	for (i = 0; i < a->nblocks; i++)
-		free(a->blocks[i]);
-	free(a->blocks);
-}
 
 /* FNV-1a: for table slots only. What must not be guessed (visitor ids)
  * goes through SipHash under the import's key. */

@@ -207,8 +207,8 @@ xml_escape(struct buf *b, const char *s, size_t len)
 	}
 }
 
-static int
-hexval(unsigned char c)
+int
+hex_value(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -228,8 +228,8 @@ percent_decode(const char *in, size_t len, char *out, bool plus_is_space)
 
 	for (i = 0; i < len; i++) {
 		if (p[i] == '%') {
-			if (len - i < 3 || (hi = hexval(p[i + 1])) < 0 ||
-			    (lo = hexval(p[i + 2])) < 0)
+			if (len - i < 3 || (hi = hex_value(p[i + 1])) < 0 ||
+			    (lo = hex_value(p[i + 2])) < 0)
 				return -1;
 			out[o++] = (char)(hi << 4 | lo);
 			i += 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tally/day.h"
+#include "tally/escape.h"
 #include "tally/logline.h"
 
 #define TIME_LEN	26	/* "10/Oct/2000:13:55:36 -0700" */
@@ -179,17 +180,6 @@ logline_parse(struct logline_parser *lp, const char *line, size_t len,
 	return true;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 size_t
 logline_unescape(const char *in, size_t len, char *out)
@@ -197,16 +187,18 @@ logline_unescape(const char *in, size_t len, char *out)
 	static const char ctrl[] = "b\bn\nr\rt\tv\v";
 	const char *c;
 	size_t i, o = 0;
+	int hi, lo;
 
 	for (i = 0; i < len; i++) {
 		if (in[i] != '\\' || i + 1 == len) {
 			out[o++] = in[i];
 			continue;
 		}
-		if (in[i + 1] == 'x' && i + 3 < len && hexval(in[i + 2]) >= 0 &&
-		    hexval(in[i + 3]) >= 0) {
-			out[o++] = (char)(hexval(in[i + 2]) << 4 |
-			    hexval(in[i + 3]));
+		hi = i + 3 < len ? hex_value((unsigned char)in[i + 2]) : -1;
+		lo = i + 3 < len ? hex_value((unsigned char)in[i + 3]) : -1;
+
+		if (in[i + 1] == 'x' && hi >= 0 && lo >= 0) {
+			out[o++] = (char)(hi << 4 | lo);
 			i += 3;
 		} else if (in[i + 1] == '"' || in[i + 1] == '\\') {
 			out[o++] = in[++i];

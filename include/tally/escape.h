@@ -21,6 +21,9 @@ void json_string(struct buf *, const char *s);
 /* Appends s escaped for XML/HTML text and attribute values. */
 void xml_escape(struct buf *, const char *s, size_t len);
 
+/* The value of a hexadecimal digit, or -1. */
+int hex_value(int c);
+
 /* Percent-decodes in[0..len) into out (which holds len + 1 bytes).
  * '+' is a space only when plus_is_space. Returns the decoded length, or
  * -1 on a malformed escape. */

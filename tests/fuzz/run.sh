@@ -38,7 +38,7 @@ sources_of() {
 	params) echo "log buf escape params" ;;
 	config) echo "$lib" ;;
 	csv) echo "$lib csvrow" ;;
-	logline) echo "log buf day logline" ;;
+	logline) echo "log buf escape day logline" ;;
 	esac
 }
 
