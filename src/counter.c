@@ -22,7 +22,6 @@
 #include "tally/path.h"
 
 #define INITIAL_BUCKETS	1024
-#define MAX_GROW_TRIES	16
 #define PROBE_MAX	(8 << 20)
 
 struct pending {
@@ -501,18 +500,25 @@ now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Writes a batch in one transaction. */
+struct batch_write {
+	struct counter	*c;
+	struct batch	*b;
+	size_t		 probe;		/* bytes of meta "probe" to write; 0: none */
+};
+
+/* Writes a batch in one transaction (a store_write_fn). */
 static int
-write_batch(struct counter *c, struct batch *b, bool probe)
+write_batch(struct store_txn *txn, void *arg)
 {
-	struct store_txn *txn;
+	struct batch_write *w = arg;
+	struct counter *c = w->c;
+	struct batch *b = w->b;
 	struct pending *p;
 	int64_t now = (int64_t)time(NULL);
+	unsigned char *buf;
 	size_t i;
 	int rc;
 
-	if ((rc = store_write_begin(c->store, &txn)) != STORE_OK)
-		return rc;
 	lock(c);
 	if (b == c->inflight)
 		c->inflight_version = store_txn_version(txn);
@@ -522,7 +528,7 @@ write_batch(struct counter *c, struct batch *b, bool probe)
 			rc = store_add(txn, p->key, p->key + p->site_len + 1,
 			    p->day, p->views, p->visitors);
 			if (rc != STORE_OK)
-				goto bad;
+				return rc;
 		}
 	}
 	for (i = 0; i < b->seen_cap; i++) {
@@ -531,38 +537,15 @@ write_batch(struct counter *c, struct batch *b, bool probe)
 		rc = store_seen_put(txn, b->seen[i].day, b->seen[i].series,
 		    b->seen[i].visitor);
 		if (rc != STORE_OK)
-			goto bad;
+			return rc;
 	}
-	if (probe) {
-		/* After a strict batch failed, the probe is as large as it
-		 * was: the store must have room for it again. */
-		size_t len = c->failed_bytes > sizeof(now) ? c->failed_bytes :
-		    sizeof(now);
-		unsigned char *buf = calloc(1, len);
-
-		if (buf == NULL) {
-			rc = STORE_ERROR;
-			goto bad;
-		}
-		memcpy(buf, &now, sizeof(now));
-		rc = store_meta_put(txn, "probe", buf, len);
-		free(buf);
-		if (rc != STORE_OK)
-			goto bad;
-		if (len > sizeof(now)) {
-			if ((rc = store_commit(txn)) != STORE_OK)
-				return rc;
-			/* and the space goes back at once */
-			if ((rc = store_write_begin(c->store, &txn)) != STORE_OK)
-				return rc;
-			if ((rc = store_meta_put(txn, "probe", &now,
-			    sizeof(now))) != STORE_OK)
-				goto bad;
-		}
-	}
-	return store_commit(txn);
-bad:
-	store_abort(txn);
+	if (w->probe == 0)
+		return STORE_OK;
+	if ((buf = calloc(1, w->probe)) == NULL)
+		return STORE_ERROR;
+	memcpy(buf, &now, sizeof(now));
+	rc = store_meta_put(txn, "probe", buf, w->probe);
+	free(buf);
 	return rc;
 }
 
@@ -616,9 +599,10 @@ static int
 commit(struct counter *c, bool probe)
 {
 	struct counter_waiter *waiters;
+	struct batch_write w;
 	struct batch *b;
 	double start, took;
-	int rc = STORE_OK, tries;
+	int rc = STORE_OK;
 
 	pthread_mutex_lock(&c->commit_lock);
 	lock(c);
@@ -636,26 +620,28 @@ commit(struct counter *c, bool probe)
 	unlock(c);
 
 	start = now_seconds();
-	for (tries = 0; tries < MAX_GROW_TRIES; tries++) {
-		if ((rc = write_batch(c, b, probe)) != STORE_MAPFULL)
-			break;
-		if (store_grow(c->store) != STORE_OK) {
-			rc = STORE_ERROR;
-			break;
-		}
-		log_info("store map grown");
+	/* After a strict batch failed, the probe is as large as it was:
+	 * the store must have room for that again. */
+	w.c = c;
+	w.b = b;
+	w.probe = !probe ? 0 : c->failed_bytes > sizeof(int64_t) ?
+	    c->failed_bytes : sizeof(int64_t);
+	rc = store_write(c->store, write_batch, &w);
+	if (rc == STORE_OK && w.probe > sizeof(int64_t)) {
+		/* and the space goes back at once */
+		struct batch none = { .nbuckets = 0 };
+
+		w.b = &none;
+		w.probe = sizeof(int64_t);
+		rc = store_write(c->store, write_batch, &w);
 	}
 	took = now_seconds() - start;
 
 	lock(c);
 	waiters = b->waiters;
 	if (rc != STORE_OK) {
-		if (rc == STORE_MAPFULL)
-			snprintf(c->failure, sizeof(c->failure),
-			    "store map is full");
-		else
-			snprintf(c->failure, sizeof(c->failure), "%s",
-			    store_error(c->store));
+		snprintf(c->failure, sizeof(c->failure), "%s",
+		    store_error(c->store));
 		if (!c->failed)
 			log_warnx("commit failed: %s", c->failure);
 		c->failed = true;

@@ -19,7 +19,6 @@
 #include "tally/escape.h"
 #include "tally/path.h"
 
-#define MAX_GROWS	16
 #define MAX_PROBLEMS	100	/* printed; the rest are counted */
 
 /* Writing commands other than import must not create a store that is
@@ -44,6 +43,32 @@ need_store(struct ctl *ctl)
  * set
  */
 
+struct set_write {
+	const char	*site;
+	const char	*path;
+	uint64_t	 views;
+	uint64_t	 visitors;
+	bool		 keep_visitors;
+};
+
+/* A store_write_fn. Without --visitors the visitors stay what they are:
+ * read in the same transaction, so no commit slips in between. */
+static int
+set_total(struct store_txn *txn, void *arg)
+{
+	struct set_write *w = arg;
+	struct series_counts sc;
+	int rc;
+
+	if (w->keep_visitors) {
+		if ((rc = store_txn_get(txn, w->site, w->path, DAY_ADJUST,
+		    &sc)) != STORE_OK)
+			return rc;
+		w->visitors = sc.total.visitors;
+	}
+	return store_set_total(txn, w->site, w->path, w->views, w->visitors);
+}
+
 int
 cmd_set(struct ctl *ctl, int argc, char **argv)
 {
@@ -56,11 +81,10 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 		{ "visitors", &visitors_opt, NULL },
 		{ NULL, NULL, NULL },
 	};
-	struct store_txn *txn;
-	struct series_counts sc;
+	struct set_write w;
 	char path[PATH_MAX_LEN + 1], n1[NUM_STRLEN], n2[NUM_STRLEN];
 	uint64_t views, visitors = 0;
-	int rc, nargs, grows;
+	int rc, nargs;
 
 	path[0] = '\0';
 	if ((rc = ctl_parse(ctl, argc, argv, opts, NULL, &nargs, 0, 0)) != 0)
@@ -85,32 +109,15 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 	if ((rc = ctl_open(ctl, 0)) != 0)
 		return rc;
 	store_reader_check(ctl->store);
-	for (grows = 0; ; grows++) {
-		if (store_write_begin(ctl->store, &txn) != STORE_OK)
-			return ctl_fail(ctl, "starting the write: %s",
-			    store_error(ctl->store));
-		/* Without --visitors the visitors stay what they are; read
-		 * in the same transaction, so no commit slips in between. */
-		rc = STORE_OK;
-		if (visitors_opt == NULL) {
-			rc = store_txn_get(txn, site, path, DAY_ADJUST, &sc);
-			visitors = sc.total.visitors;
-		}
-		if (rc == STORE_OK)
-			rc = store_set_total(txn, site, path, views, visitors);
-		if (rc == STORE_OK)
-			rc = store_commit(txn);
-		else
-			store_abort(txn);
-		if (rc == STORE_OK)
-			break;
-		if (rc != STORE_MAPFULL || grows == MAX_GROWS)
-			return ctl_fail(ctl, "setting %s %s: %s", site,
-			    path[0] ? path : "(site)", store_error(ctl->store));
-		if (store_grow(ctl->store) != STORE_OK)
-			return ctl_fail(ctl, "growing the store: %s",
-			    store_error(ctl->store));
-	}
+	w.site = site;
+	w.path = path;
+	w.views = views;
+	w.visitors = visitors;
+	w.keep_visitors = visitors_opt == NULL;
+	if (store_write(ctl->store, set_total, &w) != STORE_OK)
+		return ctl_fail(ctl, "setting %s %s: %s", site,
+		    path[0] ? path : "(site)", store_error(ctl->store));
+	visitors = w.visitors;
 	if (ctl->json) {
 		struct buf b;
 
@@ -133,6 +140,19 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 /*
  * reset
  */
+
+struct reset_write {
+	const char	*site;
+	const char	*path;		/* NULL: the whole site */
+};
+
+static int
+reset_series(struct store_txn *txn, void *arg)
+{
+	struct reset_write *w = arg;
+
+	return store_reset(txn, w->site, w->path);
+}
 
 /* Asks on the terminal; true for "y" or "yes". */
 static bool
@@ -162,7 +182,7 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 		{ NULL, NULL, NULL },
 	};
 	struct store_view *v;
-	struct store_txn *txn;
+	struct reset_write w;
 	struct series_counts sc;
 	char path[PATH_MAX_LEN + 1], q[PATH_MAX_LEN + 256], n1[NUM_STRLEN];
 	int rc, nargs;
@@ -209,17 +229,11 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 	}
 
 	store_reader_check(ctl->store);
-	if (store_write_begin(ctl->store, &txn) != STORE_OK)
-		return ctl_fail(ctl, "starting the write: %s",
-		    store_error(ctl->store));
 	/* A page's reset leaves the site's own counts alone: those views
 	 * happened on the site. */
-	rc = store_reset(txn, site, path_opt ? path : NULL);
-	if (rc == STORE_OK)
-		rc = store_commit(txn);
-	else
-		store_abort(txn);
-	if (rc != STORE_OK)
+	w.site = site;
+	w.path = path_opt ? path : NULL;
+	if (store_write(ctl->store, reset_series, &w) != STORE_OK)
 		return ctl_fail(ctl, "deleting: %s", store_error(ctl->store));
 	if (ctl->json)
 		return 0;

@@ -20,7 +20,6 @@
 #include "tally/ctl.h"
 
 #define FLUSH_AT	(1 << 16)
-#define MAX_GROWS	16
 
 enum format { FMT_GUESS, FMT_CSV, FMT_JSON };
 
@@ -208,46 +207,37 @@ read_all(FILE *f, struct buf *b)
 	return ferror(f) ? -1 : 0;
 }
 
-/* Writes every row in one transaction; a full map is grown and the
- * whole transaction tried again. */
+/* Every row, in one transaction (a store_write_fn). */
+static int
+add_rows(struct store_txn *txn, void *arg)
+{
+	struct import *im = arg;
+	const struct csvrow *r;
+	size_t i;
+	int rc = STORE_OK;
+
+	for (i = 0; i < im->n && rc == STORE_OK; i++) {
+		r = &im->rows[i];
+		if (r->day == DAY_ADJUST)
+			rc = store_add_adjust(txn, r->site, r->path,
+			    (int64_t)r->views, (int64_t)r->visitors);
+		else
+			rc = store_add(txn, r->site, r->path, r->day, r->views,
+			    r->visitors);
+	}
+	return rc;
+}
+
 static int
 import_write(struct import *im)
 {
 	struct store *st = im->ctl->store;
-	struct store_txn *txn;
-	const struct csvrow *r;
-	size_t i;
-	int rc, grows;
 
 	store_reader_check(st);
-	for (grows = 0; grows < MAX_GROWS; grows++) {
-		if ((rc = store_write_begin(st, &txn)) != STORE_OK)
-			return ctl_fail(im->ctl, "starting the write: %s",
-			    store_error(st));
-		for (i = 0, rc = STORE_OK; i < im->n && rc == STORE_OK; i++) {
-			r = &im->rows[i];
-			if (r->day == DAY_ADJUST)
-				rc = store_add_adjust(txn, r->site, r->path,
-				    (int64_t)r->views, (int64_t)r->visitors);
-			else
-				rc = store_add(txn, r->site, r->path, r->day,
-				    r->views, r->visitors);
-		}
-		if (rc == STORE_OK)
-			rc = store_commit(txn);
-		else
-			store_abort(txn);
-		if (rc == STORE_OK)
-			return 0;
-		if (rc != STORE_MAPFULL)
-			return ctl_fail(im->ctl, "writing: %s; nothing was "
-			    "imported", store_error(st));
-		if (store_grow(st) != STORE_OK)
-			return ctl_fail(im->ctl, "growing the store: %s; "
-			    "nothing was imported", store_error(st));
-	}
-	return ctl_fail(im->ctl, "the store is still full after growing it "
-	    "%d times; nothing was imported", MAX_GROWS);
+	if (store_write(st, add_rows, im) != STORE_OK)
+		return ctl_fail(im->ctl, "writing: %s; nothing was imported",
+		    store_error(st));
+	return 0;
 }
 
 int

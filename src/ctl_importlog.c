@@ -47,7 +47,6 @@
 #define SHOW_MALFORMED	5	/* malformed lines named on stderr */
 #define TARGET_CACHE_MAX (1u << 20)	/* raw request targets remembered */
 #define UA_CACHE_MAX	(1u << 20)	/* User-Agents judged */
-#define MAX_GROWS	16
 
 /* What became of a line. */
 enum outcome {
@@ -898,55 +897,53 @@ row_cmp(const void *a, const void *b, void *arg)
 	    (int32_t)(uint32_t)x->key > (int32_t)(uint32_t)y->key;
 }
 
+struct rows_write {
+	struct importlog *il;
+	uint64_t	 already;	/* days that had counts before */
+};
+
+/* Every row, in one transaction (a store_write_fn). */
+static int
+add_rows(struct store_txn *txn, void *arg)
+{
+	struct rows_write *w = arg;
+	struct importlog *il = w->il;
+	struct series_counts sc;
+	const struct row *r;
+	size_t i;
+	int rc = STORE_OK;
+
+	w->already = 0;
+	for (i = 0; i < il->nrows && rc == STORE_OK; i++) {
+		r = &il->rows[i];
+		if ((r->key >> 32) == 0) {
+			/* Days with counts before: a log imported twice, or
+			 * days tallyd counted too. */
+			rc = store_txn_get(txn, il->site, SITE_SERIES,
+			    (int)(uint32_t)r->key, &sc);
+			if (rc == STORE_OK && sc.day.views > 0)
+				w->already++;
+		}
+		if (rc == STORE_OK)
+			rc = store_add(txn, il->site, il->series[r->key >> 32],
+			    (int)(uint32_t)r->key, r->views, r->visitors);
+	}
+	return rc;
+}
+
 static int
 write_rows(struct importlog *il, uint64_t *already)
 {
 	struct store *st = il->ctl->store;
-	struct store_txn *txn;
-	struct series_counts sc;
-	const struct row *r;
-	size_t i;
-	int rc, grows;
+	struct rows_write w = { il, 0 };
 
 	qsort_r(il->rows, il->nrows, sizeof(*il->rows), row_cmp, il);
 	store_reader_check(st);
-	for (grows = 0; grows < MAX_GROWS; grows++) {
-		if (store_write_begin(st, &txn) != STORE_OK)
-			return ctl_fail(il->ctl, "starting the write: %s",
-			    store_error(st));
-		*already = 0;
-		for (i = 0, rc = STORE_OK; i < il->nrows && rc == STORE_OK;
-		    i++) {
-			r = &il->rows[i];
-			if ((r->key >> 32) == 0) {
-				/* Days with counts before: a log imported
-				 * twice, or days tallyd counted too. */
-				rc = store_txn_get(txn, il->site, SITE_SERIES,
-				    (int)(uint32_t)r->key, &sc);
-				if (rc == STORE_OK && sc.day.views > 0)
-					(*already)++;
-			}
-			if (rc == STORE_OK)
-				rc = store_add(txn, il->site,
-				    il->series[r->key >> 32],
-				    (int)(uint32_t)r->key, r->views,
-				    r->visitors);
-		}
-		if (rc == STORE_OK)
-			rc = store_commit(txn);
-		else
-			store_abort(txn);
-		if (rc == STORE_OK)
-			return 0;
-		if (rc != STORE_MAPFULL)
-			return ctl_fail(il->ctl, "writing: %s; nothing was "
-			    "imported", store_error(st));
-		if (store_grow(st) != STORE_OK)
-			return ctl_fail(il->ctl, "growing the store: %s; "
-			    "nothing was imported", store_error(st));
-	}
-	return ctl_fail(il->ctl, "the store is still full after growing it "
-	    "%d times; nothing was imported", MAX_GROWS);
+	if (store_write(st, add_rows, &w) != STORE_OK)
+		return ctl_fail(il->ctl, "writing: %s; nothing was imported",
+		    store_error(st));
+	*already = w.already;
+	return 0;
 }
 
 static void

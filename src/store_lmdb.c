@@ -39,6 +39,7 @@
 #include "tally/store.h"
 
 #define INITIAL_MAP_SIZE	(64UL << 20)
+#define MAX_GROWS		16	/* doublings within one store_write */
 #define KEY_MAX			(64 + 1 + 1024)
 /* LMDB's key limit as Debian builds it. A longer site '\0' path is cut
  * and ends in '\1' and a hash of the whole; the path then also rides in
@@ -893,6 +894,29 @@ store_write_begin(struct store *st, struct store_txn **out)
 	return STORE_OK;
 }
 
+int
+store_write(struct store *st, store_write_fn fn, void *arg)
+{
+	struct store_txn *txn;
+	int rc, grows;
+
+	for (grows = 0; grows <= MAX_GROWS; grows++) {
+		if (grows > 0 && (rc = store_grow(st)) != STORE_OK)
+			return rc;
+		if ((rc = store_write_begin(st, &txn)) != STORE_OK)
+			return rc;
+		if ((rc = fn(txn, arg)) == STORE_OK)
+			rc = store_commit(txn);
+		else
+			store_abort(txn);
+		if (rc != STORE_MAPFULL)
+			return rc;
+	}
+	snprintf(st->err, sizeof(st->err), "the store map is still full "
+	    "after growing it %d times", MAX_GROWS);
+	return STORE_ERROR;
+}
+
 static int
 put_series(struct store_txn *t, const char *site, const char *path,
     const struct series_rec *rec)
@@ -1445,20 +1469,6 @@ store_meta_put(struct store_txn *t, const char *key, const void *val,
 	v.mv_size = len;
 	if ((rc = mdb_put(t->txn, t->st->meta, &k, &v, 0)) != 0)
 		return fail(t->st, rc, "writing meta");
-	return STORE_OK;
-}
-
-int
-store_meta_del(struct store_txn *t, const char *key)
-{
-	MDB_val k;
-	int rc;
-
-	k.mv_data = (void *)key;
-	k.mv_size = strlen(key);
-	rc = mdb_del(t->txn, t->st->meta, &k, NULL);
-	if (rc && rc != MDB_NOTFOUND)
-		return fail(t->st, rc, "deleting meta");
 	return STORE_OK;
 }
 

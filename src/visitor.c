@@ -212,13 +212,32 @@ visitors_free(struct visitors *v)
 	free(v);
 }
 
+struct salts_write {
+	const struct salt_rec *salts;
+	size_t	 n;
+	int	 day;
+};
+
+static int
+write_salts(struct store_txn *txn, void *arg)
+{
+	struct salts_write *w = arg;
+	int rc;
+
+	if ((rc = store_meta_put(txn, "salts", w->salts,
+	    w->n * sizeof(w->salts[0]))) != STORE_OK)
+		return rc;
+	/* Visitor ids of days whose salt is gone go too. */
+	return store_seen_prune(txn, w->day - 1);
+}
+
 /* Loads the salts of day and day - 1, making day's when it is new and
  * dropping every older one. */
 static int
 load_salts(struct visitors *v, int day)
 {
 	struct salt_rec stored[2], keep[2];
-	struct store_txn *txn;
+	struct salts_write sw;
 	size_t len = sizeof(stored), n, i, k = 0;
 	int rc;
 
@@ -246,17 +265,10 @@ load_salts(struct visitors *v, int day)
 			randombytes_buf(keep[k].salt, SALT_BYTES);
 			k++;
 		}
-		if ((rc = store_write_begin(v->store, &txn)) != STORE_OK)
-			return rc;
-		rc = store_meta_put(txn, "salts", keep, k * sizeof(keep[0]));
-		/* Visitor ids of days whose salt is gone go too. */
-		if (rc == STORE_OK)
-			rc = store_seen_prune(txn, day - 1);
-		if (rc != STORE_OK) {
-			store_abort(txn);
-			return rc;
-		}
-		if ((rc = store_commit(txn)) != STORE_OK)
+		sw.salts = keep;
+		sw.n = k;
+		sw.day = day;
+		if ((rc = store_write(v->store, write_salts, &sw)) != STORE_OK)
 			return rc;
 		log_info("visitor salt rotated");
 	}

@@ -118,6 +118,12 @@ int store_orphan_rows(struct store_view *, uint64_t *orphans);
 /* Write transactions. One at a time per store; LMDB serialises writers
  * across processes. */
 int store_write_begin(struct store *, struct store_txn **);
+/* Runs fn in a write transaction and commits it, or aborts when fn
+ * fails. When the map is full, it is grown and the whole transaction is
+ * run again: fn must only write through txn. No view of this process
+ * may be open. Returns fn's status or the commit's. */
+typedef int (*store_write_fn)(struct store_txn *, void *arg);
+int store_write(struct store *, store_write_fn, void *arg);
 /* Adds to a series' day row and all-time count, creating the series. */
 int store_add(struct store_txn *, const char *site, const char *path, int day,
     uint64_t views, uint64_t visitors);
@@ -130,7 +136,6 @@ int store_set_total(struct store_txn *, const char *site, const char *path,
 /* Deletes a series with its rows; path NULL deletes the whole site. */
 int store_reset(struct store_txn *, const char *site, const char *path);
 int store_meta_put(struct store_txn *, const char *key, const void *val, size_t len);
-int store_meta_del(struct store_txn *, const char *key);
 /* A read of the uncommitted state, inside the write transaction. */
 int store_txn_get(struct store_txn *, const char *site, const char *path, int day,
     struct series_counts *out);
