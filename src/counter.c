@@ -373,7 +373,8 @@ known_page(struct counter *c, struct batch *fl, const char *site,
 
 static int
 add_hit(struct counter *c, struct store_view *view, struct batch *fl,
-    const struct hit *hit, const char **path_out)
+    const struct hit *hit, const char **path_out, struct series_counts *pagep,
+    struct series_counts *sitep)
 {
 	struct series_counts page, site;
 	struct pending *pp, *sp;
@@ -421,6 +422,9 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 	sp->views++;
 	sp->visitors += new_site;
 	*path_out = path;
+	/* What was read is what the answer needs: no second lookup. */
+	*pagep = page;
+	*sitep = site;
 	return STORE_OK;
 }
 
@@ -464,12 +468,13 @@ counter_count(struct counter *c, struct store_view *view, const struct hit *hit,
 	if ((rc = store_view_begin(view)) != STORE_OK)
 		goto done;
 	fl = inflight_for(c, view);
-	if (hit && (rc = add_hit(c, view, fl, hit, path_out)) != STORE_OK)
+	if (hit)
+		rc = add_hit(c, view, fl, hit, path_out, &page, &whole);
+	else if ((rc = store_get(view, site, path, day, &page)) == STORE_OK)
+		rc = store_get(view, site, SITE_SERIES, day, &whole);
+	if (rc != STORE_OK)
 		goto done;
 	path = *path_out;
-	if ((rc = store_get(view, site, path, day, &page)) != STORE_OK ||
-	    (rc = store_get(view, site, SITE_SERIES, day, &whole)) != STORE_OK)
-		goto done;
 	out->page = page.total;
 	out->page_today = page.day;
 	out->total = whole.total;

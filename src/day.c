@@ -109,6 +109,9 @@ static char	*tz_orig;
 
 /* Changes TZ, which is not thread-safe: call it before starting threads
  * or while no other thread converts times. */
+/* Bumped at every zone change, so that cached days are worked out again. */
+static unsigned zone_generation;
+
 int
 day_set_timezone(const char *zone)
 {
@@ -132,6 +135,7 @@ day_set_timezone(const char *zone)
 	} else
 		unsetenv("TZ");
 	tzset();
+	__atomic_fetch_add(&zone_generation, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -148,8 +152,21 @@ day_of(time_t t)
 int
 day_today(void)
 {
-	/* time(), not a cached clock: libfaketime moves it in tests. */
-	return day_of(time(NULL));
+	/* Every request asks: the answer is kept for the second it holds
+	 * in, per thread, until the zone changes. time(), not a cached
+	 * clock: libfaketime moves it in tests. */
+	static __thread time_t last_t = -1;
+	static __thread unsigned last_gen;
+	static __thread int last_day;
+	time_t t = time(NULL);
+	unsigned gen = __atomic_load_n(&zone_generation, __ATOMIC_ACQUIRE);
+
+	if (t != last_t || gen != last_gen) {
+		last_day = day_of(t);
+		last_t = t;
+		last_gen = gen;
+	}
+	return last_day;
 }
 
 /* Writes n as exactly width digits. */

@@ -98,17 +98,23 @@ route_add_header(struct route_ctx *ctx, const char *fmt, ...)
 		ctx->headers[ctx->headers_len] = '\0';
 }
 
-/* The origin a request comes from: Origin, else the Referer's. */
-static bool
-request_origin(const struct http_request *r, char *out, size_t outsz)
+/* The origin a request comes from: Origin, else the Referer's; NULL
+ * when neither gives one. Worked out once per request, when needed. */
+static const char *
+request_origin(struct route_ctx *ctx)
 {
 	const char *o;
+	int rc = -1;
 
-	if ((o = http_header_get(r, "origin")) != NULL && strcmp(o, "null") != 0)
-		return url_origin(o, out, outsz) == 0;
-	if ((o = http_header_get(r, "referer")) != NULL)
-		return url_origin(o, out, outsz) == 0;
-	return false;
+	if (ctx->origin_state == ORIGIN_UNKNOWN) {
+		if ((o = http_header_get(ctx->r, "origin")) != NULL &&
+		    strcmp(o, "null") != 0)
+			rc = url_origin(o, ctx->origin, sizeof(ctx->origin));
+		else if ((o = http_header_get(ctx->r, "referer")) != NULL)
+			rc = url_origin(o, ctx->origin, sizeof(ctx->origin));
+		ctx->origin_state = rc == 0 ? ORIGIN_KNOWN : ORIGIN_NONE;
+	}
+	return ctx->origin_state == ORIGIN_KNOWN ? ctx->origin : NULL;
 }
 
 static bool
@@ -125,7 +131,7 @@ site_allows_origin(const struct site_config *site, const char *origin)
 static void
 add_cors(struct route_ctx *ctx)
 {
-	char origin[300];
+	const char *origin;
 
 	route_add_header(ctx, "Vary: Origin\r\n");
 	if (ctx->site == NULL || ctx->site->norigins == 0) {
@@ -135,7 +141,7 @@ add_cors(struct route_ctx *ctx)
 	/* Only a listed origin is echoed; the origin is already validated
 	 * and normalized, so it is safe in a header. */
 	if (http_header_get(ctx->r, "origin") &&
-	    request_origin(ctx->r, origin, sizeof(origin)) &&
+	    (origin = request_origin(ctx)) != NULL &&
 	    site_allows_origin(ctx->site, origin))
 		route_add_header(ctx, "Access-Control-Allow-Origin: %s\r\n",
 		    origin);
@@ -176,8 +182,7 @@ int
 route_prepare(struct route_ctx *ctx, bool with_body)
 {
 	struct http_request *r = ctx->r;
-	const char *err = NULL, *name, *src;
-	char origin[300];
+	const char *err = NULL, *name, *src, *origin;
 	enum path_error pe;
 	int status;
 
@@ -203,7 +208,7 @@ route_prepare(struct route_ctx *ctx, bool with_body)
 		}
 	} else {
 		ctx->site = NULL;
-		if (request_origin(r, origin, sizeof(origin)))
+		if ((origin = request_origin(ctx)) != NULL)
 			ctx->site = config_site_by_origin(ctx->cfg, origin);
 		if (ctx->site == NULL)
 			ctx->site = config_site(ctx->cfg, DEFAULT_SITE);
@@ -244,12 +249,12 @@ should_count(struct route_ctx *ctx, const unsigned char addr[16])
 {
 	struct http_request *r = ctx->r;
 	const char *purpose, *ua = http_header_get(r, "user-agent");
-	char origin[300];
+	const char *origin;
 
 	if (r->verb == HTTP_VERB_HEAD)
 		return DECLINE_READONLY;
 	if (ctx->site->norigins > 0 &&
-	    (!request_origin(r, origin, sizeof(origin)) ||
+	    ((origin = request_origin(ctx)) == NULL ||
 	    !site_allows_origin(ctx->site, origin)))
 		return DECLINE_ORIGIN;
 	if (((purpose = http_header_get(r, "sec-purpose")) != NULL ||
@@ -492,6 +497,7 @@ routes_handle(struct http_request *r)
 	ctx.d = ctx.w->d;
 	ctx.cfg = ctx.w->ref->cfg;
 	ctx.replay = false;
+	ctx.origin_state = ORIGIN_UNKNOWN;
 	ctx.r = r;
 	ctx.site = NULL;
 	ctx.headers[0] = '\0';

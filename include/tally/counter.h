@@ -44,9 +44,10 @@ void counter_free(struct counter *);
 
 /*
  * Counts hit, when not NULL, and reads the counts of the page it was
- * counted under (or of site/path/day for a read) into out. view is the
- * calling thread's own. With waiter, the hit's commit is asked for now
- * and the waiter told when it is done. *path_out is the path counted.
+ * counted under into out; without a hit, reads those of site/path/day
+ * (with a hit, they must be the hit's). view is the calling thread's
+ * own. With waiter, the hit's commit is asked for now and the waiter
+ * told when it is done. *path_out is the path counted.
  */
 int counter_count(struct counter *, struct store_view *view,
     const struct hit *hit, const char *site, const char *path, int day,

@@ -23,6 +23,8 @@ struct route_ctx {
 	const struct site_config *site;
 	char		 path[PATH_MAX_LEN + 1];
 	int		 day;
+	enum { ORIGIN_UNKNOWN, ORIGIN_NONE, ORIGIN_KNOWN } origin_state;
+	char		 origin[300];	/* normalized, when ORIGIN_KNOWN */
 	char		 headers[1024];	/* CORS and cache headers to send */
 	size_t		 headers_len;
 };
