@@ -27,38 +27,32 @@
 
 void metrics_route(struct route_ctx *);
 
-enum {
-	M_GET = 1 << HTTP_VERB_GET,
-	M_HEAD = 1 << HTTP_VERB_HEAD,
-	M_POST = 1 << HTTP_VERB_POST,
-	M_OPTIONS = 1 << HTTP_VERB_OPTIONS,
-};
-
 static void route_hit(struct route_ctx *);
 static void route_count_only(struct route_ctx *);
 static void route_healthz(struct route_ctx *);
 
+/* Every route takes GET, HEAD and OPTIONS (a CORS preflight); /hit also
+ * takes POST. */
 static const struct route {
 	const char *path;
-	unsigned methods;
-	const char *allow;
-	bool cors;
-	void (*fn)(struct route_ctx *);
+	bool	 post;
+	void	(*fn)(struct route_ctx *);
 } routes[] = {
-	{ "/hit", M_GET | M_HEAD | M_POST | M_OPTIONS,
-	    "GET, HEAD, POST, OPTIONS", true, route_hit },
-	{ "/count", M_GET | M_HEAD | M_OPTIONS, "GET, HEAD, OPTIONS", true,
-	    route_count_only },
-	{ "/counter.svg", M_GET | M_HEAD | M_OPTIONS, "GET, HEAD, OPTIONS", true,
-	    route_counter_svg },
-	{ "/pixel.gif", M_GET | M_HEAD | M_OPTIONS, "GET, HEAD, OPTIONS", true,
-	    route_pixel },
-	{ "/tally.js", M_GET | M_HEAD | M_OPTIONS, "GET, HEAD, OPTIONS", true,
-	    route_tally_js },
-	{ "/healthz", M_GET | M_HEAD, "GET, HEAD", false, route_healthz },
-	{ "/metrics", M_GET | M_HEAD, "GET, HEAD", false, metrics_route },
-	{ "/", M_GET | M_HEAD, "GET, HEAD", false, route_front_page },
+	{ "/hit",		true,	route_hit },
+	{ "/count",		false,	route_count_only },
+	{ "/counter.svg",	false,	route_counter_svg },
+	{ "/pixel.gif",		false,	route_pixel },
+	{ "/tally.js",		false,	route_tally_js },
+	{ "/healthz",		false,	route_healthz },
+	{ "/metrics",		false,	metrics_route },
+	{ "/",			false,	route_front_page },
 };
+
+static const char *
+route_allow(const struct route *rt)
+{
+	return rt->post ? "GET, HEAD, POST, OPTIONS" : "GET, HEAD, OPTIONS";
+}
 
 const char *
 decline_reason_name(enum decline_reason r)
@@ -482,7 +476,7 @@ route_preflight(struct route_ctx *ctx, const struct route *rt)
 	route_add_header(ctx,
 	    "Access-Control-Allow-Methods: %s\r\n"
 	    "Access-Control-Allow-Headers: Content-Type\r\n"
-	    "Access-Control-Max-Age: 86400\r\n", rt->allow);
+	    "Access-Control-Max-Age: 86400\r\n", route_allow(rt));
 	http_respond(ctx->r, 204, NULL, ctx->headers, NULL, 0);
 }
 
@@ -514,8 +508,9 @@ routes_handle(struct http_request *r)
 		http_respond_error(r, 404, "no such route");
 		return;
 	}
-	if (r->verb == HTTP_VERB_OTHER || !(rt->methods & (1u << r->verb))) {
-		route_add_header(&ctx, "Allow: %s\r\n", rt->allow);
+	if (r->verb == HTTP_VERB_OTHER ||
+	    (r->verb == HTTP_VERB_POST && !rt->post)) {
+		route_add_header(&ctx, "Allow: %s\r\n", route_allow(rt));
 		http_respond_error_headers(r, 405, "method not allowed",
 		    ctx.headers);
 		return;

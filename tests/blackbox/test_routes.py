@@ -523,6 +523,26 @@ def test_options_preflight():
     eq(views(d.count("/pre"), "total"), 1, "total.views after OPTIONS")
 
 
+def test_options_on_every_route():
+    # SPEC: "OPTIONS on any route: CORS preflight"; POST only on /hit.
+    d = Daemon()
+    for target in ("/hit", "/count", "/counter.svg", "/pixel.gif",
+                   "/tally.js", "/healthz", "/metrics", "/"):
+        st, hd, body = d.request("OPTIONS", target, {
+            "Origin": "https://any.example",
+            "Access-Control-Request-Method": "GET"})
+        eq((st, body), (204, b""), "OPTIONS " + target)
+        methods = {m.strip() for m in
+                   hd.get("access-control-allow-methods", "").split(",")}
+        check({"GET", "HEAD"} <= methods, "Allow-Methods of %s: %r"
+              % (target, methods))
+        eq("POST" in methods, target == "/hit", "POST allowed on " + target)
+    st, hd, body = d.request("POST", "/count", {"Content-Type":
+                                                "application/json"}, "{}")
+    eq(st, 405, "POST /count")
+    eq(hd.get("allow"), "GET, HEAD, OPTIONS", "Allow of /count")
+
+
 # ------------------------------------------------------------------ filters
 
 def test_bots_answered_not_counted():
