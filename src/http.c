@@ -896,12 +896,6 @@ http_server_free(struct http_server *srv)
 	free(srv);
 }
 
-size_t
-http_server_connections(const struct http_server *srv)
-{
-	return srv->nconns;
-}
-
 int
 http_server_adopt(struct http_server *srv, int fd, char *err, size_t errlen)
 {

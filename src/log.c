@@ -30,12 +30,6 @@ log_setlevel(int level)
 	log_level = level;
 }
 
-int
-log_getlevel(void)
-{
-	return log_level;
-}
-
 static void
 vlog(int level, const char *fmt, va_list ap, const char *reason)
 {

@@ -10,12 +10,6 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-bool
-notify_available(void)
-{
-	return HAVE_SYSTEMD;
-}
-
 void
 notify(const char *state)
 {

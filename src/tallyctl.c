@@ -331,7 +331,9 @@ ctl_sgr(const struct ctl *ctl, const char *code)
 	return s;
 }
 
-int
+/* Writes stdout out and reports a failure to (a full disk, a closed
+ * pipe). Returns the exit code to use instead of rc. */
+static int
 ctl_finish_output(struct ctl *ctl, int rc)
 {
 	if (fflush(stdout) == EOF || ferror(stdout)) {

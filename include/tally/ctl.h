@@ -75,9 +75,6 @@ char *ctl_thousands(char out[NUM_STRLEN], uint64_t v);
 /* An SGR sequence ("1" bold, "2" dim, "36" cyan...) when colour is on,
  * else "". ctl_sgr(ctl, "0") resets. */
 const char *ctl_sgr(const struct ctl *, const char *code);
-/* Writes stdout out and reports a failure to (a full disk, a closed
- * pipe). Returns the exit code to use instead of rc. */
-int ctl_finish_output(struct ctl *, int rc);
 
 /* Aligned text columns. align holds one 'l' or 'r' per column. */
 struct table {

@@ -67,7 +67,6 @@ int http_server_listen(struct http_server *, const char *addr, char *err, size_t
 /* Serves an already listening socket (socket activation). */
 int http_server_adopt(struct http_server *, int fd, char *err, size_t errlen);
 void http_server_close_listeners(struct http_server *);
-size_t http_server_connections(const struct http_server *);
 
 const char *http_header_get(const struct http_request *, const char *lname);
 

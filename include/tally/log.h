@@ -18,7 +18,6 @@ enum log_level { LOG_LEVEL_ERR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG 
  * "<N>" priority prefixes are written instead. */
 void log_init(const char *progname, int level);
 void log_setlevel(int level);
-int log_getlevel(void);
 
 void log_warn(const char *fmt, ...) TALLY_PRINTF(1, 2);	/* with strerror(errno) */
 void log_warnx(const char *fmt, ...) TALLY_PRINTF(1, 2);

@@ -12,6 +12,5 @@ void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t notify_watchdog_usec(void);
 /* How many listening sockets were passed (from fd 3 on). */
 int notify_listen_fds(void);
-bool notify_available(void);
 
 #endif
