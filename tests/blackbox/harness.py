@@ -186,6 +186,23 @@ def _pdeathsig():
         pass
 
 
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def faketime_env(when):
+    """Environment that starts the clock at when ("YYYY-MM-DD hh:mm:ss",
+    UTC) and lets it run. Monotonic clocks stay real, so that event-loop
+    timers keep their pace."""
+    return {
+        "LD_PRELOAD": FAKETIME_LIB,
+        "FAKETIME": "@" + when,
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME_DONT_RESET": "1",
+        "ASAN_OPTIONS": "verify_asan_link_order=0",
+        "TZ": "UTC",
+    }
+
+
 def run_tallyctl(*args, env=None, timeout=30, input=None):
     """Runs tallyctl; returns (exit code, stdout str, stderr str)."""
     e = dict(os.environ)
@@ -215,6 +232,9 @@ def run_tallyd(*args, env=None, timeout=15, cwd=None):
 
 class Daemon:
     """One running tallyd on a free loopback port with its own data dir."""
+
+    # /healthz answers that mean "up"; a subclass may accept 503 too.
+    READY = (200,)
 
     def __init__(self, args=(), env=None, data=None, start=True,
                  rate_limit=True, timeout=10.0, keep=False):
@@ -271,7 +291,7 @@ class Daemon:
                               % (rc, self.stderr()[-2000:]))
             try:
                 st, _, body = self.request("GET", "/healthz", timeout=2)
-                if st == 200:
+                if st in self.READY:
                     return self
                 last = "healthz answered %d %r" % (st, body[:200])
             except OSError as e:

@@ -20,7 +20,6 @@ reads the store the whole time; `tallyctl check` is clean.
 
 import csv
 import errno
-import http.client
 import io
 import os
 import re
@@ -77,37 +76,7 @@ class Tmpfs:
 class AnyHealthDaemon(Daemon):
     """A Daemon that is ready once it answers /healthz at all: on a full
     disk that answer is 503."""
-
-    def start(self):
-        check(self.proc is None or self.proc.poll() is not None,
-              "daemon already running")
-        self.port = harness.free_port()
-        env = dict(os.environ)
-        env.update(self.env)
-        self._errpath = os.path.join(self.cwd, "stderr.%d" % self.port)
-        self._errf = open(self._errpath, "wb")
-        self.started_at = time.time()
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=self._errf, stderr=self._errf,
-                                     env=env, cwd=self.cwd,
-                                     preexec_fn=harness._pdeathsig)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            rc = self.proc.poll()
-            if rc is not None:
-                raise Failure("tallyd exited with %d during startup: %s"
-                              % (rc, self.stderr()[-2000:]))
-            try:
-                st, _, _ = self.request("GET", "/healthz", timeout=2)
-                if st in (200, 503):
-                    return self
-            except (OSError, http.client.HTTPException):
-                pass
-            if time.monotonic() > deadline:
-                self.kill9()
-                raise Failure("tallyd not answering after %.0f s; stderr: %s"
-                              % (self.timeout, self.stderr()[-2000:]))
-            time.sleep(0.02)
+    READY = (200, 503)
 
 
 def fill(dir):

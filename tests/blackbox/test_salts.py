@@ -13,21 +13,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Daemon, Skip, eq  # noqa: E402
+from harness import FAKETIME_LIB, Daemon, Skip, eq, faketime_env  # noqa: E402
 
-FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 SALT_RECORD = 4 + 16    # int32 day, 16-byte SipHash key
-
-
-def fake_env(when):
-    return {
-        "LD_PRELOAD": FAKETIME_LIB,
-        "FAKETIME": "@" + when,
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        "FAKETIME_DONT_RESET": "1",
-        "ASAN_OPTIONS": "verify_asan_link_order=0",
-        "TZ": "UTC",
-    }
 
 
 def day_number(iso):
@@ -65,7 +53,7 @@ def wait_past(seconds):
 def test_midnight_makes_a_salt_and_erases_the_old_one():
     setup()
     # Day one: a visit makes the salt of 2026-11-26.
-    d = Daemon(["--timezone", "UTC"], env=fake_env("2026-11-26 23:59:58"))
+    d = Daemon(["--timezone", "UTC"], env=faketime_env("2026-11-26 23:59:58"))
     d.hit("/a")
     # Past midnight with no visit at all: the new day's salt is made.
     wait_past(3.5)
@@ -75,7 +63,7 @@ def test_midnight_makes_a_salt_and_erases_the_old_one():
        "salts after the first midnight")
     # A day later, again without a visit: 2026-11-26 is now older than
     # the previous day and must be gone.
-    d.env = fake_env("2026-11-27 23:59:58")
+    d.env = faketime_env("2026-11-27 23:59:58")
     d.start()
     wait_past(3.5)
     eq(d.stop(), 0, "exit status")

@@ -12,12 +12,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import (BROWSER_UA, BROWSER_UA2, Daemon, Failure, Skip,  # noqa: E402
-                     eq, check_counts_shape)
+                     FAKETIME_LIB, eq, check_counts_shape, faketime_env)
 
 BROWSER_UA3 = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/"
                "605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15")
-
-FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
 def vv(c):
@@ -162,22 +160,12 @@ def test_dnt_ignore_counts_visitors():
 
 # ------------------------------------------------------------ salt rotation
 
-def fake_env(when):
-    return {
-        "LD_PRELOAD": FAKETIME_LIB,
-        "FAKETIME": "@" + when,
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        "FAKETIME_DONT_RESET": "1",
-        "ASAN_OPTIONS": "verify_asan_link_order=0",
-        "TZ": "UTC",
-    }
-
 
 def check_faketime():
     if not os.path.exists(FAKETIME_LIB):
         raise Skip("libfaketime not found at %s" % FAKETIME_LIB)
     env = dict(os.environ)
-    env.update(fake_env("2026-11-27 12:00:00"))
+    env.update(faketime_env("2026-11-27 12:00:00"))
     try:
         p = subprocess.run(["date", "-u", "+%Y-%m-%d"], env=env,
                            stdout=subprocess.PIPE, timeout=10)
@@ -207,7 +195,7 @@ def test_salt_rotates_at_midnight():
     for attempt in range(3):
         t0 = time.monotonic()
         d = Daemon(["--timezone", "UTC", "--commit-interval", "100ms"],
-                   env=fake_env("2026-11-27 23:59:57"))
+                   env=faketime_env("2026-11-27 23:59:57"))
         c = counted(d, "/a")
         c2 = counted(d, "/a")
         elapsed = time.monotonic() - t0
@@ -236,7 +224,7 @@ def test_salt_rotates_at_midnight():
 
     # Tomorrow's salt is kept across a restart on that day.
     eq(d.stop(), 0, "exit code after SIGTERM")
-    d.env = fake_env("2026-11-28 00:10:00")
+    d.env = faketime_env("2026-11-28 00:10:00")
     d.start()
     c = counted(d, "/a")
     eq(c["day"], "2026-11-28", "day after the restart")
