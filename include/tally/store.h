@@ -24,6 +24,14 @@ struct counts {
 	uint64_t visitors;
 };
 
+/* What an answer shows of a page: its own counts and its site's. */
+struct page_counts {
+	struct counts page;		/* the page, all time */
+	struct counts page_today;
+	struct counts today;		/* the site */
+	struct counts total;
+};
+
 struct series_counts {
 	struct counts total;	/* all time, adjustments included */
 	struct counts day;	/* the day asked for */

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "tally/escape.h"
-#include "tally/params.h"
+#include "params.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

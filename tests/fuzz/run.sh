@@ -31,14 +31,14 @@ if ! clang -fsanitize=fuzzer "$OUT/probe.c" -o "$OUT/probe" 2>/dev/null; then
 	exit 77
 fi
 
-lib="log buf escape path day net config params"
+lib="lib/log lib/buf lib/escape lib/path lib/day lib/net lib/config"
 sources_of() {
 	case $1 in
-	path) echo "log buf escape path" ;;
-	params) echo "log buf escape params" ;;
+	path) echo "lib/log lib/buf lib/escape lib/path" ;;
+	params) echo "lib/log lib/buf lib/escape tallyd/params" ;;
 	config) echo "$lib" ;;
-	csv) echo "$lib csvrow" ;;
-	logline) echo "log buf escape day logline" ;;
+	csv) echo "$lib lib/csvrow" ;;
+	logline) echo "lib/log lib/buf lib/escape lib/day lib/logline" ;;
 	esac
 }
 
@@ -46,9 +46,9 @@ status=0
 for t in $targets; do
 	[ -f "$here/fuzz_$t.c" ] || { echo "fuzz: no target $t" >&2; status=1; continue; }
 	srcs=""
-	for s in $(sources_of "$t"); do srcs="$srcs $root/src/$s.c"; done
+	for s in $(sources_of "$t"); do srcs="$srcs $root/$s.c"; done
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -I"$root/include" -I"$root" \
+	    -fno-sanitize-recover=undefined -I"$root/include" -I"$root" -I"$root/tallyd" \
 	    -I"$OUT" "$here/fuzz_$t.c" $srcs -o "$OUT/fuzz_$t" \
 	    $(pkg-config --cflags --libs inih lmdb libsodium) -lm
 	mkdir -p "$OUT/corpus-$t"

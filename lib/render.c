@@ -1,5 +1,6 @@
 /* The counts JSON. Every number is an integer; strings are escaped. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tally/day.h"
@@ -47,4 +48,26 @@ render_counts_json(struct buf *b, const char *site, const char *path, int day,
 		buf_putc(b, '"');
 	}
 	buf_puts(b, "}\n");
+}
+
+void
+format_thousands(char *out, size_t outsz, uint64_t v)
+{
+	char	 digits[24];
+	size_t	 n, i, o = 0;
+
+	if (outsz == 0)
+		return;
+	n = (size_t)snprintf(digits, sizeof(digits), "%llu",
+	    (unsigned long long)v);
+	for (i = 0; i < n && o + 1 < outsz; i++) {
+		/* A separator before every group of three from the right. */
+		if (i > 0 && (n - i) % 3 == 0) {
+			if (o + 2 >= outsz)
+				break;
+			out[o++] = ',';
+		}
+		out[o++] = digits[i];
+	}
+	out[o] = '\0';
 }

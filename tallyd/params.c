@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "tally/escape.h"
-#include "tally/params.h"
+
+#include "params.h"
 
 #define JSON_MAX_DEPTH	16
 

@@ -11,21 +11,22 @@
 
 #include "tally/bots.h"
 #include "tally/buf.h"
-#include "tally/counter.h"
-#include "tally/daemon.h"
 #include "tally/day.h"
 #include "tally/escape.h"
-#include "tally/http.h"
 #include "tally/log.h"
 #include "tally/path.h"
 #include "tally/render.h"
-#include "tally/routes.h"
 #include "tally/store.h"
-#include "tally/visitor.h"
+
+#include "counter.h"
+#include "daemon.h"
+#include "http.h"
+#include "metrics.h"
+#include "routes.h"
+#include "visitor.h"
 
 #include <event2/event.h>
 
-void metrics_route(struct route_ctx *);
 
 static void route_hit(struct route_ctx *);
 static void route_count_only(struct route_ctx *);

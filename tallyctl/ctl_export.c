@@ -14,10 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tally/arena.h"
 #include "tally/buf.h"
 #include "tally/csvrow.h"
-#include "tally/arena.h"
-#include "tally/ctl.h"
+
+#include "ctl.h"
 
 #define FLUSH_AT	(1 << 16)
 

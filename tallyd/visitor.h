@@ -3,16 +3,17 @@
  * (behind trusted proxies), the day's visitor id (a keyed hash under a
  * salt that rotates at midnight), and the per-visitor rate limit.
  */
-#ifndef TALLY_VISITOR_H
-#define TALLY_VISITOR_H
+#ifndef TALLYD_VISITOR_H
+#define TALLYD_VISITOR_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "tally/config.h"
-#include "tally/http.h"
 #include "tally/store.h"
+
+#include "http.h"
 
 /* Slots of the rate-limit table: 16 bytes each. A visitor whose slot is
  * taken over by another is forgotten, which can only let views through,

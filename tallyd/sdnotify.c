@@ -4,7 +4,8 @@
 #include <stdio.h>
 
 #include "build-config.h"
-#include "tally/sdnotify.h"
+
+#include "sdnotify.h"
 
 #if HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>

@@ -4,8 +4,8 @@
  * request waits behind a disk flush. Answers add the pending deltas to
  * what the store holds, so a visitor sees their own visit at once.
  */
-#ifndef TALLY_COUNTER_H
-#define TALLY_COUNTER_H
+#ifndef TALLYD_COUNTER_H
+#define TALLYD_COUNTER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,13 +14,6 @@
 #include "tally/store.h"
 
 struct counter;
-
-struct page_counts {
-	struct counts page;		/* the page, all time */
-	struct counts page_today;
-	struct counts today;		/* the site */
-	struct counts total;
-};
 
 /* What a counting request adds. */
 struct hit {

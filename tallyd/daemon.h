@@ -1,6 +1,6 @@
 /* What tallyd's modules share: the running configuration and state. */
-#ifndef TALLY_DAEMON_H
-#define TALLY_DAEMON_H
+#ifndef TALLYD_DAEMON_H
+#define TALLYD_DAEMON_H
 
 #include <stdbool.h>
 #include <stdint.h>

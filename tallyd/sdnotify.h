@@ -1,7 +1,7 @@
 /* The service manager: readiness, status, watchdog, passed sockets.
  * Every function is a no-op outside systemd or without libsystemd. */
-#ifndef TALLY_SDNOTIFY_H
-#define TALLY_SDNOTIFY_H
+#ifndef TALLYD_SDNOTIFY_H
+#define TALLYD_SDNOTIFY_H
 
 #include <stdbool.h>
 #include <stdint.h>

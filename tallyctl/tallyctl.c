@@ -17,10 +17,11 @@
 #include <unistd.h>
 
 #include "build-config.h"
-#include "tally/ctl.h"
 #include "tally/day.h"
 #include "tally/escape.h"
 #include "tally/path.h"
+
+#include "ctl.h"
 
 static const struct command {
 	const char	*name;

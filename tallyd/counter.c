@@ -17,9 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "tally/counter.h"
 #include "tally/log.h"
 #include "tally/path.h"
+
+#include "counter.h"
 
 #define INITIAL_BUCKETS	1024
 #define PROBE_MAX	(8 << 20)

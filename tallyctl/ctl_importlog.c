@@ -34,14 +34,15 @@
 #include <sodium.h>
 #include <zlib.h>
 
+#include "tally/arena.h"
 #include "tally/bots.h"
 #include "tally/buf.h"
-#include "tally/arena.h"
-#include "tally/ctl.h"
 #include "tally/day.h"
 #include "tally/escape.h"
 #include "tally/logline.h"
 #include "tally/path.h"
+
+#include "ctl.h"
 
 #define READ_SIZE	(1 << 20)	/* bytes per read */
 #define SHOW_MALFORMED	5	/* malformed lines named on stderr */

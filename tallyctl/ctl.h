@@ -3,8 +3,8 @@
  * arguments (the global flags are accepted among them too), then asks
  * for the configuration and the store, and returns an exit code.
  */
-#ifndef TALLY_CTL_H
-#define TALLY_CTL_H
+#ifndef TALLYCTL_CTL_H
+#define TALLYCTL_CTL_H
 
 #include <stdbool.h>
 #include <stddef.h>

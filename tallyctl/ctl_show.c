@@ -9,12 +9,12 @@
 #include <string.h>
 
 #include "tally/buf.h"
-#include "tally/counter.h"
-#include "tally/ctl.h"
 #include "tally/day.h"
 #include "tally/escape.h"
 #include "tally/path.h"
 #include "tally/render.h"
+
+#include "ctl.h"
 
 #define DAYS_MAX	36600	/* a century of history is plenty */
 #define SPARK_DAYS	30

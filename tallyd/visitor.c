@@ -18,7 +18,8 @@
 
 #include "tally/log.h"
 #include "tally/net.h"
-#include "tally/visitor.h"
+
+#include "visitor.h"
 
 #define SALT_BYTES	crypto_shorthash_KEYBYTES
 #define HASH_INPUT_MAX	(SITE_NAME_MAX + 1 + 16 + 1 + HTTP_MAX_HEADER_BYTES)

@@ -15,10 +15,13 @@
 #include "tally/config.h"
 #include "tally/day.h"
 #include "tally/escape.h"
-#include "tally/http.h"
-#include "tally/params.h"
 #include "tally/render.h"
-#include "tally/routes.h"
+
+#include "badge.h"
+#include "frontpage.h"
+#include "http.h"
+#include "params.h"
+#include "routes.h"
 
 #define LABEL_MAX_CHARS	64
 

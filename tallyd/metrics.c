@@ -13,16 +13,16 @@
 
 #include "build-config.h"
 #include "tally/buf.h"
-#include "tally/counter.h"
-#include "tally/daemon.h"
 #include "tally/day.h"
-#include "tally/http.h"
-#include "tally/routes.h"
 #include "tally/store.h"
-#include "tally/visitor.h"
 
-void metrics_route(struct route_ctx *);
-void metrics_observe_commit(double seconds, void *arg);
+#include "counter.h"
+#include "daemon.h"
+#include "http.h"
+#include "metrics.h"
+#include "routes.h"
+#include "visitor.h"
+
 
 static const double commit_buckets[] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,

@@ -21,22 +21,23 @@
 #include "build-config.h"
 #include "tally/bots.h"
 #include "tally/config.h"
-#include "tally/counter.h"
-#include "tally/daemon.h"
 #include "tally/day.h"
-#include "tally/http.h"
 #include "tally/log.h"
 #include "tally/net.h"
-#include "tally/sdnotify.h"
 #include "tally/store.h"
-#include "tally/visitor.h"
+
+#include "counter.h"
+#include "daemon.h"
+#include "http.h"
+#include "metrics.h"
+#include "sdnotify.h"
+#include "visitor.h"
 
 #define EXIT_USAGE	2
 #define EXIT_CONFIG	78
 #define MAX_WORKERS	64
 #define MAX_FLAGS	64
 
-void metrics_observe_commit(double seconds, void *arg);
 
 /* A flag is a config key given on the command line; flags are applied
  * after the file, and again after every reload. */

@@ -1,7 +1,7 @@
 /*
  * The front page of tallyd: what it is, the snippet to paste with this
  * daemon's own address, and the default site's counts. The page itself
- * is src/www/index.html, compiled in; its {{name}} fields are filled
+ * is tallyd/www/index.html, compiled in; its {{name}} fields are filled
  * here, every value escaped for HTML.
  */
 
@@ -14,28 +14,7 @@
 #include "tally/buf.h"
 #include "tally/escape.h"
 #include "tally/render.h"
-
-void
-format_thousands(char *out, size_t outsz, uint64_t v)
-{
-	char	 digits[24];
-	size_t	 n, i, o = 0;
-
-	if (outsz == 0)
-		return;
-	n = (size_t)snprintf(digits, sizeof(digits), "%llu",
-	    (unsigned long long)v);
-	for (i = 0; i < n && o + 1 < outsz; i++) {
-		/* A separator before every group of three from the right. */
-		if (i > 0 && (n - i) % 3 == 0) {
-			if (o + 2 >= outsz)
-				break;
-			out[o++] = ',';
-		}
-		out[o++] = digits[i];
-	}
-	out[o] = '\0';
-}
+#include "frontpage.h"
 
 /* The value of one {{name}} field, or NULL for an unknown name. */
 static const char *

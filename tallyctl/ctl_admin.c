@@ -14,10 +14,11 @@
 #include <unistd.h>
 
 #include "tally/buf.h"
-#include "tally/ctl.h"
 #include "tally/day.h"
 #include "tally/escape.h"
 #include "tally/path.h"
+
+#include "ctl.h"
 
 #define MAX_PROBLEMS	100	/* printed; the rest are counted */
 

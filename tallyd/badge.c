@@ -17,6 +17,7 @@
 #include "tally/buf.h"
 #include "tally/escape.h"
 #include "tally/render.h"
+#include "badge.h"
 
 #define BADGE_HEIGHT	20
 #define BADGE_PAD	50	/* tenths of a pixel on each side of a text */

@@ -1,10 +1,10 @@
 /* Request parameters from a query string, a form body or a JSON body. */
-#ifndef TALLY_PARAMS_H
-#define TALLY_PARAMS_H
+#ifndef TALLYD_PARAMS_H
+#define TALLYD_PARAMS_H
 
 #include <stddef.h>
 
-#include "tally/http.h"
+#include "http.h"
 
 enum param_key {
 	P_SITE,

@@ -4,8 +4,8 @@
  * rejects, keep-alive and pipelining, and answers that may be given later
  * (strict durability answers once the hit is on disk).
  */
-#ifndef TALLY_HTTP_H
-#define TALLY_HTTP_H
+#ifndef TALLYD_HTTP_H
+#define TALLYD_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -25,9 +25,10 @@
 
 #include "tally/buf.h"
 #include "tally/escape.h"
-#include "tally/http.h"
 #include "tally/log.h"
 #include "tally/net.h"
+
+#include "http.h"
 
 #define MAX_LISTENERS	32
 #define HDR_SPACE	(HTTP_MAX_URI + HTTP_MAX_HEADER_BYTES + 64)

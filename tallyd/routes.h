@@ -1,14 +1,15 @@
 /* Shared steps of tallyd's routes: parameters, site, path, counting. */
-#ifndef TALLY_ROUTES_H
-#define TALLY_ROUTES_H
+#ifndef TALLYD_ROUTES_H
+#define TALLYD_ROUTES_H
 
 #include <stdbool.h>
 
-#include "tally/counter.h"
-#include "tally/daemon.h"
-#include "tally/http.h"
-#include "tally/params.h"
 #include "tally/path.h"
+
+#include "counter.h"
+#include "daemon.h"
+#include "http.h"
+#include "params.h"
 
 struct route_ctx {
 	struct daemon	*d;
@@ -41,7 +42,7 @@ int route_count(struct route_ctx *, bool want, struct page_counts *,
 void route_add_header(struct route_ctx *, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Routes of the embeddable counter (src/embed.c). */
+/* Routes of the embeddable counter (embed.c). */
 void route_counter_svg(struct route_ctx *);
 void route_pixel(struct route_ctx *);
 void route_tally_js(struct route_ctx *);
