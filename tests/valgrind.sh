@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs the core black-box files against tallyd under valgrind memcheck
 # and reports every memory error and leak. Not part of `meson test` (it
-# takes minutes); see doc/VALGRIND.md.
+# takes minutes); see doc/valgrind.md.
 #
 #   tests/valgrind.sh [FILE...]     FILE: routes, errors, hostile (default:
 #                                   all three), or any tests/blackbox name
