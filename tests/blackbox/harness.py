@@ -89,7 +89,7 @@ def visitors(c, key):
 
 
 def check_counts_shape(c, counted=None, reason=None):
-    """Asserts c is a counts JSON object as in SPEC."""
+    """Asserts c is a counts JSON object (doc/http.md, "Counts JSON")."""
     check(isinstance(c, dict), "counts JSON is not an object: %r" % (c,))
     keys = set(c)
     want = set(COUNTS_KEYS)

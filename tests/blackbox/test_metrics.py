@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """GET /metrics on a live tallyd: Prometheus' own checker (promtool) accepts
-it, every metric of SPEC is there with HELP and TYPE, the numbers match the
+it, every metric of doc/http.md ("Metrics") is there with HELP and TYPE, the numbers match the
 hits sent, there is no per-path label, and only admin_allow may read it."""
 
 import os
@@ -15,8 +15,8 @@ import harness  # noqa: E402
 from harness import (BROWSER_UA, BROWSER_UA2, Daemon, Skip, check,  # noqa: E402
                      check_json_error, eq, run_tallyd)
 
-# Every metric SPEC names, with its type and its labels.
-SPEC_METRICS = {
+# Every metric doc/http.md names, with its type and its labels.
+DOC_METRICS = {
     "tally_views_total": ("counter", {"site"}),
     "tally_views_today": ("gauge", {"site"}),
     "tally_visitors_today": ("gauge", {"site"}),
@@ -171,7 +171,7 @@ def test_every_spec_metric_has_help_and_type():
     d.hit("/x")
     _, m = wait_for(d, lambda m: m.get("tally_store_commits_total") >= 1,
                     "a commit")
-    for name, (typ, labels) in SPEC_METRICS.items():
+    for name, (typ, labels) in DOC_METRICS.items():
         check(name in m.help, "no HELP for %s" % name)
         eq(m.type.get(name), typ, "TYPE of %s" % name)
         if typ == "histogram":
@@ -332,7 +332,7 @@ def test_forwarding_header_not_believed_for_admin():
 
 def test_admin_is_the_client_behind_a_trusted_proxy():
     # Behind a reverse proxy on the same host every request comes from
-    # 127.0.0.1; the client is the proxy's forwarded address (SPEC: the
+    # 127.0.0.1; the client is the proxy's forwarded address (doc/http.md: the
     # client address), so an Internet client through the proxy is not
     # an admin under the default admin_allow (loopback).
     d = Daemon(["--trusted-proxies", "127.0.0.1"])

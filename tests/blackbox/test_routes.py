@@ -524,7 +524,7 @@ def test_options_preflight():
 
 
 def test_options_on_every_route():
-    # SPEC: "OPTIONS on any route: CORS preflight"; POST only on /hit.
+    # doc/http.md: OPTIONS on any route is a CORS preflight; POST only on /hit.
     d = Daemon()
     for target in ("/hit", "/count", "/counter.svg", "/pixel.gif",
                    "/tally.js", "/healthz", "/metrics", "/"):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Visitor salts on disk (SPEC "Privacy"): a salt is made for each day at
+"""Visitor salts on disk (doc/http.md, "Privacy"): a salt is made for each day at
 local midnight, even without visits, and a salt older than the previous
 day is erased. The store is read with mdb_dump (lmdb-utils), because what
 matters is what is on disk."""
