@@ -458,6 +458,40 @@ http_header_get(const struct http_request *r, const char *lname)
 	return NULL;
 }
 
+/* RFC 9110 5.3: the lines of a list header are one list, in order. */
+const char *
+http_header_join(const struct http_request *r, const char *lname,
+    char *buf, size_t bufsz)
+{
+	const char *first = NULL;
+	size_t i, n = 0, len;
+
+	for (i = 0; i < r->nheaders; i++) {
+		if (strcmp(r->headers[i].name, lname) != 0)
+			continue;
+		if (first == NULL) {
+			first = r->headers[i].value;
+			continue;
+		}
+		if (n == 0) {
+			if ((len = strlen(first)) >= bufsz)
+				return NULL;
+			memcpy(buf, first, len);
+			n = len;
+		}
+		len = strlen(r->headers[i].value);
+		if (n + 2 + len >= bufsz)
+			return NULL;
+		memcpy(buf + n, ", ", 2);
+		memcpy(buf + n + 2, r->headers[i].value, len);
+		n += 2 + len;
+	}
+	if (n == 0)
+		return first;
+	buf[n] = '\0';
+	return buf;
+}
+
 /* Method, path (no query: it can carry a referrer), status, bytes and
  * time taken. Never the client's address or User-Agent. */
 static void

@@ -68,7 +68,15 @@ int http_server_listen(struct http_server *, const char *addr, char *err, size_t
 int http_server_adopt(struct http_server *, int fd, char *err, size_t errlen);
 void http_server_close_listeners(struct http_server *);
 
+/* The first line of a header, or NULL. */
 const char *http_header_get(const struct http_request *, const char *lname);
+/* All lines of a list header joined with ", " in their order: the line
+ * itself when there is one, else written to buf, which
+ * HTTP_JOINED_MAX bytes always suffice for. NULL when absent (or
+ * when buf is too small). */
+#define HTTP_JOINED_MAX	(HTTP_MAX_HEADER_BYTES + 2 * HTTP_MAX_HEADERS + 1)
+const char *http_header_join(const struct http_request *, const char *lname,
+    char *buf, size_t bufsz);
 
 /* headers: extra "Name: value\r\n" lines, or NULL. HEAD answers get the
  * headers alone. */

@@ -9,12 +9,14 @@
 #include "tally/http.h"
 #include "tally/params.h"
 #include "tally/path.h"
+#include "tally/visitor.h"
 
 struct route_ctx {
 	struct daemon	*d;
 	struct worker	*w;
 	const struct config *cfg;	/* the configuration of this request */
 	struct http_request *r;
+	struct client	 client;	/* who is asking */
 	void		(*fn)(struct route_ctx *);	/* the route */
 	bool		 replay;	/* strict: the hit is on disk now */
 	int		 counted_day;

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""The client behind proxies (forwarding headers), tallyd's listening
+sockets, and connection slots: the real tallyd over HTTP."""
+
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import (BROWSER_UA, Daemon, check, check_counts_shape,  # noqa: E402
+                     check_json_error, eq, parse_json, parse_raw)
+
+PUBLIC = "203.0.113.9"
+
+
+def raw_get(d, target, header_lines):
+    """GET with header lines given as (name, value) pairs, repeats kept
+    (http.client cannot send a header twice)."""
+    req = "GET %s HTTP/1.1\r\nHost: t\r\nUser-Agent: %s\r\n" % (
+        target, BROWSER_UA)
+    for k, v in header_lines:
+        req += "%s: %s\r\n" % (k, v)
+    req += "Connection: close\r\n\r\n"
+    st, hd, body = parse_raw(d.raw(req.encode("latin-1"), wait_close=True))
+    check(st is not None, "no answer to %r" % req[:200])
+    return st, hd, body
+
+
+def metrics_status(d, header_lines):
+    return raw_get(d, "/metrics", header_lines)[0]
+
+
+def proxied(extra=()):
+    return Daemon(["--trusted-proxies", "127.0.0.1"] + list(extra))
+
+
+# ------------------------------------------------------------ the chain
+
+def test_long_chain_is_walked_from_the_right():
+    # The client forges 64 loopback hops; the proxy appends the real
+    # address. The client is the rightmost hop, not any of the forged.
+    d = proxied()
+    for forged in (64, 100, 126):
+        chain = ", ".join(["127.0.0.1"] * forged + [PUBLIC])
+        st, hd, body = raw_get(d, "/metrics", [("X-Forwarded-For", chain)])
+        check_json_error(st, hd, body, 403,
+                         "/metrics for a %d-hop chain ending in a public "
+                         "address" % (forged + 1))
+    # All of them trusted up to the left end: the leftmost is the client.
+    chain = ", ".join(["127.0.0.1"] * 128)
+    eq(metrics_status(d, [("X-Forwarded-For", chain)]), 200,
+       "/metrics for 128 loopback hops")
+
+
+def test_chain_over_the_limit_is_refused():
+    d = proxied()
+    before = d.count("/long")
+    for n in (129, 500):
+        chain = ", ".join(["127.0.0.1"] * (n - 1) + [PUBLIC])
+        st, hd, body = raw_get(d, "/metrics", [("X-Forwarded-For", chain)])
+        check_json_error(st, hd, body, 400, "/metrics with %d hops" % n)
+        st, hd, body = raw_get(d, "/hit?path=/long",
+                               [("X-Forwarded-For", chain)])
+        check_json_error(st, hd, body, 400, "/hit with %d hops" % n)
+    # Over two header lines: the joined list is what counts.
+    half = ", ".join(["127.0.0.1"] * 70)
+    st, hd, body = raw_get(d, "/metrics", [("X-Forwarded-For", half),
+                                           ("X-Forwarded-For", half)])
+    check_json_error(st, hd, body, 400, "/metrics with 2 x 70 hops")
+    eq(d.count("/long")["page"], before["page"], "counts after refusals")
+    d.check_alive()
+
+
+def test_every_header_line_is_read():
+    # HAProxy adds a line, nginx appends to the last: the rightmost
+    # element of the last line is the nearest hop.
+    d = proxied(["--admin-allow", "127.0.0.0/8"])
+    st, hd, body = raw_get(d, "/metrics", [("X-Forwarded-For", "127.0.0.1"),
+                                           ("X-Forwarded-For", PUBLIC)])
+    check_json_error(st, hd, body, 403, "/metrics, public address on the "
+                     "second line")
+    # 127.0.0.2 is an admin but not a trusted proxy: the client.
+    eq(metrics_status(d, [("X-Forwarded-For", PUBLIC),
+                          ("X-Forwarded-For", "127.0.0.2")]), 200,
+       "/metrics, admin address on the second line")
+    eq(metrics_status(d, [("X-Forwarded-For", "%s, 127.0.0.1" % PUBLIC),
+                          ("X-Forwarded-For", "127.0.0.2")]), 200,
+       "/metrics, admin address ends the second line")
+    # Visitors: the second line's address is the visitor.
+    d2 = proxied()
+    seen = []
+    for lines in ([("X-Forwarded-For", "198.51.100.1")],
+                  [("X-Forwarded-For", "198.51.100.1"),
+                   ("X-Forwarded-For", "198.51.100.2")],
+                  [("X-Forwarded-For", "198.51.100.2")]):
+        st, hd, body = raw_get(d2, "/hit?path=/lines", lines)
+        eq(st, 200, "hit status")
+        c = check_counts_shape(parse_json(body), counted=True)
+        seen.append(c["today"]["visitors"])
+    eq(seen, [1, 2, 2], "visitors after each hit")
+
+
+UNNAMED_FORWARDED = ["for=unknown", "for=_hidden", 'for="_x"',
+                     "proto=https", "for=garbage!", "for=127.0.0.2, for=unknown",
+                     'for="[::1', "for="]
+UNNAMED_XFF = ["unknown", "garbage", "127.0.0.2, _hidden", "1.2.3.4.5"]
+
+
+def test_unnamed_client_is_never_admin():
+    d = proxied(["--client-ip-header", "Forwarded"])
+    for v in UNNAMED_FORWARDED:
+        st, hd, body = raw_get(d, "/metrics", [("Forwarded", v)])
+        check_json_error(st, hd, body, 403, "/metrics with Forwarded: %s" % v)
+    # A named loopback client behind the proxy still is.
+    eq(metrics_status(d, [("Forwarded", "for=127.0.0.2")]), 200,
+       "/metrics for 127.0.0.2")
+    d2 = proxied()
+    for v in UNNAMED_XFF:
+        st, hd, body = raw_get(d2, "/metrics", [("X-Forwarded-For", v)])
+        check_json_error(st, hd, body, 403,
+                         "/metrics with X-Forwarded-For: %s" % v)
+    # The proxy's own request (no header) is the proxy's.
+    eq(metrics_status(d2, []), 200, "/metrics from the proxy itself")
+
+
+def test_unnamed_clients_are_one_client():
+    d = Daemon(["--trusted-proxies", "127.0.0.1", "--client-ip-header",
+                "Forwarded", "--rate-limit", "3"], rate_limit=False)
+    got = []
+    for v in UNNAMED_FORWARDED:
+        c = check_counts_shape(d.hit("/u", headers={"Forwarded": v}))
+        got.append((c["counted"], c.get("reason"), c["today"]["visitors"]))
+    want = [(True, None, 1)] * 3 + [(False, "rate", 1)] * (
+        len(UNNAMED_FORWARDED) - 3)
+    eq(got, want, "unnamed clients share one visitor and one allowance")
+    # ... and are not the proxy: its own request is another client.
+    c = check_counts_shape(d.hit("/u"), counted=True)
+    eq(c["today"]["visitors"], 2, "visitors after the proxy's own hit")
+    c = check_counts_shape(d.hit("/u", headers={"Forwarded": "for=" + PUBLIC}),
+                           counted=True)
+    eq(c["today"]["visitors"], 3, "visitors after a named client")
+
+
+def test_untrusted_forwarding_headers_warn_once():
+    d = Daemon()
+    for h in ({"X-Forwarded-For": PUBLIC}, {"Forwarded": "for=" + PUBLIC},
+              {"X-Real-IP": PUBLIC}, {"X-Forwarded-For": PUBLIC}):
+        check_counts_shape(d.hit("/w", headers=h))
+    d.check_alive()
+    log = d.stderr()
+    eq(log.count("trusted_proxies"), 1,
+       "warnings naming trusted_proxies in %r" % log[-2000:])
+    check(PUBLIC not in log, "the log names the client's address")
+    # Headers from a trusted proxy: no warning.
+    d2 = proxied()
+    d2.hit("/w", headers={"X-Forwarded-For": PUBLIC})
+    d2.check_alive()
+    eq(d2.stderr().count("trusted_proxies"), 0, "warnings, trusted proxy")
+
+
+# ------------------------------------------------------------ own address
+
+def snippet_base(body):
+    text = body.decode("utf-8")
+    i = text.find('/tally.js"&gt;')
+    check(i > 0, "no snippet")
+    j = text.rfind('src="', 0, i)
+    return text[j + 5:i]
+
+
+def test_front_page_uses_forwarded_host_and_proto():
+    d = proxied()
+    st, _, body = d.request("GET", "/", {
+        "Host": "127.0.0.1:8080",
+        "X-Forwarded-For": PUBLIC,
+        "X-Forwarded-Host": "stats.example.org:8443",
+        "X-Forwarded-Proto": "https"})
+    eq(st, 200, "status of /")
+    eq(snippet_base(body), "https://stats.example.org:8443",
+       "address in the snippet")
+    # Two proxies: the nearest one's word, the last element.
+    st, _, body = raw_get(d, "/", [("X-Forwarded-Host", "evil.example"),
+                                   ("X-Forwarded-Host", "stats.example.org"),
+                                   ("X-Forwarded-Proto", "http, https")])
+    eq(snippet_base(body), "https://stats.example.org", "two lines")
+    d2 = proxied(["--client-ip-header", "Forwarded"])
+    st, _, body = d2.request("GET", "/", {
+        "Host": "127.0.0.1:8080",
+        "Forwarded": 'for=%s;host="stats.example.org:8443";proto=https'
+                     % PUBLIC})
+    eq(snippet_base(body), "https://stats.example.org:8443",
+       "address from Forwarded")
+    # From a peer that is not trusted, only Host counts.
+    d3 = Daemon()
+    st, _, body = d3.request("GET", "/", {
+        "Host": "direct.example:8080",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https"})
+    eq(snippet_base(body), "http://direct.example:8080",
+       "address from an untrusted peer")
+
+
+if __name__ == "__main__":
+    harness.main(globals())
