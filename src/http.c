@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -953,13 +954,47 @@ http_server_adopt(struct http_server *srv, int fd, char *err, size_t errlen)
 	return 0;
 }
 
+/* Port 0 asks the kernel for one; every further address of the same
+ * listen entry gets that one too, so that the entry means one port. */
+static void
+set_port(struct sockaddr *sa, in_port_t port)
+{
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)(void *)sa)->sin_port = port;
+	else if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)(void *)sa)->sin6_port = port;
+}
+
+static in_port_t
+bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ((struct sockaddr_in *)(void *)&ss)->sin_port;
+	if (ss.ss_family == AF_INET6)
+		return ((struct sockaddr_in6 *)(void *)&ss)->sin6_port;
+	return 0;
+}
+
+/*
+ * One socket per address, bound without SO_REUSEPORT: every serving
+ * thread shares it (http_server_adopt on a dup), so that a second
+ * daemon, even of the same user, cannot bind the address and take half
+ * the connections.
+ */
 int
-http_server_listen(struct http_server *srv, const char *addr, char *err,
+http_listen_open(const char *addr, int *fds, size_t max, char *err,
     size_t errlen)
 {
 	struct addrinfo hints, *res, *ai;
 	char host[256], port[32];
-	int fd, rc, one = 1, bound = 0;
+	in_port_t chosen = 0;
+	int fd, rc, one = 1;
+	size_t n = 0;
 
 	if (listen_parse(addr, host, sizeof(host), port, sizeof(port)) == -1) {
 		snprintf(err, errlen, "bad listen address \"%s\"", addr);
@@ -973,35 +1008,67 @@ http_server_listen(struct http_server *srv, const char *addr, char *err,
 		snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc));
 		return -1;
 	}
-	for (ai = res; ai; ai = ai->ai_next) {
+	err[0] = '\0';
+	for (ai = res; ai && n < max; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
 		    ai->ai_protocol);
 		if (fd == -1)
 			continue;
+		/* Restarts need not wait for TIME_WAIT; a live listener on
+		 * the address still makes bind fail. */
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		/* Each thread listens on its own socket of the same port. */
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 		if (ai->ai_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
 			    sizeof(one));
+		if (chosen != 0)
+			set_port(ai->ai_addr, chosen);
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
 		    listen(fd, 1024) == -1) {
-			snprintf(err, errlen, "%s: %s", addr, strerror(errno));
+			if (errno == EADDRINUSE)
+				snprintf(err, errlen, "%s: address in use "
+				    "(another program listens there)", addr);
+			else
+				snprintf(err, errlen, "%s: %s", addr,
+				    strerror(errno));
 			close(fd);
-			continue;
+			break;
 		}
-		if (http_server_adopt(srv, fd, err, errlen) == -1) {
-			close(fd);
-			freeaddrinfo(res);
-			return -1;
-		}
-		bound++;
+		chosen = bound_port(fd);
+		fds[n++] = fd;
 	}
 	freeaddrinfo(res);
-	if (bound == 0) {
+	/* All of the entry's addresses or none: half a listen is a
+	 * surprise. */
+	if (err[0] != '\0' || n == 0) {
+		while (n > 0)
+			close(fds[--n]);
 		if (err[0] == '\0')
 			snprintf(err, errlen, "%s: no usable address", addr);
 		return -1;
 	}
-	return 0;
+	return (int)n;
+}
+
+/* "127.0.0.1:8080" or "[::1]:8080": where fd is bound. */
+void
+http_listen_name(int fd, char *out, size_t outsz)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	const void *a = NULL;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			a = &((struct sockaddr_in *)(void *)&ss)->sin_addr;
+		else if (ss.ss_family == AF_INET6)
+			a = &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr;
+	}
+	if (a == NULL || inet_ntop(ss.ss_family, a, host,
+	    sizeof(host)) == NULL) {
+		snprintf(out, outsz, "socket %d", fd);
+		return;
+	}
+	snprintf(out, outsz, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+	    host, (unsigned)ntohs(bound_port(fd)));
 }

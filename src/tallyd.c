@@ -6,6 +6,7 @@
  * happens between requests, never inside one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,6 +36,7 @@
 #define EXIT_CONFIG	78
 #define MAX_WORKERS	64
 #define MAX_FLAGS	64
+#define MAX_LISTEN_FDS	32	/* as many as a server serves */
 
 void metrics_observe_commit(double seconds, void *arg);
 
@@ -430,22 +432,50 @@ thread_count(const struct config *cfg)
 	return (int)n;
 }
 
-/* Every worker listens on every address with its own SO_REUSEPORT
- * socket, so the kernel spreads connections; passed sockets are shared
- * by all of them. */
+/* The listening sockets: passed by the service manager, or bound here,
+ * once per address. */
+static size_t
+open_listeners(const struct config *cfg, int *fds, size_t max)
+{
+	char err[512], name[80];
+	size_t i, n = 0;
+	int k, passed;
+
+	if ((passed = notify_listen_fds()) > 0) {
+		for (k = 0; k < passed && n < max; k++)
+			fds[n++] = 3 + k;
+		log_info("serving %d socket%s from the service manager",
+		    passed, passed == 1 ? "" : "s");
+		return n;
+	}
+	for (i = 0; i < cfg->nlisten; i++) {
+		if ((k = http_listen_open(cfg->listen[i], fds + n, max - n, err,
+		    sizeof(err))) == -1)
+			fatalx("listen %s", err);
+		for (; k > 0; k--, n++) {
+			http_listen_name(fds[n], name, sizeof(name));
+			log_info("listening on %s", name);
+		}
+	}
+	return n;
+}
+
+/* Every worker serves every listening socket: the kernel hands each
+ * connection to one of them. */
 static void
 open_workers(struct daemon *d)
 {
 	struct http_limits limits;
+	int fds[MAX_LISTEN_FDS];
 	char err[512];
-	size_t i;
-	int n, fd, k;
+	size_t i, nfds;
+	int k, lfd;
 
 	limits.idle_timeout_ms = d->cfg->idle_timeout_ms;
 	limits.max_connections = d->cfg->max_connections;
 	limits.access_log = d->cfg->access_log;
 	nworkers = thread_count(d->cfg);
-	n = notify_listen_fds();
+	nfds = open_listeners(d->cfg, fds, MAX_LISTEN_FDS);
 	for (k = 0; k < nworkers; k++) {
 		struct worker *w = &workers[k];
 
@@ -462,28 +492,15 @@ open_workers(struct daemon *d)
 		if (w->server == NULL || w->view == NULL ||
 		    stop_events[k] == NULL || w->switch_config == NULL)
 			fatalx("out of memory");
-		if (n > 0) {
-			for (fd = 3; fd < 3 + n; fd++) {
-				int lfd = k == 0 ? fd : dup(fd);
-				if (lfd == -1 || http_server_adopt(w->server,
-				    lfd, err, sizeof(err)) == -1)
-					fatalx("socket %d: %s", fd, err);
-			}
-			continue;
-		}
-		for (i = 0; i < d->cfg->nlisten; i++) {
-			err[0] = '\0';
-			if (http_server_listen(w->server, d->cfg->listen[i], err,
+		for (i = 0; i < nfds; i++) {
+			lfd = k == 0 ? fds[i] : fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+			if (lfd == -1)
+				fatal("dup of socket %d", fds[i]);
+			if (http_server_adopt(w->server, lfd, err,
 			    sizeof(err)) == -1)
-				fatalx("listen %s", err);
+				fatalx("socket %d: %s", fds[i], err);
 		}
 	}
-	if (n > 0)
-		log_info("serving %d socket%s from the service manager", n,
-		    n == 1 ? "" : "s");
-	else
-		for (i = 0; i < d->cfg->nlisten; i++)
-			log_info("listening on %s", d->cfg->listen[i]);
 }
 
 static void

@@ -62,9 +62,17 @@ typedef void (*http_handler)(struct http_request *);
 struct http_server *http_server_new(struct event_base *, const struct http_limits *,
     http_handler, void *arg);
 void http_server_free(struct http_server *);
-/* Binds and listens on "host:port" ("[v6]:port"). */
-int http_server_listen(struct http_server *, const char *addr, char *err, size_t errlen);
-/* Serves an already listening socket (socket activation). */
+/* Binds and listens on every address of "host:port" ("[v6]:port"),
+ * without SO_REUSEPORT: a second daemon on the address fails with
+ * "address in use". Port 0 is one port for all of them. Returns how many
+ * sockets it put in fds, or -1. */
+int http_listen_open(const char *addr, int *fds, size_t max, char *err,
+    size_t errlen);
+/* "host:port" the listening socket is bound to, for the log. */
+void http_listen_name(int fd, char *out, size_t outsz);
+/* Serves a listening socket: one made by http_listen_open or passed by
+ * the service manager. Several servers may serve one socket, each with
+ * a dup of it. */
 int http_server_adopt(struct http_server *, int fd, char *err, size_t errlen);
 void http_server_close_listeners(struct http_server *);
 

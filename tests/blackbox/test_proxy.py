@@ -2,8 +2,12 @@
 """The client behind proxies (forwarding headers), tallyd's listening
 sockets, and connection slots: the real tallyd over HTTP."""
 
+import http.client
 import os
+import re
+import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -200,6 +204,71 @@ def test_front_page_uses_forwarded_host_and_proto():
         "X-Forwarded-Proto": "https"})
     eq(snippet_base(body), "http://direct.example:8080",
        "address from an untrusted peer")
+
+
+# ------------------------------------------------------------ listening
+
+def test_second_daemon_on_a_used_port_fails():
+    d = Daemon(["--threads", "2"])
+    before = check_counts_shape(d.hit("/first"), counted=True)
+    try:
+        rc, out, err = harness.run_tallyd(
+            "--listen", "127.0.0.1:%d" % d.port, "--threads", "2",
+            "--data", os.path.join(harness.mkdtemp(), "data"), timeout=15)
+    except subprocess.TimeoutExpired:
+        raise harness.Failure("a second tallyd on port %d kept running"
+                              % d.port)
+    check(rc != 0, "second tallyd exited %d" % rc)
+    check("address in use" in err.lower(),
+          "no 'address in use' in %r" % err[-1000:])
+    check("127.0.0.1:%d" % d.port in err, "address not named in %r"
+          % err[-1000:])
+    # The first one has every hit.
+    for _ in range(10):
+        d.hit("/first")
+    eq(d.count("/first")["page"]["views"], before["page"]["views"] + 10,
+       "views of the first daemon")
+
+
+def test_port_zero_is_one_port_for_all_threads():
+    data = os.path.join(harness.mkdtemp(), "data")
+    errpath = os.path.join(harness.mkdtemp(), "stderr")
+    with open(errpath, "wb") as errf:
+        p = subprocess.Popen([harness.tallyd_path(), "--listen",
+                              "127.0.0.1:0", "--threads", "2", "--data", data],
+                             stdin=subprocess.DEVNULL, stdout=errf,
+                             stderr=errf, preexec_fn=harness._pdeathsig)
+    try:
+        port = None
+        deadline = time.monotonic() + 10
+        while port is None and time.monotonic() < deadline:
+            check(p.poll() is None, "tallyd exited: %r"
+                  % open(errpath).read()[-1000:])
+            log = open(errpath, encoding="utf-8", errors="replace").read()
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", log)
+            if m and "ready" in log:
+                port = int(m.group(1))
+            time.sleep(0.05)
+        check(port is not None and port != 0,
+              "no bound port in the log: %r" % log[-1000:])
+        eq(len(re.findall(r"listening on", log)), 1, "listening lines")
+        served = 0
+        for _ in range(40):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                c.request("GET", "/healthz")
+                r = c.getresponse()
+                served += r.status == 200 and r.read() == b"ok\n"
+            finally:
+                c.close()
+        eq(served, 40, "requests served on port %d" % port)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            eq(p.wait(10), 0, "exit code")
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 if __name__ == "__main__":
