@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -42,6 +43,11 @@ enum hstate { H_NONE, H_FIELD, H_VALUE };
 
 struct http_conn {
 	TAILQ_ENTRY(http_conn) entry;
+	TAILQ_ENTRY(http_conn) idle_entry;
+	bool		 idle;		/* kept alive, waiting for a request */
+	bool		 answered;	/* has answered a request */
+	bool		 has_slot;	/* holds one of its address's slots */
+	unsigned char	 addr_key[16];
 	struct http_server *srv;
 	struct bufferevent *bev;
 	http_parser	 parser;
@@ -91,7 +97,29 @@ struct http_server {
 	struct event	*resume;	/* re-enables accepting after EMFILE */
 	size_t		 nconns;
 	TAILQ_HEAD(, http_conn) conns;
+	/* Connections waiting for a request, longest waiting first: at
+	 * max_connections the first makes room for a new client. */
+	TAILQ_HEAD(, http_conn) idle;
+	struct cidr	*exempt;	/* peers the per-address limit spares */
+	size_t		 nexempt;
 };
+
+/*
+ * Open connections per client address, across the servers of all
+ * threads: an IPv4 address, or an IPv6 /64, the block one client
+ * usually holds. Taken at accept and given back at close, so a lock is
+ * cheap enough.
+ */
+#define ADDR_BUCKETS	1024
+
+struct addr_slots {
+	struct addr_slots *next;
+	unsigned char	 key[16];
+	long		 count;
+};
+
+static pthread_mutex_t addr_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct addr_slots *addr_buckets[ADDR_BUCKETS];
 
 static uint64_t status_counts[600];
 
@@ -115,6 +143,7 @@ static const http_parser_settings parser_settings = {
 
 static void conn_process(struct http_conn *);
 static void conn_free(struct http_conn *);
+static void conn_idle(struct http_conn *, bool);
 static void server_accepting(struct http_server *, bool);
 
 static const char *
@@ -222,6 +251,7 @@ on_message_begin(http_parser *p)
 	c->req.query = NULL;
 	c->req.method = NULL;
 	c->in_message = true;
+	conn_idle(c, false);
 	event_base_gettimeofday_cached(c->srv->base, &c->begun);
 	if (c->srv->limits.access_log)
 		clock_gettime(CLOCK_MONOTONIC, &c->started);
@@ -552,6 +582,7 @@ http_respond(struct http_request *r, int status, const char *content_type,
 		__atomic_fetch_add(&status_counts[status], 1, __ATOMIC_RELAXED);
 	if (!c->keep_alive || c->error_status)
 		c->closing = true;
+	c->answered = true;
 	/* Assembled by hand: snprintf cost more than the parser. */
 	n = status_line(head, status);
 	memcpy(head + n, date_header(), 37);
@@ -656,6 +687,40 @@ has_bare_cr(struct http_conn *c, const char *p, size_t len)
 	return false;
 }
 
+static void
+conn_idle(struct http_conn *c, bool idle)
+{
+	struct http_server *srv = c->srv;
+	size_t max = (size_t)srv->limits.max_connections;
+
+	if (idle == c->idle)
+		return;
+	c->idle = idle;
+	if (idle) {
+		TAILQ_INSERT_TAIL(&srv->idle, c, idle_entry);
+		/* Room for a new client again, at the cost of this one. */
+		if (!srv->accepting && !evtimer_pending(srv->resume, NULL))
+			server_accepting(srv, true);
+		return;
+	}
+	TAILQ_REMOVE(&srv->idle, c, idle_entry);
+	/* Full and all busy: new clients wait in the kernel's backlog. */
+	if (srv->nconns >= max && TAILQ_EMPTY(&srv->idle))
+		server_accepting(srv, false);
+}
+
+/* Idle: kept alive after an answer, with nothing unread and nothing
+ * unsent. A connection that has not sent its first request yet is not:
+ * closing that one loses a request that the client will not retry. */
+static void
+conn_check_idle(struct http_conn *c)
+{
+	conn_idle(c, c->answered && !c->waiting && !c->closing &&
+	    !c->dead && !c->in_message &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0);
+}
+
 /* Runs the parser over what has arrived, one request at a time. */
 static void
 conn_process(struct http_conn *c)
@@ -712,6 +777,8 @@ conn_process(struct http_conn *c)
 	if (c->closing &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
+	else
+		conn_check_idle(c);
 }
 
 /* A request trickled in a byte at a time never goes idle: it gets the
@@ -779,12 +846,95 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
+addr_key(const struct sockaddr *sa, unsigned char key[16])
+{
+	const unsigned char *a;
+
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_addr.s6_addr;
+		/* A mapped IPv4 address is whole; IPv6 is its /64. */
+		memcpy(key, a, a[10] == 0xff && a[11] == 0xff &&
+		    memcmp(a, key, 10) == 0 ? 16 : 8);
+	}
+}
+
+static struct addr_slots **
+addr_bucket(const unsigned char key[16])
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return &addr_buckets[h % ADDR_BUCKETS];
+}
+
+/* Takes one of the address's max slots; false when all are taken. Out
+ * of memory it lets the connection in uncounted. */
+static bool
+addr_take(const unsigned char key[16], long max, bool *taken)
+{
+	struct addr_slots **b, *s;
+	bool ok = true;
+
+	*taken = false;
+	pthread_mutex_lock(&addr_lock);
+	b = addr_bucket(key);
+	for (s = *b; s; s = s->next)
+		if (memcmp(s->key, key, 16) == 0)
+			break;
+	if (s == NULL && (s = calloc(1, sizeof(*s))) != NULL) {
+		memcpy(s->key, key, 16);
+		s->next = *b;
+		*b = s;
+	}
+	if (s != NULL) {
+		if (s->count >= max)
+			ok = false;
+		else {
+			s->count++;
+			*taken = true;
+		}
+	}
+	pthread_mutex_unlock(&addr_lock);
+	return ok;
+}
+
+static void
+addr_release(const unsigned char key[16])
+{
+	struct addr_slots **b, *s;
+
+	pthread_mutex_lock(&addr_lock);
+	for (b = addr_bucket(key); (s = *b) != NULL; b = &s->next) {
+		if (memcmp(s->key, key, 16) != 0)
+			continue;
+		if (--s->count == 0) {
+			*b = s->next;
+			free(s);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&addr_lock);
+}
+
+static void
 conn_free(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
 
 	if (c->waiting)
 		return;
+	if (c->idle)
+		TAILQ_REMOVE(&srv->idle, c, idle_entry);
+	if (c->has_slot)
+		addr_release(c->addr_key);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	bufferevent_free(c->bev);
 	free(c);
@@ -798,7 +948,8 @@ server_accepting(struct http_server *srv, bool on)
 {
 	size_t i;
 
-	if (on && srv->nconns >= (size_t)srv->limits.max_connections)
+	if (on && srv->nconns >= (size_t)srv->limits.max_connections &&
+	    TAILQ_EMPTY(&srv->idle))
 		return;
 	if (on == srv->accepting)
 		return;
@@ -816,18 +967,39 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	struct http_server *srv = arg;
-	struct http_conn *c;
+	struct http_conn *c, *old;
+	unsigned char key[16];
 	struct timeval tv;
+	bool has_slot = false;
 	int one = 1;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("accept");
+	/* One client may not take every slot. */
+	addr_key(sa, key);
+	if (srv->limits.max_per_address > 0 &&
+	    !cidr_list_match(srv->exempt, srv->nexempt, sa) &&
+	    !addr_take(key, srv->limits.max_per_address, &has_slot)) {
 		close(fd);
 		return;
 	}
+	/* Full: the connection that has waited longest for a request
+	 * makes room, as nginx does with keep-alive connections. */
+	if (srv->nconns >= (size_t)srv->limits.max_connections &&
+	    (old = TAILQ_FIRST(&srv->idle)) != NULL)
+		conn_free(old);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("accept");
+		if (has_slot)
+			addr_release(key);
+		close(fd);
+		return;
+	}
+	c->has_slot = has_slot;
+	memcpy(c->addr_key, key, 16);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_warnx("bufferevent_socket_new failed");
+		if (has_slot)
+			addr_release(key);
 		close(fd);
 		free(c);
 		return;
@@ -852,9 +1024,10 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
 	bufferevent_enable(c->bev, EV_READ);
-
-	/* At the limit, new connections wait in the kernel's backlog. */
-	if (srv->nconns >= (size_t)srv->limits.max_connections)
+	/* At the limit with none idle, new connections wait in the
+	 * kernel's backlog. */
+	if (srv->nconns >= (size_t)srv->limits.max_connections &&
+	    TAILQ_EMPTY(&srv->idle))
 		server_accepting(srv, false);
 }
 
@@ -898,6 +1071,17 @@ http_server_new(struct event_base *base, const struct http_limits *limits,
 	srv->arg = arg;
 	srv->accepting = true;
 	TAILQ_INIT(&srv->conns);
+	TAILQ_INIT(&srv->idle);
+	if (limits->nexempt > 0) {
+		srv->exempt = calloc(limits->nexempt, sizeof(*srv->exempt));
+		if (srv->exempt == NULL) {
+			free(srv);
+			return NULL;
+		}
+		memcpy(srv->exempt, limits->exempt,
+		    limits->nexempt * sizeof(*srv->exempt));
+		srv->nexempt = limits->nexempt;
+	}
 	srv->resume = evtimer_new(base, resume_accepting, srv);
 	return srv;
 }
@@ -928,6 +1112,7 @@ http_server_free(struct http_server *srv)
 	}
 	if (srv->resume)
 		event_free(srv->resume);
+	free(srv->exempt);
 	free(srv);
 }
 

@@ -73,7 +73,7 @@ enum {
 	OPT_TIMEZONE = 256, OPT_COMMIT_INTERVAL, OPT_DURABILITY, OPT_THREADS,
 	OPT_TRUSTED, OPT_IPHEADER, OPT_ADMIN, OPT_IDLE, OPT_MAXCONN,
 	OPT_RATE, OPT_MAXPAGES, OPT_BOTS, OPT_DNT, OPT_MAXAGE, OPT_ACCESSLOG,
-	OPT_LOGLEVEL,
+	OPT_LOGLEVEL, OPT_MAXCONNADDR,
 };
 
 static const struct option longopts[] = {
@@ -89,6 +89,8 @@ static const struct option longopts[] = {
 	{ "admin-allow",	required_argument, NULL, OPT_ADMIN },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE },
 	{ "max-connections",	required_argument, NULL, OPT_MAXCONN },
+	{ "max-connections-per-address", required_argument, NULL,
+	    OPT_MAXCONNADDR },
 	{ "rate-limit",		required_argument, NULL, OPT_RATE },
 	{ "max-pages",		required_argument, NULL, OPT_MAXPAGES },
 	{ "bots",		required_argument, NULL, OPT_BOTS },
@@ -111,7 +113,8 @@ usage(FILE *f)
 	    "              [--commit-interval duration] [--durability batch|strict]\n"
 	    "              [--threads n] [--trusted-proxies cidrs] [--client-ip-header name]\n"
 	    "              [--admin-allow cidrs] [--idle-timeout duration]\n"
-	    "              [--max-connections n] [--rate-limit n] [--max-pages n]\n"
+	    "              [--max-connections n] [--max-connections-per-address n]\n"
+	    "              [--rate-limit n] [--max-pages n]\n"
 	    "              [--bots patterns] [--dnt views-only|ignore]\n"
 	    "              [--count-max-age duration] [--access-log yes|no]\n"
 	    "              [--log-level error|warn|info|debug]\n"
@@ -353,6 +356,10 @@ reload(evutil_socket_t sig, short what, void *arg)
 	if (cfg->max_connections != old->max_connections)
 		log_warnx("max_connections changed: takes effect after a "
 		    "restart");
+	if (cfg->max_connections_per_address !=
+	    old->max_connections_per_address)
+		log_warnx("max_connections_per_address changed: takes effect "
+		    "after a restart");
 	if (cfg->commit_interval_ms != old->commit_interval_ms)
 		log_warnx("commit_interval changed: takes effect after a "
 		    "restart");
@@ -473,6 +480,10 @@ open_workers(struct daemon *d)
 
 	limits.idle_timeout_ms = d->cfg->idle_timeout_ms;
 	limits.max_connections = d->cfg->max_connections;
+	limits.max_per_address = d->cfg->max_connections_per_address;
+	/* A proxy carries many clients' connections. */
+	limits.exempt = d->cfg->trusted_proxies;
+	limits.nexempt = d->cfg->ntrusted_proxies;
 	limits.access_log = d->cfg->access_log;
 	nworkers = thread_count(d->cfg);
 	nfds = open_listeners(d->cfg, fds, MAX_LISTEN_FDS);
@@ -548,6 +559,9 @@ main(int argc, char *argv[])
 		case OPT_IDLE: add_flag("server", "idle_timeout", optarg); break;
 		case OPT_MAXCONN:
 			add_flag("server", "max_connections", optarg);
+			break;
+		case OPT_MAXCONNADDR:
+			add_flag("server", "max_connections_per_address", optarg);
 			break;
 		case OPT_RATE: add_flag("count", "rate_limit", optarg); break;
 		case OPT_MAXPAGES: add_flag("count", "max_pages", optarg); break;

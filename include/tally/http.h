@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct cidr;
 struct event_base;
 struct http_server;
 struct http_conn;
@@ -51,7 +52,10 @@ struct http_request {
 
 struct http_limits {
 	long	idle_timeout_ms;
-	long	max_connections;
+	long	max_connections;	/* per server; idle ones make room */
+	long	max_per_address;	/* of all servers; 0: no limit */
+	const struct cidr *exempt;	/* peers spared that limit (copied) */
+	size_t	nexempt;
 	bool	access_log;	/* a log line per answer: no address, no UA */
 };
 

@@ -271,5 +271,99 @@ def test_port_zero_is_one_port_for_all_threads():
             p.wait()
 
 
+# ------------------------------------------------------------ connection slots
+
+KEEPALIVE_REQ = b"GET /healthz HTTP/1.1\r\nHost: t\r\nUser-Agent: x\r\n\r\n"
+
+
+def keepalive_conn(d, timeout=5):
+    """A connection that has had one answer and stays open."""
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=timeout)
+    eq(ask(s), 200, "status on a new keep-alive connection")
+    return s
+
+
+def ask(s):
+    """One request on an open connection: the status, or None when the
+    connection was closed instead."""
+    try:
+        s.sendall(KEEPALIVE_REQ)
+        buf = b""
+        while not harness._response_complete(buf):
+            chunk = s.recv(4096)
+            if not chunk:
+                return None
+            buf += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        return None
+    return parse_raw(buf)[0]
+
+
+def closed_by_peer(s, timeout=2.0):
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_idle_keepalive_connections_make_room():
+    d = Daemon(["--threads", "1", "--max-connections", "8",
+                "--idle-timeout", "30s"])
+    time.sleep(0.2)  # the start-up probe's connection is gone
+    conns = [keepalive_conn(d) for _ in range(8)]
+    try:
+        t0 = time.monotonic()
+        st, _, body = d.request("GET", "/healthz", timeout=5)
+        took = time.monotonic() - t0
+        eq((st, body), (200, b"ok\n"), "a new client at max_connections")
+        check(took < 1.0, "the new client waited %.1f s" % took)
+        # The one that waited longest made room; the newest still works.
+        check(closed_by_peer(conns[0]), "the oldest idle one is still open")
+        eq(ask(conns[-1]), 200, "status on the newest idle connection")
+        # Again, with all eight slots held.
+        st, _, _ = d.request("GET", "/healthz", timeout=5)
+        eq(st, 200, "a second new client")
+    finally:
+        for s in conns:
+            s.close()
+    d.check_alive()
+
+
+def test_connections_per_address():
+    d = Daemon(["--max-connections-per-address", "3"])
+    time.sleep(0.2)
+    conns = [keepalive_conn(d) for _ in range(3)]
+    try:
+        extra = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        try:
+            eq(ask(extra), None, "a 4th connection from one address")
+        finally:
+            extra.close()
+        for i, s in enumerate(conns):
+            eq(ask(s), 200, "status on connection %d of 3" % (i + 1))
+        # A slot given back is free again.
+        conns.pop().close()
+        deadline = time.monotonic() + 5
+        while True:
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            st = ask(s)
+            s.close()
+            if st == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        eq(st, 200, "a new connection once one was closed")
+    finally:
+        for s in conns:
+            s.close()
+    # 0: no limit.
+    d2 = Daemon(["--max-connections-per-address", "0"])
+    many = [keepalive_conn(d2) for _ in range(10)]
+    for s in many:
+        s.close()
+
+
 if __name__ == "__main__":
     harness.main(globals())
