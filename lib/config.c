@@ -660,6 +660,10 @@ set_server(struct config *cfg, const char *key, const char *value, char *err,
 	if (strcasecmp(key, "max_connections") == 0)
 		return parse_long("max_connections", value, 1, CONNECTIONS_MAX,
 		    &cfg->max_connections, err, errlen);
+	if (strcasecmp(key, "max_connections_per_address") == 0)
+		return parse_long("max_connections_per_address", value, 0,
+		    CONNECTIONS_MAX, &cfg->max_connections_per_address, err,
+		    errlen);
 	if (strcasecmp(key, "access_log") == 0)
 		return parse_bool("access_log", value, &cfg->access_log, err,
 		    errlen);
@@ -951,6 +955,7 @@ config_init(struct config *cfg)
 			    default_admin_allow[i]);
 	cfg->idle_timeout_ms = 30 * 1000;
 	cfg->max_connections = 4096;
+	cfg->max_connections_per_address = 128;
 	cfg->access_log = false;
 	cfg->log_level = LOG_LEVEL_INFO;
 

@@ -275,23 +275,25 @@ route_counter_svg(struct route_ctx *ctx)
 }
 
 /* The address the visitor used to reach this daemon, to put in the
- * snippet. Host is the client's own word, so only a plain host[:port]
- * is taken; the page escapes it in any case. */
+ * snippet: what a trusted proxy says it was, else Host. Host is the
+ * client's own word, so only a plain host[:port] is taken; the page
+ * escapes it in any case. */
 static void
-base_url(const struct http_request *r, char *out, size_t outsz)
+base_url(const struct route_ctx *ctx, char *out, size_t outsz)
 {
-	const char *host = http_header_get(r, "host");
-	const char *proto = http_header_get(r, "x-forwarded-proto");
+	const char *host = ctx->client.host;
+	const char *proto = ctx->client.proto;
 	size_t len;
 
+	if (*host == '\0')
+		host = http_header_get(ctx->r, "host");
 	if (host == NULL || (len = strlen(host)) == 0 || len > 255 ||
 	    strspn(host, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]_") != len)
 		host = "127.0.0.1";
 	/* Behind a TLS proxy the page is https, and so must the snippet be
 	 * or browsers block it as mixed content. */
-	snprintf(out, outsz, "%s://%s",
-	    proto && strcasecmp(proto, "https") == 0 ? "https" : "http", host);
+	snprintf(out, outsz, "%s://%s", *proto ? proto : "http", host);
 }
 
 void
@@ -315,7 +317,7 @@ route_front_page(struct route_ctx *ctx)
 	    route_count(ctx, false, &pc, &counted, &reason) == -1)
 		return;
 
-	base_url(ctx->r, base, sizeof(base));
+	base_url(ctx, base, sizeof(base));
 	day_format(ctx->day, day);
 	fp.base_url = base;
 	fp.site = DEFAULT_SITE;

@@ -6,8 +6,10 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,11 @@ enum hstate { H_NONE, H_FIELD, H_VALUE };
 
 struct http_conn {
 	TAILQ_ENTRY(http_conn) entry;
+	TAILQ_ENTRY(http_conn) idle_entry;
+	bool		 idle;		/* kept alive, waiting for a request */
+	bool		 answered;	/* has answered a request */
+	bool		 has_slot;	/* holds one of its address's slots */
+	unsigned char	 addr_key[16];
 	struct http_server *srv;
 	struct bufferevent *bev;
 	http_parser	 parser;
@@ -91,7 +98,29 @@ struct http_server {
 	struct event	*resume;	/* re-enables accepting after EMFILE */
 	size_t		 nconns;
 	TAILQ_HEAD(, http_conn) conns;
+	/* Connections waiting for a request, longest waiting first: at
+	 * max_connections the first makes room for a new client. */
+	TAILQ_HEAD(, http_conn) idle;
+	struct cidr	*exempt;	/* peers the per-address limit spares */
+	size_t		 nexempt;
 };
+
+/*
+ * Open connections per client address, across the servers of all
+ * threads: an IPv4 address, or an IPv6 /64, the block one client
+ * usually holds. Taken at accept and given back at close, so a lock is
+ * cheap enough.
+ */
+#define ADDR_BUCKETS	1024
+
+struct addr_slots {
+	struct addr_slots *next;
+	unsigned char	 key[16];
+	long		 count;
+};
+
+static pthread_mutex_t addr_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct addr_slots *addr_buckets[ADDR_BUCKETS];
 
 static uint64_t status_counts[600];
 
@@ -115,6 +144,7 @@ static const http_parser_settings parser_settings = {
 
 static void conn_process(struct http_conn *);
 static void conn_free(struct http_conn *);
+static void conn_idle(struct http_conn *, bool);
 static void server_accepting(struct http_server *, bool);
 
 static const char *
@@ -222,6 +252,7 @@ on_message_begin(http_parser *p)
 	c->req.query = NULL;
 	c->req.method = NULL;
 	c->in_message = true;
+	conn_idle(c, false);
 	event_base_gettimeofday_cached(c->srv->base, &c->begun);
 	if (c->srv->limits.access_log)
 		clock_gettime(CLOCK_MONOTONIC, &c->started);
@@ -459,6 +490,40 @@ http_header_get(const struct http_request *r, const char *lname)
 	return NULL;
 }
 
+/* RFC 9110 5.3: the lines of a list header are one list, in order. */
+const char *
+http_header_join(const struct http_request *r, const char *lname,
+    char *buf, size_t bufsz)
+{
+	const char *first = NULL;
+	size_t i, n = 0, len;
+
+	for (i = 0; i < r->nheaders; i++) {
+		if (strcmp(r->headers[i].name, lname) != 0)
+			continue;
+		if (first == NULL) {
+			first = r->headers[i].value;
+			continue;
+		}
+		if (n == 0) {
+			if ((len = strlen(first)) >= bufsz)
+				return NULL;
+			memcpy(buf, first, len);
+			n = len;
+		}
+		len = strlen(r->headers[i].value);
+		if (n + 2 + len >= bufsz)
+			return NULL;
+		memcpy(buf + n, ", ", 2);
+		memcpy(buf + n + 2, r->headers[i].value, len);
+		n += 2 + len;
+	}
+	if (n == 0)
+		return first;
+	buf[n] = '\0';
+	return buf;
+}
+
 /* Method, path (no query: it can carry a referrer), status, bytes and
  * time taken. Never the client's address or User-Agent. */
 static void
@@ -518,6 +583,7 @@ http_respond(struct http_request *r, int status, const char *content_type,
 		__atomic_fetch_add(&status_counts[status], 1, __ATOMIC_RELAXED);
 	if (!c->keep_alive || c->error_status)
 		c->closing = true;
+	c->answered = true;
 	/* Assembled by hand: snprintf cost more than the parser. */
 	n = status_line(head, status);
 	memcpy(head + n, date_header(), 37);
@@ -622,6 +688,40 @@ has_bare_cr(struct http_conn *c, const char *p, size_t len)
 	return false;
 }
 
+static void
+conn_idle(struct http_conn *c, bool idle)
+{
+	struct http_server *srv = c->srv;
+	size_t max = (size_t)srv->limits.max_connections;
+
+	if (idle == c->idle)
+		return;
+	c->idle = idle;
+	if (idle) {
+		TAILQ_INSERT_TAIL(&srv->idle, c, idle_entry);
+		/* Room for a new client again, at the cost of this one. */
+		if (!srv->accepting && !evtimer_pending(srv->resume, NULL))
+			server_accepting(srv, true);
+		return;
+	}
+	TAILQ_REMOVE(&srv->idle, c, idle_entry);
+	/* Full and all busy: new clients wait in the kernel's backlog. */
+	if (srv->nconns >= max && TAILQ_EMPTY(&srv->idle))
+		server_accepting(srv, false);
+}
+
+/* Idle: kept alive after an answer, with nothing unread and nothing
+ * unsent. A connection that has not sent its first request yet is not:
+ * closing that one loses a request that the client will not retry. */
+static void
+conn_check_idle(struct http_conn *c)
+{
+	conn_idle(c, c->answered && !c->waiting && !c->closing &&
+	    !c->dead && !c->in_message &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0);
+}
+
 /* Runs the parser over what has arrived, one request at a time. */
 static void
 conn_process(struct http_conn *c)
@@ -678,6 +778,8 @@ conn_process(struct http_conn *c)
 	if (c->closing &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
+	else
+		conn_check_idle(c);
 }
 
 /* A request trickled in a byte at a time never goes idle: it gets the
@@ -745,12 +847,95 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
+addr_key(const struct sockaddr *sa, unsigned char key[16])
+{
+	const unsigned char *a;
+
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_addr.s6_addr;
+		/* A mapped IPv4 address is whole; IPv6 is its /64. */
+		memcpy(key, a, a[10] == 0xff && a[11] == 0xff &&
+		    memcmp(a, key, 10) == 0 ? 16 : 8);
+	}
+}
+
+static struct addr_slots **
+addr_bucket(const unsigned char key[16])
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return &addr_buckets[h % ADDR_BUCKETS];
+}
+
+/* Takes one of the address's max slots; false when all are taken. Out
+ * of memory it lets the connection in uncounted. */
+static bool
+addr_take(const unsigned char key[16], long max, bool *taken)
+{
+	struct addr_slots **b, *s;
+	bool ok = true;
+
+	*taken = false;
+	pthread_mutex_lock(&addr_lock);
+	b = addr_bucket(key);
+	for (s = *b; s; s = s->next)
+		if (memcmp(s->key, key, 16) == 0)
+			break;
+	if (s == NULL && (s = calloc(1, sizeof(*s))) != NULL) {
+		memcpy(s->key, key, 16);
+		s->next = *b;
+		*b = s;
+	}
+	if (s != NULL) {
+		if (s->count >= max)
+			ok = false;
+		else {
+			s->count++;
+			*taken = true;
+		}
+	}
+	pthread_mutex_unlock(&addr_lock);
+	return ok;
+}
+
+static void
+addr_release(const unsigned char key[16])
+{
+	struct addr_slots **b, *s;
+
+	pthread_mutex_lock(&addr_lock);
+	for (b = addr_bucket(key); (s = *b) != NULL; b = &s->next) {
+		if (memcmp(s->key, key, 16) != 0)
+			continue;
+		if (--s->count == 0) {
+			*b = s->next;
+			free(s);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&addr_lock);
+}
+
+static void
 conn_free(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
 
 	if (c->waiting)
 		return;
+	if (c->idle)
+		TAILQ_REMOVE(&srv->idle, c, idle_entry);
+	if (c->has_slot)
+		addr_release(c->addr_key);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	bufferevent_free(c->bev);
 	free(c);
@@ -764,7 +949,8 @@ server_accepting(struct http_server *srv, bool on)
 {
 	size_t i;
 
-	if (on && srv->nconns >= (size_t)srv->limits.max_connections)
+	if (on && srv->nconns >= (size_t)srv->limits.max_connections &&
+	    TAILQ_EMPTY(&srv->idle))
 		return;
 	if (on == srv->accepting)
 		return;
@@ -782,18 +968,39 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	struct http_server *srv = arg;
-	struct http_conn *c;
+	struct http_conn *c, *old;
+	unsigned char key[16];
 	struct timeval tv;
+	bool has_slot = false;
 	int one = 1;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("accept");
+	/* One client may not take every slot. */
+	addr_key(sa, key);
+	if (srv->limits.max_per_address > 0 &&
+	    !cidr_list_match(srv->exempt, srv->nexempt, sa) &&
+	    !addr_take(key, srv->limits.max_per_address, &has_slot)) {
 		close(fd);
 		return;
 	}
+	/* Full: the connection that has waited longest for a request
+	 * makes room, as nginx does with keep-alive connections. */
+	if (srv->nconns >= (size_t)srv->limits.max_connections &&
+	    (old = TAILQ_FIRST(&srv->idle)) != NULL)
+		conn_free(old);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("accept");
+		if (has_slot)
+			addr_release(key);
+		close(fd);
+		return;
+	}
+	c->has_slot = has_slot;
+	memcpy(c->addr_key, key, 16);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_warnx("bufferevent_socket_new failed");
+		if (has_slot)
+			addr_release(key);
 		close(fd);
 		free(c);
 		return;
@@ -818,9 +1025,10 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
 	bufferevent_enable(c->bev, EV_READ);
-
-	/* At the limit, new connections wait in the kernel's backlog. */
-	if (srv->nconns >= (size_t)srv->limits.max_connections)
+	/* At the limit with none idle, new connections wait in the
+	 * kernel's backlog. */
+	if (srv->nconns >= (size_t)srv->limits.max_connections &&
+	    TAILQ_EMPTY(&srv->idle))
 		server_accepting(srv, false);
 }
 
@@ -864,6 +1072,17 @@ http_server_new(struct event_base *base, const struct http_limits *limits,
 	srv->arg = arg;
 	srv->accepting = true;
 	TAILQ_INIT(&srv->conns);
+	TAILQ_INIT(&srv->idle);
+	if (limits->nexempt > 0) {
+		srv->exempt = calloc(limits->nexempt, sizeof(*srv->exempt));
+		if (srv->exempt == NULL) {
+			free(srv);
+			return NULL;
+		}
+		memcpy(srv->exempt, limits->exempt,
+		    limits->nexempt * sizeof(*srv->exempt));
+		srv->nexempt = limits->nexempt;
+	}
 	srv->resume = evtimer_new(base, resume_accepting, srv);
 	return srv;
 }
@@ -894,6 +1113,7 @@ http_server_free(struct http_server *srv)
 	}
 	if (srv->resume)
 		event_free(srv->resume);
+	free(srv->exempt);
 	free(srv);
 }
 
@@ -920,13 +1140,47 @@ http_server_adopt(struct http_server *srv, int fd, char *err, size_t errlen)
 	return 0;
 }
 
+/* Port 0 asks the kernel for one; every further address of the same
+ * listen entry gets that one too, so that the entry means one port. */
+static void
+set_port(struct sockaddr *sa, in_port_t port)
+{
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)(void *)sa)->sin_port = port;
+	else if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)(void *)sa)->sin6_port = port;
+}
+
+static in_port_t
+bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ((struct sockaddr_in *)(void *)&ss)->sin_port;
+	if (ss.ss_family == AF_INET6)
+		return ((struct sockaddr_in6 *)(void *)&ss)->sin6_port;
+	return 0;
+}
+
+/*
+ * One socket per address, bound without SO_REUSEPORT: every serving
+ * thread shares it (http_server_adopt on a dup), so that a second
+ * daemon, even of the same user, cannot bind the address and take half
+ * the connections.
+ */
 int
-http_server_listen(struct http_server *srv, const char *addr, char *err,
+http_listen_open(const char *addr, int *fds, size_t max, char *err,
     size_t errlen)
 {
 	struct addrinfo hints, *res, *ai;
 	char host[256], port[32];
-	int fd, rc, one = 1, bound = 0;
+	in_port_t chosen = 0;
+	int fd, rc, one = 1;
+	size_t n = 0;
 
 	if (listen_parse(addr, host, sizeof(host), port, sizeof(port)) == -1) {
 		snprintf(err, errlen, "bad listen address \"%s\"", addr);
@@ -940,35 +1194,67 @@ http_server_listen(struct http_server *srv, const char *addr, char *err,
 		snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc));
 		return -1;
 	}
-	for (ai = res; ai; ai = ai->ai_next) {
+	err[0] = '\0';
+	for (ai = res; ai && n < max; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
 		    ai->ai_protocol);
 		if (fd == -1)
 			continue;
+		/* Restarts need not wait for TIME_WAIT; a live listener on
+		 * the address still makes bind fail. */
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		/* Each thread listens on its own socket of the same port. */
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 		if (ai->ai_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
 			    sizeof(one));
+		if (chosen != 0)
+			set_port(ai->ai_addr, chosen);
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
 		    listen(fd, 1024) == -1) {
-			snprintf(err, errlen, "%s: %s", addr, strerror(errno));
+			if (errno == EADDRINUSE)
+				snprintf(err, errlen, "%s: address in use "
+				    "(another program listens there)", addr);
+			else
+				snprintf(err, errlen, "%s: %s", addr,
+				    strerror(errno));
 			close(fd);
-			continue;
+			break;
 		}
-		if (http_server_adopt(srv, fd, err, errlen) == -1) {
-			close(fd);
-			freeaddrinfo(res);
-			return -1;
-		}
-		bound++;
+		chosen = bound_port(fd);
+		fds[n++] = fd;
 	}
 	freeaddrinfo(res);
-	if (bound == 0) {
+	/* All of the entry's addresses or none: half a listen is a
+	 * surprise. */
+	if (err[0] != '\0' || n == 0) {
+		while (n > 0)
+			close(fds[--n]);
 		if (err[0] == '\0')
 			snprintf(err, errlen, "%s: no usable address", addr);
 		return -1;
 	}
-	return 0;
+	return (int)n;
+}
+
+/* "127.0.0.1:8080" or "[::1]:8080": where fd is bound. */
+void
+http_listen_name(int fd, char *out, size_t outsz)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	const void *a = NULL;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			a = &((struct sockaddr_in *)(void *)&ss)->sin_addr;
+		else if (ss.ss_family == AF_INET6)
+			a = &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr;
+	}
+	if (a == NULL || inet_ntop(ss.ss_family, a, host,
+	    sizeof(host)) == NULL) {
+		snprintf(out, outsz, "socket %d", fd);
+		return;
+	}
+	snprintf(out, outsz, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+	    host, (unsigned)ntohs(bound_port(fd)));
 }

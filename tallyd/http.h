@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct cidr;
 struct event_base;
 struct http_server;
 struct http_conn;
@@ -51,7 +52,10 @@ struct http_request {
 
 struct http_limits {
 	long	idle_timeout_ms;
-	long	max_connections;
+	long	max_connections;	/* per server; idle ones make room */
+	long	max_per_address;	/* of all servers; 0: no limit */
+	const struct cidr *exempt;	/* peers spared that limit (copied) */
+	size_t	nexempt;
 	bool	access_log;	/* a log line per answer: no address, no UA */
 };
 
@@ -62,13 +66,29 @@ typedef void (*http_handler)(struct http_request *);
 struct http_server *http_server_new(struct event_base *, const struct http_limits *,
     http_handler, void *arg);
 void http_server_free(struct http_server *);
-/* Binds and listens on "host:port" ("[v6]:port"). */
-int http_server_listen(struct http_server *, const char *addr, char *err, size_t errlen);
-/* Serves an already listening socket (socket activation). */
+/* Binds and listens on every address of "host:port" ("[v6]:port"),
+ * without SO_REUSEPORT: a second daemon on the address fails with
+ * "address in use". Port 0 is one port for all of them. Returns how many
+ * sockets it put in fds, or -1. */
+int http_listen_open(const char *addr, int *fds, size_t max, char *err,
+    size_t errlen);
+/* "host:port" the listening socket is bound to, for the log. */
+void http_listen_name(int fd, char *out, size_t outsz);
+/* Serves a listening socket: one made by http_listen_open or passed by
+ * the service manager. Several servers may serve one socket, each with
+ * a dup of it. */
 int http_server_adopt(struct http_server *, int fd, char *err, size_t errlen);
 void http_server_close_listeners(struct http_server *);
 
+/* The first line of a header, or NULL. */
 const char *http_header_get(const struct http_request *, const char *lname);
+/* All lines of a list header joined with ", " in their order: the line
+ * itself when there is one, else written to buf, which
+ * HTTP_JOINED_MAX bytes always suffice for. NULL when absent (or
+ * when buf is too small). */
+#define HTTP_JOINED_MAX	(HTTP_MAX_HEADER_BYTES + 2 * HTTP_MAX_HEADERS + 1)
+const char *http_header_join(const struct http_request *, const char *lname,
+    char *buf, size_t bufsz);
 
 /* headers: extra "Name: value\r\n" lines, or NULL. HEAD answers get the
  * headers alone. */

@@ -102,17 +102,17 @@ site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 
 /* The client as the rest of tally sees it: behind a trusted proxy, the
  * address it forwards for, so that a public proxy does not make every
- * visitor an admin. */
+ * visitor an admin; one the proxy could not name is never admin. */
 static bool
 is_admin(const struct route_ctx *ctx)
 {
 	struct sockaddr_in6 sin6;
-	unsigned char addr[16];
 
-	client_address(ctx->cfg, ctx->r, addr);
+	if (!ctx->client.known)
+		return false;
 	memset(&sin6, 0, sizeof(sin6));
 	sin6.sin6_family = AF_INET6;
-	memcpy(&sin6.sin6_addr, addr, 16);
+	memcpy(&sin6.sin6_addr, ctx->client.addr, 16);
 	return cidr_list_match(ctx->cfg->admin_allow, ctx->cfg->nadmin_allow,
 	    (struct sockaddr *)&sin6);
 }

@@ -334,7 +334,7 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		return 0;
 	}
 	if (want) {
-		client_address(cfg, ctx->r, addr);
+		memcpy(addr, ctx->client.addr, sizeof(addr));
 		why = should_count(ctx, addr);
 	}
 	if (why == DECLINE_NONE) {
@@ -486,6 +486,7 @@ routes_handle(struct http_request *r)
 {
 	struct route_ctx ctx;
 	const struct route *rt = NULL;
+	const char *err;
 	size_t i;
 
 	ctx.w = r->server_arg;
@@ -514,6 +515,11 @@ routes_handle(struct http_request *r)
 		route_add_header(&ctx, "Allow: %s\r\n", route_allow(rt));
 		http_respond_error_headers(r, 405, "method not allowed",
 		    ctx.headers);
+		return;
+	}
+	/* A forged chain too long to walk is refused rather than cut. */
+	if (client_identify(ctx.cfg, r, &ctx.client, &err) == -1) {
+		http_respond_error(r, 400, err);
 		return;
 	}
 	if (r->verb == HTTP_VERB_OPTIONS) {

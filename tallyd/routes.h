@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "tally/path.h"
+#include "tally/visitor.h"
 
 #include "counter.h"
 #include "daemon.h"
@@ -16,6 +17,7 @@ struct route_ctx {
 	struct worker	*w;
 	const struct config *cfg;	/* the configuration of this request */
 	struct http_request *r;
+	struct client	 client;	/* who is asking */
 	void		(*fn)(struct route_ctx *);	/* the route */
 	bool		 replay;	/* strict: the hit is on disk now */
 	int		 counted_day;

@@ -6,6 +6,7 @@
  * happens between requests, never inside one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -37,6 +38,7 @@
 #define EXIT_CONFIG	78
 #define MAX_WORKERS	64
 #define MAX_FLAGS	64
+#define MAX_LISTEN_FDS	32	/* as many as a server serves */
 
 
 /* A flag is a config key given on the command line; flags are applied
@@ -72,7 +74,7 @@ enum {
 	OPT_TIMEZONE = 256, OPT_COMMIT_INTERVAL, OPT_DURABILITY, OPT_THREADS,
 	OPT_TRUSTED, OPT_IPHEADER, OPT_ADMIN, OPT_IDLE, OPT_MAXCONN,
 	OPT_RATE, OPT_MAXPAGES, OPT_BOTS, OPT_DNT, OPT_MAXAGE, OPT_ACCESSLOG,
-	OPT_LOGLEVEL,
+	OPT_LOGLEVEL, OPT_MAXCONNADDR,
 };
 
 static const struct option longopts[] = {
@@ -88,6 +90,8 @@ static const struct option longopts[] = {
 	{ "admin-allow",	required_argument, NULL, OPT_ADMIN },
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE },
 	{ "max-connections",	required_argument, NULL, OPT_MAXCONN },
+	{ "max-connections-per-address", required_argument, NULL,
+	    OPT_MAXCONNADDR },
 	{ "rate-limit",		required_argument, NULL, OPT_RATE },
 	{ "max-pages",		required_argument, NULL, OPT_MAXPAGES },
 	{ "bots",		required_argument, NULL, OPT_BOTS },
@@ -110,7 +114,8 @@ usage(FILE *f)
 	    "              [--commit-interval duration] [--durability batch|strict]\n"
 	    "              [--threads n] [--trusted-proxies cidrs] [--client-ip-header name]\n"
 	    "              [--admin-allow cidrs] [--idle-timeout duration]\n"
-	    "              [--max-connections n] [--rate-limit n] [--max-pages n]\n"
+	    "              [--max-connections n] [--max-connections-per-address n]\n"
+	    "              [--rate-limit n] [--max-pages n]\n"
 	    "              [--bots patterns] [--dnt views-only|ignore]\n"
 	    "              [--count-max-age duration] [--access-log yes|no]\n"
 	    "              [--log-level error|warn|info|debug]\n"
@@ -352,6 +357,10 @@ reload(evutil_socket_t sig, short what, void *arg)
 	if (cfg->max_connections != old->max_connections)
 		log_warnx("max_connections changed: takes effect after a "
 		    "restart");
+	if (cfg->max_connections_per_address !=
+	    old->max_connections_per_address)
+		log_warnx("max_connections_per_address changed: takes effect "
+		    "after a restart");
 	if (cfg->commit_interval_ms != old->commit_interval_ms)
 		log_warnx("commit_interval changed: takes effect after a "
 		    "restart");
@@ -431,22 +440,54 @@ thread_count(const struct config *cfg)
 	return (int)n;
 }
 
-/* Every worker listens on every address with its own SO_REUSEPORT
- * socket, so the kernel spreads connections; passed sockets are shared
- * by all of them. */
+/* The listening sockets: passed by the service manager, or bound here,
+ * once per address. */
+static size_t
+open_listeners(const struct config *cfg, int *fds, size_t max)
+{
+	char err[512], name[80];
+	size_t i, n = 0;
+	int k, passed;
+
+	if ((passed = notify_listen_fds()) > 0) {
+		for (k = 0; k < passed && n < max; k++)
+			fds[n++] = 3 + k;
+		log_info("serving %d socket%s from the service manager",
+		    passed, passed == 1 ? "" : "s");
+		return n;
+	}
+	for (i = 0; i < cfg->nlisten; i++) {
+		if ((k = http_listen_open(cfg->listen[i], fds + n, max - n, err,
+		    sizeof(err))) == -1)
+			fatalx("listen %s", err);
+		for (; k > 0; k--, n++) {
+			http_listen_name(fds[n], name, sizeof(name));
+			log_info("listening on %s", name);
+		}
+	}
+	return n;
+}
+
+/* Every worker serves every listening socket: the kernel hands each
+ * connection to one of them. */
 static void
 open_workers(struct daemon *d)
 {
 	struct http_limits limits;
+	int fds[MAX_LISTEN_FDS];
 	char err[512];
-	size_t i;
-	int n, fd, k;
+	size_t i, nfds;
+	int k, lfd;
 
 	limits.idle_timeout_ms = d->cfg->idle_timeout_ms;
 	limits.max_connections = d->cfg->max_connections;
+	limits.max_per_address = d->cfg->max_connections_per_address;
+	/* A proxy carries many clients' connections. */
+	limits.exempt = d->cfg->trusted_proxies;
+	limits.nexempt = d->cfg->ntrusted_proxies;
 	limits.access_log = d->cfg->access_log;
 	nworkers = thread_count(d->cfg);
-	n = notify_listen_fds();
+	nfds = open_listeners(d->cfg, fds, MAX_LISTEN_FDS);
 	for (k = 0; k < nworkers; k++) {
 		struct worker *w = &workers[k];
 
@@ -463,28 +504,15 @@ open_workers(struct daemon *d)
 		if (w->server == NULL || w->view == NULL ||
 		    stop_events[k] == NULL || w->switch_config == NULL)
 			fatalx("out of memory");
-		if (n > 0) {
-			for (fd = 3; fd < 3 + n; fd++) {
-				int lfd = k == 0 ? fd : dup(fd);
-				if (lfd == -1 || http_server_adopt(w->server,
-				    lfd, err, sizeof(err)) == -1)
-					fatalx("socket %d: %s", fd, err);
-			}
-			continue;
-		}
-		for (i = 0; i < d->cfg->nlisten; i++) {
-			err[0] = '\0';
-			if (http_server_listen(w->server, d->cfg->listen[i], err,
+		for (i = 0; i < nfds; i++) {
+			lfd = k == 0 ? fds[i] : fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+			if (lfd == -1)
+				fatal("dup of socket %d", fds[i]);
+			if (http_server_adopt(w->server, lfd, err,
 			    sizeof(err)) == -1)
-				fatalx("listen %s", err);
+				fatalx("socket %d: %s", fds[i], err);
 		}
 	}
-	if (n > 0)
-		log_info("serving %d socket%s from the service manager", n,
-		    n == 1 ? "" : "s");
-	else
-		for (i = 0; i < d->cfg->nlisten; i++)
-			log_info("listening on %s", d->cfg->listen[i]);
 }
 
 static void
@@ -532,6 +560,9 @@ main(int argc, char *argv[])
 		case OPT_IDLE: add_flag("server", "idle_timeout", optarg); break;
 		case OPT_MAXCONN:
 			add_flag("server", "max_connections", optarg);
+			break;
+		case OPT_MAXCONNADDR:
+			add_flag("server", "max_connections_per_address", optarg);
 			break;
 		case OPT_RATE: add_flag("count", "rate_limit", optarg); break;
 		case OPT_MAXPAGES: add_flag("count", "max_pages", optarg); break;

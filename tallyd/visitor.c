@@ -6,6 +6,7 @@
  * longer be recomputed once a salt is gone.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -44,27 +45,52 @@ struct visitors {
 	struct rate_slot *rate;
 };
 
+/* The one address every client that a proxy could not name shares: the
+ * discard prefix of RFC 6666, which no real client has. */
+static const unsigned char unknown_addr[16] = { 0x01, 0x00 };
+
+/* A span of the header being read. */
+struct span {
+	const char *s;
+	size_t	 len;
+};
+
+static struct span
+span_trim(const char *s, size_t len)
+{
+	struct span sp;
+
+	while (len && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	sp.s = s;
+	sp.len = len;
+	return sp;
+}
+
 /* Parses one address of a forwarding header: "1.2.3.4", "1.2.3.4:80",
- * "[2001:db8::1]:80", "2001:db8::1", quoted or not. */
+ * "[2001:db8::1]:80", "2001:db8::1", quoted or not. "unknown" and
+ * obfuscated names ("_hidden") are not addresses. */
 static bool
-parse_forwarded_addr(const char *s, size_t len, unsigned char addr[16])
+parse_forwarded_addr(struct span sp, unsigned char addr[16])
 {
 	char tmp[64], *p = tmp, *e;
 	struct in_addr a4;
 
-	while (len && (*s == ' ' || *s == '\t' || *s == '"')) {
-		s++;
-		len--;
+	if (sp.len >= 2 && sp.s[0] == '"' && sp.s[sp.len - 1] == '"') {
+		sp.s++;
+		sp.len -= 2;
 	}
-	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
-	    s[len - 1] == '"'))
-		len--;
-	if (len == 0 || len >= sizeof(tmp))
+	if (sp.len == 0 || sp.len >= sizeof(tmp))
 		return false;
-	memcpy(tmp, s, len);
-	tmp[len] = '\0';
+	memcpy(tmp, sp.s, sp.len);
+	tmp[sp.len] = '\0';
 	if (*p == '[') {
-		if ((e = strchr(p, ']')) == NULL)
+		if ((e = strchr(p, ']')) == NULL ||
+		    (e[1] != '\0' && e[1] != ':'))
 			return false;
 		*e = '\0';
 		p++;
@@ -94,88 +120,222 @@ addr_trusted(const struct config *cfg, const unsigned char addr[16])
 	    (struct sockaddr *)&sin6);
 }
 
-/* Splits a forwarding header into its addresses, left to right: the
- * comma-separated elements, or for Forwarded their for= parameters. */
+/* Splits s at sep outside quoted strings into trimmed, non-empty parts
+ * (RFC 9110 5.6.1: empty list elements are ignored). Returns how many
+ * there are, even beyond max, of which the first max are stored. */
 static size_t
-header_addresses(const char *h, bool forwarded, const char **start,
-    size_t *len, size_t max)
+split_list(const char *s, size_t len, char sep, struct span *out, size_t max)
 {
-	const char *p = h, *e, *f, *v;
+	const char *end = s + len, *p = s, *start = s;
+	struct span sp;
+	bool quoted = false;
 	size_t n = 0;
 
-	while (*p && n < max) {
-		if ((e = strchr(p, ',')) == NULL)
-			e = p + strlen(p);
-		if (!forwarded) {
-			start[n] = p;
-			len[n++] = (size_t)(e - p);
-		} else {
-			for (f = p; f + 4 <= e; f++) {
-				if (strncasecmp(f, "for=", 4) != 0 ||
-				    (f != p && f[-1] != ';' && f[-1] != ' '))
-					continue;
-				v = f + 4;
-				for (f = v; f < e && *f != ';'; f++)
-					;
-				start[n] = v;
-				len[n++] = (size_t)(f - v);
-				break;
-			}
+	for (;; p++) {
+		if (p < end && quoted && *p == '\\' && p + 1 < end) {
+			p++;
+			continue;
 		}
-		p = *e ? e + 1 : e;
+		if (p < end && *p == '"')
+			quoted = !quoted;
+		if (p < end && (quoted || *p != sep))
+			continue;
+		sp = span_trim(start, (size_t)(p - start));
+		if (sp.len > 0) {
+			if (n < max)
+				out[n] = sp;
+			n++;
+		}
+		if (p >= end)
+			break;
+		start = p + 1;
 	}
 	return n;
 }
 
-void
-client_address(const struct config *cfg, const struct http_request *r,
-    unsigned char addr[16])
+/* The value of parameter name ("for") of one Forwarded element, or an
+ * empty span. */
+static struct span
+forwarded_param(struct span el, const char *name)
+{
+	struct span pairs[16], none = { "", 0 };
+	size_t i, n, nl = strlen(name);
+
+	n = split_list(el.s, el.len, ';', pairs, 16);
+	for (i = 0; i < n && i < 16; i++)
+		if (pairs[i].len > nl && pairs[i].s[nl] == '=' &&
+		    strncasecmp(pairs[i].s, name, nl) == 0)
+			return span_trim(pairs[i].s + nl + 1,
+			    pairs[i].len - nl - 1);
+	return none;
+}
+
+/* host[:port] as the client asked for it, and only that: the page that
+ * shows it escapes it anyway. */
+static void
+copy_host(char *dst, size_t dstsz, struct span sp)
+{
+	if (sp.len >= 2 && sp.s[0] == '"' && sp.s[sp.len - 1] == '"') {
+		sp.s++;
+		sp.len -= 2;
+	}
+	if (sp.len == 0 || sp.len >= dstsz || strspn(sp.s,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-:[]_") < sp.len)
+		return;
+	memcpy(dst, sp.s, sp.len);
+	dst[sp.len] = '\0';
+}
+
+static void
+copy_proto(char *dst, size_t dstsz, struct span sp)
+{
+	if (sp.len >= 2 && sp.s[0] == '"' && sp.s[sp.len - 1] == '"') {
+		sp.s++;
+		sp.len -= 2;
+	}
+	if (sp.len == 5 && strncasecmp(sp.s, "https", 5) == 0)
+		snprintf(dst, dstsz, "https");
+	else if (sp.len == 4 && strncasecmp(sp.s, "http", 4) == 0)
+		snprintf(dst, dstsz, "http");
+}
+
+/* The last element of a trusted proxy's X-Forwarded-Host or -Proto: the
+ * one the proxy nearest to tallyd wrote. */
+static struct span
+last_element(const struct http_request *r, const char *lname, char *buf)
+{
+	struct span none = { "", 0 };
+	const char *h, *p;
+	size_t len;
+
+	if ((h = http_header_join(r, lname, buf, HTTP_JOINED_MAX)) == NULL)
+		return none;
+	/* Hosts and schemes hold no quoted commas: the last comma ends it. */
+	len = strlen(h);
+	if ((p = memrchr(h, ',', len)) == NULL)
+		return span_trim(h, len);
+	return span_trim(p + 1, len - (size_t)(p + 1 - h));
+}
+
+/* Untrusted peers' forwarding headers are their own word; an operator
+ * who forgot trusted_proxies is told once, not once per request. */
+static void
+warn_untrusted(const struct http_request *r)
+{
+	static const char *const names[] = {
+		"x-forwarded-for", "forwarded", "x-real-ip", "cf-connecting-ip",
+	};
+	static int warned;
+	size_t i;
+
+	if (__atomic_load_n(&warned, __ATOMIC_RELAXED))
+		return;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (http_header_get(r, names[i]) != NULL)
+			break;
+	if (i == sizeof(names) / sizeof(names[0]) ||
+	    __atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		return;
+	log_warnx("ignoring forwarding headers from a peer that is not in "
+	    "trusted_proxies (warned once)");
+}
+
+static void
+unknown_client(struct client *cl)
+{
+	memcpy(cl->addr, unknown_addr, 16);
+	cl->known = false;
+}
+
+/* Right to left: each trusted hop vouches for the one before it; the
+ * first hop that is not trusted is the client. An element that names no
+ * address where the client should be makes the client unknown. */
+static int
+walk_chain(const struct config *cfg, const char *h, bool forwarded,
+    struct client *cl, const char **err)
+{
+	struct span el[FORWARDED_MAX_HOPS];
+	unsigned char cand[16];
+	size_t n, i;
+
+	n = split_list(h, strlen(h), ',', el, FORWARDED_MAX_HOPS);
+	if (n > FORWARDED_MAX_HOPS) {
+		*err = "forwarding header names too many hops";
+		return -1;
+	}
+	for (i = n; i-- > 0;) {
+		if (!parse_forwarded_addr(forwarded ?
+		    forwarded_param(el[i], "for") : el[i], cand)) {
+			unknown_client(cl);
+			break;
+		}
+		memcpy(cl->addr, cand, 16);
+		if (!addr_trusted(cfg, cand))
+			break;
+	}
+	/* The client's own hop says how the client reached us. */
+	if (forwarded && n > 0) {
+		if (i == (size_t)-1)
+			i = 0;
+		copy_host(cl->host, sizeof(cl->host),
+		    forwarded_param(el[i], "host"));
+		copy_proto(cl->proto, sizeof(cl->proto),
+		    forwarded_param(el[i], "proto"));
+	}
+	return 0;
+}
+
+int
+client_identify(const struct config *cfg, const struct http_request *r,
+    struct client *cl, const char **err)
 {
 	const struct sockaddr *sa = r->peer;
-	const char *h, *el[64];
+	const char *name = cfg->client_ip_header, *h;
+	char lower[32], buf[HTTP_JOINED_MAX];
 	unsigned char cand[16];
-	char lower[64];
-	bool forwarded, list;
-	size_t i, n, len[64];
+	bool forwarded;
+	size_t i;
 
-	memset(addr, 0, 16);
+	memset(cl, 0, sizeof(*cl));
+	cl->known = true;
 	if (sa->sa_family == AF_INET) {
-		addr[10] = addr[11] = 0xff;
-		memcpy(addr + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		cl->addr[10] = cl->addr[11] = 0xff;
+		memcpy(cl->addr + 12,
+		    &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
-		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		memcpy(cl->addr,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 	} else {
-		return;
+		return 0;
 	}
 	/* Only a trusted proxy's word is taken. */
-	if (cfg->ntrusted_proxies == 0 || !addr_trusted(cfg, addr))
-		return;
-	if (cfg->client_ip_header == NULL)
-		return;
-	for (i = 0; cfg->client_ip_header[i] && i < sizeof(lower) - 1; i++) {
-		char ch = cfg->client_ip_header[i];
-		lower[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+	if (cfg->ntrusted_proxies == 0 || !addr_trusted(cfg, cl->addr)) {
+		warn_untrusted(r);
+		return 0;
 	}
+	if (name == NULL)
+		return 0;
+	for (i = 0; name[i] && i < sizeof(lower) - 1; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
 	lower[i] = '\0';
-	if ((h = http_header_get(r, lower)) == NULL)
-		return;
-	forwarded = strcasecmp(cfg->client_ip_header, "Forwarded") == 0;
-	list = forwarded || strcasecmp(cfg->client_ip_header,
-	    "X-Forwarded-For") == 0;
-	if (!list) {
-		if (parse_forwarded_addr(h, strlen(h), cand))
-			memcpy(addr, cand, 16);
-		return;
+	forwarded = strcmp(lower, "forwarded") == 0;
+	if (!forwarded) {
+		copy_host(cl->host, sizeof(cl->host),
+		    last_element(r, "x-forwarded-host", buf));
+		copy_proto(cl->proto, sizeof(cl->proto),
+		    last_element(r, "x-forwarded-proto", buf));
 	}
-	/* Right to left: each trusted hop vouches for the one before it. */
-	n = header_addresses(h, forwarded, el, len, 64);
-	while (n-- > 0) {
-		if (!parse_forwarded_addr(el[n], len[n], cand))
-			return;	/* garbage: keep the last address vouched for */
-		memcpy(addr, cand, 16);
-		if (!addr_trusted(cfg, cand))
-			return;
-	}
+	if ((h = http_header_join(r, lower, buf, sizeof(buf))) == NULL)
+		return 0;	/* the proxy's own request */
+	if (forwarded || strcmp(lower, "x-forwarded-for") == 0)
+		return walk_chain(cfg, h, forwarded, cl, err);
+	/* X-Real-IP, CF-Connecting-IP: one address, set by the proxy. */
+	if (parse_forwarded_addr(span_trim(h, strlen(h)), cand))
+		memcpy(cl->addr, cand, 16);
+	else
+		unknown_client(cl);
+	return 0;
 }
 
 struct visitors *

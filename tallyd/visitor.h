@@ -22,11 +22,29 @@
 
 struct visitors;
 
-/* The client: the socket peer, or, when the peer is a trusted proxy, the
- * rightmost address of the forwarding header that is not itself a
- * trusted proxy. Written as 16 bytes (IPv4 mapped into IPv6). */
-void client_address(const struct config *, const struct http_request *,
-    unsigned char addr[16]);
+/* Hops of a forwarding header, at most; a longer chain is refused, as
+ * cutting it would drop the hops tallyd's own proxies wrote. */
+#define FORWARDED_MAX_HOPS	128
+
+/* The client of a request: the socket peer, or, when the peer is a
+ * trusted proxy, the rightmost address of the forwarding header (all its
+ * lines) that is not itself a trusted proxy. */
+struct client {
+	unsigned char addr[16];	/* IPv4 mapped into IPv6 */
+	/* false when the hop where the client should be names no address
+	 * (for=unknown, _hidden, garbage): addr is then the one address
+	 * all such clients share, 100:: (RFC 6666), and never admin. */
+	bool	 known;
+	/* From a trusted proxy: how the client addressed tallyd, for
+	 * links to itself; "" when not said. */
+	char	 host[256];	/* host[:port] */
+	char	 proto[8];	/* "http" or "https" */
+};
+
+/* Fills in the client. -1 with *err when the forwarding header names
+ * more than FORWARDED_MAX_HOPS hops (a 400). */
+int client_identify(const struct config *, const struct http_request *,
+    struct client *, const char **err);
 
 struct visitors *visitors_new(struct store *);
 void visitors_free(struct visitors *);

@@ -37,6 +37,7 @@ struct config {
 	size_t	 nadmin_allow;
 	long	 idle_timeout_ms;
 	long	 max_connections;
+	long	 max_connections_per_address;	/* 0: no limit */
 	bool	 access_log;
 	int	 log_level;	/* enum log_level */
 

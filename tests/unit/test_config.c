@@ -77,6 +77,7 @@ test_defaults(void)
 	}
 	CHECK_INT(cfg.idle_timeout_ms, 30000);
 	CHECK_INT(cfg.max_connections, 4096);
+	CHECK_INT(cfg.max_connections_per_address, 128);
 	CHECK(!cfg.access_log);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_INFO);
 	CHECK_STR(cfg.data, "./tally-data");
@@ -131,6 +132,7 @@ test_every_key(void)
 	    "admin_allow = 192.0.2.7\n"
 	    "idle_timeout = 2m\n"
 	    "max_connections = 100\n"
+	    "max_connections_per_address = 0\n"
 	    "access_log = yes\n"
 	    "log_level = debug\n"
 	    "\n"
@@ -180,6 +182,7 @@ test_every_key(void)
 	}
 	CHECK_INT(cfg.idle_timeout_ms, 120000);
 	CHECK_INT(cfg.max_connections, 100);
+	CHECK_INT(cfg.max_connections_per_address, 0);
 	CHECK(cfg.access_log);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_DEBUG);
 	CHECK_STR(cfg.data, "/var/lib/tally");
@@ -520,6 +523,9 @@ test_errors(void)
 		    "commit_interval: 3601s is out of range (1ms to 1h)" },
 		{ "[server]\nmax_connections = 12abc\n", 2,
 		    "max_connections: \"12abc\" is not an integer" },
+		{ "[server]\nmax_connections_per_address = -1\n", 2,
+		    "max_connections_per_address: -1 is out of range "
+		    "(0 to 1000000)" },
 		{ "[server]\nthreads = 257\n", 2,
 		    "threads: 257 is out of range (0 to 256)" },
 		{ "[count]\nrate_limit = -1\n", 2,
