@@ -185,6 +185,8 @@ def test_error_messages_escape_what_they_quote():
          b"/\\x1b[5m"),
         ("a missing file", [b"import", b"/nonexistent/\x1b]0;x\x07.csv"],
          1, b"/nonexistent/\\x1b]0;x\\x07.csv"),
+        ("a missing log", [b"import-log", b"/nonexistent/\x1b]0;x\x07.log"],
+         1, b"/nonexistent/\\x1b]0;x\\x07.log"),
     ]
     for what, args, want_rc, shown in cases:
         rc, out, err = ctl_bytes("--data", data, *args)
