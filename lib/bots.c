@@ -1,6 +1,13 @@
 /*
  * Bots by User-Agent. Patterns are chosen to be specific enough not to
- * hit real browsers.
+ * hit real browsers: no browser, in-app browser (Facebook, Instagram,
+ * LINE) or WebView puts any of these in its User-Agent.
+ *
+ * The families follow the crawler-user-agents list
+ * (github.com/monperrus/crawler-user-agents, crawler-user-agents.json)
+ * and the crawlers' own documentation (Google's, OpenAI's, Anthropic's,
+ * Meta's). The generic words catch most of that list by themselves: a
+ * name is listed below only when none of them is in it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,30 +16,64 @@
 #include "tally/bots.h"
 
 static const char *const builtin[] = {
-	/* generic words crawlers put in their names */
+	/* generic words crawlers put in their names (Googlebot, bingbot,
+	 * AhrefsBot, GPTBot, Baiduspider, ...) */
 	"bot", "crawl", "spider", "slurp", "archiver", "scraper",
 	/* search and SEO crawlers */
 	"googlebot", "bingpreview", "yandex", "baiduspider", "duckduckgo",
 	"sogou", "exabot", "ahrefs", "semrush", "mj12", "dotbot", "petalbot",
 	"bytespider", "seznam", "applebot", "gptbot", "ccbot", "claudebot",
-	"perplexity", "amazonbot",
+	"perplexity", "amazonbot", "qwantify", "teoma", "heritrix", "nutch",
+	"findlinks", "naver.me/spd", "microsoftpreview", "sitebulb",
+	"siteimprove", "screaming frog", "xenu link sleuth", "linkchecker",
+	"w3c_validator", "validator.nu", "feedvalidator", "w3c-checklink",
+	/* Google's fetchers that are not Googlebot */
+	"google-inspectiontool", "googleother", "google-extended",
+	"mediapartners-google", "apis-google", "feedfetcher-google",
+	"appengine-google", "google-read-aloud", "google-site-verification",
+	"google-safety", "google-structured-data", "google web preview",
+	"googleimageproxy", "google favicon", "google-apps-script",
+	"googledocs", "google-pagerenderer",
+	/* AI assistants and their fetchers */
+	"chatgpt-user", "claude-web", "claude-user", "anthropic-ai",
+	"cohere-ai", "meta-externalagent", "meta-externalfetcher",
+	"meta-externalads", "meta-externalhit", "gemini-deep-research",
+	"mistralai-user", "img2dataset", "spawning-ai",
 	/* link previewers */
 	"facebookexternalhit", "facebookcatalog", "twitterbot", "slackbot",
 	"discordbot", "telegrambot", "whatsapp", "linkedinbot", "skypeuripreview",
 	"embedly", "redditbot", "mastodon", "vkshare", "iframely",
-	/* uptime monitors */
+	"flipboardproxy", "snapurlpreview", "yahoo link preview", "outbrain",
+	"slack-imgproxy", "kakaotalk-scrap",
+	/* feed readers */
+	"feedly", "inoreader", "newsblur", "miniflux", "feedbin",
+	"tiny tiny rss", "simplepie", "feedburner", "freshrss",
+	/* uptime monitors and synthetic checks */
 	"uptimerobot", "pingdom", "statuscake", "site24x7", "newrelicpinger",
 	"betteruptime", "monitor", "check_http", "nagios", "zabbix",
-	/* HTTP libraries and command-line clients */
+	"uptime-kuma", "datadogsynthetics", "datadog synthetic", "checkly",
+	"ghost inspector", "ohdear", "hosttracker", "updown.io", "uptimia",
+	"uptrends", "freshping", "hetrixtools", "blackbox exporter",
+	"nodeping", "catchpoint", "ruxitsynthetic", "appinsights",
+	"alertsite", "cron-job.org", "sentry/",
+	/* security scanners */
+	"zgrab", "masscan", "nmap scripting engine", "nikto", "sqlmap",
+	"wpscan", "nessus", "acunetix", "censysinspect",
+	"netcraftsurveyagent", "internetmeasurement", "openvas",
+	/* HTTP libraries, site copiers and command-line clients */
 	"curl", "wget", "python-requests", "python-urllib", "python-httpx",
 	"aiohttp", "go-http-client", "java/", "okhttp", "apache-httpclient",
 	"libwww-perl", "lwp::", "node-fetch", "axios", "undici", "got (",
 	"ruby", "php/", "guzzle", "httpie", "powershell", "wrk", "apachebench",
 	"hey/", "k6/", "insomnia", "postman", "restsharp", "httpclient",
+	"scrapy", "httrack", "colly", "mechanize", "httpunit", "htmlunit",
+	"jakarta commons", "winhttp", "reqwest", "hackney", "faraday v",
+	"dart:io", "anyevent", "indy library",
 	/* headless and automated browsers */
 	"headless", "phantomjs", "selenium", "webdriver", "puppeteer",
 	"playwright", "lighthouse", "chrome-lighthouse", "pagespeed", "gtmetrix",
-	"prerender",
+	"prerender", "slimerjs", "cypress", "zombie.js", "jsdom/",
+	"splash version/", "ptst/", "dareboost",
 };
 
 /*

@@ -13,6 +13,7 @@
 #include "tally/csvrow.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/path.h"
 #include "tally/store.h"
 
 #define SITE_PATH	"*"
@@ -122,7 +123,8 @@ static int
 check(struct csvrow_reader *r, unsigned long line, struct csvrow *row)
 {
 	const char *site = r->text[0], *day = r->text[1], *path = r->text[2];
-	size_t plen = r->len[2], i;
+	size_t plen = r->len[2];
+	enum path_error pe;
 	int f;
 
 	/* The path's own checks say it of a path. */
@@ -151,11 +153,8 @@ check(struct csvrow_reader *r, unsigned long line, struct csvrow *row)
 	else if (plen > PATH_MAX_LEN || strlen(path) != plen)
 		return fail(r, line, "invalid path: longer than %d bytes or "
 		    "holding NUL", PATH_MAX_LEN);
-	else if (!utf8_valid(path, plen))
-		return fail(r, line, "invalid path: not UTF-8");
-	for (i = 0; i < plen; i++)
-		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-			return fail(r, line, "invalid path: control character");
+	else if ((pe = path_check(path, plen)) != PATH_OK)
+		return fail(r, line, "invalid path: %s", path_strerror(pe));
 	row->path = path;
 
 	if (row->day == DAY_ADJUST) {

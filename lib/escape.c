@@ -1,15 +1,14 @@
-/* Escaping of text placed in JSON, XML/SVG and HTML, and UTF-8 checks. */
+/* Escaping of text placed in JSON, XML/SVG, HTML and on a terminal, and
+ * UTF-8 checks. */
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tally/escape.h"
 
-/* Decodes the UTF-8 sequence at s (len > 0 bytes available). Returns its
- * length and stores the code point, or returns 0 when the sequence is
- * malformed: truncated, overlong, a surrogate or above U+10FFFF. */
-static size_t
+size_t
 utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {
 	uint32_t	 c, min;
@@ -63,6 +62,28 @@ utf8_valid(const char *s, size_t len)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * What a reader cannot see for what it is. Controls move the cursor,
+ * ring, retitle the window (ESC ] ... BEL) or end a line; the bidi
+ * controls reorder what follows them, so that "/admin\u202e/txt.exe"
+ * reads differently than it sorts; zero-width characters and the
+ * invisible operators make two paths that look the same differ.
+ */
+bool
+utf8_hidden(uint32_t cp)
+{
+	if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+		return true;			/* C0, DEL, C1 */
+	if (cp < 0x61c)
+		return false;			/* the common case, quickly */
+	return cp == 0x61c ||			/* Arabic letter mark */
+	    (cp >= 0x200b && cp <= 0x200f) ||	/* zero width, LRM, RLM */
+	    (cp >= 0x202a && cp <= 0x202e) ||	/* embeddings, overrides */
+	    (cp >= 0x2060 && cp <= 0x2064) ||	/* word joiner, operators */
+	    (cp >= 0x2066 && cp <= 0x2069) ||	/* isolates */
+	    cp == 0xfeff;			/* zero-width no-break space */
 }
 
 size_t
@@ -136,10 +157,11 @@ json_escape(struct buf *b, const char *s, size_t len)
 			/* Invalid input still makes valid JSON. */
 			buf_puts(b, "\\ufffd");
 			n = 1;
-		} else if (cp == 0x2028)
-			buf_puts(b, "\\u2028");	/* line ends in JavaScript */
-		else if (cp == 0x2029)
-			buf_puts(b, "\\u2029");
+		} else if (utf8_hidden(cp) || cp == 0x2028 || cp == 0x2029)
+			/* C1 controls, bidi and zero-width characters stay
+			 * out of a terminal or an editor that shows the
+			 * JSON; U+2028 and U+2029 end lines in JavaScript. */
+			buf_printf(b, "\\u%04x", (unsigned)cp);
 		else
 			buf_append(b, p + i, n);
 	}
@@ -240,4 +262,50 @@ percent_decode(const char *in, size_t len, char *out, bool plus_is_space)
 	}
 	out[o] = '\0';
 	return (long)o;
+}
+
+/*
+ * For a terminal or a log: what the reader cannot see is spelled out,
+ * in the notation of C and JSON, so that a hostile path or argument
+ * shows as "\x1b]0;..." instead of retitling the window. Bytes that are
+ * not UTF-8 become "\xNN" too. The rest, including the backslash, is
+ * copied: the output is for reading, not for parsing back.
+ */
+size_t
+text_escape(char *out, size_t outsz, const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	char			 esc[8];
+	uint32_t		 cp;
+	size_t			 i, n, o = 0, elen;
+
+	if (outsz == 0)
+		return 0;
+	for (i = 0; i < len; i += n) {
+		if (p[i] >= 0x20 && p[i] < 0x7f) {
+			n = 1;
+			if (o + 1 >= outsz)
+				break;
+			out[o++] = (char)p[i];
+			continue;
+		}
+		if ((n = utf8_decode(p + i, len - i, &cp)) <= 1) {
+			n = 1;	/* a control below U+0080, or not UTF-8 */
+			elen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x",
+			    p[i]);
+		}
+		else if (utf8_hidden(cp))
+			elen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x",
+			    (unsigned)cp);
+		else {
+			memcpy(esc, p + i, n);
+			elen = n;
+		}
+		if (o + elen >= outsz)
+			break;	/* never half an escape or a character */
+		memcpy(out + o, esc, elen);
+		o += elen;
+	}
+	out[o] = '\0';
+	return o;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tally/escape.h"
 #include "tally/log.h"
 
 static const char *log_progname = "tally";
@@ -35,11 +36,15 @@ vlog(int level, const char *fmt, va_list ap, const char *reason)
 {
 	/* syslog priorities: err 3, warning 4, info 6, debug 7 */
 	static const int prio[] = { 3, 4, 6, 7 };
-	char msg[1024];
+	char raw[1024], msg[4 * sizeof(raw)];
 
 	if (level > log_level)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* A message may quote a value from a file or a request: a control
+	 * in it must not end the line (a forged second log line) or drive
+	 * the terminal that shows the log. */
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	text_escape(msg, sizeof(msg), raw, strlen(raw));
 	if (log_journal)
 		fprintf(stderr, "<%d>%s%s%s\n", prio[level], msg,
 		    reason ? ": " : "", reason ? reason : "");

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -38,15 +39,35 @@ authority_len(const char *s, size_t len)
 	return i;
 }
 
-/* True for a decoded byte, or a UTF-8 sequence starting there, that is a
- * C0 or C1 control character or DEL. */
-static bool
-is_control(const unsigned char *p, size_t left)
+/*
+ * The one rule for the text of a path, wherever it comes from (a hit, an
+ * import, an access log): a path is shown to people, in tallyctl's
+ * tables and on stats pages, so it must read as what it is. Hence valid
+ * UTF-8 and nothing that utf8_hidden() names: no controls, which could
+ * drive a terminal, and no bidi or zero-width characters, which make a
+ * path look like another one.
+ */
+enum path_error
+path_check(const char *s, size_t len)
 {
-	if (p[0] < 0x20 || p[0] == 0x7f)
-		return true;
-	/* U+0080..U+009F is 0xc2 0x80..0x9f. */
-	return p[0] == 0xc2 && left > 1 && p[1] >= 0x80 && p[1] <= 0x9f;
+	const unsigned char	*p = (const unsigned char *)s;
+	uint32_t		 cp;
+	size_t			 i, n;
+
+	for (i = 0; i < len; i += n) {
+		if (p[i] >= 0x20 && p[i] < 0x7f) {
+			n = 1;	/* nearly every byte of nearly every path */
+			continue;
+		}
+		if ((n = utf8_decode(p + i, len - i, &cp)) == 0)
+			return PATH_BAD_UTF8;
+		/* Below U+0080 only the controls get here; then C1. */
+		if (cp < 0xa0)
+			return PATH_CONTROL;
+		if (utf8_hidden(cp))
+			return PATH_INVISIBLE;
+	}
+	return PATH_OK;
 }
 
 /*
@@ -63,6 +84,7 @@ path_normalize(const char *in, size_t len, char *out)
 	const char	*seg, *end;
 	size_t		 n, i, rlen, seglen;
 	long		 dlen;
+	enum path_error	 pe;
 
 	if (in == NULL)
 		return PATH_EMPTY;
@@ -89,11 +111,8 @@ path_normalize(const char *in, size_t len, char *out)
 		return PATH_BAD_ESCAPE;
 	n = (size_t)dlen;
 
-	if (!utf8_valid(dec, n))
-		return PATH_BAD_UTF8;
-	for (i = 0; i < n; i++)
-		if (is_control((unsigned char *)dec + i, n - i))
-			return PATH_CONTROL;
+	if ((pe = path_check(dec, n)) != PATH_OK)
+		return pe;
 
 	/* Resolve segment by segment into res, which never ends in '/'.
 	 * A missing leading '/' is thereby added. */
@@ -136,6 +155,8 @@ path_strerror(enum path_error e)
 		return "path is not valid UTF-8";
 	case PATH_CONTROL:
 		return "control character in path";
+	case PATH_INVISIBLE:
+		return "invisible or bidi control character in path";
 	case PATH_TOO_LONG:
 		return "path too long";
 	}

@@ -55,6 +55,9 @@ int ctl_parse(struct ctl *, int argc, char **argv, const struct ctl_opt *,
 int ctl_usage(struct ctl *, const char *fmt, ...) TALLY_PRINTF(2, 3);
 /* Prints "tallyctl: CMD: message"; returns 1. */
 int ctl_fail(struct ctl *, const char *fmt, ...) TALLY_PRINTF(2, 3);
+/* Writes s to stderr, escaped where it could not be seen for what it is
+ * (text_escape): for messages that quote a value from outside. */
+void ctl_eputs(const char *s);
 
 /* Reads --config, applies the time zone. Returns 0 or EXIT_CONFIG. */
 int ctl_setup(struct ctl *);

@@ -13,10 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tally/arena.h"
 #include "tally/buf.h"
 #include "tally/csvrow.h"
+#include "tally/escape.h"
+#include "tally/path.h"
 
 #include "ctl.h"
 
@@ -49,6 +52,7 @@ struct export_state {
 	enum format	 fmt;
 	struct buf	 out;
 	uint64_t	 rows;
+	bool		 tty;		/* stdout is a terminal */
 };
 
 static int
@@ -57,9 +61,16 @@ export_row(void *arg, const char *site, const char *path, int day,
 {
 	struct export_state *es = arg;
 	struct csvrow row;
+	char shown[4 * PATH_MAX_LEN + 1];
 
 	row.site = site;
 	row.path = path;
+	/* A store from before paths were checked may hold controls: not
+	 * raw onto a terminal. A file gets the bytes, which import names. */
+	if (es->tty && es->fmt == FMT_CSV) {
+		text_escape(shown, sizeof(shown), path, strlen(path));
+		row.path = shown;
+	}
 	row.day = day;
 	row.views = c->views;
 	row.visitors = c->visitors;
@@ -111,6 +122,7 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
 	if ((rc = ctl_open(ctl, STORE_READONLY)) != 0)
 		return rc;
 	es.ctl = ctl;
+	es.tty = isatty(STDOUT_FILENO);
 	if ((es.v = store_view_new(ctl->store)) == NULL)
 		return ctl_fail(ctl, "store_view_new: out of memory");
 	/* One snapshot: the export is consistent while tallyd writes. */
@@ -187,13 +199,18 @@ read_rows(struct import *im, enum csvrow_format fmt, const char *text,
 {
 	struct csvrow_reader r;
 	struct csvrow row;
+	char msg[2048];
 	int rc;
 
 	csvrow_reader_init(&r, fmt, text, len);
 	while ((rc = csvrow_parse(&r, &row)) == 1)
 		add_row(im, &row);
-	if (rc == -1)
-		fprintf(stderr, "%s:%lu: %s\n", im->file, r.errline, r.err);
+	if (rc == -1) {
+		snprintf(msg, sizeof(msg), "%s:%lu: %s", im->file, r.errline,
+		    r.err);
+		ctl_eputs(msg);		/* it quotes the line */
+		fputc('\n', stderr);
+	}
 	return rc;
 }
 

@@ -785,7 +785,7 @@ static int
 read_log(struct importlog *il, const char *file)
 {
 	const char *name = strcmp(file, "-") == 0 ? "(stdin)" : file;
-	char *buf, *line, *line0, *nl, *end, *e;
+	char *buf, *line, *line0, *nl, *end, *e, shown[4 * 1024 + 1];
 	size_t have = 0;
 	uint64_t lineno = 0, base_bytes = il->done_bytes;
 	enum outcome out;
@@ -794,6 +794,9 @@ read_log(struct importlog *il, const char *file)
 	gzFile gz;
 	int fd, n, zerr, rc = 0;
 
+	/* The name is only shown, and a file may be named anything. */
+	text_escape(shown, sizeof(shown), name, strlen(name));
+	name = shown;
 	if (strcmp(file, "-") == 0)
 		fd = dup(STDIN_FILENO);
 	else

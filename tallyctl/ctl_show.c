@@ -447,7 +447,7 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 	struct table t;
 	struct buf b;
 	char n1[NUM_STRLEN], n2[NUM_STRLEN], rank[24], d1[DAY_STRLEN],
-	    d2[DAY_STRLEN];
+	    d2[DAY_STRLEN], epath[4 * PATH_MAX_LEN + 1];
 	uint64_t limit = 10;
 	size_t i, shown;
 	int rc, nargs, days = 0;
@@ -520,8 +520,12 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 	table_row(&t, "#", "views", "visitors", "path");
 	for (i = 0; i < shown; i++) {
 		snprintf(rank, sizeof(rank), "%zu", i + 1);
+		/* Paths are checked on the way in, but a store written
+		 * before that check may hold controls. */
+		text_escape(epath, sizeof(epath), ts.e[i].path,
+		    strlen(ts.e[i].path));
 		table_row(&t, rank, ctl_thousands(n1, ts.e[i].c.views),
-		    ctl_thousands(n2, ts.e[i].c.visitors), ts.e[i].path);
+		    ctl_thousands(n2, ts.e[i].c.visitors), epath);
 	}
 	table_print(&t, ctl, stdout, true, 0);
 	table_free(&t);

@@ -80,18 +80,43 @@ command_find(const char *name)
 	return NULL;
 }
 
-static void complain(struct ctl *, const char *, va_list)
+static void vsay(const char *, const char *, va_list)
     __attribute__((format(printf, 2, 0)));
+static void say(const char *, ...) TALLY_PRINTF(1, 2);
 
-/* "tallyctl: COMMAND: message" on stderr. */
+/* "tallyctl: CMD: message" (without cmd: "tallyctl: message") on stderr.
+ * Messages quote what the user or a file gave, which may hold anything:
+ * it is shown escaped. */
 static void
-complain(struct ctl *ctl, const char *fmt, va_list ap)
+vsay(const char *cmd, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "tallyctl: ");
-	if (ctl->cmd)
-		fprintf(stderr, "%s: ", ctl->cmd);
-	vfprintf(stderr, fmt, ap);
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fputs("tallyctl: ", stderr);
+	if (cmd)
+		fprintf(stderr, "%s: ", cmd);
+	ctl_eputs(msg);
 	fputc('\n', stderr);
+}
+
+static void
+say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+ctl_eputs(const char *s)
+{
+	char out[4 * 2048 + 1];
+
+	text_escape(out, sizeof(out), s, strlen(s));
+	fputs(out, stderr);
 }
 
 int
@@ -101,7 +126,7 @@ ctl_usage(struct ctl *ctl, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	complain(ctl, fmt, ap);
+	vsay(ctl->cmd, fmt, ap);
 	va_end(ap);
 	if (ctl->cmd && (c = command_find(ctl->cmd)) != NULL)
 		fprintf(stderr, "usage: tallyctl [--data DIR | --config FILE] "
@@ -118,7 +143,7 @@ ctl_fail(struct ctl *ctl, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	complain(ctl, fmt, ap);
+	vsay(ctl->cmd, fmt, ap);
 	va_end(ap);
 	return 1;
 }
@@ -218,12 +243,12 @@ ctl_setup(struct ctl *ctl)
 	ctl->cfg_ready = true;
 	if (ctl->config_file &&
 	    config_load(&ctl->cfg, ctl->config_file, err, sizeof(err)) == -1) {
-		fprintf(stderr, "tallyctl: %s\n", err);
+		say("%s", err);
 		return EXIT_CONFIG;
 	}
 	if (config_finish(&ctl->cfg, err, sizeof(err)) == -1) {
-		fprintf(stderr, "tallyctl: %s: %s\n",
-		    ctl->config_file ? ctl->config_file : "configuration", err);
+		say("%s: %s", ctl->config_file ? ctl->config_file :
+		    "configuration", err);
 		return EXIT_CONFIG;
 	}
 	/* Like tallyd, a flag wins over the file. */
@@ -234,8 +259,7 @@ ctl_setup(struct ctl *ctl)
 	}
 	/* Days must be tallyd's days. */
 	if (day_set_timezone(ctl->cfg.timezone) == -1) {
-		fprintf(stderr, "tallyctl: unknown time zone \"%s\"\n",
-		    ctl->cfg.timezone);
+		say("unknown time zone \"%s\"", ctl->cfg.timezone);
 		return EXIT_CONFIG;
 	}
 	return 0;
@@ -543,7 +567,7 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	if ((c = command_find(argv[cmdi])) == NULL) {
-		fprintf(stderr, "tallyctl: unknown command: %s\n", argv[cmdi]);
+		say("unknown command: %s", argv[cmdi]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}

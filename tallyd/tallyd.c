@@ -23,6 +23,7 @@
 #include "tally/bots.h"
 #include "tally/config.h"
 #include "tally/day.h"
+#include "tally/escape.h"
 #include "tally/log.h"
 #include "tally/net.h"
 #include "tally/store.h"
@@ -534,7 +535,7 @@ main(int argc, char *argv[])
 	struct timeval flush = { 0, 200000 };
 	struct commit_stats cs;
 	sigset_t sigs, oldsigs;
-	char err[1024];
+	char err[1024], shown[4 * sizeof(err)];
 	bool check_only = false;
 	int ch, verbose = 0, tries, k;
 
@@ -586,7 +587,9 @@ main(int argc, char *argv[])
 	if ((d->cfg = calloc(1, sizeof(*d->cfg))) == NULL)
 		fatal("calloc");
 	if (load_config(d->cfg, err, sizeof(err)) == -1) {
-		fprintf(stderr, "%s\n", err);
+		/* It quotes the file, which may hold anything. */
+		text_escape(shown, sizeof(shown), err, strlen(err));
+		fprintf(stderr, "%s\n", shown);
 		return EXIT_CONFIG;
 	}
 	if (check_only) {

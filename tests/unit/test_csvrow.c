@@ -132,9 +132,14 @@ static const struct bad bad[] = {
 	    "invalid path \"nopath\" (a path starts with /; * is the whole "
 	    "site)" },
 	{ CSVROW_CSV, T("default,2025-01-02,/\xff,1,1\n"), 1,
-	    "invalid path: not UTF-8" },
+	    "invalid path: path is not valid UTF-8" },
 	{ CSVROW_CSV, T("default,2025-01-02,/a\tb,1,1\n"), 1,
-	    "invalid path: control character" },
+	    "invalid path: control character in path" },
+	/* The path rule of a hit: C1 controls and bidi overrides too. */
+	{ CSVROW_CSV, T("default,2025-01-02,/a\xc2\x85" "b,1,1\n"), 1,
+	    "invalid path: control character in path" },
+	{ CSVROW_CSV, T("default,2025-01-02,/a\xe2\x80\xae" "b,1,1\n"), 1,
+	    "invalid path: invisible or bidi control character in path" },
 	{ CSVROW_CSV, T("default,2025-01-02,/n,x,1\n"), 1,
 	    "invalid views \"x\"" },
 	{ CSVROW_CSV, T("default,2025-01-02,/n,-1,1\n"), 1,
@@ -155,7 +160,7 @@ static const struct bad bad[] = {
 	/* A line end inside quotes is read, then refused by the path's
 	 * check, on the line where the row starts. */
 	{ CSVROW_CSV, T("\ndefault,2025-01-02,\"/multi\nline\",1,1\n"), 2,
-	    "invalid path: control character" },
+	    "invalid path: control character in path" },
 	{ CSVROW_CSV, T("default,2025-01-02,/a\rb,1,1\n"), 1,
 	    "unexpected character after a field" },
 	/* A NUL ends no field: refused, not read as the end of the text. */

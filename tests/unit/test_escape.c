@@ -1,6 +1,7 @@
 /* UTF-8 checks, JSON and XML escaping, percent-decoding, and buf. */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "tally/buf.h"
@@ -103,7 +104,9 @@ static const struct escape_case escape_cases[] = {
 	{ B("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
 	{ B("a\xe2\x80\xa8" "b"), "a\\u2028b", "a\xe2\x80\xa8" "b" },
 	{ B("\xe2\x80\xa9"), "\\u2029", "\xe2\x80\xa9" },
-	{ B("\xc2\x85"), "\xc2\x85", "" },		/* C1 control */
+	{ B("\xc2\x85"), "\\u0085", "" },		/* C1 control */
+	{ B("a\xe2\x80\xae" "b"), "a\\u202eb", "a\xe2\x80\xae" "b" },	/* RLO */
+	{ B("\xef\xbb\xbf"), "\\ufeff", "\xef\xbb\xbf" },	/* BOM */
 	{ B("\xef\xbf\xbe"), "\xef\xbf\xbe", "" },	/* U+FFFE */
 	/* Invalid input: U+FFFD for each bad byte. */
 	{ B("\xff"), "\\ufffd", "\xef\xbf\xbd" },
@@ -180,6 +183,87 @@ static const struct decode_case decode_cases[] = {
 	{ "%%41", false, -1, B("") },
 	{ "% 41", false, -1, B("") },
 };
+
+/* What a terminal or a log gets. */
+struct text_case {
+	struct bytes	 in;
+	const char	*want;
+};
+
+static const struct text_case text_cases[] = {
+	{ B(""), "" },
+	{ B("/news/123"), "/news/123" },
+	{ B("/a b\\c"), "/a b\\c" },			/* copied as is */
+	{ B("\xc3\x9cmumi \xf0\x9f\x98\x80"), "\xc3\x9cmumi \xf0\x9f\x98\x80" },
+	{ B("\x1b]0;owned\x07"), "\\x1b]0;owned\\x07" },	/* OSC title */
+	{ B("\x1b[31mred"), "\\x1b[31mred" },
+	{ B("a\nb\tc\rd\x7f"), "a\\x0ab\\x09c\\x0dd\\x7f" },
+	{ B("a\0b"), "a\\x00b" },
+	{ B("\xc2\x9b" "31m"), "\\u009b31m" },		/* C1 CSI */
+	{ B("\xc2\x85"), "\\u0085" },
+	{ B("\xc2\xa0"), "\xc2\xa0" },			/* NBSP is seen */
+	{ B("/admin\xe2\x80\xaetxt.exe"), "/admin\\u202etxt.exe" },
+	{ B("\xe2\x81\xa6x\xe2\x81\xa9"), "\\u2066x\\u2069" },
+	{ B("a\xe2\x80\x8b" "b"), "a\\u200bb" },		/* ZWSP */
+	{ B("\xe2\x80\x8e\xe2\x80\x8f\xd8\x9c"), "\\u200e\\u200f\\u061c" },
+	{ B("\xe2\x81\xa0\xef\xbb\xbf"), "\\u2060\\ufeff" },
+	{ B("\xff\xc3("), "\\xff\\xc3(" },		/* not UTF-8 */
+	{ B("\xed\xa0\x80"), "\\xed\\xa0\\x80" },	/* surrogate */
+};
+
+static void
+test_text(void)
+{
+	char	 out[256];
+	size_t	 i, n;
+	uint32_t cp;
+
+	for (i = 0; i < sizeof(text_cases) / sizeof(text_cases[0]); i++) {
+		const struct text_case	*c = &text_cases[i];
+
+		n = text_escape(out, sizeof(out), c->in.s, c->in.len);
+		if (strcmp(out, c->want) != 0)
+			fprintf(stderr, "text case %zu: got \"%s\"\n", i, out);
+		CHECK(strcmp(out, c->want) == 0);
+		CHECK_INT(n, strlen(c->want));
+	}
+
+	/* Never half an escape or half a character when out is short. */
+	CHECK_INT(text_escape(out, 4, "ab\x1b", 3), 2);
+	CHECK(strcmp(out, "ab") == 0);
+	CHECK_INT(text_escape(out, 3, "a\xc3\xbc", 3), 1);
+	CHECK(strcmp(out, "a") == 0);
+	CHECK_INT(text_escape(out, 4, "a\xc3\xbc", 3), 3);
+	CHECK(strcmp(out, "a\xc3\xbc") == 0);
+	CHECK_INT(text_escape(out, 1, "abc", 3), 0);
+	CHECK_INT(out[0], '\0');
+	CHECK_INT(text_escape(out, 0, "abc", 3), 0);
+
+	/* Every hidden code point, and its neighbours that are not. */
+	for (cp = 0; cp < 0x20; cp++)
+		CHECK(utf8_hidden(cp));
+	CHECK(!utf8_hidden(' ') && !utf8_hidden('~'));
+	for (cp = 0x7f; cp <= 0x9f; cp++)
+		CHECK(utf8_hidden(cp));
+	CHECK(!utf8_hidden(0xa0) && !utf8_hidden(0xe9));
+	CHECK(!utf8_hidden(0x61b) && utf8_hidden(0x61c) && !utf8_hidden(0x61d));
+	CHECK(!utf8_hidden(0x200a));
+	for (cp = 0x200b; cp <= 0x200f; cp++)
+		CHECK(utf8_hidden(cp));
+	CHECK(!utf8_hidden(0x2010) && !utf8_hidden(0x2028) &&
+	    !utf8_hidden(0x2029));
+	for (cp = 0x202a; cp <= 0x202e; cp++)
+		CHECK(utf8_hidden(cp));
+	CHECK(!utf8_hidden(0x202f) && !utf8_hidden(0x205f));
+	for (cp = 0x2060; cp <= 0x2064; cp++)
+		CHECK(utf8_hidden(cp));
+	CHECK(!utf8_hidden(0x2065));
+	for (cp = 0x2066; cp <= 0x2069; cp++)
+		CHECK(utf8_hidden(cp));
+	CHECK(!utf8_hidden(0x206a) && !utf8_hidden(0xfefe) &&
+	    utf8_hidden(0xfeff) && !utf8_hidden(0xff00));
+	CHECK(!utf8_hidden(0x1f600));
+}
 
 static void
 test_decode(void)
@@ -268,6 +352,7 @@ main(void)
 {
 	test_utf8();
 	test_escape();
+	test_text();
 	test_decode();
 	test_buf();
 	return check_done();

@@ -114,6 +114,30 @@ static const struct path_case path_cases[] = {
 	{ "/a%C2%9F", PATH_CONTROL, NULL },
 	{ "/a\tb", PATH_CONTROL, NULL },
 	{ "/a/%00/..", PATH_CONTROL, NULL },
+	{ "/a%C2%80", PATH_CONTROL, NULL },		/* C1, first */
+	{ "/a\xc2\x9b" "31m", PATH_CONTROL, NULL },	/* C1 CSI, raw */
+	{ "/a%C2%A0", PATH_OK, "/a\xc2\xa0" },		/* just past C1 */
+
+	/* Bidi controls and zero-width characters: a path must look
+	 * like itself. */
+	{ "/a%E2%80%AEb", PATH_INVISIBLE, NULL },	/* RLO */
+	{ "/a%E2%80%AAb", PATH_INVISIBLE, NULL },	/* LRE */
+	{ "/a%E2%80%ACb", PATH_INVISIBLE, NULL },	/* PDF */
+	{ "/a%E2%81%A6b", PATH_INVISIBLE, NULL },	/* LRI */
+	{ "/a%E2%81%A9b", PATH_INVISIBLE, NULL },	/* PDI */
+	{ "/a%E2%80%8Eb", PATH_INVISIBLE, NULL },	/* LRM */
+	{ "/a%E2%80%8Fb", PATH_INVISIBLE, NULL },	/* RLM */
+	{ "/a%D8%9Cb", PATH_INVISIBLE, NULL },		/* ALM */
+	{ "/a%E2%80%8Bb", PATH_INVISIBLE, NULL },	/* ZWSP */
+	{ "/a%E2%80%8Cb", PATH_INVISIBLE, NULL },	/* ZWNJ */
+	{ "/a%E2%80%8Db", PATH_INVISIBLE, NULL },	/* ZWJ */
+	{ "/a%E2%81%A0b", PATH_INVISIBLE, NULL },	/* word joiner */
+	{ "/%EF%BB%BFa", PATH_INVISIBLE, NULL },	/* BOM */
+	{ "/a\xe2\x80\xae", PATH_INVISIBLE, NULL },	/* raw, not encoded */
+	{ "http://x/a%E2%80%8B?q", PATH_INVISIBLE, NULL },
+	{ "/a%E2%80%90b", PATH_OK, "/a\xe2\x80\x90" "b" },	/* hyphen */
+	{ "/%D8%B3%D9%84%D8%A7%D9%85", PATH_OK,		/* Arabic, RTL */
+	    "/\xd8\xb3\xd9\x84\xd8\xa7\xd9\x85" },
 };
 
 static void
@@ -150,6 +174,17 @@ test_special(void)
 	CHECK_STR(path_strerror(PATH_BAD_ESCAPE), "malformed percent-encoding");
 	CHECK_STR(path_strerror(PATH_BAD_UTF8), "path is not valid UTF-8");
 	CHECK_STR(path_strerror(PATH_CONTROL), "control character in path");
+	CHECK_STR(path_strerror(PATH_INVISIBLE),
+	    "invisible or bidi control character in path");
+
+	/* path_check is the rule on its own, for text already decoded. */
+	CHECK_INT(path_check("/a", 2), PATH_OK);
+	CHECK_INT(path_check("/a%C2%85", 8), PATH_OK);	/* not decoded */
+	CHECK_INT(path_check("/a\xc2\x85", 4), PATH_CONTROL);
+	CHECK_INT(path_check("/a\xc2", 3), PATH_BAD_UTF8);
+	CHECK_INT(path_check("/a\0", 3), PATH_CONTROL);
+	CHECK_INT(path_check("/\xe2\x81\xa9", 4), PATH_INVISIBLE);
+	CHECK_INT(path_check("/\xe2\x81\xa9", 3), PATH_BAD_UTF8);
 	CHECK_STR(path_strerror(PATH_TOO_LONG), "path too long");
 	CHECK_STR(path_strerror(PATH_EMPTY), "empty path");
 	CHECK_STR(path_strerror((enum path_error)99), "invalid path");
