@@ -23,6 +23,7 @@
 
 #define INITIAL_BUCKETS	1024
 #define PROBE_MAX	(8 << 20)
+#define ADDRESS_SLOTS	65536	/* counters per row of the new-visitor sketch */
 
 struct pending {
 	struct pending *next;
@@ -62,6 +63,11 @@ struct counter {
 	uint64_t	 inflight_version; /* its transaction, 0 before */
 	struct batch	*spare;
 	pthread_mutex_t	 commit_lock;	/* one commit at a time */
+
+	/* New visitors per address today: a count-min sketch of two rows,
+	 * so that memory stays fixed however many addresses come. */
+	int		 address_day;
+	uint32_t	*address_new;	/* 2 * ADDRESS_SLOTS */
 
 	bool		 failed;
 	size_t		 failed_bytes;	/* a strict batch that did not fit */
@@ -301,6 +307,12 @@ counter_new(struct store *store)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->store = store;
+	if ((c->address_new = calloc(2 * ADDRESS_SLOTS,
+	    sizeof(*c->address_new))) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->address_day = -1;
 	c->pending = batch_new();
 	c->spare = batch_new();
 	pthread_mutex_init(&c->lock, NULL);
@@ -322,6 +334,7 @@ counter_free(struct counter *c)
 	batch_free(c->pending);
 	batch_free(c->inflight);
 	batch_free(c->spare);
+	free(c->address_new);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->commit_lock);
 	pthread_cond_destroy(&c->wake);
@@ -341,24 +354,66 @@ inflight_for(struct counter *c, struct store_view *view)
 	return c->inflight;
 }
 
+/* Whether the visitor was seen on a series that day. */
+static int
+was_seen(struct counter *c, struct store_view *view, struct batch *fl,
+    int day, uint64_t series, uint64_t visitor, bool *seen)
+{
+	*seen = true;
+	if (seen_has(c->pending, day, series, visitor) ||
+	    seen_has(fl, day, series, visitor))
+		return STORE_OK;
+	return store_seen_get(view, day, series, visitor, seen);
+}
+
 /* Marks the visitor seen on a series that day; true when new. */
 static int
 visit(struct counter *c, struct store_view *view, struct batch *fl, int day,
     uint64_t series, uint64_t visitor, bool *is_new)
 {
-	bool in_store;
+	bool seen;
 	int rc;
 
 	*is_new = false;
-	if (seen_has(c->pending, day, series, visitor) ||
-	    seen_has(fl, day, series, visitor))
-		return STORE_OK;
-	rc = store_seen_get(view, day, series, visitor, &in_store);
-	if (rc != STORE_OK || in_store)
+	if ((rc = was_seen(c, view, fl, day, series, visitor, &seen)) !=
+	    STORE_OK || seen)
 		return rc;
 	*is_new = true;
 	seen_add(c->pending, day, series, visitor);
 	return STORE_OK;
+}
+
+/*
+ * Takes a new visitor from the day's allowance of the hit's address;
+ * false when it is used up. Each address adds to one counter of each
+ * row and is judged by the smaller: addresses that share both counters
+ * share an allowance, which errs towards fewer visitors, never more.
+ */
+static bool
+address_admits(struct counter *c, const struct hit *hit)
+{
+	uint32_t *a, *b, least;
+
+	if (hit->new_visitors_max <= 0)
+		return true;
+	if (hit->day > c->address_day) {
+		memset(c->address_new, 0,
+		    2 * ADDRESS_SLOTS * sizeof(*c->address_new));
+		c->address_day = hit->day;
+	}
+	a = &c->address_new[hit->address & (ADDRESS_SLOTS - 1)];
+	b = &c->address_new[ADDRESS_SLOTS +
+	    ((hit->address >> 32) & (ADDRESS_SLOTS - 1))];
+	least = *a < *b ? *a : *b;
+	if ((long long)least >= (long long)hit->new_visitors_max ||
+	    least == UINT32_MAX)
+		return false;
+	/* Only the smaller grows: the estimate of others stays tight. */
+	if (*a == least)
+		(*a)++;
+	if (*b == least)
+		(*b)++;
+	return true;
 }
 
 static bool
@@ -404,13 +459,26 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 		}
 	}
 	if (hit->has_visitor) {
-		rc = visit(c, view, fl, hit->day,
-		    series_hash(hit->site, SITE_SERIES), hit->visitor, &new_site);
-		if (rc == STORE_OK)
-			rc = visit(c, view, fl, hit->day,
-			    series_hash(hit->site, path), hit->visitor, &new_page);
-		if (rc != STORE_OK)
+		uint64_t ss = series_hash(hit->site, SITE_SERIES);
+		bool seen;
+
+		if ((rc = was_seen(c, view, fl, hit->day, ss, hit->visitor,
+		    &seen)) != STORE_OK)
 			return rc;
+		/* Past its address's allowance, a new visitor is made no
+		 * more than under Do Not Track. */
+		if (seen || address_admits(c, hit)) {
+			if (!seen) {
+				new_site = true;
+				seen_add(c->pending, hit->day, ss,
+				    hit->visitor);
+			}
+			rc = visit(c, view, fl, hit->day,
+			    series_hash(hit->site, path), hit->visitor,
+			    &new_page);
+			if (rc != STORE_OK)
+				return rc;
+		}
 	}
 	was_known = known_page(c, fl, hit->site, path, hit->day, &page);
 	pp = pending_get(c->pending, hit->site, path, hit->day, &created);

@@ -260,7 +260,7 @@ should_count(struct route_ctx *ctx, const unsigned char addr[16])
 		return DECLINE_BOT;
 	/* Last, so that declined requests use up no allowance. */
 	if (!rate_allow(ctx->d->visitors, ctx->site->name, addr, ua,
-	    ctx->cfg->rate_limit, time(NULL)))
+	    ctx->cfg->rate_limit, ctx->cfg->rate_limit_address))
 		return DECLINE_RATE;
 	return DECLINE_NONE;
 }
@@ -358,6 +358,10 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 			http_respond_error(ctx->r, 503, "store unavailable");
 			return -1;
 		}
+		hit.new_visitors_max = cfg->new_visitors_per_address;
+		if (hit.has_visitor && hit.new_visitors_max > 0)
+			hit.address = address_key(d->visitors,
+			    ctx->site->name, addr);
 		hp = &hit;
 		if (cfg->durability == DURABILITY_STRICT) {
 			if ((def = calloc(1, sizeof(*def))) == NULL) {
