@@ -359,9 +359,7 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 			return -1;
 		}
 		hit.new_visitors_max = cfg->new_visitors_per_address;
-		if (hit.has_visitor && hit.new_visitors_max > 0)
-			hit.address = address_key(d->visitors,
-			    ctx->site->name, addr);
+		hit.address = address_key(d->visitors, ctx->site->name, addr);
 		hp = &hit;
 		if (cfg->durability == DURABILITY_STRICT) {
 			if ((def = calloc(1, sizeof(*def))) == NULL) {

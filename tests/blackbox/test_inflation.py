@@ -115,5 +115,63 @@ def test_no_burst_across_a_minute_edge():
     eq(vv(c, "today"), (n + more, 1), "today")
 
 
+def fill_with_junk(d, n):
+    """One client fills the site with n junk paths."""
+    for i in range(n):
+        c = check_counts_shape(d.hit("/junk%d" % i,
+                                     headers=xff("192.0.2.66")),
+                               counted=True)
+        eq(c["path"], "/junk%d" % i, "path of junk hit %d" % i)
+
+
+def test_real_page_gets_its_series_past_max_pages():
+    d = proxied(["--max-pages", "5"])
+    fill_with_junk(d, 5)
+    # One client, however it rotates its User-Agent, adds no path.
+    for i in range(6):
+        c = check_counts_shape(d.hit("/junk-more", ua=ua(i),
+                                     headers=xff("192.0.2.66")),
+                               counted=True)
+        eq(c["path"], "/(other)", "path of more junk, hit %d" % (i + 1))
+    # A page that three addresses read gets its own series at the third.
+    for i, a in enumerate(["198.51.100.1", "198.51.100.1", "2001:db8::1"]):
+        c = check_counts_shape(d.hit("/real", headers=xff(a)), counted=True)
+        eq(c["path"], "/(other)", "path of real hit %d" % (i + 1))
+    # Another address of the same /64 is not a third reader.
+    c = check_counts_shape(d.hit("/real", headers=xff("2001:db8::2")),
+                           counted=True)
+    eq(c["path"], "/(other)", "path of a hit from the same /64")
+    c = check_counts_shape(d.hit("/real", headers=xff("203.0.113.5")),
+                           counted=True)
+    eq(c["path"], "/real", "path once three addresses read it")
+    eq(vv(c, "page"), (1, 1), "/real's own counts")
+    eq(vv(c, "today")[0], 5 + 6 + 5, "site views: every hit counted")
+    # From now on, anyone's view counts under it.
+    c = check_counts_shape(d.hit("/real", headers=xff("192.0.2.66")),
+                           counted=True)
+    eq((c["path"], vv(c, "page")), ("/real", (2, 2)), "next hit on /real")
+    time.sleep(0.3)
+    rc, out, err = harness.run_tallyctl("--data", d.data, "--json", "page",
+                                        "/real")
+    eq(rc, 0, "tallyctl page /real (stderr %r)" % err)
+    eq(harness.parse_json(out.encode())["page"]["views"], 2,
+       "tallyctl page /real views")
+    d.check_alive()
+
+
+def test_paths_past_max_pages_are_bounded_per_day():
+    d = proxied(["--max-pages", "5"])
+    fill_with_junk(d, 5)
+    readers = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+    # At most 10 paths a day past a cap under 1000 (1% of it above).
+    for p in range(11):
+        for a in readers:
+            c = check_counts_shape(d.hit("/new%d" % p, headers=xff(a)),
+                                   counted=True)
+        want = "/new%d" % p if p < 10 else "/(other)"
+        eq(c["path"], want, "path of /new%d after three readers" % p)
+    d.check_alive()
+
+
 if __name__ == "__main__":
     harness.main(globals())
