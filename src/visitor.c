@@ -396,15 +396,12 @@ bucket_store(struct rate_slot *s, uint64_t key, uint64_t tat)
 uint64_t
 address_key(struct visitors *v, const char *site, const unsigned char addr[16])
 {
-	static const unsigned char v4mapped[12] = { [10] = 0xff, [11] = 0xff };
 	unsigned char in[HASH_INPUT_MAX], net[16], out[crypto_shorthash_BYTES];
 	uint64_t key;
 	size_t n;
 
-	/* One IPv6 client holds a whole /64; an IPv4 one, one address. */
 	memcpy(net, addr, 16);
-	if (memcmp(net, v4mapped, sizeof(v4mapped)) != 0)
-		memset(net + 8, 0, 8);
+	addr_client_net(net);
 	/* No User-Agent, unlike a visitor: the two never share a key. */
 	n = hash_input(in, site, net, NULL);
 	in[n++] = 'A';

@@ -173,5 +173,43 @@ def test_paths_past_max_pages_are_bounded_per_day():
     d.check_alive()
 
 
+def log_line(ip, day, target, agent=BROWSER_UA):
+    return ('%s - - [%02d/Mar/2026:12:00:00 +0000] "GET %s HTTP/1.1" 200 512'
+            ' "-" "%s"\n' % (ip, day, target, agent))
+
+
+def test_import_log_admits_pages_past_max_pages_alike():
+    tmp = mkdtemp()
+    data = os.path.join(tmp, "data")
+    cfg = write_file(os.path.join(tmp, "tally.ini"),
+                     "[store]\ndata = %s\n[count]\ntimezone = UTC\n"
+                     "max_pages = 2\n" % data)
+    log = (log_line("192.0.2.66", 10, "/j1") +
+           log_line("192.0.2.66", 10, "/j2") +
+           "".join(log_line("192.0.2.66", 10, "/j3", ua(i))
+                   for i in range(5)) +
+           log_line("198.51.100.1", 10, "/real") +
+           log_line("198.51.100.1", 10, "/real", ua(1)) +
+           log_line("2001:db8::1", 10, "/real") +
+           log_line("2001:db8::2", 10, "/real") +
+           log_line("203.0.113.5", 10, "/real") +
+           log_line("192.0.2.66", 11, "/real"))
+    f = write_file(os.path.join(tmp, "access.log"), log)
+    rc, out, err = harness.run_tallyctl("--config", cfg, "import-log", f)
+    eq(rc, 0, "import-log (stderr %r)" % err)
+    rc, out, err = harness.run_tallyctl("--config", cfg, "export")
+    eq(rc, 0, "export (stderr %r)" % err)
+    # /j3 (one address) and the first four views of /real (two addresses
+    # and a /64) count under /(other); the third address admits /real.
+    eq(out.splitlines()[1:], [
+        "default,2026-03-10,*,12,11",
+        "default,2026-03-11,*,1,1",
+        "default,2026-03-10,/(other),9,9",
+        "default,2026-03-10,/j1,1,1",
+        "default,2026-03-10,/j2,1,1",
+        "default,2026-03-10,/real,1,1",
+        "default,2026-03-11,/real,1,1"], "export")
+
+
 if __name__ == "__main__":
     harness.main(globals())
