@@ -412,11 +412,11 @@ address_key(struct visitors *v, const char *site, const unsigned char addr[16])
 
 bool
 rate_allow(struct visitors *v, const char *site, const unsigned char addr[16],
-    const char *ua, long limit, long address_limit)
+    const char *ua, long limit, uint64_t akey, long address_limit)
 {
 	unsigned char in[HASH_INPUT_MAX], out[crypto_shorthash_BYTES];
 	struct rate_slot *vs = NULL, *as = NULL;
-	uint64_t now = now_us(), vkey = 0, akey = 0, vtat = 0, atat = 0;
+	uint64_t now = now_us(), vkey = 0, vtat = 0, atat = 0;
 
 	if (limit > 0) {
 		crypto_shorthash(out, in, hash_input(in, site, addr, ua),
@@ -426,7 +426,6 @@ rate_allow(struct visitors *v, const char *site, const unsigned char addr[16],
 			return false;
 	}
 	if (address_limit > 0) {
-		akey = address_key(v, site, addr);
 		if (!bucket_take(v->rate_address, akey, address_limit, now,
 		    &as, &atat))
 			return false;

@@ -41,11 +41,12 @@ int visitor_id(struct visitors *, int day, const char *site,
 int visitors_rotate(struct visitors *, int day);
 
 /* Takes one view from the visitor's allowance (limit a minute) and from
- * the address's (address_limit a minute); false, taking nothing, when
- * either is used up. Allowances refill evenly over the minute, so no
- * burst fits across a minute's edge. A limit of 0 allows everything. */
+ * that of the address whose address_key() is akey (address_limit a
+ * minute); false, taking nothing, when either is used up. Allowances
+ * refill evenly over the minute, so no burst fits across a minute's
+ * edge. A limit of 0 allows everything. */
 bool rate_allow(struct visitors *, const char *site, const unsigned char addr[16],
-    const char *user_agent, long limit, long address_limit);
+    const char *user_agent, long limit, uint64_t akey, long address_limit);
 
 /* A key for the client's address on site, the same for every address
  * of an IPv6 /64; meaningful to this process only. */
