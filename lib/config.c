@@ -726,6 +726,12 @@ set_count(struct config *cfg, const char *key, const char *value, char *err,
 	if (strcasecmp(key, "rate_limit") == 0)
 		return parse_long("rate_limit", value, 0, LONG_MAX,
 		    &cfg->rate_limit, err, errlen);
+	if (strcasecmp(key, "rate_limit_address") == 0)
+		return parse_long("rate_limit_address", value, 0, LONG_MAX,
+		    &cfg->rate_limit_address, err, errlen);
+	if (strcasecmp(key, "new_visitors_per_address") == 0)
+		return parse_long("new_visitors_per_address", value, 0,
+		    LONG_MAX, &cfg->new_visitors_per_address, err, errlen);
 	if (strcasecmp(key, "max_pages") == 0)
 		return parse_long("max_pages", value, 1, LONG_MAX,
 		    &cfg->max_pages, err, errlen);
@@ -965,6 +971,8 @@ config_init(struct config *cfg)
 
 	cfg->timezone = NULL;
 	cfg->rate_limit = 30;
+	cfg->rate_limit_address = 120;
+	cfg->new_visitors_per_address = 500;
 	cfg->max_pages = 100000;
 	cfg->dnt = DNT_VIEWS_ONLY;
 	cfg->count_max_age = 5;

@@ -243,3 +243,12 @@ listen_parse(const char *s, char *host, size_t hostsz, char *port,
 		return -1;
 	return 0;
 }
+
+void
+addr_client_net(uint8_t addr[16])
+{
+	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (memcmp(addr, v4mapped, sizeof(v4mapped)) != 0)
+		memset(addr + 8, 0, 8);
+}

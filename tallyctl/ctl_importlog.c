@@ -6,8 +6,9 @@
  * 2xx or 304, not from a bot (tallyd's list, and the configured extra
  * patterns), not for a static asset, under its normalized path, on the
  * day of its own timestamp in the configured zone, into the page and
- * into the whole site. Past the site's max_pages, new paths count under
- * /(other), as in tallyd.
+ * into the whole site. Past the site's max_pages, a new path counts under
+ * /(other) until three addresses view it on one day, by tallyd's rule
+ * (pages.h).
  *
  * Visitors are distinct address + User-Agent per day, per site and per
  * page, told apart by a SipHash under a key made at random for this
@@ -21,6 +22,9 @@
  * briefly.
  */
 #include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +44,8 @@
 #include "tally/day.h"
 #include "tally/escape.h"
 #include "tally/logline.h"
+#include "tally/net.h"
+#include "tally/pages.h"
 #include "tally/path.h"
 
 #include "ctl.h"
@@ -48,6 +54,8 @@
 #define SHOW_MALFORMED	5	/* malformed lines named on stderr */
 #define TARGET_CACHE_MAX (1u << 20)	/* raw request targets remembered */
 #define UA_CACHE_MAX	(1u << 20)	/* User-Agents judged */
+#define WAIT_ADDRESS	(1u << 31)	/* series bit: seen set of addresses */
+#define WAIT_ADMITTED	UINT32_MAX	/* waits: paths admitted a day */
 
 /* What became of a line. */
 enum outcome {
@@ -73,8 +81,7 @@ struct index {
 	size_t		 n;
 };
 
-/* A normalized path, and the series it counts under (itself, or
- * /(other) past max_pages). */
+/* A normalized path, and its series (past max_pages, maybe waiting). */
 struct path_entry {
 	uint64_t	 hash;
 	const char	*path;
@@ -116,6 +123,14 @@ struct importlog {
 	/* series[0] is the site's own (path "") */
 	const char	**series;
 	size_t		 nseries, capseries;
+	/* Past max_pages: whether a series still counts under /(other),
+	 * and, as the views of a row of waits, the distinct addresses it
+	 * had a day (WAIT_ADMITTED: the paths admitted that day). */
+	bool		*waiting;
+	size_t		 capwaiting;
+	struct row	*waits;
+	size_t		 nwaits, capwaits;
+	struct index	 wait_idx;
 
 	struct path_entry *paths;
 	size_t		 npaths, cappaths;
@@ -285,7 +300,11 @@ series_add(struct importlog *il, const char *path)
 	if (il->nseries == il->capseries)
 		il->series = grow_array(il->series, &il->capseries,
 		    sizeof(*il->series));
+	if (il->nseries == il->capwaiting)
+		il->waiting = grow_array(il->waiting, &il->capwaiting,
+		    sizeof(*il->waiting));
 	il->series[il->nseries] = path;
+	il->waiting[il->nseries] = false;
 	return (uint32_t)il->nseries++;
 }
 
@@ -304,13 +323,12 @@ store_has_page(struct importlog *il, const char *path, bool *exists)
 	return rc;
 }
 
-static int path_series(struct importlog *, const char *, uint32_t *);
-
 /* Adds a path new to this import, and finds its series. */
 static int
 path_new(struct importlog *il, const struct str_key *k, uint32_t *series)
 {
 	struct path_entry *e;
+	struct page_cap cap;
 	uint32_t *slot;
 	bool exists;
 	int rc;
@@ -318,20 +336,15 @@ path_new(struct importlog *il, const struct str_key *k, uint32_t *series)
 	if ((rc = store_has_page(il, k->s, &exists)) != STORE_OK)
 		return ctl_fail(il->ctl, "reading %s %s: %s", il->site, k->s,
 		    store_error(il->ctl->store));
-	/* tallyd's rule: a path the site has not seen, once it has
-	 * max_pages, counts under /(other). */
-	if (!exists && il->max_pages > 0 &&
-	    (long)il->store_npages + (long)il->new_pages >= il->max_pages &&
-	    strcmp(k->s, PATH_OTHER) != 0) {
-		if ((rc = path_series(il, PATH_OTHER, series)) != 0)
-			return rc;
-	} else {
-		if (!exists)
-			il->new_pages++;
-		*series = series_add(il, arena_strdup(&il->strings, k->s,
-		    k->len));
-	}
-	/* Adding /(other) may have grown the table: find the slot now. */
+	*series = series_add(il, arena_strdup(&il->strings, k->s, k->len));
+	/* A path the site has no room for waits (waiting_series). */
+	memset(&cap, 0, sizeof(cap));
+	cap.max_pages = il->max_pages;
+	cap.npages = (long)il->store_npages + (long)il->new_pages;
+	if (!exists && page_gets_series(&cap, k->s))
+		il->new_pages++;
+	else if (!exists)
+		il->waiting[*series] = true;
 	index_grow(&il->path_idx, il->paths, path_hash);
 	slot = index_find(&il->path_idx, k->hash, il->paths, path_eq, k);
 	if (il->npaths == il->cappaths)
@@ -339,8 +352,7 @@ path_new(struct importlog *il, const struct str_key *k, uint32_t *series)
 		    sizeof(*il->paths));
 	e = &il->paths[il->npaths];
 	e->hash = k->hash;
-	e->path = strcmp(il->series[*series], k->s) == 0 ?
-	    il->series[*series] : arena_strdup(&il->strings, k->s, k->len);
+	e->path = il->series[*series];
 	e->series = *series;
 	*slot = (uint32_t)++il->npaths;
 	il->path_idx.n++;
@@ -559,26 +571,41 @@ row_hash(const void *entries, uint32_t i)
 	return ((const struct row *)entries)[i].key;
 }
 
+/* The row of series and day in a table of rows, made when new. */
 static struct row *
-row_get(struct importlog *il, uint32_t series, int day)
+row_in(struct row **rows, size_t *n, size_t *cap, struct index *idx,
+    uint32_t series, int day)
 {
 	uint64_t key = (uint64_t)series << 32 | (uint32_t)day;
 	uint32_t *slot;
 	struct row *r;
 
-	index_grow(&il->row_idx, il->rows, row_hash);
-	slot = index_find(&il->row_idx, key, il->rows, row_eq, &key);
+	index_grow(idx, *rows, row_hash);
+	slot = index_find(idx, key, *rows, row_eq, &key);
 	if (*slot != 0)
-		return &il->rows[*slot - 1];
-	if (il->nrows == il->caprows)
-		il->rows = grow_array(il->rows, &il->caprows,
-		    sizeof(*il->rows));
-	r = &il->rows[il->nrows];
+		return &(*rows)[*slot - 1];
+	if (*n == *cap)
+		*rows = grow_array(*rows, cap, sizeof(**rows));
+	r = &(*rows)[*n];
 	r->key = key;
 	r->views = r->visitors = 0;
-	*slot = (uint32_t)++il->nrows;
-	il->row_idx.n++;
+	*slot = (uint32_t)++*n;
+	idx->n++;
 	return r;
+}
+
+static struct row *
+row_get(struct importlog *il, uint32_t series, int day)
+{
+	return row_in(&il->rows, &il->nrows, &il->caprows, &il->row_idx,
+	    series, day);
+}
+
+static struct row *
+wait_get(struct importlog *il, uint32_t series, int day)
+{
+	return row_in(&il->waits, &il->nwaits, &il->capwaits, &il->wait_idx,
+	    series, day);
 }
 
 /* True when visitor vid is new to the series on day. The key is the
@@ -642,6 +669,64 @@ count_view(struct importlog *il, uint32_t series, int day, uint64_t vid)
  * Counting a line.
  */
 
+/* The client of a log line as tallyd would key it: an IPv4 address, an
+ * IPv6 /64, or a host name as it is; hashed under the import's key. */
+static uint64_t
+host_key(struct importlog *il, const char *host, size_t len)
+{
+	unsigned char addr[16], out[crypto_shorthash_BYTES];
+	char text[INET6_ADDRSTRLEN];
+	struct in_addr a4;
+	uint64_t key;
+
+	if (len < sizeof(text)) {
+		memcpy(text, host, len);
+		text[len] = '\0';
+		if (inet_pton(AF_INET, text, &a4) == 1) {
+			memset(addr, 0, 10);
+			addr[10] = addr[11] = 0xff;
+			memcpy(addr + 12, &a4, 4);
+			host = (const char *)addr;
+			len = sizeof(addr);
+		} else if (inet_pton(AF_INET6, text, addr) == 1) {
+			addr_client_net(addr);
+			host = (const char *)addr;
+			len = sizeof(addr);
+		}
+	}
+	crypto_shorthash(out, (const unsigned char *)host, len, il->key);
+	memcpy(&key, out, sizeof(key));
+	return key;
+}
+
+/* A view of a path that waits past max_pages: it gets its series when
+ * the site's rule says so, else it counts under /(other). */
+static int
+waiting_series(struct importlog *il, const struct logline *ll, int day,
+    uint32_t *series)
+{
+	struct page_cap cap;
+	struct row *w, *a;
+
+	w = wait_get(il, *series, day);
+	if (visit(il, host_key(il, ll->host, ll->hostlen),
+	    *series | WAIT_ADDRESS, day))
+		w->views++;
+	a = wait_get(il, WAIT_ADMITTED, day);
+	memset(&cap, 0, sizeof(cap));
+	cap.max_pages = il->max_pages;
+	cap.npages = (long)il->store_npages + (long)il->new_pages;
+	cap.admitted = (long)a->views;
+	cap.addresses = (long)w->views;
+	if (page_gets_series(&cap, il->series[*series])) {
+		il->waiting[*series] = false;
+		il->new_pages++;
+		a->views++;
+		return 0;
+	}
+	return path_series(il, PATH_OTHER, series);
+}
+
 /* The local day of t. Logs come in time order, so the day's bounds are
  * remembered and most lines need no time zone arithmetic at all. */
 static int
@@ -666,6 +751,7 @@ count_line(struct importlog *il, const char *line, size_t len,
 	size_t hl, ualen;
 	int day, rc;
 	int32_t series;
+	uint32_t s;
 
 	*out = OUT_MALFORMED;
 	if (!logline_parse(&il->parser, line, len, &ll))
@@ -711,7 +797,10 @@ count_line(struct importlog *il, const char *line, size_t len,
 		*out = OUT_MALFORMED;
 		return 0;
 	}
-	count_view(il, (uint32_t)series, day, vid);
+	s = (uint32_t)series;
+	if (il->waiting[s] && (rc = waiting_series(il, &ll, day, &s)) != 0)
+		return rc;
+	count_view(il, s, day, vid);
 	*out = OUT_VIEW;
 	return 0;
 }
@@ -1074,6 +1163,7 @@ cmd_import_log(struct ctl *ctl, int argc, char **argv)
 	index_init(&il.target_idx, 1024);
 	index_init(&il.ua_idx, 1024);
 	index_init(&il.row_idx, 1024);
+	index_init(&il.wait_idx, 1024);
 	il.seen_mask = (1 << 16) - 1;
 	il.seen = xcalloc(il.seen_mask + 1, sizeof(*il.seen));
 	series_add(&il, SITE_SERIES);
@@ -1123,6 +1213,9 @@ done:
 	free(il.ua_idx.slot);
 	free(il.rows);
 	free(il.row_idx.slot);
+	free(il.waiting);
+	free(il.waits);
+	free(il.wait_idx.slot);
 	free(il.seen);
 	arena_free(&il.strings);
 	free(args);

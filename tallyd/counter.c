@@ -18,12 +18,15 @@
 #include <time.h>
 
 #include "tally/log.h"
+#include "tally/pages.h"
 #include "tally/path.h"
 
 #include "counter.h"
 
 #define INITIAL_BUCKETS	1024
 #define PROBE_MAX	(8 << 20)
+#define ADDRESS_SLOTS	65536	/* counters per row of the new-visitor sketch */
+#define CANDIDATE_SLOTS	16384	/* paths waiting past max_pages */
 
 struct pending {
 	struct pending *next;
@@ -41,6 +44,22 @@ struct seen {
 	uint64_t visitor;
 	int32_t	 day;
 	bool	 used;
+};
+
+/* A path the site has no room for, and the addresses that viewed it on
+ * day: once PAGE_ADMIT_ADDRESSES have, it may get a series of its own. */
+struct candidate {
+	uint64_t series;	/* series_hash() of site and path */
+	int32_t	 day;
+	uint32_t n;		/* distinct addresses; 0: a free slot */
+	uint64_t address[PAGE_ADMIT_ADDRESSES - 1];
+};
+
+/* Paths a site was given past max_pages on day. */
+struct admissions {
+	uint64_t site;		/* fnv() of its name */
+	int	 day;
+	long	 n;
 };
 
 struct batch {
@@ -63,6 +82,15 @@ struct counter {
 	uint64_t	 inflight_version; /* its transaction, 0 before */
 	struct batch	*spare;
 	pthread_mutex_t	 commit_lock;	/* one commit at a time */
+
+	/* New visitors per address today: a count-min sketch of two rows,
+	 * so that memory stays fixed however many addresses come. */
+	int		 address_day;
+	uint32_t	*address_new;	/* 2 * ADDRESS_SLOTS */
+
+	struct candidate *candidates;	/* CANDIDATE_SLOTS */
+	struct admissions *admissions;	/* one per site that hit the cap */
+	size_t		 nadmissions;
 
 	bool		 failed;
 	size_t		 failed_bytes;	/* a strict batch that did not fit */
@@ -302,6 +330,15 @@ counter_new(struct store *store)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->store = store;
+	c->address_new = calloc(2 * ADDRESS_SLOTS, sizeof(*c->address_new));
+	c->candidates = calloc(CANDIDATE_SLOTS, sizeof(*c->candidates));
+	if (c->address_new == NULL || c->candidates == NULL) {
+		free(c->address_new);
+		free(c->candidates);
+		free(c);
+		return NULL;
+	}
+	c->address_day = -1;
 	c->pending = batch_new();
 	c->spare = batch_new();
 	pthread_mutex_init(&c->lock, NULL);
@@ -323,6 +360,9 @@ counter_free(struct counter *c)
 	batch_free(c->pending);
 	batch_free(c->inflight);
 	batch_free(c->spare);
+	free(c->address_new);
+	free(c->candidates);
+	free(c->admissions);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->commit_lock);
 	pthread_cond_destroy(&c->wake);
@@ -342,24 +382,66 @@ inflight_for(struct counter *c, struct store_view *view)
 	return c->inflight;
 }
 
+/* Whether the visitor was seen on a series that day. */
+static int
+was_seen(struct counter *c, struct store_view *view, struct batch *fl,
+    int day, uint64_t series, uint64_t visitor, bool *seen)
+{
+	*seen = true;
+	if (seen_has(c->pending, day, series, visitor) ||
+	    seen_has(fl, day, series, visitor))
+		return STORE_OK;
+	return store_seen_get(view, day, series, visitor, seen);
+}
+
 /* Marks the visitor seen on a series that day; true when new. */
 static int
 visit(struct counter *c, struct store_view *view, struct batch *fl, int day,
     uint64_t series, uint64_t visitor, bool *is_new)
 {
-	bool in_store;
+	bool seen;
 	int rc;
 
 	*is_new = false;
-	if (seen_has(c->pending, day, series, visitor) ||
-	    seen_has(fl, day, series, visitor))
-		return STORE_OK;
-	rc = store_seen_get(view, day, series, visitor, &in_store);
-	if (rc != STORE_OK || in_store)
+	if ((rc = was_seen(c, view, fl, day, series, visitor, &seen)) !=
+	    STORE_OK || seen)
 		return rc;
 	*is_new = true;
 	seen_add(c->pending, day, series, visitor);
 	return STORE_OK;
+}
+
+/*
+ * Takes a new visitor from the day's allowance of the hit's address;
+ * false when it is used up. Each address adds to one counter of each
+ * row and is judged by the smaller: addresses that share both counters
+ * share an allowance, which errs towards fewer visitors, never more.
+ */
+static bool
+address_admits(struct counter *c, const struct hit *hit)
+{
+	uint32_t *a, *b, least;
+
+	if (hit->new_visitors_max <= 0)
+		return true;
+	if (hit->day > c->address_day) {
+		memset(c->address_new, 0,
+		    2 * ADDRESS_SLOTS * sizeof(*c->address_new));
+		c->address_day = hit->day;
+	}
+	a = &c->address_new[hit->address & (ADDRESS_SLOTS - 1)];
+	b = &c->address_new[ADDRESS_SLOTS +
+	    ((hit->address >> 32) & (ADDRESS_SLOTS - 1))];
+	least = *a < *b ? *a : *b;
+	if ((long long)least >= (long long)hit->new_visitors_max ||
+	    least == UINT32_MAX)
+		return false;
+	/* Only the smaller grows: the estimate of others stays tight. */
+	if (*a == least)
+		(*a)++;
+	if (*b == least)
+		(*b)++;
+	return true;
 }
 
 static bool
@@ -370,6 +452,104 @@ known_page(struct counter *c, struct batch *fl, const char *site,
 
 	return page->exists || pending_find(c->pending, site, path, day, h) ||
 	    (fl && pending_find(fl, site, path, day, h));
+}
+
+/*
+ * Notes the address on a path waiting for room; returns how many
+ * distinct addresses viewed it that day, this one included. A path may
+ * sit in one of two slots; a newcomer takes a free or stale one, else
+ * the one with fewer addresses, so that the paths of one client never
+ * push out those that several have viewed.
+ */
+static long
+candidate_note(struct counter *c, uint64_t series, int day, uint64_t address)
+{
+	struct candidate *s[2], *e = NULL;
+	uint32_t i;
+	int k;
+
+	s[0] = &c->candidates[series & (CANDIDATE_SLOTS - 1)];
+	s[1] = &c->candidates[(series >> 32) & (CANDIDATE_SLOTS - 1)];
+	for (k = 0; k < 2 && e == NULL; k++)
+		if (s[k]->n > 0 && s[k]->series == series && s[k]->day == day)
+			e = s[k];
+	for (k = 0; k < 2 && e == NULL; k++)
+		if (s[k]->n == 0 || s[k]->day != day)
+			e = s[k];
+	if (e == NULL)
+		e = s[0]->n <= s[1]->n ? s[0] : s[1];
+	if (e->series != series || e->day != day || e->n == 0) {
+		e->series = series;
+		e->day = day;
+		e->n = 0;
+	}
+	for (i = 0; i < e->n && i < PAGE_ADMIT_ADDRESSES - 1; i++)
+		if (e->address[i] == address)
+			return e->n;
+	if (e->n < PAGE_ADMIT_ADDRESSES - 1)
+		e->address[e->n] = address;
+	if (e->n < PAGE_ADMIT_ADDRESSES)
+		e->n++;
+	return e->n;
+}
+
+static struct admissions *
+admissions_of(struct counter *c, const char *site, int day)
+{
+	struct admissions *a;
+	uint64_t h = fnv(1469598103934665603ULL, site);
+	size_t i;
+
+	for (i = 0; i < c->nadmissions; i++)
+		if (c->admissions[i].site == h)
+			break;
+	if (i == c->nadmissions) {
+		/* One per configured site at most: hits of others are
+		 * refused before they get here. */
+		a = realloc(c->admissions, (i + 1) * sizeof(*a));
+		if (a == NULL)
+			fatal("admissions");
+		c->admissions = a;
+		c->nadmissions++;
+		a[i].site = h;
+		a[i].day = day;
+		a[i].n = 0;
+	}
+	a = &c->admissions[i];
+	if (a->day != day) {
+		a->day = day;
+		a->n = 0;
+	}
+	return a;
+}
+
+/* Whether a path the site does not hold gets a series of its own: the
+ * max_pages rule of pages.h, with what only the counter knows. */
+static bool
+admit_page(struct counter *c, struct batch *fl, const struct hit *hit,
+    const struct series_counts *site, const struct pending *sp)
+{
+	struct page_cap cap;
+	struct admissions *a;
+	struct pending *fs;
+	uint64_t series;
+
+	memset(&cap, 0, sizeof(cap));
+	cap.max_pages = hit->max_pages;
+	cap.npages = (long)site->npages + (long)sp->new_pages;
+	if (fl && (fs = pending_find(fl, hit->site, SITE_SERIES, hit->day,
+	    key_hash(hit->site, SITE_SERIES, hit->day))))
+		cap.npages += (long)fs->new_pages;
+	if (page_gets_series(&cap, hit->path))
+		return true;	/* room enough */
+	series = series_hash(hit->site, hit->path);
+	a = admissions_of(c, hit->site, hit->day);
+	cap.admitted = a->n;
+	cap.addresses = candidate_note(c, series, hit->day, hit->address);
+	if (!page_gets_series(&cap, hit->path))
+		return false;
+	a->n++;
+	return true;
 }
 
 static int
@@ -389,29 +569,34 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 		return rc;
 	sp = pending_get(c->pending, hit->site, SITE_SERIES, hit->day, &created);
 	/* Past the cap, new paths pile up under one name. */
-	if (hit->max_pages > 0 && strcmp(path, PATH_OTHER) != 0 &&
-	    !known_page(c, fl, hit->site, path, hit->day, &page)) {
-		long npages = (long)site.npages + (long)sp->new_pages;
-		struct pending *fs;
+	if (!known_page(c, fl, hit->site, path, hit->day, &page) &&
+	    !admit_page(c, fl, hit, &site, sp)) {
+		path = PATH_OTHER;
+		rc = store_get(view, hit->site, path, hit->day, &page);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	if (hit->has_visitor) {
+		uint64_t ss = series_hash(hit->site, SITE_SERIES);
+		bool seen;
 
-		if (fl && (fs = pending_find(fl, hit->site, SITE_SERIES,
-		    hit->day, key_hash(hit->site, SITE_SERIES, hit->day))))
-			npages += (long)fs->new_pages;
-		if (npages >= hit->max_pages) {
-			path = PATH_OTHER;
-			rc = store_get(view, hit->site, path, hit->day, &page);
+		if ((rc = was_seen(c, view, fl, hit->day, ss, hit->visitor,
+		    &seen)) != STORE_OK)
+			return rc;
+		/* Past its address's allowance, a new visitor is made no
+		 * more than under Do Not Track. */
+		if (seen || address_admits(c, hit)) {
+			if (!seen) {
+				new_site = true;
+				seen_add(c->pending, hit->day, ss,
+				    hit->visitor);
+			}
+			rc = visit(c, view, fl, hit->day,
+			    series_hash(hit->site, path), hit->visitor,
+			    &new_page);
 			if (rc != STORE_OK)
 				return rc;
 		}
-	}
-	if (hit->has_visitor) {
-		rc = visit(c, view, fl, hit->day,
-		    series_hash(hit->site, SITE_SERIES), hit->visitor, &new_site);
-		if (rc == STORE_OK)
-			rc = visit(c, view, fl, hit->day,
-			    series_hash(hit->site, path), hit->visitor, &new_page);
-		if (rc != STORE_OK)
-			return rc;
 	}
 	was_known = known_page(c, fl, hit->site, path, hit->day, &page);
 	pp = pending_get(c->pending, hit->site, path, hit->day, &created);

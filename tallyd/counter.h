@@ -23,6 +23,8 @@ struct hit {
 	long	 max_pages;	/* the site's cap on distinct paths */
 	bool	 has_visitor;	/* false: a view without a visitor (DNT) */
 	uint64_t visitor;	/* the day's visitor id */
+	uint64_t address;	/* address_key() of the client */
+	long	 new_visitors_max; /* new visitors per address a day; 0: any */
 };
 
 /* Told, from the committer thread, once the commit holding a hit is on

@@ -240,7 +240,8 @@ header_is_one(const struct http_request *r, const char *name)
 }
 
 static enum decline_reason
-should_count(struct route_ctx *ctx, const unsigned char addr[16])
+should_count(struct route_ctx *ctx, const unsigned char addr[16],
+    uint64_t akey)
 {
 	struct http_request *r = ctx->r;
 	const char *purpose, *ua = http_header_get(r, "user-agent");
@@ -261,7 +262,7 @@ should_count(struct route_ctx *ctx, const unsigned char addr[16])
 		return DECLINE_BOT;
 	/* Last, so that declined requests use up no allowance. */
 	if (!rate_allow(ctx->d->visitors, ctx->site->name, addr, ua,
-	    ctx->cfg->rate_limit, time(NULL)))
+	    ctx->cfg->rate_limit, akey, ctx->cfg->rate_limit_address))
 		return DECLINE_RATE;
 	return DECLINE_NONE;
 }
@@ -315,6 +316,7 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	const char *path = ctx->path;
 	char failure[256];
 	unsigned char addr[16];
+	uint64_t akey = 0;
 	struct hit hit, *hp = NULL;
 	int rc;
 
@@ -335,7 +337,8 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	}
 	if (want) {
 		memcpy(addr, ctx->client.addr, sizeof(addr));
-		why = should_count(ctx, addr);
+		akey = address_key(d->visitors, ctx->site->name, addr);
+		why = should_count(ctx, addr, akey);
 	}
 	if (why == DECLINE_NONE) {
 		/* A store that cannot commit must not take hits it may lose. */
@@ -359,6 +362,8 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 			http_respond_error(ctx->r, 503, "store unavailable");
 			return -1;
 		}
+		hit.new_visitors_max = cfg->new_visitors_per_address;
+		hit.address = akey;
 		hp = &hit;
 		if (cfg->durability == DURABILITY_STRICT) {
 			if ((def = calloc(1, sizeof(*def))) == NULL) {

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "tally/path.h"
-#include "tally/visitor.h"
+#include "visitor.h"
 
 #include "counter.h"
 #include "daemon.h"

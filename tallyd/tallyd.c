@@ -74,8 +74,8 @@ static struct config_ref *latest_ref;
 enum {
 	OPT_TIMEZONE = 256, OPT_COMMIT_INTERVAL, OPT_DURABILITY, OPT_THREADS,
 	OPT_TRUSTED, OPT_IPHEADER, OPT_ADMIN, OPT_IDLE, OPT_MAXCONN,
-	OPT_RATE, OPT_MAXPAGES, OPT_BOTS, OPT_DNT, OPT_MAXAGE, OPT_ACCESSLOG,
-	OPT_LOGLEVEL, OPT_MAXCONNADDR,
+	OPT_RATE, OPT_RATEADDR, OPT_NEWVISITORS, OPT_MAXPAGES, OPT_BOTS, OPT_DNT,
+	OPT_MAXAGE, OPT_ACCESSLOG, OPT_LOGLEVEL, OPT_MAXCONNADDR,
 };
 
 static const struct option longopts[] = {
@@ -94,6 +94,8 @@ static const struct option longopts[] = {
 	{ "max-connections-per-address", required_argument, NULL,
 	    OPT_MAXCONNADDR },
 	{ "rate-limit",		required_argument, NULL, OPT_RATE },
+	{ "rate-limit-address",	required_argument, NULL, OPT_RATEADDR },
+	{ "new-visitors-per-address", required_argument, NULL, OPT_NEWVISITORS },
 	{ "max-pages",		required_argument, NULL, OPT_MAXPAGES },
 	{ "bots",		required_argument, NULL, OPT_BOTS },
 	{ "dnt",		required_argument, NULL, OPT_DNT },
@@ -117,6 +119,7 @@ usage(FILE *f)
 	    "              [--admin-allow cidrs] [--idle-timeout duration]\n"
 	    "              [--max-connections n] [--max-connections-per-address n]\n"
 	    "              [--rate-limit n] [--max-pages n]\n"
+	    "              [--rate-limit-address n] [--new-visitors-per-address n]\n"
 	    "              [--bots patterns] [--dnt views-only|ignore]\n"
 	    "              [--count-max-age duration] [--access-log yes|no]\n"
 	    "              [--log-level error|warn|info|debug]\n"
@@ -566,6 +569,12 @@ main(int argc, char *argv[])
 			add_flag("server", "max_connections_per_address", optarg);
 			break;
 		case OPT_RATE: add_flag("count", "rate_limit", optarg); break;
+		case OPT_RATEADDR:
+			add_flag("count", "rate_limit_address", optarg);
+			break;
+		case OPT_NEWVISITORS:
+			add_flag("count", "new_visitors_per_address", optarg);
+			break;
 		case OPT_MAXPAGES: add_flag("count", "max_pages", optarg); break;
 		case OPT_BOTS: add_flag("count", "bots", optarg); break;
 		case OPT_DNT: add_flag("count", "dnt", optarg); break;

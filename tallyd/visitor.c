@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/un.h>
 
 #include <sodium.h>
@@ -30,10 +31,11 @@ struct salt_rec {
 	unsigned char salt[SALT_BYTES];
 };
 
+#define RATE_WINDOW_US	(60 * (uint64_t)1000000)
+
 struct rate_slot {
 	uint64_t key;
-	uint32_t minute;
-	uint32_t count;
+	uint64_t tat;	/* when the bucket is full again, in now_us() */
 };
 
 struct visitors {
@@ -42,7 +44,8 @@ struct visitors {
 	pthread_mutex_t	 salt_lock;
 	struct salt_rec	 salts[2];	/* today's and yesterday's */
 	unsigned char	 rate_key[crypto_shorthash_KEYBYTES];
-	struct rate_slot *rate;
+	struct rate_slot *rate;		/* per visitor */
+	struct rate_slot *rate_address;	/* per address (/32, /64) */
 };
 
 /* The one address every client that a proxy could not name shares: the
@@ -352,7 +355,8 @@ visitors_new(struct store *store)
 	v->salts[0].day = v->salts[1].day = -1;
 	v->view = store_view_new(store);
 	v->rate = calloc(RATE_SLOTS, sizeof(*v->rate));
-	if (v->view == NULL || v->rate == NULL) {
+	v->rate_address = calloc(RATE_SLOTS, sizeof(*v->rate_address));
+	if (v->view == NULL || v->rate == NULL || v->rate_address == NULL) {
 		visitors_free(v);
 		return NULL;
 	}
@@ -368,6 +372,7 @@ visitors_free(struct visitors *v)
 		return;
 	store_view_free(v->view);
 	free(v->rate);
+	free(v->rate_address);
 	sodium_memzero(v->salts, sizeof(v->salts));
 	pthread_mutex_destroy(&v->salt_lock);
 	free(v);
@@ -507,28 +512,89 @@ visitors_rotate(struct visitors *v, int day)
 	return rc;
 }
 
+/* Microseconds on the monotonic clock: allowances must not jump with
+ * the wall clock. Never 0, which is an unused slot's time. */
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000 + 1;
+}
+
+/*
+ * A token bucket of limit views that refills at limit per minute, kept
+ * as the time at which it would be full again (the "theoretical arrival
+ * time" of GCRA): one 64-bit number per slot instead of a count and a
+ * clock. A view is allowed when taking it leaves that time at most a
+ * minute ahead; *tat is then what the slot is to hold.
+ */
+static bool
+bucket_take(struct rate_slot *tab, uint64_t key, long limit, uint64_t now,
+    struct rate_slot **slot, uint64_t *tat)
+{
+	uint64_t step = RATE_WINDOW_US / (uint64_t)limit, t;
+
+	*slot = &tab[key % RATE_SLOTS];
+	t = __atomic_load_n(&(*slot)->tat, __ATOMIC_RELAXED);
+	/* A slot that holds another key starts full. */
+	if (__atomic_load_n(&(*slot)->key, __ATOMIC_RELAXED) != key || t < now)
+		t = now;
+	*tat = t + (step > 0 ? step : 1);
+	return *tat - now <= RATE_WINDOW_US;
+}
+
+static void
+bucket_store(struct rate_slot *s, uint64_t key, uint64_t tat)
+{
+	/* Threads race on a slot only when two requests of one client
+	 * arrive at once; the worst outcome is a view more or less. */
+	__atomic_store_n(&s->key, key, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->tat, tat, __ATOMIC_RELAXED);
+}
+
+uint64_t
+address_key(struct visitors *v, const char *site, const unsigned char addr[16])
+{
+	unsigned char in[HASH_INPUT_MAX], net[16], out[crypto_shorthash_BYTES];
+	uint64_t key;
+	size_t n;
+
+	memcpy(net, addr, 16);
+	addr_client_net(net);
+	/* No User-Agent, unlike a visitor: the two never share a key. */
+	n = hash_input(in, site, net, NULL);
+	in[n++] = 'A';
+	crypto_shorthash(out, in, n, v->rate_key);
+	memcpy(&key, out, sizeof(key));
+	return key;
+}
+
 bool
 rate_allow(struct visitors *v, const char *site, const unsigned char addr[16],
-    const char *ua, long limit, time_t now)
+    const char *ua, long limit, uint64_t akey, long address_limit)
 {
 	unsigned char in[HASH_INPUT_MAX], out[crypto_shorthash_BYTES];
-	struct rate_slot *s;
-	uint32_t minute = (uint32_t)(now / 60);
-	uint64_t key;
+	struct rate_slot *vs = NULL, *as = NULL;
+	uint64_t now = now_us(), vkey = 0, vtat = 0, atat = 0;
 
-	if (limit <= 0)
-		return true;
-	crypto_shorthash(out, in, hash_input(in, site, addr, ua), v->rate_key);
-	memcpy(&key, out, sizeof(key));
-	s = &v->rate[key % RATE_SLOTS];
-	/* Threads race on a slot only when two requests of one visitor
-	 * arrive at once; the worst outcome is a view more or less. */
-	if (__atomic_load_n(&s->key, __ATOMIC_RELAXED) != key ||
-	    __atomic_load_n(&s->minute, __ATOMIC_RELAXED) != minute) {
-		__atomic_store_n(&s->key, key, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->minute, minute, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->count, 0, __ATOMIC_RELAXED);
+	if (limit > 0) {
+		crypto_shorthash(out, in, hash_input(in, site, addr, ua),
+		    v->rate_key);
+		memcpy(&vkey, out, sizeof(vkey));
+		if (!bucket_take(v->rate, vkey, limit, now, &vs, &vtat))
+			return false;
 	}
-	return __atomic_fetch_add(&s->count, 1, __ATOMIC_RELAXED) <
-	    (uint64_t)limit;
+	if (address_limit > 0) {
+		if (!bucket_take(v->rate_address, akey, address_limit, now,
+		    &as, &atat))
+			return false;
+	}
+	/* Only a view that both allow uses up an allowance. */
+	if (vs != NULL)
+		bucket_store(vs, vkey, vtat);
+	if (as != NULL)
+		bucket_store(as, akey, atat);
+	return true;
 }

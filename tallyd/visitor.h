@@ -15,9 +15,10 @@
 
 #include "http.h"
 
-/* Slots of the rate-limit table: 16 bytes each. A visitor whose slot is
- * taken over by another is forgotten, which can only let views through,
- * never refuse them wrongly. */
+/* Slots of each rate-limit table (one per visitor, one per address):
+ * 16 bytes each. A client whose slot is taken over by another is
+ * forgotten, which can only let views through, never refuse them
+ * wrongly. */
 #define RATE_SLOTS	32768
 
 struct visitors;
@@ -58,9 +59,17 @@ int visitor_id(struct visitors *, int day, const char *site,
  * than at the first hit of the day. */
 int visitors_rotate(struct visitors *, int day);
 
-/* Takes one view from the client's allowance for this minute; false
- * when none is left. limit 0 allows everything. */
+/* Takes one view from the visitor's allowance (limit a minute) and from
+ * that of the address whose address_key() is akey (address_limit a
+ * minute); false, taking nothing, when either is used up. Allowances
+ * refill evenly over the minute, so no burst fits across a minute's
+ * edge. A limit of 0 allows everything. */
 bool rate_allow(struct visitors *, const char *site, const unsigned char addr[16],
-    const char *user_agent, long limit, time_t now);
+    const char *user_agent, long limit, uint64_t akey, long address_limit);
+
+/* A key for the client's address on site, the same for every address
+ * of an IPv6 /64; meaningful to this process only. */
+uint64_t address_key(struct visitors *, const char *site,
+    const unsigned char addr[16]);
 
 #endif

@@ -49,6 +49,8 @@ struct config {
 	/* [count] */
 	char	*timezone;	/* NULL: the host's zone */
 	long	 rate_limit;	/* views per visitor per minute; 0: off */
+	long	 rate_limit_address; /* views per address per minute; 0: off */
+	long	 new_visitors_per_address; /* per address and day; 0: off */
 	long	 max_pages;
 	char	**bots;		/* extra patterns */
 	size_t	 nbots;

@@ -20,6 +20,11 @@ bool cidr_list_match(const struct cidr *list, size_t n, const struct sockaddr *s
 /* Same for an address given as text; false when it does not parse. */
 bool cidr_list_match_text(const struct cidr *list, size_t n, const char *addr);
 
+/* Reduces an address (16 bytes, IPv4 mapped) to the part that names one
+ * client: an IPv4 address whole, an IPv6 address its /64, since one host
+ * is given a whole /64. */
+void addr_client_net(uint8_t addr[16]);
+
 /* Splits "host:port", "[v6]:port" or ":port" for listen addresses. */
 int listen_parse(const char *s, char *host, size_t hostsz, char *port, size_t portsz);
 

@@ -236,6 +236,7 @@ class Daemon:
     # /healthz answers that mean "up"; a subclass may accept 503 too.
     READY = (200,)
 
+    # rate_limit=True turns every per-visitor and per-address limit off.
     def __init__(self, args=(), env=None, data=None, start=True,
                  rate_limit=True, timeout=10.0, keep=False):
         self.args = [str(a) for a in args]
@@ -259,7 +260,8 @@ class Daemon:
         cmd = [tallyd_path(), "--listen", "127.0.0.1:%d" % self.port,
                "--data", self.data]
         if self.rate_limit:
-            cmd += ["--rate-limit", "0"]
+            cmd += ["--rate-limit", "0", "--rate-limit-address", "0",
+                    "--new-visitors-per-address", "0"]
         return cmd + self.args
 
     def start(self):

@@ -219,7 +219,8 @@ def test_example_config_has_every_key_commented():
     want = {"listen", "threads", "trusted_proxies", "client_ip_header",
             "admin_allow", "idle_timeout", "max_connections", "access_log",
             "log_level", "data", "durability", "commit_interval", "timezone",
-            "rate_limit", "max_pages", "bots", "dnt", "count_max_age",
+            "rate_limit", "rate_limit_address", "new_visitors_per_address",
+            "max_pages", "bots", "dnt", "count_max_age",
             "origins", "labels"}
     eq(sorted(want - keys), [], "keys missing from the example")
     # Uncommented, every example value is valid.

@@ -85,6 +85,8 @@ test_defaults(void)
 	CHECK_INT(cfg.commit_interval_ms, 100);
 	CHECK(cfg.timezone == NULL);
 	CHECK_INT(cfg.rate_limit, 30);
+	CHECK_INT(cfg.rate_limit_address, 120);
+	CHECK_INT(cfg.new_visitors_per_address, 500);
 	CHECK_INT(cfg.max_pages, 100000);
 	CHECK_INT(cfg.nbots, 0);
 	CHECK_INT(cfg.dnt, DNT_VIEWS_ONLY);
@@ -144,6 +146,8 @@ test_every_key(void)
 	    "[count]\n"
 	    "timezone = Asia/Baku\n"
 	    "rate_limit = 0\n"
+	    "rate_limit_address = 0\n"
+	    "new_visitors_per_address = 7\n"
 	    "max_pages = 500\n"
 	    "bots = MyCrawler, uptime-robot\n"
 	    "bots = Other\n"
@@ -190,6 +194,8 @@ test_every_key(void)
 	CHECK_INT(cfg.commit_interval_ms, 250);
 	CHECK_STR(cfg.timezone, "Asia/Baku");
 	CHECK_INT(cfg.rate_limit, 0);
+	CHECK_INT(cfg.rate_limit_address, 0);
+	CHECK_INT(cfg.new_visitors_per_address, 7);
 	CHECK_INT(cfg.max_pages, 500);
 	CHECK_INT(cfg.nbots, 3);
 	if (cfg.nbots == 3) {
@@ -530,6 +536,10 @@ test_errors(void)
 		    "threads: 257 is out of range (0 to 256)" },
 		{ "[count]\nrate_limit = -1\n", 2,
 		    "rate_limit: -1 is out of range (at least 0)" },
+		{ "[count]\nrate_limit_address = -1\n", 2,
+		    "rate_limit_address: -1 is out of range (at least 0)" },
+		{ "[count]\nnew_visitors_per_address = x\n", 2,
+		    "new_visitors_per_address: \"x\" is not an integer" },
 		{ "[count]\nmax_pages = 0\n", 2,
 		    "max_pages: 0 is out of range (at least 1)" },
 		{ "[count]\nrate_limit = 99999999999999999999999\n", 2,
