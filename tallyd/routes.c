@@ -44,6 +44,7 @@ static const struct route {
 	{ "/counter.svg",	false,	route_counter_svg },
 	{ "/pixel.gif",		false,	route_pixel },
 	{ "/tally.js",		false,	route_tally_js },
+	{ "/favicon.ico",	false,	route_favicon },
 	{ "/healthz",		false,	route_healthz },
 	{ "/metrics",		false,	metrics_route },
 	{ "/",			false,	route_front_page },
