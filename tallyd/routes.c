@@ -376,6 +376,10 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		}
 	} else if (why != DECLINE_READONLY) {
 		__atomic_fetch_add(&d->declined[why], 1, __ATOMIC_RELAXED);
+		/* Why a page shows numbers but counts nothing; never the
+		 * client's address or User-Agent. */
+		log_debug("site %s: hit on %s not counted, reason: %s",
+		    ctx->site->name, ctx->path, decline_reason_name(why));
 	}
 	*reason = decline_reason_name(why);
 	if (def) {
