@@ -341,7 +341,7 @@ route_counter_svg(struct route_ctx *ctx)
 	enum badge_kind kinds[B_KINDS];
 	struct badge_item items[B_KINDS];
 	const char *labels[B_KINDS];
-	const char *err = NULL, *reason, *count;
+	const char *err = NULL, *reason, *count, *locale;
 	struct page_counts pc;
 	struct buf b;
 	bool counted, want;
@@ -363,6 +363,13 @@ route_counter_svg(struct route_ctx *ctx)
 			http_respond_error(ctx->r, 400, err);
 			return;
 		}
+	if ((locale = ctx->params.v[P_LOCALE]) == NULL || *locale == '\0')
+		locale = ctx->site->locale;
+	else if (!locale_valid(locale)) {
+		http_respond_error(ctx->r, 400,
+		    "locale: not a language tag such as de or de-CH");
+		return;
+	}
 	count = ctx->params.v[P_COUNT];
 	want = !(count && (strcmp(count, "0") == 0 ||
 	    strcasecmp(count, "false") == 0 || strcasecmp(count, "no") == 0));
@@ -384,7 +391,7 @@ route_counter_svg(struct route_ctx *ctx)
 		}
 	}
 	buf_init(&b);
-	render_badge_svg(&b, items, (size_t)n);
+	render_badge_svg(&b, items, (size_t)n, locale);
 	route_add_header(ctx, "Cache-Control: no-store\r\n" EMBEDDABLE
 	    "Content-Security-Policy: default-src 'none'; "
 	    "style-src 'unsafe-inline'\r\n");
