@@ -31,6 +31,7 @@
 #include "tally/day.h"
 #include "tally/log.h"
 #include "tally/net.h"
+#include "tally/render.h"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -459,6 +460,7 @@ site_free(struct site_config *s)
 	free(s->label_today);
 	free(s->label_total);
 	free(s->label_page);
+	free(s->locale);
 }
 
 /* name must be valid: it is copied into the fixed-size field. */
@@ -891,6 +893,15 @@ set_site(struct config *cfg, struct site_config *site, const char *key,
 	if (strcasecmp(key, "max_pages") == 0)
 		return parse_long("max_pages", value, 1, LONG_MAX,
 		    &site->max_pages, err, errlen);
+	if (strcasecmp(key, "locale") == 0) {
+		if (!locale_valid(value)) {
+			snprintf(err, errlen, "locale: \"%s\" is not a language "
+			    "tag such as de or de-CH", value);
+			return -1;
+		}
+		replace_str(&site->locale, value);
+		return 0;
+	}
 	snprintf(err, errlen, "unknown key \"%s\" in [site %s]", key,
 	    site->name);
 	return -1;

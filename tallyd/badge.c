@@ -26,7 +26,7 @@
 #define WIDTH_EMOJI	125
 
 #define BADGE_MAX_ITEMS	8
-#define BADGE_NUMLEN	32	/* 2^64 with separators */
+#define BADGE_NUMLEN	64	/* 2^64 with 3-byte separators */
 
 #define COLOR_LABEL	"#555"
 #define COLOR_VALUE	"#007ec6"
@@ -157,6 +157,8 @@ char_width(uint32_t cp)
 		return width_latin[cp - 0x20];
 	if (cp >= 0x370 && cp <= 0x4ff)
 		return width_greek_cyrillic[cp - 0x370];
+	if (cp == 0x202f)
+		return 22;	/* narrow no-break space: French numbers */
 	if (in_ranges(cp, zero_width, NELEM(zero_width)))
 		return 0;
 	if (in_ranges(cp, wide, NELEM(wide)))
@@ -229,6 +231,7 @@ struct segment {
 	unsigned	 text_w;	/* tenths of a pixel */
 	unsigned	 x, w;		/* whole pixels, so edges stay crisp */
 	const char	*color;
+	bool		 number;	/* else a label */
 };
 
 static void
@@ -261,7 +264,8 @@ put_summary(struct buf *b, const struct badge_item *items,
 }
 
 void
-render_badge_svg(struct buf *b, const struct badge_item *items, size_t n)
+render_badge_svg(struct buf *b, const struct badge_item *items, size_t n,
+    const char *locale)
 {
 	struct segment	 seg[2 * BADGE_MAX_ITEMS];
 	char		 num[BADGE_MAX_ITEMS][BADGE_NUMLEN];
@@ -272,12 +276,13 @@ render_badge_svg(struct buf *b, const struct badge_item *items, size_t n)
 	if (n > BADGE_MAX_ITEMS)
 		n = BADGE_MAX_ITEMS;
 	for (i = 0; i < n; i++) {
-		format_thousands(num[i], sizeof(num[i]), items[i].value);
+		format_number(num[i], sizeof(num[i]), items[i].value, locale);
 		/* An empty label leaves the number alone. */
 		if (items[i].label[0] != '\0')
 			seg[nseg++] = (struct segment){ items[i].label, 0, 0, 0,
-			    COLOR_LABEL };
-		seg[nseg++] = (struct segment){ num[i], 0, 0, 0, COLOR_VALUE };
+			    COLOR_LABEL, false };
+		seg[nseg++] = (struct segment){ num[i], 0, 0, 0, COLOR_VALUE,
+		    true };
 	}
 	for (i = 0; i < nseg; i++) {
 		seg[i].text_w = text_width(seg[i].text);
@@ -303,6 +308,13 @@ render_badge_svg(struct buf *b, const struct badge_item *items, size_t n)
 		buf_printf(b, "<rect x=\"%u\" width=\"%u\" height=\"%u\" "
 		    "fill=\"%s\"/>", seg[i].x, seg[i].w, BADGE_HEIGHT,
 		    seg[i].color);
+	/* Two numbers side by side (empty labels) would read as one: a
+	 * thin light line parts them. */
+	for (i = 1; i < nseg; i++)
+		if (seg[i].number && seg[i - 1].number)
+			buf_printf(b, "<rect x=\"%u\" width=\"1\" height=\"%u\" "
+			    "fill=\"#fff\" fill-opacity=\".6\"/>", seg[i].x,
+			    BADGE_HEIGHT);
 	buf_printf(b, "<rect width=\"%u\" height=\"%u\" fill=\"url(#s)\"/></g>",
 	    x, BADGE_HEIGHT);
 	buf_puts(b, "<g fill=\"#fff\" text-anchor=\"middle\" "

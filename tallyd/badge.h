@@ -11,7 +11,9 @@ struct badge_item {
 	const char *label;	/* valid UTF-8, at most 64 characters */
 	uint64_t value;
 };
-/* A flat SVG badge, one label/value pair per item, sized to its text. */
-void render_badge_svg(struct buf *, const struct badge_item *, size_t n);
+/* A flat SVG badge, one label/value pair per item, sized to its text,
+ * its numbers grouped as locale (a valid language tag) writes them. */
+void render_badge_svg(struct buf *, const struct badge_item *, size_t n,
+    const char *locale);
 
 #endif

@@ -29,6 +29,9 @@
  * and then revalidate with the ETag, which costs a 304. */
 #define SCRIPT_CACHE	"Cache-Control: public, max-age=3600\r\n"
 
+/* The icon never changes under its name: browsers keep it a week. */
+#define FAVICON_CACHE	"Cache-Control: public, max-age=604800\r\n"
+
 /* Answers that a page on any origin may load as a script or image, also
  * under Cross-Origin-Embedder-Policy. */
 #define EMBEDDABLE	"Cross-Origin-Resource-Policy: cross-origin\r\n" \
@@ -46,22 +49,55 @@ static const unsigned char pixel_gif[43] = {
 	0x3b,
 };
 
-static char	 script_etag[24];	/* "\"" 16 hex digits "\"" */
-static pthread_once_t script_etag_once = PTHREAD_ONCE_INIT;
+/*
+ * Files compiled into tallyd and served as they are. Each has an ETag
+ * made from its bytes; one with a gzipped copy (made at build time by
+ * tools/embed.py) sends that to clients that accept gzip, under its own
+ * ETag, since the two are different bytes.
+ */
+struct asset {
+	const unsigned char	*data;
+	const size_t		*len;
+	const unsigned char	*gz;		/* NULL: no gzipped copy */
+	const size_t		*gz_len;
+	const char		*type;
+	char			 etag[24];	/* "\"" 16 hex digits "\"" */
+	char			 etag_gz[28];	/* the same with -gz */
+};
 
-/* FNV-1a: the ETag only has to change when the script does. */
+static struct asset script = {
+	embed_tally_js, &embed_tally_js_len,
+	embed_tally_js_gz, &embed_tally_js_gz_len,
+	"text/javascript; charset=utf-8", "", "",
+};
+static struct asset favicon = {
+	embed_favicon_svg, &embed_favicon_svg_len, NULL, NULL,
+	"image/svg+xml", "", "",
+};
+static pthread_once_t assets_once = PTHREAD_ONCE_INIT;
+
+/* FNV-1a: the ETag only has to change when the file does. */
 static void
-script_etag_init(void)
+asset_etag(struct asset *a)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 	size_t i;
 
-	for (i = 0; i < embed_tally_js_len; i++) {
-		h ^= embed_tally_js[i];
+	for (i = 0; i < *a->len; i++) {
+		h ^= a->data[i];
 		h *= 0x100000001b3ULL;
 	}
-	snprintf(script_etag, sizeof(script_etag), "\"%016llx\"",
+	snprintf(a->etag, sizeof(a->etag), "\"%016llx\"",
 	    (unsigned long long)h);
+	snprintf(a->etag_gz, sizeof(a->etag_gz), "\"%016llx-gz\"",
+	    (unsigned long long)h);
+}
+
+static void
+assets_init(void)
+{
+	asset_etag(&script);
+	asset_etag(&favicon);
 }
 
 /* If-None-Match holds "*" or a list of entity tags; W/ tags match too,
@@ -95,24 +131,107 @@ etag_matches(const char *header, const char *etag)
 	return false;
 }
 
-void
-route_tally_js(struct route_ctx *ctx)
+/* The q= of one Accept-Encoding element (RFC 9110 12.4.2): 0 only when
+ * it is written as zero ("0", "0.0", "0.000"); a missing or malformed
+ * q counts as 1, as the element was meant to be accepted. */
+static bool
+q_is_zero(const char *params, size_t len)
 {
-	const char *inm;
+	const char *p = params, *end = params + len;
+	size_t n;
 
-	pthread_once(&script_etag_once, script_etag_init);
-	/* Nothing in the script depends on the request: the same answer
-	 * for every origin, without looking at site or path. */
-	route_add_header(ctx, "Access-Control-Allow-Origin: *\r\n"
-	    "Vary: Origin\r\n" EMBEDDABLE SCRIPT_CACHE "ETag: %s\r\n",
-	    script_etag);
+	while (p < end) {
+		p += strspn(p, " \t;");
+		if (p >= end)
+			break;
+		n = strcspn(p, ";");
+		if (p + n > end)
+			n = (size_t)(end - p);
+		if (n >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+			const char *v = p + 2, *ve = p + n;
+
+			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			if (v == ve || *v != '0')
+				return false;
+			if (++v < ve && *v++ != '.')
+				return false;
+			while (v < ve && *v == '0')
+				v++;
+			return v == ve;
+		}
+		p += n;
+	}
+	return false;
+}
+
+/* Whether Accept-Encoding allows gzip: "gzip" or "x-gzip" with q not
+ * 0, or else "*" with q not 0. "gzip;q=0" refuses it even after "*". */
+static bool
+accepts_gzip(const char *header)
+{
+	const char *p = header;
+	size_t len, tok;
+	int gzip = -1, star = -1;	/* -1 absent, 0 refused, 1 accepted */
+
+	if (header == NULL)
+		return false;
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		if ((len = strcspn(p, ",")) == 0)
+			break;
+		tok = strcspn(p, "; \t,");
+		if ((tok == 4 && strncasecmp(p, "gzip", 4) == 0) ||
+		    (tok == 6 && strncasecmp(p, "x-gzip", 6) == 0))
+			gzip = !q_is_zero(p + tok, len - tok);
+		else if (tok == 1 && *p == '*')
+			star = !q_is_zero(p + tok, len - tok);
+		p += len;
+	}
+	return gzip != -1 ? gzip == 1 : star == 1;
+}
+
+/* Answers a compiled-in file; cache_headers say how long to keep it. */
+static void
+serve_asset(struct route_ctx *ctx, const struct asset *a,
+    const char *cache_headers)
+{
+	const char *inm, *etag = a->etag;
+	bool gz;
+
+	gz = a->gz != NULL &&
+	    accepts_gzip(http_header_get(ctx->r, "accept-encoding"));
+	if (gz)
+		etag = a->etag_gz;
+	/* Nothing in these answers depends on the request but the
+	 * encoding: the same for every origin, whatever site or path. */
+	route_add_header(ctx, "Access-Control-Allow-Origin: *\r\n%s"
+	    EMBEDDABLE "%sETag: %s\r\n",
+	    a->gz ? "Vary: Origin, Accept-Encoding\r\n" : "Vary: Origin\r\n",
+	    cache_headers, etag);
+	if (gz)
+		route_add_header(ctx, "Content-Encoding: gzip\r\n");
 	if ((inm = http_header_get(ctx->r, "if-none-match")) != NULL &&
-	    etag_matches(inm, script_etag)) {
+	    etag_matches(inm, etag)) {
 		http_respond(ctx->r, 304, NULL, ctx->headers, NULL, 0);
 		return;
 	}
-	http_respond(ctx->r, 200, "text/javascript; charset=utf-8",
-	    ctx->headers, embed_tally_js, embed_tally_js_len);
+	http_respond(ctx->r, 200, a->type, ctx->headers,
+	    gz ? a->gz : a->data, gz ? *a->gz_len : *a->len);
+}
+
+void
+route_tally_js(struct route_ctx *ctx)
+{
+	pthread_once(&assets_once, assets_init);
+	serve_asset(ctx, &script, SCRIPT_CACHE);
+}
+
+void
+route_favicon(struct route_ctx *ctx)
+{
+	pthread_once(&assets_once, assets_init);
+	serve_asset(ctx, &favicon, FAVICON_CACHE);
 }
 
 void
@@ -222,7 +341,7 @@ route_counter_svg(struct route_ctx *ctx)
 	enum badge_kind kinds[B_KINDS];
 	struct badge_item items[B_KINDS];
 	const char *labels[B_KINDS];
-	const char *err = NULL, *reason, *count;
+	const char *err = NULL, *reason, *count, *locale;
 	struct page_counts pc;
 	struct buf b;
 	bool counted, want;
@@ -244,6 +363,13 @@ route_counter_svg(struct route_ctx *ctx)
 			http_respond_error(ctx->r, 400, err);
 			return;
 		}
+	if ((locale = ctx->params.v[P_LOCALE]) == NULL || *locale == '\0')
+		locale = ctx->site->locale;
+	else if (!locale_valid(locale)) {
+		http_respond_error(ctx->r, 400,
+		    "locale: not a language tag such as de or de-CH");
+		return;
+	}
 	count = ctx->params.v[P_COUNT];
 	want = !(count && (strcmp(count, "0") == 0 ||
 	    strcasecmp(count, "false") == 0 || strcasecmp(count, "no") == 0));
@@ -265,7 +391,7 @@ route_counter_svg(struct route_ctx *ctx)
 		}
 	}
 	buf_init(&b);
-	render_badge_svg(&b, items, (size_t)n);
+	render_badge_svg(&b, items, (size_t)n, locale);
 	route_add_header(ctx, "Cache-Control: no-store\r\n" EMBEDDABLE
 	    "Content-Security-Policy: default-src 'none'; "
 	    "style-src 'unsafe-inline'\r\n");

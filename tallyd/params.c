@@ -22,6 +22,7 @@ static const char *const param_names[P_COUNT_KEYS] = {
 	[P_LABEL_TOTAL] = "label.total",
 	[P_LABEL_PAGE] = "label.page",
 	[P_COUNT] = "count",
+	[P_LOCALE] = "locale",
 };
 
 void

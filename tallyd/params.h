@@ -15,6 +15,7 @@ enum param_key {
 	P_LABEL_TOTAL,
 	P_LABEL_PAGE,
 	P_COUNT,
+	P_LOCALE,
 	P_COUNT_KEYS
 };
 

@@ -44,6 +44,7 @@ static const struct route {
 	{ "/counter.svg",	false,	route_counter_svg },
 	{ "/pixel.gif",		false,	route_pixel },
 	{ "/tally.js",		false,	route_tally_js },
+	{ "/favicon.ico",	false,	route_favicon },
 	{ "/healthz",		false,	route_healthz },
 	{ "/metrics",		false,	metrics_route },
 	{ "/",			false,	route_front_page },
@@ -380,6 +381,10 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		}
 	} else if (why != DECLINE_READONLY) {
 		__atomic_fetch_add(&d->declined[why], 1, __ATOMIC_RELAXED);
+		/* Why a page shows numbers but counts nothing; never the
+		 * client's address or User-Agent. */
+		log_debug("site %s: hit on %s not counted, reason: %s",
+		    ctx->site->name, ctx->path, decline_reason_name(why));
 	}
 	*reason = decline_reason_name(why);
 	if (def) {

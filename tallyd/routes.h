@@ -48,6 +48,7 @@ void route_add_header(struct route_ctx *, const char *fmt, ...)
 void route_counter_svg(struct route_ctx *);
 void route_pixel(struct route_ctx *);
 void route_tally_js(struct route_ctx *);
+void route_favicon(struct route_ctx *);
 void route_front_page(struct route_ctx *);
 
 #endif

@@ -21,6 +21,7 @@ struct site_config {
 	char	*label_total;
 	char	*label_page;
 	long	 max_pages;	/* 0: the [count] value */
+	char	*locale;	/* numbers on the badge; NULL: en */
 };
 
 struct config {

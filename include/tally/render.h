@@ -1,5 +1,5 @@
 /* Answers rendered for clients of both programs: the counts JSON, and
- * numbers with thousands separators. */
+ * numbers with thousands separators, per locale. */
 #ifndef TALLY_RENDER_H
 #define TALLY_RENDER_H
 
@@ -16,5 +16,12 @@ void render_counts_json(struct buf *, const char *site, const char *path,
 
 /* Thousands separators: 254014 -> "254,014". */
 void format_thousands(char *out, size_t outsz, uint64_t v);
+/* The same for a language tag, as browsers write it: "de" gives
+ * "254.014", "fr" "254 014"; an unknown tag its language's, else en's.
+ * A separator may take 3 bytes: 64 bytes hold any number. */
+void format_number(char *out, size_t outsz, uint64_t v, const char *locale);
+/* Whether tag has the form of a language tag (de, de-CH, sr-Latn-RS):
+ * [A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})* */
+bool locale_valid(const char *tag);
 
 #endif

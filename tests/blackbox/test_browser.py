@@ -118,9 +118,16 @@ class PageServer:
 
 # ------------------------------------------------------------------ browser
 
-def load(url, budget_ms=5000, timeout=90):
-    """Loads url in a fresh headless Chromium; returns (DOM, console lines)."""
+def load(url, budget_ms=5000, timeout=90, window=None, screenshot=None):
+    """Loads url in a fresh headless Chromium; returns (DOM, console lines).
+    window: (width, height) of the window; screenshot: a PNG file to
+    write instead of dumping the DOM (then the DOM is "")."""
     profile = mkdtemp(prefix="tally-chromium-")
+    out_flags = ["--dump-dom"]
+    if screenshot:
+        out_flags = ["--screenshot=" + screenshot]
+    if window:
+        out_flags.append("--window-size=%d,%d" % window)
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
            "--disable-quic", "--no-first-run", "--no-default-browser-check",
            "--disable-background-networking", "--disable-component-update",
@@ -132,7 +139,7 @@ def load(url, budget_ms=5000, timeout=90):
            # rightly counts that as a bot.
            "--user-agent=" + BROWSER_UA,
            "--enable-logging=stderr", "--v=0",
-           "--virtual-time-budget=%d" % budget_ms, "--dump-dom", url]
+           "--virtual-time-budget=%d" % budget_ms] + out_flags + [url]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          stdin=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -151,6 +158,12 @@ def load(url, budget_ms=5000, timeout=90):
     dom = out.decode("utf-8", "replace")
     console = [line for line in err.decode("utf-8", "replace").splitlines()
                if ":CONSOLE" in line]
+    if screenshot:
+        if not os.path.exists(screenshot):
+            raise harness.Failure("chromium wrote no screenshot of %s: %s"
+                                  % (url, err.decode("utf-8", "replace")
+                                     [-1500:]))
+        return "", console
     if "<html" not in dom:
         raise harness.Failure("chromium gave no DOM for %s (exit %s): %s"
                               % (url, p.returncode,
@@ -344,6 +357,76 @@ def test_spa_navigation_counts():
         eq((one, two), (2, 1), "views of /spa/one and /spa/two")
         t = Dom(dom).tally
         eq(number(t["total"], "total"), 3, "total shown after navigation")
+    finally:
+        site.close()
+
+
+PHONE = (375, 800)
+
+# A desktop Chromium window is at least 500 px wide, so the phone is a
+# 375 px frame. This page frames a copy of the front page and reports
+# the frame's width and every element wider than its box (which a phone
+# scrolls sideways).
+PHONE_FRAME = """<!doctype html>
+<html><head><meta charset="utf-8"><title>phone</title>
+<style>body { margin: 0 } iframe { border: 0; display: block }</style>
+</head><body>
+<iframe id="phone" src="/front" width="%d" height="%d"></iframe>
+<pre id="measure"></pre>
+<script>
+document.getElementById('phone').addEventListener('load', function () {
+  var w = this.contentWindow, doc = this.contentDocument, wide = [];
+  var all = doc.querySelectorAll('body *'), i, e;
+  for (i = 0; i < all.length; i++) {
+    e = all[i];
+    if (e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
+      wide.push(e.tagName.toLowerCase() + ' ' + e.scrollWidth + '>' +
+          e.clientWidth);
+  }
+  document.getElementById('measure').textContent = JSON.stringify({
+      inner: w.innerWidth, doc: doc.documentElement.scrollWidth,
+      wide: wide });
+});
+</script></body></html>
+""" % PHONE
+
+
+def is_png(path):
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_front_page_fits_a_phone():
+    """375 px wide, nothing scrolls sideways: not the page, not a
+    snippet. The front page may not be framed and allows no inline
+    script, so a copy of its HTML is served elsewhere with a <base>
+    pointing back at tallyd (its style is all inline: the same layout)."""
+    d = Daemon()
+    base = "http://127.0.0.1:%d" % d.port
+    st, hd, body = d.request("GET", "/", {"User-Agent": BROWSER_UA})
+    eq(st, 200, "front page status")
+    page = body.decode("utf-8")
+    check("<head>" in page, "front page: %r" % page[:300])
+    page = page.replace("<head>", '<head><base href="%s/">' % base, 1)
+    site = PageServer()
+    try:
+        site.html("/front", page)
+        site.html("/phone", PHONE_FRAME)
+        dom, console = load(site.url("/phone"), budget_ms=3000)
+        m = Dom(dom).ids.get("measure")
+        check(m, "the measuring script gave nothing: %r" % dom[-500:])
+        got = json.loads(m)
+        eq(got["inner"], PHONE[0], "frame width (the test needs it)")
+        check(got["doc"] <= PHONE[0], "the page is %d px wide" % got["doc"])
+        eq(got["wide"], [], "elements wider than their box")
+        no_script_errors(console)
+        # A picture, to look at when this fails (the frame is on the left).
+        shot = os.path.join(mkdtemp(prefix="tally-shot-"), "front-375.png")
+        load(site.url("/phone"), budget_ms=3000, window=(500, PHONE[1]),
+             screenshot=shot)
+        check(is_png(shot), "the screenshot is not a PNG")
+        if os.environ.get("TALLY_KEEP_SCREENSHOT"):
+            shutil.copy(shot, os.environ["TALLY_KEEP_SCREENSHOT"])
     finally:
         site.close()
 

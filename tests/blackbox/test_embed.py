@@ -483,6 +483,24 @@ def test_front_page():
     eq(views(d.count("/"), "page"), 0, "the front page counted itself")
 
 
+def test_front_page_path_placeholder():
+    """The <noscript> image and the pixel need the page's path, which
+    only the site owner knows: the page says so, and its snippets hold a
+    placeholder nobody takes for a real path."""
+    d = Daemon()
+    hd, body, p = front_page(d, {"Host": "stats.example.org"})
+    text = body.decode("utf-8")
+    paths = re.findall(r"(?:counter\.svg|pixel\.gif)\?path=([^\s\"&<]*)",
+                       text)
+    check(len(paths) >= 2, "no image snippets on the front page")
+    eq(sorted(set(paths)), ["/PAGE-PATH"], "paths in the snippets")
+    noscript = [c for c in p.code if "&lt;noscript" in c or "<noscript" in c]
+    check(any("counter.svg?path=/PAGE-PATH" in c for c in noscript),
+          "no <noscript> snippet with /PAGE-PATH: %r" % p.code)
+    check(re.search(r"Replace\s+<code>/PAGE-PATH</code>\s+with\s+the\s+path",
+                    text), "the page does not say to replace /PAGE-PATH")
+
+
 def test_front_page_counts_and_host():
     d = Daemon()
     rc, out, err = harness.run_tallyctl("--data", d.data, "set", "--site",
