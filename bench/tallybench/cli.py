@@ -30,8 +30,8 @@ def parse_args():
                     help="seconds of wrk warm-up before each run (2; 0: none)")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=1,
-                    help="rounds of nginx/batch/nginx/strict runs; medians are "
-                         "reported (1; more on a noisy machine)")
+                    help="rounds of nginx/batch/nginx/strict runs; medians "
+                         "are reported (1; more on a noisy machine)")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--paths", type=int, default=100000,

@@ -57,9 +57,8 @@ class Tallyd(harness.Daemon):
         self.wrapper = procs.pinned(cpu, wrapper)
         logdir = os.path.join(procs.tmpdir(), name)
         os.makedirs(logdir, exist_ok=True)
-        args = (["--threads", "1", "--log-level", "warn",
-                 "--durability", durability] + address_limits_off() +
-                list(extra))
+        args = ["--threads", "1", "--log-level", "warn",
+                "--durability", durability] + list(extra)
         super().__init__(args, data=datadir, cwd=logdir,
                          timeout=ready_timeout, start=False)
         try:
@@ -68,7 +67,15 @@ class Tallyd(harness.Daemon):
             raise BenchError(str(e))
 
     def command(self):
-        return self.wrapper + super().command()
+        """The harness's command (which turns --rate-limit off) under the
+        wrapper, with the per-address limits off too where the harness
+        does not already say so."""
+        cmd = super().command()
+        flags = address_limits_off()
+        for i in range(0, len(flags), 2):
+            if flags[i] not in cmd:
+                cmd += flags[i:i + 2]
+        return self.wrapper + cmd
 
     @property
     def pid(self):

@@ -64,7 +64,8 @@ def wrk(args, port, target, seconds, label):
     wrk-LABEL.txt. Returns the JSON figures plus req/s."""
     argv = procs.pinned(args.client_cpu, [
         "wrk", "-t1", "-c%d" % args.connections, "-d%ds" % seconds,
-        "--latency", "-s", _script(), "http://127.0.0.1:%d%s" % (port, target)])
+        "--latency", "-s", _script(),
+        "http://127.0.0.1:%d%s" % (port, target)])
     p = subprocess.run(argv, capture_output=True, text=True,
                        timeout=seconds + 60)
     with open(os.path.join(procs.tmpdir(), "wrk-%s.txt" % label), "w") as f:

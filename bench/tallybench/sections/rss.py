@@ -40,13 +40,17 @@ def _send_paths(td, n):
     return res
 
 
+def _file_backed(status):
+    return status.get("RssFile", 0) + status.get("RssShmem", 0)
+
+
 def _record_rss(R, idle, after):
     R["rss_paths_kib"] = after["VmRSS"]
     R["rss_paths_hwm_kib"] = after["VmHWM"]
     R["rss_paths_anon_kib"] = after.get("RssAnon")
-    R["rss_paths_file_kib"] = after.get("RssFile", 0) + after.get("RssShmem", 0)
+    R["rss_paths_file_kib"] = _file_backed(after)
     R["rss_idle_anon_kib"] = idle.get("RssAnon")
-    R["rss_idle_file_kib"] = idle.get("RssFile", 0) + idle.get("RssShmem", 0)
+    R["rss_idle_file_kib"] = _file_backed(idle)
 
 
 def _answer(td, R):
