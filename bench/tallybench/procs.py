@@ -14,6 +14,8 @@ import signal
 import subprocess
 import tempfile
 
+import harness
+
 from .common import log
 
 PROCS = []
@@ -39,6 +41,9 @@ def _on_signal(signum, frame):
 
 
 def cleanup():
+    # tallyd first (the harness's own cleanup, which also runs later at
+    # exit): no daemon may still write into the directory removed below.
+    harness.cleanup()
     for p in PROCS:
         if p.poll() is None:
             try:
