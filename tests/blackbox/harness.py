@@ -238,11 +238,12 @@ class Daemon:
 
     # rate_limit=True turns every per-visitor and per-address limit off.
     def __init__(self, args=(), env=None, data=None, start=True,
-                 rate_limit=True, timeout=10.0, keep=False):
+                 rate_limit=True, timeout=10.0, keep=False, cwd=None):
         self.args = [str(a) for a in args]
         self.env = dict(env or {})
         self.data = data or os.path.join(mkdtemp(), "data")
-        self.cwd = mkdtemp(prefix="tally-cwd-")
+        # Its working directory, which also holds its stderr.PORT.
+        self.cwd = cwd or mkdtemp(prefix="tally-cwd-")
         self.rate_limit = rate_limit
         self.timeout = timeout
         self.proc = None
@@ -357,23 +358,7 @@ class Daemon:
 
     def request(self, method, target, headers=None, body=None, timeout=10):
         """One request on a fresh connection: (status, headers, body)."""
-        conn = self.connect(timeout)
-        try:
-            h = {}
-            if headers:
-                h.update(headers)
-            if isinstance(body, str):
-                body = body.encode("utf-8")
-            conn.request(method, target, body=body, headers=h)
-            r = conn.getresponse()
-            data = r.read()
-            hd = {}
-            for k, v in r.getheaders():
-                k = k.lower()
-                hd[k] = (hd[k] + ", " + v) if k in hd else v
-            return r.status, hd, data
-        finally:
-            conn.close()
+        return request(self.port, method, target, headers, body, timeout)
 
     def hit(self, path=None, site=None, ua=BROWSER_UA, method="GET",
             headers=None, form=False, expect=200, route="/hit"):
@@ -441,6 +426,29 @@ class Daemon:
         finally:
             s.close()
         return out
+
+
+def request(port, method, target, headers=None, body=None, timeout=10):
+    """One request to 127.0.0.1:port on a fresh connection: (status,
+    headers with lower-case names, body). Any HTTP server will do: the
+    benchmarks ask nginx with it too."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        h = {}
+        if headers:
+            h.update(headers)
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        conn.request(method, target, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        hd = {}
+        for k, v in r.getheaders():
+            k = k.lower()
+            hd[k] = (hd[k] + ", " + v) if k in hd else v
+        return r.status, hd, data
+    finally:
+        conn.close()
 
 
 def _response_complete(buf):

@@ -1,0 +1,180 @@
+"""bench/run's options, the check for the tools it needs, and the order
+in which the sections run. A section that fails leaves its row saying
+why; the others still run, and the exit status is 1."""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+from . import ROOT, procs
+from .build import build
+from .common import BenchError, log
+from .machine import loadavg, machine, tool_version
+from .report import report
+from .sections import callgrind, ctl, rss, throughput
+from .servers import tallyd_flags
+
+SECTIONS = ("throughput", "rss", "ctl", "callgrind")
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(
+        description="tally's benchmarks: nginx vs tallyd, RSS, store size, "
+                    "tallyctl timings, instructions per hit.")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--duration", type=int, default=10,
+                    help="seconds of each wrk run (10)")
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="seconds of wrk warm-up before each run (2; 0: none)")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of nginx/batch/nginx/strict runs; medians "
+                         "are reported (1; more on a noisy machine)")
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--paths", type=int, default=100000,
+                    help="distinct paths for the RSS run (100000)")
+    ap.add_argument("--pages", type=int, default=100000,
+                    help="pages of the generated store (100000)")
+    ap.add_argument("--days", type=int, default=365,
+                    help="days of the generated store (365)")
+    ap.add_argument("--reuse-store", action="store_true",
+                    help="reuse a generated store made on an earlier day")
+    ap.add_argument("--export-runs", type=int, default=3)
+    ap.add_argument("--hits", type=int, default=20000,
+                    help="hits under callgrind (20000)")
+    ap.add_argument("--cg-warmup", type=int, default=2000)
+    ap.add_argument("--skip", default="",
+                    help="comma-separated: throughput,rss,ctl,callgrind")
+    ap.add_argument("--nginx",
+                    default=shutil.which("nginx") or "/usr/sbin/nginx")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directory")
+    ap.add_argument("--markdown",
+                    help="also write the results table to this file")
+    args = ap.parse_args()
+    args.skip = set(s for s in args.skip.split(",") if s)
+    bad = args.skip - set(SECTIONS)
+    if bad:
+        ap.error("unknown section: " + ", ".join(sorted(bad)))
+    args.build_dir = os.path.abspath(args.build_dir)
+    return args
+
+
+def missing_tools(args):
+    """What must be there, said once and clearly."""
+    missing = []
+    if not shutil.which("taskset"):
+        missing.append("taskset (apt-get install util-linux)")
+    if "throughput" not in args.skip:
+        if not os.access(args.nginx, os.X_OK):
+            missing.append("nginx (apt-get install nginx-light)")
+        if not shutil.which("wrk"):
+            missing.append("wrk (apt-get install wrk)")
+    if "callgrind" not in args.skip and not shutil.which("valgrind"):
+        missing.append("valgrind (apt-get install valgrind), "
+                       "or --skip callgrind")
+    return missing
+
+
+def check_machine(args):
+    """An error message, or None; warns of what only weakens figures."""
+    missing = missing_tools(args)
+    if missing:
+        return "missing: " + "; ".join(missing)
+    ncpu = os.cpu_count() or 1
+    if max(args.server_cpu, args.client_cpu) >= ncpu:
+        return ("this machine has %d core(s); pick --server-cpu and "
+                "--client-cpu below %d" % (ncpu, ncpu))
+    if args.server_cpu == args.client_cpu:
+        log("warning: server and wrk share core %d" % args.server_cpu)
+    for tool, pkg in (("hyperfine", "hyperfine"), ("mdb_stat", "lmdb-utils")):
+        if not shutil.which(tool):
+            log("note: %s not found (apt-get install %s); using a fallback" %
+                (tool, pkg))
+    return None
+
+
+def versions(args, exes):
+    load = "throughput" not in args.skip
+    return "; ".join([
+        tool_version([exes["tallyd"], "--version"]),
+        tool_version([args.nginx, "-v"]) if load else "",
+        tool_version(["wrk", "-v"]).split(" [")[0] if load else "",
+    ]).strip("; ")
+
+
+def run_section(name, R, errkey, fn, *a):
+    """Runs one section: (True, its result), or (False, None) when it
+    failed; the error then goes in R[errkey] for the table."""
+    try:
+        return True, fn(*a)
+    except (BenchError, subprocess.TimeoutExpired) as e:
+        R[errkey] = str(e).splitlines()[0]
+        log("%s section failed: %s" % (name, e))
+        return False, None
+
+
+def run_sections(args, exes, R):
+    """Runs what --skip leaves; returns the number that failed. The RSS
+    run also makes the answer nginx serves, so throughput needs it."""
+    failures = 0
+    answer = None
+    if "rss" not in args.skip or "throughput" not in args.skip:
+        ok, answer = run_section("RSS", R, "rss_error", rss.run, args, exes, R)
+        failures += not ok
+    if "throughput" not in args.skip:
+        ok, _ = run_section("throughput", R, "throughput_error",
+                            throughput.run, args, exes, R, answer)
+        if not ok:
+            for k in ("nginx_a", "batch", "nginx_b", "strict", "rounds"):
+                R.pop(k, None)
+        failures += not ok
+    if "ctl" not in args.skip:
+        ok, _ = run_section("tallyctl", R, "ctl_error", ctl.run, args, exes, R)
+        failures += not ok
+    if "callgrind" not in args.skip:
+        ok, _ = run_section("callgrind", R, "cg_error", callgrind.run,
+                            args, exes, R)
+        failures += not ok
+    return failures
+
+
+def write_table(args, table):
+    print()
+    print(table)
+    for path in filter(None, [args.markdown,
+                              os.path.join(args.build_dir,
+                                           "bench-results.md")]):
+        with open(path, "w") as f:
+            f.write(table + "\n")
+
+
+def main():
+    args = parse_args()
+    error = check_machine(args)
+    if error:
+        print("bench/run: " + error, file=sys.stderr)
+        return 1
+    procs.setup(args.keep)
+    M = machine()
+    R = {"load_start": loadavg()}
+    log("machine: %d cores, %s, Linux %s; load %s" % (
+        M["nproc"], M["cpu"], M["kernel"], R["load_start"]))
+    exes = build(args.build_dir)
+    R["versions"] = versions(args, exes)
+    R["tallyd_flags"] = tallyd_flags()
+    failures = run_sections(args, exes, R)
+    R["load_end"] = loadavg()
+    write_table(args, report(args, R, M))
+    return 1 if failures else 0
+
+
+def entry():
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        print("bench/run: %s" % e, file=sys.stderr)
+        sys.exit(1)

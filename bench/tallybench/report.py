@@ -1,0 +1,310 @@
+"""The markdown table of bench/run: one function per part of it, each
+returning its lines. R holds the figures (see sections/), M the machine.
+
+TARGETS are tally's performance goals; bench/README.md lists them with
+what each one means.
+"""
+
+import time
+
+from . import common
+from .common import fmt_int, fmt_ms
+from .machine import psi
+
+TARGETS = {
+    "batch": 0.8,            # x nginx req/s
+    "strict": 0.5,           # x nginx req/s
+    "p99_ms": 5.0,
+    "rss_idle_mib": 8.0,
+    "rss_paths_mib": 32.0,
+    "stats_ms": 20.0,
+    "top_ms": 300.0,
+    "row_bytes": 64.0,
+}
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def _rounds_note(R, text):
+    """text with the number of rounds, when there were several."""
+    n = len(R["rounds"])
+    return text % n if n > 1 else ""
+
+
+def header(args, R, M):
+    out = [
+        "## tally benchmarks",
+        "",
+        "Machine: %s cores, %s, %s RAM, Linux %s. Load average %s at the "
+        "start, %s at the end." % (
+            M["nproc"], M["cpu"], M["mem"], M["kernel"],
+            R.get("load_start", "?"), R.get("load_end", "?")),
+        "Server pinned to core %d, wrk to core %d; wrk -t1 -c%d -d%ds "
+        "--latency; tallyd --threads 1 %s, release build. %s." % (
+            args.server_cpu, args.client_cpu, args.connections,
+            args.duration, " ".join(R.get("tallyd_flags", [])),
+            R.get("versions", "")),
+    ]
+    busy = [x for x in (psi(R.get("load_start", "")),
+                        psi(R.get("load_end", "")))
+            if x is not None and x > 10]
+    if busy:
+        out += ["", "**The machine was busy**: other processes waited for a "
+                "CPU up to %.0f%% of the time (PSI). Pinning keeps tallyd, "
+                "nginx and wrk apart from each other, not from them: req/s, "
+                "ratios and above all p99 latencies are noisy; the "
+                "instruction count is not affected. Rerun on a quiet "
+                "machine, or with --rounds 3 for medians." % max(busy)]
+    return out + [""]
+
+
+def throughput_table(R):
+    """req/s and latencies of each run, and per round when several."""
+    if "batch" not in R:
+        return []
+    several = len(R["rounds"]) > 1
+    first = "round | " if several else ""
+    out = ["### Throughput: GET /hit?path=/bench (answer %d bytes)" %
+           R.get("answer_bytes", 0), "",
+           "| %sserver | req/s | p50 | p99 | tallyd / nginx |" % first,
+           "|%s---|---:|---:|---:|---:|" % ("---|" if several else "")]
+    names = (("nginx_a", "nginx, static file"),
+             ("batch", "tallyd, durability batch"),
+             ("nginx_b", "nginx, static file (again)"),
+             ("strict", "tallyd, durability strict"))
+    rows = [(str(i + 1), rd) for i, rd in enumerate(R["rounds"])]
+    if several:
+        rows.append(("median", R))
+    for label, rd in rows:
+        for key, name in names:
+            r = rd[key]
+            out.append("| %s%s | %s | %s | %s | %s |" % (
+                label + " | " if several else "", name,
+                fmt_int(round(r["rps"])), fmt_ms(r["p50_us"]),
+                fmt_ms(r["p99_us"]),
+                "%.2f" % r["ratio"] if "ratio" in r else ""))
+    return out + [""]
+
+
+def throughput_rows(R):
+    med = _rounds_note(R, " (medians of %d rounds)")
+    out = []
+    for mode, ref in (("batch", "nginx_a"), ("strict", "nginx_b")):
+        r, n = R[mode], R[ref]
+        out.append("| `%s` throughput%s | %s req/s = %.2f × nginx (%s req/s) "
+                   "| ≥ %.1f × nginx | %s |" % (
+                       mode, med, fmt_int(round(r["rps"])), r["ratio"],
+                       fmt_int(round(n["rps"])), TARGETS[mode],
+                       verdict(r["ratio"] >= TARGETS[mode])))
+    return out
+
+
+def latency_rows(args, R):
+    med = _rounds_note(R, " (medians of %d rounds)")
+    out = []
+    for key, name in (("batch", "tallyd batch"), ("strict", "tallyd strict"),
+                      ("nginx_a", "nginx")):
+        r = R[key]
+        out.append("| p99 latency at %d connections, %s%s | %s (p50 %s) "
+                   "| < %g ms | %s |" % (
+                       args.connections, name, med, fmt_ms(r["p99_us"]),
+                       fmt_ms(r["p50_us"]), TARGETS["p99_ms"],
+                       verdict(r["p99_us"] / 1000 < TARGETS["p99_ms"])))
+    return out
+
+
+def counted_row(R, mode):
+    """Every hit wrk saw answered is in the store: as GET /count tells
+    while tallyd runs, and as tallyctl reads it after SIGTERM."""
+    r = R[mode]
+    answered = r["ok"]
+    bits = ["wrk answered %s (200s; %d other, %d socket errors)" % (
+        fmt_int(answered), r["other"],
+        r["connect"] + r["read"] + r["write"] + r["timeout"])]
+    good = True
+    if "stored_live" in r:
+        bits.append("GET /count %s" % fmt_int(r["stored_live"]))
+        good &= r["stored_live_all_ok"]
+    else:
+        bits.append("GET /count failed: %s" % r.get("stored_live_err"))
+        good = False
+    if "stored_ctl" in r:
+        bits.append("tallyctl page after SIGTERM %s (+%d in flight)" % (
+            fmt_int(r["stored_ctl"]), r["stored_ctl"] - answered))
+        good &= r["stored_ctl_all_ok"]
+    else:
+        bits.append(r.get("stored_ctl_err", "tallyctl page: ?"))
+        good = False
+    if r.get("exit"):
+        bits.append("tallyd exit status %d" % r["exit"])
+        good = False
+    return "| answered hits counted, `%s`%s | %s | every one (stored ≥ " \
+        "answered) | %s |" % (mode, _rounds_note(R, " (sums of %d runs)"),
+                              "; ".join(bits), verdict(good))
+
+
+def fsync_row(args, R):
+    if "fsync_s" not in R:
+        return []
+    return ["| fdatasync of the store's disk (4 KiB, median of 50) | %.2f ms: "
+            "a strict commit syncs twice, so %d connections allow at most "
+            "~%s req/s | — | |" % (
+                R["fsync_s"] * 1e3, args.connections,
+                fmt_int(int(round(args.connections / (2 * R["fsync_s"]),
+                                  -2))))]
+
+
+def throughput_target_rows(args, R):
+    if "batch" in R:
+        return (throughput_rows(R) + latency_rows(args, R) +
+                [counted_row(R, "batch"), counted_row(R, "strict")] +
+                fsync_row(args, R))
+    if "throughput_error" in R:
+        return ["| throughput, latency, counting | not measured: %s | | |" %
+                R["throughput_error"]]
+    return []
+
+
+def _rss_split(R, kind):
+    anon = R.get("rss_%s_anon_kib" % kind)
+    if anon is None:
+        return ""
+    return " (%.1f MiB anonymous, %.1f MiB file-backed: LMDB map, binary)" % (
+        anon / 1024, R["rss_%s_file_kib" % kind] / 1024)
+
+
+def rss_rows(R):
+    out = []
+    if "rss_idle_kib" in R:
+        out.append("| RSS idle | %.1f MiB%s | < %g MiB | %s |" % (
+            R["rss_idle_kib"] / 1024, _rss_split(R, "idle"),
+            TARGETS["rss_idle_mib"],
+            verdict(R["rss_idle_kib"] / 1024 < TARGETS["rss_idle_mib"])))
+    if "rss_paths_kib" in R:
+        allc = (R["paths_counted"] == R["paths_sent"] and
+                R["paths_site_views"] == R["paths_sent"])
+        out.append(
+            "| RSS with %s paths | %.1f MiB%s, peak %.1f MiB; %s of %s "
+            "distinct paths counted%s | < %g MiB | %s |" % (
+                fmt_int(R["paths_sent"]), R["rss_paths_kib"] / 1024,
+                _rss_split(R, "paths"), R["rss_paths_hwm_kib"] / 1024,
+                fmt_int(R["paths_counted"]), fmt_int(R["paths_sent"]),
+                "" if allc else
+                " (site views %s)" % fmt_int(R["paths_site_views"]),
+                TARGETS["rss_paths_mib"],
+                verdict(R["rss_paths_kib"] / 1024 < TARGETS["rss_paths_mib"]
+                        and allc)))
+    elif "rss_error" in R:
+        out.append("| RSS, store size | not measured: %s | | |" %
+                   R["rss_error"])
+    return out
+
+
+def row_bytes_rows(R):
+    """Bytes per daily row of the store the RSS run left."""
+    if "rows_100k" not in R:
+        if "rows_100k_note" in R:
+            return ["| store bytes per daily row | not measured: %s | ≤ %g "
+                    "| |" % (R["rows_100k_note"], TARGETS["row_bytes"])]
+        return []
+    s = R["rows_100k"]
+    per = s["days_bytes"] / s["rows"]
+    out = ["| store bytes per daily row, `days` database (%s rows of %s "
+           "paths of 41 bytes, one day; mdb_stat) | %.1f | ≤ %g | %s |" % (
+               fmt_int(s["rows"]), fmt_int(R["paths_sent"]), per,
+               TARGETS["row_bytes"], verdict(per <= TARGETS["row_bytes"]))]
+    if "backup_bytes" in R:
+        out.append("| store bytes per daily row, whole store (tallyctl "
+                   "backup: %s bytes) | %.1f | — | |" % (
+                       fmt_int(R["backup_bytes"]),
+                       R["backup_bytes"] / s["rows"]))
+    else:
+        out.append("| store bytes per daily row, whole store | %s; from "
+                   "mdb_stat: %.1f | — | |" % (
+                       R.get("backup_note", "?"),
+                       s["compact_bytes"] / s["rows"]))
+    return out
+
+
+def gen_row_bytes_rows(R):
+    """Bytes per daily row of the generated store."""
+    if "rows_gen" not in R:
+        return []
+    s = R["rows_gen"]
+    per = s["days_bytes"] / s["rows"]
+    return [
+        "| store bytes per daily row, `days` database, generated store "
+        "(%s rows) | %.1f | ≤ %g | %s |" % (
+            fmt_int(s["rows"]), per, TARGETS["row_bytes"],
+            verdict(per <= TARGETS["row_bytes"])),
+        "| store bytes per daily row, whole generated store compacted "
+        "(%.2f GiB; data.mdb %.2f GiB) | %.1f | — | |" % (
+            s["compact_bytes"] / 2**30, R["gen_file_bytes"] / 2**30,
+            s["compact_bytes"] / s["rows"]),
+    ]
+
+
+def ctl_rows(R):
+    if "ctl" not in R:
+        if "ctl_error" in R:
+            return ["| tallyctl timings | not measured: %s | | |" %
+                    R["ctl_error"]]
+        return []
+    scale = "%s pages × %d days" % (fmt_int(R["gen_pages"]), R["gen_days"])
+    if (R["gen_pages"], R["gen_days"]) != (100000, 365):
+        scale += " (scaled down from 100,000 × 365)"
+    out = []
+    for name, label, target in (
+            ("stats", "`tallyctl stats`", "stats_ms"),
+            ("top", "`tallyctl top --days 30`", "top_ms"),
+            ("export", "`tallyctl export > /dev/null`", None)):
+        c = R["ctl"].get(name, {"error": "not run"})
+        tgt = "< %g ms" % TARGETS[target] if target else "—"
+        if "error" in c:
+            out.append("| %s, %s | failed: %s | %s | **no** |" % (
+                label, scale, c["error"], tgt))
+            continue
+        ms = c["median_s"] * 1000
+        res = "%.1f ms" % ms if ms < 1000 else "%.2f s" % (ms / 1000)
+        res += " median of %d (%s)" % (c["runs"], R["timer"])
+        out.append("| %s, %s | %s | %s | %s |" % (
+            label, scale, res, tgt,
+            verdict(ms < TARGETS[target]) if target else ""))
+    return out
+
+
+def callgrind_rows(R):
+    if "cg" in R:
+        c = R["cg"]
+        return ["| instructions per /hit (callgrind, batch, 4 keep-alive "
+                "connections) | %s Ir ((full − warm-up run) / %s hits; "
+                "(full − idle run) / all %s hits: %s) | — | |" % (
+                    fmt_int(round(c["per_hit"])), fmt_int(c["hits"]),
+                    fmt_int(c["hits"] + c["warmup"]),
+                    fmt_int(round(c["per_hit_idle"])))]
+    if "cg_error" in R:
+        return ["| instructions per /hit | not measured: %s | — | |" %
+                R["cg_error"]]
+    return []
+
+
+def targets_table(args, R):
+    return (["### Results and targets", "",
+             "| figure | result | target | met |", "|---|---|---|---|"] +
+            throughput_target_rows(args, R) + rss_rows(R) +
+            row_bytes_rows(R) + gen_row_bytes_rows(R) + ctl_rows(R) +
+            callgrind_rows(R))
+
+
+def footer(R):
+    return ["", "Whole run: %.0f s%s." % (
+        time.monotonic() - common.T0,
+        "" if R.get("gen_seconds") is None
+        else ", of which %.0f s generating the store" % R["gen_seconds"])]
+
+
+def report(args, R, M):
+    return "\n".join(header(args, R, M) + throughput_table(R) +
+                     targets_table(args, R) + footer(R))

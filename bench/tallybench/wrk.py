@@ -1,0 +1,79 @@
+"""wrk, the load generator, with a Lua script that counts the 200 answers
+exactly and prints its figures as JSON."""
+
+import json
+import os
+import re
+import subprocess
+
+import harness
+
+from . import procs
+from .common import BenchError
+
+WRK_LUA = """\
+-- Written by bench/run. A browser's User-Agent (tallyd does not count
+-- bots), and an exact count of the 200 answers wrk received.
+wrk.headers["User-Agent"] = "%s"
+wrk.headers["Accept"] = "application/json"
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  ok = 0
+  other = 0
+end
+
+function response(status, headers, body)
+  if status == 200 then ok = ok + 1 else other = other + 1 end
+end
+
+function done(summary, latency, requests)
+  local n_ok, n_other = 0, 0
+  for _, t in ipairs(threads) do
+    n_ok = n_ok + t:get("ok")
+    n_other = n_other + t:get("other")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH_JSON {\\"requests\\":%%d,\\"duration_us\\":%%d,\\"ok\\":%%d,\\"other\\":%%d," ..
+    "\\"connect\\":%%d,\\"read\\":%%d,\\"write\\":%%d,\\"status\\":%%d,\\"timeout\\":%%d," ..
+    "\\"p50_us\\":%%d,\\"p90_us\\":%%d,\\"p99_us\\":%%d,\\"max_us\\":%%d,\\"mean_us\\":%%.1f}\\n",
+    summary.requests, summary.duration, n_ok, n_other,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
+""" % harness.BROWSER_UA
+
+
+def _script():
+    lua = os.path.join(procs.tmpdir(), "bench.lua")
+    if not os.path.exists(lua):
+        with open(lua, "w") as f:
+            f.write(WRK_LUA)
+    return lua
+
+
+def wrk(args, port, target, seconds, label):
+    """One wrk run from the client core; its output is kept as
+    wrk-LABEL.txt. Returns the JSON figures plus req/s."""
+    argv = procs.pinned(args.client_cpu, [
+        "wrk", "-t1", "-c%d" % args.connections, "-d%ds" % seconds,
+        "--latency", "-s", _script(),
+        "http://127.0.0.1:%d%s" % (port, target)])
+    p = subprocess.run(argv, capture_output=True, text=True,
+                       timeout=seconds + 60)
+    with open(os.path.join(procs.tmpdir(), "wrk-%s.txt" % label), "w") as f:
+        f.write(p.stdout + p.stderr)
+    m = re.search(r"^BENCH_JSON (.*)$", p.stdout, flags=re.M)
+    if p.returncode or not m:
+        raise BenchError("wrk failed (%d):\n%s%s" % (
+            p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+    r = json.loads(m.group(1))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    return r
