@@ -8,9 +8,9 @@
  *
  * The file is read here rather than with libinih: inih does not tell a
  * handler the line number, keeps section names too short for "site" and a
- * 63-byte name and splits long lines in two, so that tally read the
- * lines itself and handed inih what was left, splitting "key = value".
- * That split is all the reader below adds.
+ * 63-byte name and splits long lines in two. Working around that meant
+ * reading every line before inih did; splitting "key = value" is all
+ * that reading the file ourselves adds to it.
  *
  * A bad file is read to its end: every error gets its own line, so that
  * one run of "tallyd -n" shows everything there is to fix.
