@@ -1,14 +1,19 @@
 /*
- * tallyd's configuration. The embedded defaults come from config_init;
- * the INI file and the command-line flags both go through config_set, so
- * that a key means the same thing wherever it is given.
+ * tallyd's configuration. Every key is one row of config_keys below:
+ * its section, name, type, limits, default and whether a reload applies
+ * it. The defaults, the INI file, tallyd's flags, the reload warnings and
+ * the test that holds the documentation to the code all read that one
+ * table, so that a key means the same thing wherever it is given and
+ * cannot be documented as something it is not.
  *
- * The file is read with libinih, fed through our own line reader: inih
- * tells the handler nothing about line numbers (the distributions build
- * it without INI_HANDLER_LINENO), keeps section names in a 50-byte
- * buffer (too short for "site" and a 63-byte name) and silently splits
- * lines longer than its buffer into two. The reader counts lines, reads
- * section headers itself and refuses lines that inih would split.
+ * The file is read here rather than with libinih: inih does not tell a
+ * handler the line number, keeps section names too short for "site" and a
+ * 63-byte name and splits long lines in two. Working around that meant
+ * reading every line before inih did; splitting "key = value" is all
+ * that reading the file ourselves adds to it.
+ *
+ * A bad file is read to its end: every error gets its own line, so that
+ * one run of "tallyd -n" shows everything there is to fix.
  */
 
 #include <sys/types.h>
@@ -19,16 +24,16 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <ini.h>
-
 #include "tally/config.h"
 #include "tally/day.h"
+#include "tally/escape.h"
 #include "tally/log.h"
 #include "tally/net.h"
 #include "tally/render.h"
@@ -45,21 +50,7 @@
 /* "https://" + a host or "[v6]" + ":65535" + NUL */
 #define ORIGIN_MAX		(8 + HOST_MAX + 6 + 1)
 
-#define DEFAULT_LISTEN		"127.0.0.1:8080"
-#define DEFAULT_DATA		"./tally-data"
-#define DEFAULT_IP_HEADER	"X-Forwarded-For"
-#define DEFAULT_LABEL_TODAY	"Today"
-#define DEFAULT_LABEL_TOTAL	"Total"
-#define DEFAULT_LABEL_PAGE	"Views"
-
-static const char *const default_admin_allow[] = { "127.0.0.0/8", "::1" };
-
-/* Spelled as the header is usually written; matched case-insensitively. */
-static const char *const ip_headers[] = {
-	"X-Forwarded-For", "Forwarded", "X-Real-IP", "CF-Connecting-IP",
-};
-
-enum section { SECTION_SERVER, SECTION_STORE, SECTION_COUNT, SECTION_SITE };
+#define LISTEN_KEY		(&config_keys[0])
 
 /*
  * Allocation failure is fatal, as everywhere in tally: a daemon that
@@ -165,8 +156,8 @@ split_list(const char *value, char ***items, size_t *nitems)
  * range message, which says what is allowed.
  */
 static int
-parse_long(const char *key, const char *s, long min, long max, long *out,
-    char *err, size_t errlen)
+parse_long(const char *s, long min, long max, long *out, char *err,
+    size_t errlen)
 {
 	const char	*p = s;
 	long		 v;
@@ -183,17 +174,17 @@ parse_long(const char *key, const char *s, long min, long max, long *out,
 	v = strtol(s, NULL, 10);
 	if (errno == ERANGE || v < min || v > max) {
 		if (max == LONG_MAX)
-			snprintf(err, errlen, "%s: %s is out of range "
-			    "(at least %ld)", key, s, min);
+			snprintf(err, errlen, "%s is out of range (at least "
+			    "%ld)", s, min);
 		else
-			snprintf(err, errlen, "%s: %s is out of range "
-			    "(%ld to %ld)", key, s, min, max);
+			snprintf(err, errlen, "%s is out of range (%ld to %ld)",
+			    s, min, max);
 		return -1;
 	}
 	*out = v;
 	return 0;
 bad:
-	snprintf(err, errlen, "%s: \"%s\" is not an integer", key, s);
+	snprintf(err, errlen, "\"%s\" is not a number", s);
 	return -1;
 }
 
@@ -236,21 +227,52 @@ parse_duration_ms(const char *s, long *ms)
 	return -1;
 }
 
-/* range says what is allowed, for the message. */
-static int
-parse_duration(const char *key, const char *s, long min, long max,
-    const char *range, long *ms, char *err, size_t errlen)
+/* A duration in milliseconds as the documentation writes it: "1h". */
+static void
+format_ms(long ms, char *buf, size_t bufsz)
 {
+	static const struct {
+		const char	*unit;
+		long		 ms;
+	} units[] = {
+		{ "d", 24L * 60 * 60 * 1000 },
+		{ "h", 60L * 60 * 1000 },
+		{ "m", 60L * 1000 },
+		{ "s", 1000 },
+	};
+	size_t	 i;
+
+	for (i = 0; i < nitems(units); i++) {
+		if (ms != 0 && ms % units[i].ms == 0) {
+			snprintf(buf, bufsz, "%ld%s", ms / units[i].ms,
+			    units[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, bufsz, "%ldms", ms);
+}
+
+static int
+parse_duration(const char *s, long min, long max, long *ms, char *err,
+    size_t errlen)
+{
+	char	 lo[32], hi[32];
 	long	 v;
 
 	if (parse_duration_ms(s, &v) == -1) {
-		snprintf(err, errlen, "%s: \"%s\" is not a duration "
-		    "(like 100ms, 30s, 5m, 1h, 2d)", key, s);
+		snprintf(err, errlen, "\"%s\" is not a duration "
+		    "(like 100ms, 30s, 5m, 1h, 2d)", s);
 		return -1;
 	}
 	if (v < min || v > max) {
-		snprintf(err, errlen, "%s: %s is out of range (%s)", key, s,
-		    range);
+		format_ms(min, lo, sizeof(lo));
+		format_ms(max, hi, sizeof(hi));
+		if (max == LONG_MAX)
+			snprintf(err, errlen, "%s is out of range (at least "
+			    "%s)", s, lo);
+		else
+			snprintf(err, errlen, "%s is out of range (%s to %s)",
+			    s, lo, hi);
 		return -1;
 	}
 	*ms = v;
@@ -258,8 +280,7 @@ parse_duration(const char *key, const char *s, long min, long max,
 }
 
 static int
-parse_bool(const char *key, const char *s, bool *out, char *err,
-    size_t errlen)
+parse_bool(const char *s, bool *out, char *err, size_t errlen)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
 	static const char *const no[] = { "no", "false", "off", "0" };
@@ -275,55 +296,51 @@ parse_bool(const char *key, const char *s, bool *out, char *err,
 			return 0;
 		}
 	}
-	snprintf(err, errlen, "%s: \"%s\" is not yes or no", key, s);
+	snprintf(err, errlen, "\"%s\" is not yes or no", s);
+	return -1;
+}
+
+/* The index of s in a NULL-terminated list of names, or -1 with the
+ * names in the message: "a or b", "one of a, b, c". */
+static int
+parse_name(const char *const *names, const char *s, char *err, size_t errlen)
+{
+	size_t	 i, n, len;
+
+	for (n = 0; names[n] != NULL; n++)
+		if (strcasecmp(s, names[n]) == 0)
+			return (int)n;
+	if (n == 2) {
+		snprintf(err, errlen, "\"%s\" is not %s or %s", s, names[0],
+		    names[1]);
+		return -1;
+	}
+	snprintf(err, errlen, "\"%s\" is not one of", s);
+	for (i = 0; i < n; i++) {
+		len = strlen(err);
+		if (len < errlen)
+			snprintf(err + len, errlen - len, "%s %s",
+			    i == 0 ? "" : ",", names[i]);
+	}
 	return -1;
 }
 
 /*
- * Counts the characters of a UTF-8 string. Returns -1 when it is not
- * valid UTF-8 (overlong forms, surrogates and code points past U+10FFFF
- * included) and -2 when it holds a control character, which has no
- * business in a label.
+ * A label is valid UTF-8 (escape.c's check) without control characters,
+ * C1 controls (U+0080 to U+009F, 0xc2 0x80 to 0xc2 0x9f) included.
  */
-static long
-utf8_chars(const char *s)
+static const char *
+label_invalid(const char *s)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	uint32_t		 c;
-	long			 n = 0;
-	int			 i, len;
+	const unsigned char	*p;
 
-	while (*p != '\0') {
-		if (*p < 0x80) {
-			c = *p;
-			len = 1;
-		} else if ((*p & 0xe0) == 0xc0) {
-			c = *p & 0x1f;
-			len = 2;
-		} else if ((*p & 0xf0) == 0xe0) {
-			c = *p & 0x0f;
-			len = 3;
-		} else if ((*p & 0xf8) == 0xf0) {
-			c = *p & 0x07;
-			len = 4;
-		} else
-			return -1;
-		/* A NUL fails this test, so the loop never reads past it. */
-		for (i = 1; i < len; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return -1;
-			c = c << 6 | (p[i] & 0x3f);
-		}
-		if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) ||
-		    (len == 4 && c < 0x10000) || c > 0x10ffff ||
-		    (c >= 0xd800 && c <= 0xdfff))
-			return -1;
-		if (c < 0x20 || (c >= 0x7f && c < 0xa0))
-			return -2;
-		p += len;
-		n++;
-	}
-	return n;
+	if (!utf8_valid(s, strlen(s)))
+		return "is not valid UTF-8";
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f ||
+		    (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			return "holds a control character";
+	return NULL;
 }
 
 /* ASCII only: isalnum() and islower() would follow the locale. */
@@ -453,94 +470,9 @@ origin_normalize(const char *in, char *out, size_t outsz)
 	return NULL;
 }
 
-static void
-site_free(struct site_config *s)
-{
-	strv_free(&s->origins, &s->norigins);
-	free(s->label_today);
-	free(s->label_total);
-	free(s->label_page);
-	free(s->locale);
-}
-
-/* name must be valid: it is copied into the fixed-size field. */
-static struct site_config *
-site_add(struct config *cfg, const char *name)
-{
-	struct site_config	*s;
-
-	cfg->sites = xreallocarray(cfg->sites, cfg->nsites + 1,
-	    sizeof(*cfg->sites));
-	s = &cfg->sites[cfg->nsites++];
-	memset(s, 0, sizeof(*s));
-	memcpy(s->name, name, strlen(name) + 1);
-	s->label_today = xstrdup(DEFAULT_LABEL_TODAY);
-	s->label_total = xstrdup(DEFAULT_LABEL_TOTAL);
-	s->label_page = xstrdup(DEFAULT_LABEL_PAGE);
-	return s;
-}
-
-static struct site_config *
-site_find(const struct config *cfg, const char *name)
-{
-	size_t	 i;
-
-	if (name == NULL)
-		return NULL;
-	for (i = 0; i < cfg->nsites; i++)
-		if (strcmp(cfg->sites[i].name, name) == 0)
-			return &cfg->sites[i];
-	return NULL;
-}
-
-/*
- * Finds what section names: "server", "store", "count" or "site NAME",
- * whose site is made when it does not exist yet (the same site given
- * twice is one site).
- */
 static int
-section_lookup(struct config *cfg, const char *section,
-    struct site_config **site, char *err, size_t errlen)
-{
-	const char	*name;
-
-	*site = NULL;
-	if (section == NULL || section[0] == '\0') {
-		snprintf(err, errlen, "key outside of any section");
-		return -1;
-	}
-	if (strcasecmp(section, "server") == 0)
-		return SECTION_SERVER;
-	if (strcasecmp(section, "store") == 0)
-		return SECTION_STORE;
-	if (strcasecmp(section, "count") == 0)
-		return SECTION_COUNT;
-	if (strncasecmp(section, "site", 4) == 0 &&
-	    (section[4] == '\0' || isblank((unsigned char)section[4]))) {
-		name = section + 4;
-		while (isblank((unsigned char)*name))
-			name++;
-		if (*name == '\0') {
-			snprintf(err, errlen, "section [%s] needs a site name, "
-			    "like [site blog]", section);
-			return -1;
-		}
-		if (!site_name_valid(name)) {
-			snprintf(err, errlen, "invalid site name \"%s\" "
-			    "(a-z, 0-9, '.' and '-', at most %d, starting "
-			    "with a letter or digit)", name, SITE_NAME_MAX);
-			return -1;
-		}
-		if ((*site = site_find(cfg, name)) == NULL)
-			*site = site_add(cfg, name);
-		return SECTION_SITE;
-	}
-	snprintf(err, errlen, "unknown section [%s]", section);
-	return -1;
-}
-
-static int
-add_listen(struct config *cfg, const char *value, char *err, size_t errlen)
+add_listen(char ***list, size_t *n, const char *value, char *err,
+    size_t errlen)
 {
 	char	**items, host[256], port[16];
 	size_t	  nitems, i;
@@ -550,14 +482,14 @@ add_listen(struct config *cfg, const char *value, char *err, size_t errlen)
 	for (i = 0; i < nitems; i++) {
 		if (listen_parse(items[i], host, sizeof(host), port,
 		    sizeof(port)) == -1) {
-			snprintf(err, errlen, "listen: \"%s\" is not an address "
-			    "and port (like 127.0.0.1:8080, [::1]:8080 or :8080)",
+			snprintf(err, errlen, "\"%s\" is not an address and "
+			    "port (like 127.0.0.1:8080, [::1]:8080 or :8080)",
 			    items[i]);
 			goto out;
 		}
 	}
 	for (i = 0; i < nitems; i++)
-		strv_add(&cfg->listen, &cfg->nlisten, items[i]);
+		strv_add(list, n, items[i]);
 	rc = 0;
 out:
 	strv_free(&items, &nitems);
@@ -565,8 +497,8 @@ out:
 }
 
 static int
-add_cidrs(const char *key, struct cidr **list, size_t *n, const char *value,
-    char *err, size_t errlen)
+add_cidrs(struct cidr **list, size_t *n, const char *value, char *err,
+    size_t errlen)
 {
 	char		**items;
 	size_t		  nitems, i;
@@ -579,8 +511,8 @@ add_cidrs(const char *key, struct cidr **list, size_t *n, const char *value,
 	*list = c;
 	for (i = 0; i < nitems; i++) {
 		if (cidr_parse(items[i], &c[*n + i]) == -1) {
-			snprintf(err, errlen, "%s: \"%s\" is not an address or "
-			    "network (like 192.0.2.0/24 or 2001:db8::/32)", key,
+			snprintf(err, errlen, "\"%s\" is not an address or "
+			    "network (like 192.0.2.0/24 or 2001:db8::/32)",
 			    items[i]);
 			goto out;
 		}
@@ -592,186 +524,17 @@ out:
 	return rc;
 }
 
-static int
-set_ip_header(struct config *cfg, const char *value, char *err, size_t errlen)
-{
-	size_t	 i;
-
-	for (i = 0; i < nitems(ip_headers); i++) {
-		if (strcasecmp(value, ip_headers[i]) == 0) {
-			replace_str(&cfg->client_ip_header, ip_headers[i]);
-			return 0;
-		}
-	}
-	snprintf(err, errlen, "client_ip_header: \"%s\" is not one of "
-	    "X-Forwarded-For, Forwarded, X-Real-IP, CF-Connecting-IP", value);
-	return -1;
-}
-
-static int
-set_log_level(struct config *cfg, const char *value, char *err, size_t errlen)
-{
-	static const struct {
-		const char	*name;
-		int		 level;
-	} levels[] = {
-		{ "error", LOG_LEVEL_ERR },
-		{ "warn", LOG_LEVEL_WARN },
-		{ "info", LOG_LEVEL_INFO },
-		{ "debug", LOG_LEVEL_DEBUG },
-	};
-	size_t	 i;
-
-	for (i = 0; i < nitems(levels); i++) {
-		if (strcasecmp(value, levels[i].name) == 0) {
-			cfg->log_level = levels[i].level;
-			return 0;
-		}
-	}
-	snprintf(err, errlen, "log_level: \"%s\" is not one of error, warn, "
-	    "info, debug", value);
-	return -1;
-}
-
-static int
-set_server(struct config *cfg, const char *key, const char *value, char *err,
-    size_t errlen)
-{
-	long	 v;
-
-	if (strcasecmp(key, "listen") == 0)
-		return add_listen(cfg, value, err, errlen);
-	if (strcasecmp(key, "threads") == 0) {
-		if (parse_long("threads", value, 0, THREADS_MAX, &v, err,
-		    errlen) == -1)
-			return -1;
-		cfg->threads = (int)v;
-		return 0;
-	}
-	if (strcasecmp(key, "trusted_proxies") == 0)
-		return add_cidrs("trusted_proxies", &cfg->trusted_proxies,
-		    &cfg->ntrusted_proxies, value, err, errlen);
-	if (strcasecmp(key, "client_ip_header") == 0)
-		return set_ip_header(cfg, value, err, errlen);
-	if (strcasecmp(key, "admin_allow") == 0)
-		return add_cidrs("admin_allow", &cfg->admin_allow,
-		    &cfg->nadmin_allow, value, err, errlen);
-	if (strcasecmp(key, "idle_timeout") == 0)
-		return parse_duration("idle_timeout", value, 1, LONG_MAX,
-		    "at least 1ms", &cfg->idle_timeout_ms, err, errlen);
-	if (strcasecmp(key, "max_connections") == 0)
-		return parse_long("max_connections", value, 1, CONNECTIONS_MAX,
-		    &cfg->max_connections, err, errlen);
-	if (strcasecmp(key, "max_connections_per_address") == 0)
-		return parse_long("max_connections_per_address", value, 0,
-		    CONNECTIONS_MAX, &cfg->max_connections_per_address, err,
-		    errlen);
-	if (strcasecmp(key, "access_log") == 0)
-		return parse_bool("access_log", value, &cfg->access_log, err,
-		    errlen);
-	if (strcasecmp(key, "log_level") == 0)
-		return set_log_level(cfg, value, err, errlen);
-	snprintf(err, errlen, "unknown key \"%s\" in [server]", key);
-	return -1;
-}
-
-static int
-set_store(struct config *cfg, const char *key, const char *value, char *err,
-    size_t errlen)
-{
-	if (strcasecmp(key, "data") == 0) {
-		if (value[0] == '\0') {
-			snprintf(err, errlen, "data: empty directory name");
-			return -1;
-		}
-		replace_str(&cfg->data, value);
-		return 0;
-	}
-	if (strcasecmp(key, "durability") == 0) {
-		if (strcasecmp(value, "batch") == 0)
-			cfg->durability = DURABILITY_BATCH;
-		else if (strcasecmp(value, "strict") == 0)
-			cfg->durability = DURABILITY_STRICT;
-		else {
-			snprintf(err, errlen, "durability: \"%s\" is not batch "
-			    "or strict", value);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcasecmp(key, "commit_interval") == 0)
-		return parse_duration("commit_interval", value,
-		    COMMIT_INTERVAL_MIN, COMMIT_INTERVAL_MAX, "1ms to 1h",
-		    &cfg->commit_interval_ms, err, errlen);
-	snprintf(err, errlen, "unknown key \"%s\" in [store]", key);
-	return -1;
-}
-
-static int
-set_count(struct config *cfg, const char *key, const char *value, char *err,
-    size_t errlen)
+static void
+add_words(char ***list, size_t *n, const char *value)
 {
 	char	**items;
 	size_t	  nitems, i;
-	long	  ms;
 
-	if (strcasecmp(key, "timezone") == 0) {
-		if (!day_timezone_valid(value)) {
-			snprintf(err, errlen, "timezone: unknown time zone "
-			    "\"%s\"", value);
-			return -1;
-		}
-		/* Empty is the host's zone, as if the key were not given. */
-		replace_str(&cfg->timezone, value[0] != '\0' ? value : NULL);
-		return 0;
-	}
-	if (strcasecmp(key, "rate_limit") == 0)
-		return parse_long("rate_limit", value, 0, LONG_MAX,
-		    &cfg->rate_limit, err, errlen);
-	if (strcasecmp(key, "rate_limit_address") == 0)
-		return parse_long("rate_limit_address", value, 0, LONG_MAX,
-		    &cfg->rate_limit_address, err, errlen);
-	if (strcasecmp(key, "new_visitors_per_address") == 0)
-		return parse_long("new_visitors_per_address", value, 0,
-		    LONG_MAX, &cfg->new_visitors_per_address, err, errlen);
-	if (strcasecmp(key, "max_pages") == 0)
-		return parse_long("max_pages", value, 1, LONG_MAX,
-		    &cfg->max_pages, err, errlen);
-	if (strcasecmp(key, "bots") == 0) {
-		split_list(value, &items, &nitems);
-		for (i = 0; i < nitems; i++)
-			if (!strv_has(cfg->bots, cfg->nbots, items[i]))
-				strv_add(&cfg->bots, &cfg->nbots, items[i]);
-		strv_free(&items, &nitems);
-		return 0;
-	}
-	if (strcasecmp(key, "dnt") == 0) {
-		if (strcasecmp(value, "views-only") == 0)
-			cfg->dnt = DNT_VIEWS_ONLY;
-		else if (strcasecmp(value, "ignore") == 0)
-			cfg->dnt = DNT_IGNORE;
-		else {
-			snprintf(err, errlen, "dnt: \"%s\" is not views-only "
-			    "or ignore", value);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcasecmp(key, "count_max_age") == 0) {
-		if (parse_duration("count_max_age", value, 0, LONG_MAX, "",
-		    &ms, err, errlen) == -1)
-			return -1;
-		/* It becomes Cache-Control: max-age, which counts seconds. */
-		if (ms % 1000 != 0) {
-			snprintf(err, errlen, "count_max_age: %s is not a whole "
-			    "number of seconds", value);
-			return -1;
-		}
-		cfg->count_max_age = ms / 1000;
-		return 0;
-	}
-	snprintf(err, errlen, "unknown key \"%s\" in [count]", key);
-	return -1;
+	split_list(value, &items, &nitems);
+	for (i = 0; i < nitems; i++)
+		if (!strv_has(*list, *n, items[i]))
+			strv_add(list, n, items[i]);
+	strv_free(&items, &nitems);
 }
 
 static const struct site_config *
@@ -800,14 +563,14 @@ add_origins(struct config *cfg, struct site_config *site, const char *value,
 	for (i = 0; i < nitems; i++) {
 		if ((why = origin_normalize(items[i], buf, sizeof(buf))) !=
 		    NULL) {
-			snprintf(err, errlen, "origins: \"%s\" is not an "
+			snprintf(err, errlen, "\"%s\" is not an "
 			    "origin (like https://www.example.org): %s",
 			    items[i], why);
 			goto out;
 		}
 		/* One origin, one site: else which counter would it feed? */
 		if ((owner = origin_owner(cfg, buf)) != NULL && owner != site) {
-			snprintf(err, errlen, "origins: %s is already an origin "
+			snprintf(err, errlen, "%s is already an origin "
 			    "of [site %s]", buf, owner->name);
 			goto out;
 		}
@@ -830,17 +593,17 @@ set_labels(struct site_config *site, const char *value, char *err,
     size_t errlen)
 {
 	static const char *const names[] = { "today", "total", "page" };
-	char	**items, *colon, *name, *text, *newv[nitems(names)];
-	size_t	  nitems, i, j;
-	long	  n;
-	int	  rc = -1;
+	char		**items, *colon, *name, *text, *newv[nitems(names)];
+	const char	 *why;
+	size_t		  nitems, i, j;
+	int		  rc = -1;
 
 	memset(newv, 0, sizeof(newv));
 	split_list(value, &items, &nitems);
 	for (i = 0; i < nitems; i++) {
 		if ((colon = strchr(items[i], ':')) == NULL) {
-			snprintf(err, errlen, "labels: \"%s\" lacks a \":\" "
-			    "(like today:Today)", items[i]);
+			snprintf(err, errlen, "\"%s\" lacks a \":\" (like "
+			    "today:Today)", items[i]);
 			goto out;
 		}
 		*colon = '\0';
@@ -850,19 +613,17 @@ set_labels(struct site_config *site, const char *value, char *err,
 			if (strcasecmp(name, names[j]) == 0)
 				break;
 		if (j == nitems(names)) {
-			snprintf(err, errlen, "labels: unknown label \"%s\" "
-			    "(today, total or page)", name);
+			snprintf(err, errlen, "unknown label \"%s\" (today, "
+			    "total or page)", name);
 			goto out;
 		}
-		if ((n = utf8_chars(text)) < 0) {
-			snprintf(err, errlen, "labels: the %s label %s",
-			    names[j], n == -1 ? "is not valid UTF-8" :
-			    "holds a control character");
+		if ((why = label_invalid(text)) != NULL) {
+			snprintf(err, errlen, "the %s label %s", names[j], why);
 			goto out;
 		}
-		if (n > LABEL_MAX) {
-			snprintf(err, errlen, "labels: the %s label is longer "
-			    "than %d characters", names[j], LABEL_MAX);
+		if (utf8_length(text, strlen(text)) > LABEL_MAX) {
+			snprintf(err, errlen, "the %s label is longer than %d "
+			    "characters", names[j], LABEL_MAX);
 			goto out;
 		}
 		/* A label given twice: the later one, as with keys. */
@@ -882,29 +643,405 @@ out:
 	return rc;
 }
 
-static int
-set_site(struct config *cfg, struct site_config *site, const char *key,
-    const char *value, char *err, size_t errlen)
+/*
+ * The keys. The order is the documentation's; listen comes first
+ * (LISTEN_KEY). def is what tallyd.conf(5) and etc/tallyd.conf show,
+ * and config_init applies exactly that text.
+ */
+static const char *const durabilities[] = { "batch", "strict", NULL };
+static const char *const dnt_modes[] = { "views-only", "ignore", NULL };
+/* In the order of enum log_level. */
+static const char *const log_levels[] = {
+	"error", "warn", "info", "debug", NULL,
+};
+/* Spelled as the header is usually written; matched case-insensitively. */
+static const char *const ip_headers[] = {
+	"X-Forwarded-For", "Forwarded", "X-Real-IP", "CF-Connecting-IP", NULL,
+};
+
+#define CFG(f)		offsetof(struct config, f)
+#define SITE(f)		offsetof(struct site_config, f)
+
+const struct config_key config_keys[] = {
+	{ "server", "listen", CONFIG_LISTEN, CONFIG_LIST | CONFIG_RESTART,
+	    "127.0.0.1:8080", CFG(listen), CFG(nlisten), 0, 0, NULL },
+	{ "server", "threads", CONFIG_INT, CONFIG_RESTART,
+	    "0", CFG(threads), 0, 0, THREADS_MAX, NULL },
+	{ "server", "trusted_proxies", CONFIG_CIDRS, CONFIG_LIST,
+	    "", CFG(trusted_proxies), CFG(ntrusted_proxies), 0, 0, NULL },
+	{ "server", "client_ip_header", CONFIG_NAME, 0,
+	    "X-Forwarded-For", CFG(client_ip_header), 0, 0, 0, ip_headers },
+	{ "server", "admin_allow", CONFIG_CIDRS, CONFIG_LIST,
+	    "127.0.0.0/8, ::1", CFG(admin_allow), CFG(nadmin_allow), 0, 0,
+	    NULL },
+	{ "server", "idle_timeout", CONFIG_DURATION, CONFIG_RESTART,
+	    "30s", CFG(idle_timeout_ms), 0, 1, LONG_MAX, NULL },
+	{ "server", "max_connections", CONFIG_LONG, CONFIG_RESTART,
+	    "4096", CFG(max_connections), 0, 1, CONNECTIONS_MAX, NULL },
+	{ "server", "max_connections_per_address", CONFIG_LONG, CONFIG_RESTART,
+	    "128", CFG(max_connections_per_address), 0, 0, CONNECTIONS_MAX,
+	    NULL },
+	{ "server", "access_log", CONFIG_BOOL, CONFIG_RESTART,
+	    "no", CFG(access_log), 0, 0, 0, NULL },
+	{ "server", "log_level", CONFIG_ENUM, 0,
+	    "info", CFG(log_level), 0, 0, 0, log_levels },
+
+	{ "store", "data", CONFIG_STRING, CONFIG_RESTART,
+	    "./tally-data", CFG(data), 0, 0, 0, NULL },
+	{ "store", "durability", CONFIG_ENUM, CONFIG_RESTART,
+	    "batch", CFG(durability), 0, 0, 0, durabilities },
+	{ "store", "commit_interval", CONFIG_DURATION, CONFIG_RESTART,
+	    "100ms", CFG(commit_interval_ms), 0, COMMIT_INTERVAL_MIN,
+	    COMMIT_INTERVAL_MAX, NULL },
+
+	{ "count", "timezone", CONFIG_ZONE, CONFIG_RESTART,
+	    "", CFG(timezone), 0, 0, 0, NULL },
+	{ "count", "rate_limit", CONFIG_LONG, 0,
+	    "30", CFG(rate_limit), 0, 0, LONG_MAX, NULL },
+	{ "count", "rate_limit_address", CONFIG_LONG, 0,
+	    "120", CFG(rate_limit_address), 0, 0, LONG_MAX, NULL },
+	{ "count", "new_visitors_per_address", CONFIG_LONG, 0,
+	    "500", CFG(new_visitors_per_address), 0, 0, LONG_MAX, NULL },
+	{ "count", "max_pages", CONFIG_LONG, 0,
+	    "100000", CFG(max_pages), 0, 1, LONG_MAX, NULL },
+	{ "count", "bots", CONFIG_WORDS, CONFIG_LIST,
+	    "", CFG(bots), CFG(nbots), 0, 0, NULL },
+	{ "count", "dnt", CONFIG_ENUM, 0,
+	    "views-only", CFG(dnt), 0, 0, 0, dnt_modes },
+	/* It becomes Cache-Control: max-age, which counts seconds. */
+	{ "count", "count_max_age", CONFIG_SECONDS, 0,
+	    "5s", CFG(count_max_age), 0, 0, LONG_MAX, NULL },
+
+	{ "site", "origins", CONFIG_ORIGINS, CONFIG_LIST,
+	    "", SITE(origins), SITE(norigins), 0, 0, NULL },
+	{ "site", "labels", CONFIG_LABELS, 0,
+	    "today:Today, total:Total, page:Views", 0, 0, 0, 0, NULL },
+	{ "site", "max_pages", CONFIG_LONG, 0,
+	    NULL, SITE(max_pages), 0, 1, LONG_MAX, NULL },
+	{ "site", "locale", CONFIG_LOCALE, 0,
+	    "en", SITE(locale), 0, 0, 0, NULL },
+};
+const size_t config_nkeys = nitems(config_keys);
+
+static bool
+is_site_key(const struct config_key *k)
 {
-	if (strcasecmp(key, "origins") == 0)
-		return add_origins(cfg, site, value, err, errlen);
-	if (strcasecmp(key, "labels") == 0)
-		return set_labels(site, value, err, errlen);
-	if (strcasecmp(key, "max_pages") == 0)
-		return parse_long("max_pages", value, 1, LONG_MAX,
-		    &site->max_pages, err, errlen);
-	if (strcasecmp(key, "locale") == 0) {
-		if (!locale_valid(value)) {
-			snprintf(err, errlen, "locale: \"%s\" is not a language "
-			    "tag such as de or de-CH", value);
+	return strcmp(k->section, "site") == 0;
+}
+
+const struct config_key *
+config_key_find(const char *section, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < config_nkeys; i++)
+		if (strcasecmp(config_keys[i].section, section) == 0 &&
+		    strcasecmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+/* The field of k in cfg, or in site for site keys. */
+static void *
+field(const struct config_key *k, const struct config *cfg,
+    const struct site_config *site, size_t offset)
+{
+	const char	*base;
+
+	base = is_site_key(k) ? (const char *)site : (const char *)cfg;
+	return (void *)(uintptr_t)(base + offset);
+}
+
+/* Sets k from value, which is trimmed. The message says what is wrong
+ * with the value; the caller names the key. A bad value changes
+ * nothing. */
+static int
+key_set(struct config *cfg, struct site_config *site,
+    const struct config_key *k, const char *value, char *err, size_t errlen)
+{
+	void	*f = field(k, cfg, site, k->offset);
+	size_t	*n = field(k, cfg, site, k->count);
+	long	 v;
+	bool	 b;
+	int	 i;
+
+	switch (k->type) {
+	case CONFIG_STRING:
+		if (value[0] == '\0') {
+			snprintf(err, errlen, "empty value");
 			return -1;
 		}
-		replace_str(&site->locale, value);
+		replace_str(f, value);
 		return 0;
+	case CONFIG_NAME:
+		if ((i = parse_name(k->names, value, err, errlen)) == -1)
+			return -1;
+		replace_str(f, k->names[i]);
+		return 0;
+	case CONFIG_ZONE:
+		if (!day_timezone_valid(value)) {
+			snprintf(err, errlen, "unknown time zone \"%s\"", value);
+			return -1;
+		}
+		/* Empty is the host's zone, as if the key were not given. */
+		replace_str(f, value[0] != '\0' ? value : NULL);
+		return 0;
+	case CONFIG_LOCALE:
+		if (!locale_valid(value)) {
+			snprintf(err, errlen, "\"%s\" is not a language tag "
+			    "(like en, de or pt-BR)", value);
+			return -1;
+		}
+		replace_str(f, value);
+		return 0;
+	case CONFIG_BOOL:
+		if (parse_bool(value, &b, err, errlen) == -1)
+			return -1;
+		*(bool *)f = b;
+		return 0;
+	case CONFIG_INT:
+	case CONFIG_LONG:
+		if (parse_long(value, k->min, k->max, &v, err, errlen) == -1)
+			return -1;
+		if (k->type == CONFIG_INT)
+			*(int *)f = (int)v;
+		else
+			*(long *)f = v;
+		return 0;
+	case CONFIG_DURATION:
+	case CONFIG_SECONDS:
+		if (parse_duration(value, k->min, k->max, &v, err,
+		    errlen) == -1)
+			return -1;
+		if (k->type == CONFIG_SECONDS && v % 1000 != 0) {
+			snprintf(err, errlen, "%s is not a whole number of "
+			    "seconds", value);
+			return -1;
+		}
+		*(long *)f = k->type == CONFIG_SECONDS ? v / 1000 : v;
+		return 0;
+	case CONFIG_ENUM:
+		if ((i = parse_name(k->names, value, err, errlen)) == -1)
+			return -1;
+		*(int *)f = i;
+		return 0;
+	case CONFIG_LISTEN:
+		return add_listen(f, n, value, err, errlen);
+	case CONFIG_CIDRS:
+		return add_cidrs(f, n, value, err, errlen);
+	case CONFIG_WORDS:
+		add_words(f, n, value);
+		return 0;
+	case CONFIG_ORIGINS:
+		return add_origins(cfg, site, value, err, errlen);
+	case CONFIG_LABELS:
+		return set_labels(site, value, err, errlen);
 	}
-	snprintf(err, errlen, "unknown key \"%s\" in [site %s]", key,
-	    site->name);
+	snprintf(err, errlen, "unknown type");
 	return -1;
+}
+
+/* Frees what k holds; list keys become empty lists. */
+static void
+key_clear(const struct config_key *k, struct config *cfg,
+    struct site_config *site)
+{
+	void	*f = field(k, cfg, site, k->offset);
+	size_t	*n = field(k, cfg, site, k->count);
+
+	switch (k->type) {
+	case CONFIG_STRING:
+	case CONFIG_NAME:
+	case CONFIG_ZONE:
+	case CONFIG_LOCALE:
+	case CONFIG_CIDRS:
+		free(*(void **)f);
+		*(void **)f = NULL;
+		if (k->type == CONFIG_CIDRS)
+			*n = 0;
+		break;
+	case CONFIG_LISTEN:
+	case CONFIG_WORDS:
+	case CONFIG_ORIGINS:
+		strv_free(f, n);
+		break;
+	case CONFIG_LABELS:
+		free(site->label_today);
+		free(site->label_total);
+		free(site->label_page);
+		site->label_today = site->label_total = NULL;
+		site->label_page = NULL;
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+key_default(const struct config_key *k, struct config *cfg,
+    struct site_config *site)
+{
+	char	 err[256];
+
+	if (k->def == NULL || k->def[0] == '\0')
+		return;
+	if (key_set(cfg, site, k, k->def, err, sizeof(err)) == -1)
+		fatalx("%s: the default of %s: %s", __func__, k->name, err);
+}
+
+static bool
+str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+bool
+config_key_changed(const struct config_key *k, const struct config *a,
+    const struct config *b)
+{
+	const void	*fa, *fb;
+	size_t		 na, nb, i;
+
+	if (is_site_key(k))
+		return false;
+	fa = field(k, a, NULL, k->offset);
+	fb = field(k, b, NULL, k->offset);
+	if (k->flags & CONFIG_LIST) {
+		na = *(const size_t *)field(k, a, NULL, k->count);
+		nb = *(const size_t *)field(k, b, NULL, k->count);
+		if (na != nb)
+			return true;
+		if (k->type == CONFIG_CIDRS)
+			return na != 0 && memcmp(*(struct cidr *const *)fa,
+			    *(struct cidr *const *)fb,
+			    na * sizeof(struct cidr)) != 0;
+		for (i = 0; i < na; i++)
+			if (strcmp((*(char **const *)fa)[i],
+			    (*(char **const *)fb)[i]) != 0)
+				return true;
+		return false;
+	}
+	switch (k->type) {
+	case CONFIG_STRING:
+	case CONFIG_NAME:
+	case CONFIG_ZONE:
+		return str_differs(*(char *const *)fa, *(char *const *)fb);
+	case CONFIG_BOOL:
+		return *(const bool *)fa != *(const bool *)fb;
+	case CONFIG_INT:
+	case CONFIG_ENUM:
+		return *(const int *)fa != *(const int *)fb;
+	default:
+		return *(const long *)fa != *(const long *)fb;
+	}
+}
+
+static void
+site_free(struct config *cfg, struct site_config *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < config_nkeys; i++)
+		if (is_site_key(&config_keys[i]))
+			key_clear(&config_keys[i], cfg, s);
+}
+
+/* name must be valid: it is copied into the fixed-size field. */
+static struct site_config *
+site_add(struct config *cfg, const char *name)
+{
+	struct site_config	*s;
+	size_t			 i;
+
+	cfg->sites = xreallocarray(cfg->sites, cfg->nsites + 1,
+	    sizeof(*cfg->sites));
+	s = &cfg->sites[cfg->nsites++];
+	memset(s, 0, sizeof(*s));
+	memcpy(s->name, name, strlen(name) + 1);
+	for (i = 0; i < config_nkeys; i++)
+		if (is_site_key(&config_keys[i]))
+			key_default(&config_keys[i], cfg, s);
+	return s;
+}
+
+static struct site_config *
+site_find(const struct config *cfg, const char *name)
+{
+	size_t	 i;
+
+	if (name == NULL)
+		return NULL;
+	for (i = 0; i < cfg->nsites; i++)
+		if (strcmp(cfg->sites[i].name, name) == 0)
+			return &cfg->sites[i];
+	return NULL;
+}
+
+/*
+ * Finds what section names: "server", "store", "count" or "site NAME",
+ * whose site is made when it does not exist yet (the same site given
+ * twice is one site). Returns the section of the table's keys, or NULL.
+ */
+static const char *
+section_lookup(struct config *cfg, const char *section,
+    struct site_config **site, char *err, size_t errlen)
+{
+	static const char *const plain[] = { "server", "store", "count" };
+	const char	*name;
+	size_t		 i;
+
+	*site = NULL;
+	for (i = 0; i < nitems(plain); i++)
+		if (strcasecmp(section, plain[i]) == 0)
+			return plain[i];
+	if (strncasecmp(section, "site", 4) == 0 &&
+	    (section[4] == '\0' || isblank((unsigned char)section[4]))) {
+		name = section + 4;
+		while (isblank((unsigned char)*name))
+			name++;
+		if (*name == '\0') {
+			snprintf(err, errlen, "section [%s] needs a site name, "
+			    "like [site blog]", section);
+			return NULL;
+		}
+		if (!site_name_valid(name)) {
+			snprintf(err, errlen, "invalid site name \"%s\" "
+			    "(a-z, 0-9, '.' and '-', at most %d, starting "
+			    "with a letter or digit)", name, SITE_NAME_MAX);
+			return NULL;
+		}
+		if ((*site = site_find(cfg, name)) == NULL)
+			*site = site_add(cfg, name);
+		return "site";
+	}
+	snprintf(err, errlen, "unknown section [%s]", section);
+	return NULL;
+}
+
+/* Sets key of a section already looked up; err gets "key: message". */
+static int
+section_set(struct config *cfg, const char *kind, struct site_config *site,
+    const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct config_key	*k;
+	char			 msg[512];
+
+	if ((k = config_key_find(kind, key)) == NULL) {
+		if (site != NULL)
+			snprintf(err, errlen, "unknown key \"%s\" in [site %s]",
+			    key, site->name);
+		else
+			snprintf(err, errlen, "unknown key \"%s\" in [%s]", key,
+			    kind);
+		return -1;
+	}
+	if (key_set(cfg, site, k, value, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "%s: %s", k->name, msg);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -912,28 +1049,35 @@ config_set(struct config *cfg, const char *section, const char *key,
     const char *value, char *err, size_t errlen)
 {
 	struct site_config	*site;
+	const char		*kind;
 	char			*v;
-	int			 rc;
+	int			 rc = -1;
 
+	if (section == NULL || section[0] == '\0') {
+		snprintf(err, errlen, "key outside of any section");
+		return -1;
+	}
 	/* Flags come here untrimmed; the file's values are trimmed already. */
 	v = xstrdup(value != NULL ? value : "");
-	switch (section_lookup(cfg, section, &site, err, errlen)) {
-	case SECTION_SERVER:
-		rc = set_server(cfg, key, trim(v), err, errlen);
-		break;
-	case SECTION_STORE:
-		rc = set_store(cfg, key, trim(v), err, errlen);
-		break;
-	case SECTION_COUNT:
-		rc = set_count(cfg, key, trim(v), err, errlen);
-		break;
-	case SECTION_SITE:
-		rc = set_site(cfg, site, key, trim(v), err, errlen);
-		break;
-	default:
-		rc = -1;
-		break;
+	if ((kind = section_lookup(cfg, section, &site, err, errlen)) != NULL)
+		rc = section_set(cfg, kind, site, key, trim(v), err, errlen);
+	free(v);
+	return rc;
+}
+
+int
+config_set_key(struct config *cfg, const struct config_key *k,
+    const char *value, char *err, size_t errlen)
+{
+	char	*v;
+	int	 rc;
+
+	if (is_site_key(k)) {
+		snprintf(err, errlen, "a key of [site NAME]");
+		return -1;
 	}
+	v = xstrdup(value != NULL ? value : "");
+	rc = key_set(cfg, NULL, k, trim(v), err, errlen);
 	free(v);
 	return rc;
 }
@@ -941,18 +1085,13 @@ config_set(struct config *cfg, const char *section, const char *key,
 void
 config_clear(struct config *cfg, const char *key)
 {
-	if (strcasecmp(key, "listen") == 0)
-		strv_free(&cfg->listen, &cfg->nlisten);
-	else if (strcasecmp(key, "trusted_proxies") == 0) {
-		free(cfg->trusted_proxies);
-		cfg->trusted_proxies = NULL;
-		cfg->ntrusted_proxies = 0;
-	} else if (strcasecmp(key, "admin_allow") == 0) {
-		free(cfg->admin_allow);
-		cfg->admin_allow = NULL;
-		cfg->nadmin_allow = 0;
-	} else if (strcasecmp(key, "bots") == 0)
-		strv_free(&cfg->bots, &cfg->nbots);
+	size_t	 i;
+
+	for (i = 0; i < config_nkeys; i++)
+		if ((config_keys[i].flags & CONFIG_LIST) &&
+		    !is_site_key(&config_keys[i]) &&
+		    strcasecmp(config_keys[i].name, key) == 0)
+			key_clear(&config_keys[i], cfg, NULL);
 }
 
 void
@@ -961,32 +1100,9 @@ config_init(struct config *cfg)
 	size_t	 i;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->threads = 0;
-	cfg->client_ip_header = xstrdup(DEFAULT_IP_HEADER);
-	cfg->admin_allow = xreallocarray(NULL, nitems(default_admin_allow),
-	    sizeof(*cfg->admin_allow));
-	for (i = 0; i < nitems(default_admin_allow); i++)
-		if (cidr_parse(default_admin_allow[i],
-		    &cfg->admin_allow[cfg->nadmin_allow++]) == -1)
-			fatalx("%s: bad default %s", __func__,
-			    default_admin_allow[i]);
-	cfg->idle_timeout_ms = 30 * 1000;
-	cfg->max_connections = 4096;
-	cfg->max_connections_per_address = 128;
-	cfg->access_log = false;
-	cfg->log_level = LOG_LEVEL_INFO;
-
-	cfg->data = xstrdup(DEFAULT_DATA);
-	cfg->durability = DURABILITY_BATCH;
-	cfg->commit_interval_ms = 100;
-
-	cfg->timezone = NULL;
-	cfg->rate_limit = 30;
-	cfg->rate_limit_address = 120;
-	cfg->new_visitors_per_address = 500;
-	cfg->max_pages = 100000;
-	cfg->dnt = DNT_VIEWS_ONLY;
-	cfg->count_max_age = 5;
+	for (i = 0; i < config_nkeys; i++)
+		if (!is_site_key(&config_keys[i]))
+			key_default(&config_keys[i], cfg, NULL);
 }
 
 void
@@ -995,16 +1111,12 @@ config_free(struct config *cfg)
 	size_t	 i;
 
 	free(cfg->file);
-	strv_free(&cfg->listen, &cfg->nlisten);
-	free(cfg->trusted_proxies);
-	free(cfg->client_ip_header);
-	free(cfg->admin_allow);
-	free(cfg->data);
-	free(cfg->timezone);
-	strv_free(&cfg->bots, &cfg->nbots);
 	for (i = 0; i < cfg->nsites; i++)
-		site_free(&cfg->sites[i]);
+		site_free(cfg, &cfg->sites[i]);
 	free(cfg->sites);
+	for (i = 0; i < config_nkeys; i++)
+		if (!is_site_key(&config_keys[i]))
+			key_clear(&config_keys[i], cfg, NULL);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1013,8 +1125,10 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 {
 	size_t	 i, j;
 
+	/* Emptied by the file or a flag: a daemon reachable nowhere would
+	 * be of no use, so the default comes back. */
 	if (cfg->nlisten == 0)
-		strv_add(&cfg->listen, &cfg->nlisten, DEFAULT_LISTEN);
+		key_default(LISTEN_KEY, cfg, NULL);
 	/* Binding the same address twice would fail later, less clearly. */
 	for (i = 0; i < cfg->nlisten; i++) {
 		for (j = i + 1; j < cfg->nlisten; j++) {
@@ -1059,188 +1173,199 @@ config_site_max_pages(const struct config *cfg, const struct site_config *site)
 }
 
 /*
- * Reading the file.
+ * Reading the file: "[section]" lines, "key = value" (or "key: value")
+ * lines, comment lines starting with '#' or ';', and ";" after a blank
+ * inside a line. An indented line goes on with the value above and is
+ * set as that key again, so that a list may span several lines.
  */
-
-/* The list keys whose first appearance in a file replaces the value held
- * so far (admin_allow's default, say) rather than adding to it. */
-static const struct {
-	enum section	 section;
-	const char	*key;
-} file_lists[] = {
-	{ SECTION_SERVER, "listen" },
-	{ SECTION_SERVER, "trusted_proxies" },
-	{ SECTION_SERVER, "admin_allow" },
-	{ SECTION_COUNT, "bots" },
-};
 
 struct load {
 	struct config	*cfg;
-	FILE		*fp;
-	char		*line;
-	size_t		 linecap;
+	const char	*file;
 	int		 lineno;
-	char		*section;	/* as written, trimmed */
-	enum section	 kind;
-	unsigned int	 lists_seen;	/* bits of file_lists */
-	bool		 in_value;	/* an indented line continues it */
-	int		 errline;	/* 0, or where err belongs */
-	int		 readerr;	/* errno of a failed read */
-	char		 err[512];
+	const char	*kind;		/* the section's, or NULL */
+	bool		 skip;		/* under a bad section header */
+	char		 site[SITE_NAME_MAX + 1];
+	char		*key;		/* what an indented line continues */
+	bool		 seen[nitems(config_keys)];	/* list keys met */
+	char		*err;
+	size_t		 errlen;
+	int		 nerrs;
 };
 
+/* Adds "FILE:LINE: message" to the errors, as long as it fits whole
+ * (the first one always, cut if need be). */
+static void TALLY_PRINTF(2, 3)
+load_error(struct load *ld, const char *fmt, ...)
+{
+	char	 msg[1024];
+	size_t	 used;
+	va_list	 ap;
+	int	 w;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	used = ld->nerrs == 0 ? 0 : strlen(ld->err);
+	if (used < ld->errlen) {
+		w = snprintf(ld->err + used, ld->errlen - used, "%s%s:%d: %s",
+		    ld->nerrs == 0 ? "" : "\n", ld->file, ld->lineno, msg);
+		if (ld->nerrs > 0 && w >= 0 && (size_t)w >= ld->errlen - used)
+			ld->err[used] = '\0';
+	}
+	ld->nerrs++;
+}
+
+/* The end of s, or where a ';' after a blank starts a comment. */
+static char *
+strip_comment(char *s)
+{
+	char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		if (*p == ';' && p > s && isspace((unsigned char)p[-1]))
+			break;
+	*p = '\0';
+	return trim(s);
+}
+
 /* A "[section]" line: p points at the '['. */
-static int
+static void
 load_section(struct load *ld, char *p)
 {
 	struct site_config	*site;
-	char			*end, *name;
-	int			 kind;
+	char			*end, msg[512];
 
+	free(ld->key);
+	ld->key = NULL;
+	ld->kind = NULL;
+	ld->skip = true;	/* until the header proves good */
 	if ((end = strchr(p, ']')) == NULL) {
-		snprintf(ld->err, sizeof(ld->err), "syntax error: the section "
-		    "header lacks its \"]\"");
-		return -1;
+		load_error(ld, "syntax error: the section header lacks its "
+		    "\"]\"");
+		return;
 	}
 	*end++ = '\0';
-	end += strspn(end, " \t\r\n");
-	if (*end != '\0' && *end != ';' && *end != '#') {
-		snprintf(ld->err, sizeof(ld->err), "syntax error: text after "
-		    "the section header");
-		return -1;
+	if (*strip_comment(end) != '\0') {
+		load_error(ld, "syntax error: text after the section header");
+		return;
 	}
-	name = trim(p + 1);
 	/* Checked here rather than at its first key, so that the error
 	 * names this line and so that an empty [site NAME] makes the site. */
-	if ((kind = section_lookup(ld->cfg, name, &site, ld->err,
-	    sizeof(ld->err))) == -1)
-		return -1;
-	replace_str(&ld->section, name);
-	ld->kind = (enum section)kind;
-	return 0;
+	if ((ld->kind = section_lookup(ld->cfg, trim(p + 1), &site, msg,
+	    sizeof(msg))) == NULL) {
+		load_error(ld, "%s", msg);
+		return;
+	}
+	ld->skip = false;
+	snprintf(ld->site, sizeof(ld->site), "%s", site ? site->name : "");
 }
 
-/* inih's reader, an fgets() for inih: one line of the file per call. */
-static char *
-load_reader(char *buf, int size, void *arg)
+static void
+load_key(struct load *ld, const char *key, const char *value)
 {
-	struct load	*ld = arg;
-	const char	*out;
-	char		*line, *p;
-	ssize_t		 len;
+	const struct config_key	*k;
+	struct site_config	*site = NULL;
+	char			 msg[1024];
 
-	/* Stop at the first error: it is the one reported. */
-	if (ld->errline != 0)
-		return NULL;
-	errno = 0;
-	if ((len = getline(&ld->line, &ld->linecap, ld->fp)) == -1) {
-		if (ferror(ld->fp))
-			ld->readerr = errno != 0 ? errno : EIO;
-		return NULL;
+	if (ld->skip)
+		return;		/* the bad header is the error */
+	if (ld->kind == NULL) {
+		load_error(ld, "key \"%s\" outside of any section", key);
+		return;
 	}
-	ld->lineno++;
-	line = ld->line;
-	if ((size_t)len != strlen(line)) {
-		snprintf(ld->err, sizeof(ld->err), "NUL byte in the line");
-		goto fail;
+	if (strcmp(ld->kind, "site") == 0)
+		site = site_find(ld->cfg, ld->site);
+	/* A list key's first appearance in the file replaces what was held
+	 * so far (admin_allow's default, say) rather than adding to it. */
+	k = config_key_find(ld->kind, key);
+	if (k != NULL && site == NULL && (k->flags & CONFIG_LIST) &&
+	    !ld->seen[k - config_keys]) {
+		key_clear(k, ld->cfg, NULL);
+		ld->seen[k - config_keys] = true;
 	}
-	if (ld->lineno == 1 && strncmp(line, "\xef\xbb\xbf", 3) == 0)
-		line += 3;	/* a UTF-8 byte order mark */
+	if (section_set(ld->cfg, ld->kind, site, key, value, msg,
+	    sizeof(msg)) == -1)
+		load_error(ld, "%s", msg);
+}
 
-	/* The same reading of a line as inih's, which comes next. */
+static void
+load_line(struct load *ld, char *line)
+{
+	char	*p, *sep;
+
 	p = line + strspn(line, " \t\r\n\v\f");
 	if (*p == '\0' || *p == ';' || *p == '#')
-		out = "\n";	/* comments and blank lines, however long */
-	else if (p > line && ld->in_value)
-		out = line;	/* goes on with the value above: "[::1]:80" */
-	else if (*p == '[') {
-		if (load_section(ld, p) == -1)
-			goto fail;
-		/* inih must still see a section line: it ends a multi-line
-		 * value. The section it sees is "", ours is ld->section. */
-		out = "[]\n";
-		ld->in_value = false;
-	} else {
-		out = line;
-		ld->in_value = true;
+		return;		/* blank lines do not end a value */
+	if (p > line && ld->key != NULL) {
+		load_key(ld, ld->key, strip_comment(p));
+		return;
 	}
-
-	if (strlen(out) >= (size_t)size) {
-		snprintf(ld->err, sizeof(ld->err), "line too long (at most %d "
-		    "bytes; a list may go on over several lines)", size - 2);
-		goto fail;
+	if (*p == '[') {
+		load_section(ld, p);
+		return;
 	}
-	memcpy(buf, out, strlen(out) + 1);
-	return buf;
-fail:
-	ld->errline = ld->lineno;
-	return NULL;
-}
-
-static int
-load_handler(void *arg, const char *inisection, const char *key,
-    const char *value)
-{
-	struct load	*ld = arg;
-	size_t		 i;
-
-	if (ld->errline != 0)
-		return 0;
-	if (ld->section == NULL) {
-		snprintf(ld->err, sizeof(ld->err), "key \"%s\" outside of any "
-		    "section", key);
-		ld->errline = ld->lineno;
-		return 0;
+	free(ld->key);
+	ld->key = NULL;
+	p = strip_comment(p);
+	if ((sep = strpbrk(p, "=:")) == NULL) {
+		load_error(ld, "syntax error: expected \"key = value\" or "
+		    "\"[section]\"");
+		return;
 	}
-	for (i = 0; i < nitems(file_lists); i++) {
-		if (ld->kind == file_lists[i].section &&
-		    strcasecmp(key, file_lists[i].key) == 0 &&
-		    (ld->lists_seen & 1U << i) == 0) {
-			config_clear(ld->cfg, file_lists[i].key);
-			ld->lists_seen |= 1U << i;
-		}
-	}
-	if (config_set(ld->cfg, ld->section, key, value, ld->err,
-	    sizeof(ld->err)) == -1) {
-		ld->errline = ld->lineno;
-		return 0;
-	}
-	return 1;
+	*sep = '\0';
+	ld->key = xstrdup(trim(p));
+	load_key(ld, ld->key, trim(sep + 1));
 }
 
 int
 config_load(struct config *cfg, const char *file, char *err, size_t errlen)
 {
 	struct load	 ld;
-	int		 rc, ret = -1;
+	FILE		*fp;
+	char		*line = NULL;
+	size_t		 linecap = 0;
+	ssize_t		 len;
+	int		 readerr = 0;
 
-	memset(&ld, 0, sizeof(ld));
-	ld.cfg = cfg;
-	if ((ld.fp = fopen(file, "re")) == NULL) {
+	if ((fp = fopen(file, "re")) == NULL) {
 		snprintf(err, errlen, "%s: cannot open: %s", file,
 		    strerror(errno));
 		return -1;
 	}
 	replace_str(&cfg->file, file);
+	memset(&ld, 0, sizeof(ld));
+	ld.cfg = cfg;
+	ld.file = file;
+	ld.err = err;
+	ld.errlen = errlen;
+	if (errlen > 0)
+		err[0] = '\0';
 
-	rc = ini_parse_stream(load_reader, &ld, load_handler, &ld);
-	/* inih reports the first line it found wrong, the reader and
-	 * handler theirs: the earlier of the two is the one to fix first. */
-	if (rc > 0 && (ld.errline == 0 || rc < ld.errline))
-		snprintf(err, errlen, "%s:%d: syntax error: expected "
-		    "\"key = value\" or \"[section]\"", file, rc);
-	else if (ld.errline != 0)
-		snprintf(err, errlen, "%s:%d: %s", file, ld.errline, ld.err);
-	else if (ld.readerr != 0)
+	errno = 0;
+	while ((len = getline(&line, &linecap, fp)) != -1) {
+		ld.lineno++;
+		if ((size_t)len != strlen(line)) {
+			load_error(&ld, "NUL byte in the line");
+			continue;
+		}
+		if (ld.lineno == 1 && strncmp(line, "\xef\xbb\xbf", 3) == 0)
+			load_line(&ld, line + 3);	/* byte order mark */
+		else
+			load_line(&ld, line);
+		errno = 0;
+	}
+	if (ferror(fp))
+		readerr = errno != 0 ? errno : EIO;
+	fclose(fp);
+	free(line);
+	free(ld.key);
+	if (ld.nerrs > 0)
+		return -1;
+	if (readerr != 0) {
 		snprintf(err, errlen, "%s: cannot read: %s", file,
-		    strerror(ld.readerr));
-	else if (rc != 0)
-		snprintf(err, errlen, "%s: cannot parse", file);
-	else
-		ret = 0;
-
-	fclose(ld.fp);
-	free(ld.line);
-	free(ld.section);
-	return ret;
+		    strerror(readerr));
+		return -1;
+	}
+	return 0;
 }

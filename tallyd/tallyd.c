@@ -40,13 +40,16 @@
 #define MAX_WORKERS	64
 #define MAX_FLAGS	64
 #define MAX_LISTEN_FDS	32	/* as many as a server serves */
+#define MAX_KEYS	64
+#define OPT_KEY		256	/* + the key's index in config_keys */
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 
 /* A flag is a config key given on the command line; flags are applied
  * after the file, and again after every reload. */
 struct flag {
-	const char *section;
-	const char *key;
+	const struct config_key *key;
 	const char *value;
 };
 
@@ -54,6 +57,8 @@ static struct flag flags[MAX_FLAGS];
 static size_t nflags;
 static const char *config_file;
 static int verbose_flag;
+/* Each key of [server], [store] and [count] is a flag, "_" written "-". */
+static char flag_names[MAX_KEYS][64];
 
 static struct daemon daemon_state;
 static struct worker workers[MAX_WORKERS];
@@ -71,58 +76,68 @@ static struct event *reader_timer;
 static pthread_mutex_t ref_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config_ref *latest_ref;
 
-enum {
-	OPT_TIMEZONE = 256, OPT_COMMIT_INTERVAL, OPT_DURABILITY, OPT_THREADS,
-	OPT_TRUSTED, OPT_IPHEADER, OPT_ADMIN, OPT_IDLE, OPT_MAXCONN,
-	OPT_RATE, OPT_RATEADDR, OPT_NEWVISITORS, OPT_MAXPAGES, OPT_BOTS, OPT_DNT,
-	OPT_MAXAGE, OPT_ACCESSLOG, OPT_LOGLEVEL, OPT_MAXCONNADDR,
-};
-
-static const struct option longopts[] = {
+/* The options that are not configuration keys. */
+static const struct option fixed_options[] = {
 	{ "config",		required_argument, NULL, 'c' },
-	{ "listen",		required_argument, NULL, 'l' },
-	{ "data",		required_argument, NULL, 'd' },
-	{ "timezone",		required_argument, NULL, OPT_TIMEZONE },
-	{ "commit-interval",	required_argument, NULL, OPT_COMMIT_INTERVAL },
-	{ "durability",		required_argument, NULL, OPT_DURABILITY },
-	{ "threads",		required_argument, NULL, OPT_THREADS },
-	{ "trusted-proxies",	required_argument, NULL, OPT_TRUSTED },
-	{ "client-ip-header",	required_argument, NULL, OPT_IPHEADER },
-	{ "admin-allow",	required_argument, NULL, OPT_ADMIN },
-	{ "idle-timeout",	required_argument, NULL, OPT_IDLE },
-	{ "max-connections",	required_argument, NULL, OPT_MAXCONN },
-	{ "max-connections-per-address", required_argument, NULL,
-	    OPT_MAXCONNADDR },
-	{ "rate-limit",		required_argument, NULL, OPT_RATE },
-	{ "rate-limit-address",	required_argument, NULL, OPT_RATEADDR },
-	{ "new-visitors-per-address", required_argument, NULL, OPT_NEWVISITORS },
-	{ "max-pages",		required_argument, NULL, OPT_MAXPAGES },
-	{ "bots",		required_argument, NULL, OPT_BOTS },
-	{ "dnt",		required_argument, NULL, OPT_DNT },
-	{ "count-max-age",	required_argument, NULL, OPT_MAXAGE },
-	{ "access-log",		required_argument, NULL, OPT_ACCESSLOG },
-	{ "log-level",		required_argument, NULL, OPT_LOGLEVEL },
 	{ "verbose",		no_argument,	   NULL, 'v' },
 	{ "check",		no_argument,	   NULL, 'n' },
 	{ "help",		no_argument,	   NULL, 'h' },
 	{ "version",		no_argument,	   NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
 };
+static struct option longopts[nitems(fixed_options) + MAX_KEYS + 1];
+
+/* What a key's value looks like, for the usage. */
+static const char *
+value_hint(const struct config_key *k, char *buf, size_t bufsz)
+{
+	size_t i, len;
+
+	switch (k->type) {
+	case CONFIG_NAME:
+	case CONFIG_ENUM:
+		buf[0] = '\0';
+		for (i = 0; k->names[i] != NULL; i++) {
+			len = strlen(buf);
+			snprintf(buf + len, bufsz - len, "%s%s",
+			    i == 0 ? "" : "|", k->names[i]);
+		}
+		return buf;
+	case CONFIG_BOOL: return "yes|no";
+	case CONFIG_INT:
+	case CONFIG_LONG: return "n";
+	case CONFIG_DURATION:
+	case CONFIG_SECONDS: return "duration";
+	case CONFIG_LISTEN: return "address";
+	case CONFIG_CIDRS: return "cidrs";
+	case CONFIG_WORDS: return "patterns";
+	case CONFIG_ZONE: return "zone";
+	default: return "value";
+	}
+}
 
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	    "usage: tallyd [-hnvV] [-c file] [-l address] [-d dir] [--timezone zone]\n"
-	    "              [--commit-interval duration] [--durability batch|strict]\n"
-	    "              [--threads n] [--trusted-proxies cidrs] [--client-ip-header name]\n"
-	    "              [--admin-allow cidrs] [--idle-timeout duration]\n"
-	    "              [--max-connections n] [--max-connections-per-address n]\n"
-	    "              [--rate-limit n] [--max-pages n]\n"
-	    "              [--rate-limit-address n] [--new-visitors-per-address n]\n"
-	    "              [--bots patterns] [--dnt views-only|ignore]\n"
-	    "              [--count-max-age duration] [--access-log yes|no]\n"
-	    "              [--log-level error|warn|info|debug]\n"
+	char hint[128];
+	const char *h;
+	size_t i, col, len;
+
+	fprintf(f, "usage: tallyd [-hnvV] [-c file] [-l address] [-d dir]");
+	col = 54;
+	for (i = 0; i < config_nkeys; i++) {
+		if (flag_names[i][0] == '\0' || strcmp(flag_names[i],
+		    "listen") == 0 || strcmp(flag_names[i], "data") == 0)
+			continue;	/* a key of [site NAME], or -l, -d */
+		h = value_hint(&config_keys[i], hint, sizeof(hint));
+		len = strlen(flag_names[i]) + strlen(h) + 6;
+		if (col + len > 78) {
+			fprintf(f, "\n             ");
+			col = 13;
+		}
+		fprintf(f, " [--%s %s]", flag_names[i], h);
+		col += len;
+	}
+	fprintf(f, "\n"
 	    "\n"
 	    "  -c, --config FILE     read FILE (INI); flags override it\n"
 	    "  -l, --listen ADDR     host:port or [v6]:port; repeatable (127.0.0.1:8080)\n"
@@ -130,18 +145,48 @@ usage(FILE *f)
 	    "  -n, --check           check the configuration and exit\n"
 	    "  -v, --verbose         log debug messages\n"
 	    "  -h, --help            this text\n"
-	    "  -V, --version         print the version\n");
+	    "  -V, --version         print the version\n"
+	    "  --KEY VALUE           any key of tallyd.conf(5) outside [site NAME]\n");
+}
+
+/* The long options: the fixed ones, then one per key. */
+static void
+make_options(void)
+{
+	size_t i, n = 0, j;
+
+	for (i = 0; i < nitems(fixed_options); i++)
+		longopts[n++] = fixed_options[i];
+	for (i = 0; i < config_nkeys; i++) {
+		if (strcmp(config_keys[i].section, "site") == 0)
+			continue;
+		if (i >= MAX_KEYS || strlen(config_keys[i].name) >=
+		    sizeof(flag_names[i]))
+			fatalx("%s: too many keys", __func__);
+		for (j = 0; config_keys[i].name[j] != '\0'; j++)
+			flag_names[i][j] = config_keys[i].name[j] == '_' ? '-' :
+			    config_keys[i].name[j];
+		longopts[n].name = flag_names[i];
+		longopts[n].has_arg = required_argument;
+		longopts[n].flag = NULL;
+		longopts[n].val = OPT_KEY + (int)i;
+		n++;
+	}
+	memset(&longopts[n], 0, sizeof(longopts[n]));
 }
 
 static void
 add_flag(const char *section, const char *key, const char *value)
 {
+	const struct config_key *k;
+
+	if ((k = config_key_find(section, key)) == NULL)
+		fatalx("%s: no key %s", __func__, key);
 	if (nflags == MAX_FLAGS) {
 		fprintf(stderr, "tallyd: too many flags\n");
 		exit(EXIT_USAGE);
 	}
-	flags[nflags].section = section;
-	flags[nflags].key = key;
+	flags[nflags].key = k;
 	flags[nflags].value = value;
 	nflags++;
 }
@@ -160,13 +205,14 @@ load_config(struct config *cfg, char *err, size_t errlen)
 	for (i = 0; i < nflags; i++) {
 		cleared = false;
 		for (j = 0; j < i; j++)
-			if (strcmp(flags[j].key, flags[i].key) == 0)
+			if (flags[j].key == flags[i].key)
 				cleared = true;
 		if (!cleared)
-			config_clear(cfg, flags[i].key);
-		if (config_set(cfg, flags[i].section, flags[i].key,
-		    flags[i].value, msg, sizeof(msg)) == -1) {
-			snprintf(err, errlen, "--%s: %s", flags[i].key, msg);
+			config_clear(cfg, flags[i].key->name);
+		if (config_set_key(cfg, flags[i].key, flags[i].value, msg,
+		    sizeof(msg)) == -1) {
+			snprintf(err, errlen, "--%s: %s",
+			    flag_names[flags[i].key - config_keys], msg);
 			return -1;
 		}
 	}
@@ -318,6 +364,21 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* A bad file's errors, one log line each. */
+static void
+log_lines(const char *text)
+{
+	const char *p, *nl;
+
+	for (p = text; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL) {
+			log_warnx("%s", p);
+			return;
+		}
+		log_warnx("%.*s", (int)(nl - p), p);
+	}
+}
+
 static void
 reload(evutil_socket_t sig, short what, void *arg)
 {
@@ -325,7 +386,7 @@ reload(evutil_socket_t sig, short what, void *arg)
 	struct config *cfg, *old = d->cfg;
 	struct config_ref *ref, *old_ref;
 	bool free_old;
-	char err[1024];
+	char err[8192];
 	size_t i;
 	int k;
 
@@ -336,46 +397,21 @@ reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (load_config(cfg, err, sizeof(err)) == -1) {
-		log_warnx("%s", err);
+		log_lines(err);
 		log_warnx("reload failed; keeping the running configuration");
 		config_free(cfg);
 		free(cfg);
 		notify("READY=1");
 		return;
 	}
-	if (cfg->nlisten != old->nlisten)
-		log_warnx("listen changed: takes effect after a restart");
-	else
-		for (i = 0; i < cfg->nlisten; i++)
-			if (strcmp(cfg->listen[i], old->listen[i]) != 0) {
-				log_warnx("listen changed: takes effect after "
-				    "a restart");
-				break;
-			}
-	if (strcmp(cfg->data, old->data) != 0)
-		log_warnx("data changed: takes effect after a restart");
-	if (cfg->threads != old->threads)
-		log_warnx("threads changed: takes effect after a restart");
-	if (cfg->idle_timeout_ms != old->idle_timeout_ms)
-		log_warnx("idle_timeout changed: takes effect after a restart");
-	if (cfg->max_connections != old->max_connections)
-		log_warnx("max_connections changed: takes effect after a "
-		    "restart");
-	if (cfg->max_connections_per_address !=
-	    old->max_connections_per_address)
-		log_warnx("max_connections_per_address changed: takes effect "
-		    "after a restart");
-	if (cfg->commit_interval_ms != old->commit_interval_ms)
-		log_warnx("commit_interval changed: takes effect after a "
-		    "restart");
-	if (cfg->access_log != old->access_log)
-		log_warnx("access_log changed: takes effect after a restart");
+	for (i = 0; i < config_nkeys; i++)
+		if ((config_keys[i].flags & CONFIG_RESTART) &&
+		    config_key_changed(&config_keys[i], old, cfg))
+			log_warnx("%s changed; it takes effect after a restart",
+			    config_keys[i].name);
 	/* A batch is either all answered (batch) or all waiting (strict):
 	 * the mode stays what it was at start. */
-	if (cfg->durability != old->durability) {
-		log_warnx("durability changed: takes effect after a restart");
-		cfg->durability = old->durability;
-	}
+	cfg->durability = old->durability;
 	if ((ref = config_ref_new(cfg)) == NULL) {
 		log_warnx("reload: out of memory; keeping the running "
 		    "configuration");
@@ -384,9 +420,6 @@ reload(evutil_socket_t sig, short what, void *arg)
 		notify("READY=1");
 		return;
 	}
-	if ((cfg->timezone == NULL) != (old->timezone == NULL) ||
-	    (cfg->timezone && strcmp(cfg->timezone, old->timezone) != 0))
-		log_warnx("timezone changed: takes effect after a restart");
 	pthread_mutex_lock(&ref_lock);
 	old_ref = latest_ref;
 	latest_ref = ref;
@@ -538,54 +571,30 @@ main(int argc, char *argv[])
 	struct timeval flush = { 0, 200000 };
 	struct commit_stats cs;
 	sigset_t sigs, oldsigs;
-	char err[1024], shown[4 * sizeof(err)];
+	char err[8192], shown[4 * sizeof(err)];
+	const char *line, *end;
 	bool check_only = false;
 	int ch, verbose = 0, tries, k;
 
+	make_options();
 	while ((ch = getopt_long(argc, argv, "c:l:d:nvhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c': config_file = optarg; break;
 		case 'l': add_flag("server", "listen", optarg); break;
 		case 'd': add_flag("store", "data", optarg); break;
-		case OPT_TIMEZONE: add_flag("count", "timezone", optarg); break;
-		case OPT_COMMIT_INTERVAL:
-			add_flag("store", "commit_interval", optarg);
-			break;
-		case OPT_DURABILITY: add_flag("store", "durability", optarg); break;
-		case OPT_THREADS: add_flag("server", "threads", optarg); break;
-		case OPT_TRUSTED:
-			add_flag("server", "trusted_proxies", optarg);
-			break;
-		case OPT_IPHEADER:
-			add_flag("server", "client_ip_header", optarg);
-			break;
-		case OPT_ADMIN: add_flag("server", "admin_allow", optarg); break;
-		case OPT_IDLE: add_flag("server", "idle_timeout", optarg); break;
-		case OPT_MAXCONN:
-			add_flag("server", "max_connections", optarg);
-			break;
-		case OPT_MAXCONNADDR:
-			add_flag("server", "max_connections_per_address", optarg);
-			break;
-		case OPT_RATE: add_flag("count", "rate_limit", optarg); break;
-		case OPT_RATEADDR:
-			add_flag("count", "rate_limit_address", optarg);
-			break;
-		case OPT_NEWVISITORS:
-			add_flag("count", "new_visitors_per_address", optarg);
-			break;
-		case OPT_MAXPAGES: add_flag("count", "max_pages", optarg); break;
-		case OPT_BOTS: add_flag("count", "bots", optarg); break;
-		case OPT_DNT: add_flag("count", "dnt", optarg); break;
-		case OPT_MAXAGE: add_flag("count", "count_max_age", optarg); break;
-		case OPT_ACCESSLOG: add_flag("server", "access_log", optarg); break;
-		case OPT_LOGLEVEL: add_flag("server", "log_level", optarg); break;
 		case 'v': verbose = verbose_flag = 1; break;
 		case 'n': check_only = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tallyd %s\n", TALLY_VERSION); return 0;
-		default: usage(stderr); return EXIT_USAGE;
+		default:
+			if (ch >= OPT_KEY && ch < OPT_KEY + (int)config_nkeys) {
+				add_flag(config_keys[ch - OPT_KEY].section,
+				    config_keys[ch - OPT_KEY].name, optarg);
+				break;
+			}
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
@@ -596,9 +605,14 @@ main(int argc, char *argv[])
 	if ((d->cfg = calloc(1, sizeof(*d->cfg))) == NULL)
 		fatal("calloc");
 	if (load_config(d->cfg, err, sizeof(err)) == -1) {
-		/* It quotes the file, which may hold anything. */
-		text_escape(shown, sizeof(shown), err, strlen(err));
-		fprintf(stderr, "%s\n", shown);
+		/* One error a line; each quotes the file, which may hold
+		 * anything. */
+		for (line = err; *line != '\0'; line = end + (*end != '\0')) {
+			end = line + strcspn(line, "\n");
+			text_escape(shown, sizeof(shown), line,
+			    (size_t)(end - line));
+			fprintf(stderr, "%s\n", shown);
+		}
 		return EXIT_CONFIG;
 	}
 	if (check_only) {

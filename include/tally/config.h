@@ -20,8 +20,8 @@ struct site_config {
 	char	*label_today;
 	char	*label_total;
 	char	*label_page;
+	char	*locale;	/* numbers on the badge */
 	long	 max_pages;	/* 0: the [count] value */
-	char	*locale;	/* numbers on the badge; NULL: en */
 };
 
 struct config {
@@ -38,7 +38,7 @@ struct config {
 	size_t	 nadmin_allow;
 	long	 idle_timeout_ms;
 	long	 max_connections;
-	long	 max_connections_per_address;	/* 0: no limit */
+	long	 max_connections_per_address;	/* 0: off */
 	bool	 access_log;
 	int	 log_level;	/* enum log_level */
 
@@ -50,8 +50,8 @@ struct config {
 	/* [count] */
 	char	*timezone;	/* NULL: the host's zone */
 	long	 rate_limit;	/* views per visitor per minute; 0: off */
-	long	 rate_limit_address; /* views per address per minute; 0: off */
-	long	 new_visitors_per_address; /* per address and day; 0: off */
+	long	 rate_limit_address;	/* views per address per minute; 0: off */
+	long	 new_visitors_per_address;	/* per address per day; 0: off */
 	long	 max_pages;
 	char	**bots;		/* extra patterns */
 	size_t	 nbots;
@@ -62,23 +62,81 @@ struct config {
 	size_t	 nsites;
 };
 
-/* Fills in the embedded defaults. */
+/*
+ * The keys, each described once: the file reader, the flags of tallyd,
+ * the defaults, the reload warnings and the documentation's test all
+ * read this table.
+ */
+enum config_type {
+	CONFIG_STRING,		/* not empty */
+	CONFIG_NAME,		/* one of names, kept as names spells it */
+	CONFIG_ZONE,		/* an IANA time zone; empty: the host's */
+	CONFIG_LOCALE,		/* a language tag such as de or pt-BR */
+	CONFIG_BOOL,
+	CONFIG_INT,		/* an int field, min to max */
+	CONFIG_LONG,		/* a long field, min to max */
+	CONFIG_DURATION,	/* milliseconds, min to max */
+	CONFIG_SECONDS,		/* a duration of whole seconds, min to max */
+	CONFIG_ENUM,		/* an int field: the index of names */
+	CONFIG_LISTEN,		/* list of addresses and ports */
+	CONFIG_CIDRS,		/* list of addresses and networks */
+	CONFIG_WORDS,		/* list of strings, each kept once */
+	CONFIG_ORIGINS,		/* list of origins; site keys only */
+	CONFIG_LABELS,		/* the badge's labels; site keys only */
+};
+
+#define CONFIG_LIST	0x1	/* given again, it adds */
+#define CONFIG_RESTART	0x2	/* a reload does not apply it */
+
+struct config_key {
+	const char	*section;	/* "server", "store", "count", "site" */
+	const char	*name;
+	enum config_type type;
+	unsigned int	 flags;
+	/* The default as the documentation writes it; "" is none (an
+	 * empty list, the host's zone); NULL: the [count] key's value. */
+	const char	*def;
+	/* In struct config, or in struct site_config for site keys. */
+	size_t		 offset;
+	size_t		 count;		/* lists: where their size_t is */
+	long		 min, max;
+	const char *const *names;	/* CONFIG_NAME, CONFIG_ENUM */
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+
+/* The key of section ("server", "site", ...) named name, or NULL. */
+const struct config_key *config_key_find(const char *section,
+    const char *name);
+
+/* Fills in the defaults. */
 void config_init(struct config *);
 void config_free(struct config *);
 
-/* Reads an INI file on top of what cfg holds. On error, err gets
- * "FILE:LINE: message" and -1 is returned. */
+/* Reads an INI file on top of what cfg holds. On error, err gets one
+ * "FILE:LINE: message" line for each error in the file (lines joined
+ * by newlines; as many as fit) and -1 is returned. */
 int config_load(struct config *, const char *file, char *err, size_t errlen);
 
 /* Sets one key as the file would ("server", "listen", "[::1]:80").
  * section may be "site NAME". A list key given again appends. On error,
- * err gets the message alone. */
+ * err gets "key: message". */
 int config_set(struct config *, const char *section, const char *key,
+    const char *value, char *err, size_t errlen);
+
+/* Sets a key of the server, store or count sections, as a flag does. On
+ * error, err gets the message alone: the caller names the key. */
+int config_set_key(struct config *, const struct config_key *,
     const char *value, char *err, size_t errlen);
 
 /* Empties a list key ("listen", "trusted_proxies", ...) so that flags can
  * replace what the file said. */
 void config_clear(struct config *, const char *key);
+
+/* Whether a key of the server, store or count sections differs. */
+bool config_key_changed(const struct config_key *, const struct config *,
+    const struct config *);
 
 /* Completes the configuration after file and flags: the default listen
  * address, the default site, checks across keys. */

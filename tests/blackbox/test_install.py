@@ -215,17 +215,17 @@ def test_example_config_has_every_key_commented():
     active = [l for l in text.split("\n")
               if l.strip() and not l.lstrip().startswith(("#", ";", "["))]
     eq(active, [], "keys that are not commented out")
-    keys = set(re.findall(r"^#([a-z_]+) = ", text, re.M))
+    keys = set(re.findall(r"^#([a-z_]+) =(?: |$)", text, re.M))
     want = {"listen", "threads", "trusted_proxies", "client_ip_header",
             "admin_allow", "idle_timeout", "max_connections", "access_log",
             "log_level", "data", "durability", "commit_interval", "timezone",
-            "rate_limit", "rate_limit_address", "new_visitors_per_address",
-            "max_pages", "bots", "dnt", "count_max_age",
-            "origins", "labels"}
+            "rate_limit", "max_pages", "bots", "dnt", "count_max_age",
+            "origins", "labels", "locale", "max_connections_per_address",
+            "rate_limit_address", "new_visitors_per_address"}
     eq(sorted(want - keys), [], "keys missing from the example")
     # Uncommented, every example value is valid.
     sbin = dpath(dest, os.path.join(under_prefix(opts, "sbindir"), "tallyd"))
-    live = re.sub(r"^#(\[|[a-z_]+ = )", r"\1", text, flags=re.M)
+    live = re.sub(r"^#(\[|[a-z_]+ =)", r"\1", text, flags=re.M)
     p = harness.write_file(os.path.join(mkdtemp(), "all.conf"), live)
     rc, out, err = run([sbin, "-n", "--config", p])
     eq(rc, 0, "tallyd -n on the example with every key uncommented "

@@ -184,13 +184,15 @@ def test_unreadable_file_keeps_the_old_configuration():
     eq(st, 200, "site x with the file gone")
 
 
-def test_several_errors_report_the_first():
+def test_several_errors_are_all_reported():
     d = Daemon(["--config", write_file(os.path.join(mkdtemp(), "c"), CONF1)])
     conf = d.args[1]
     bad = "[count]\nrate_limit = many\n[nowhere]\nkey = 1\n"
     out = reload_with(d, conf, bad, expect=re.escape(conf) + r":\d+: ")
     check(re.search(re.escape(conf) + r":2: .*rate_limit", out),
           "want %s:2: ... rate_limit ..., got %r" % (conf, out))
+    check(re.search(re.escape(conf) + r":3: unknown section", out),
+          "want %s:3: unknown section ..., got %r" % (conf, out))
     d.check_alive()
 
 

@@ -1,5 +1,6 @@
 /* libFuzzer: the INI configuration, read from a file as tallyd reads it.
- * Errors must name FILE:LINE; success must leave a usable config. */
+ * Every line of the errors must name the file; success must leave a
+ * usable config. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config cfg;
-	char file[64], err[1024];
+	char file[64], err[1024], *p, *nl;
 	int fd;
 
 	if ((fd = memfd_create("tally-fuzz", 0)) == -1)
@@ -30,8 +31,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (config_finish(&cfg, err, sizeof(err)) == 0 &&
 		    (cfg.nlisten == 0 || config_site(&cfg, DEFAULT_SITE) == NULL))
 			abort();
-	} else if (strncmp(err, file, strlen(file)) != 0) {
-		abort();	/* every error names the file */
+	} else {
+		/* Every error line names the file. */
+		for (p = err; p != NULL; p = nl != NULL ? nl + 1 : NULL) {
+			nl = strchr(p, '\n');
+			if (strncmp(p, file, strlen(file)) != 0)
+				abort();
+		}
 	}
 	config_free(&cfg);
 	close(fd);

@@ -50,7 +50,7 @@ for t in $targets; do
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -I"$root/include" -I"$root" -I"$root/tallyd" \
 	    -I"$OUT" "$here/fuzz_$t.c" $srcs -o "$OUT/fuzz_$t" \
-	    $(pkg-config --cflags --libs inih lmdb libsodium) -lm
+	    $(pkg-config --cflags --libs lmdb libsodium) -lm
 	mkdir -p "$OUT/corpus-$t"
 	[ -d "$here/corpus/$t" ] && cp -r "$here/corpus/$t/." "$OUT/corpus-$t/"
 	echo "fuzz: $t for ${seconds}s"
