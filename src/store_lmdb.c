@@ -255,6 +255,72 @@ store_init(struct store *st)
 	return STORE_OK;
 }
 
+/*
+ * tallyd and tallyctl often run as root: a data.mdb or lock.mdb planted
+ * as a symbolic link would have LMDB write through it, to any file. So
+ * the directory and the files already in it must be what they seem, and
+ * the directory must be one that only its owner and group may change
+ * (the documented layout: 0770 or 0750, files 0660). LMDB opens the
+ * files by name after this check; the window between is closed by the
+ * directory itself, which no one else may write.
+ */
+static int
+check_not_link(const char *file, bool must_exist, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (lstat(file, &sb) == -1) {
+		if (errno == ENOENT && !must_exist)
+			return STORE_OK;
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return STORE_ERROR;
+	}
+	if (S_ISLNK(sb.st_mode)) {
+		snprintf(err, errlen, "%s is a symbolic link; refusing to use "
+		    "it", file);
+		return STORE_ERROR;
+	}
+	if (must_exist ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s is not a %s; refusing to use it",
+		    file, must_exist ? "directory" : "regular file");
+		return STORE_ERROR;
+	}
+	if (must_exist && (sb.st_mode & S_IWOTH)) {
+		snprintf(err, errlen, "%s is writable by others (mode %04o); "
+		    "refusing to use it", file, (unsigned)sb.st_mode & 07777);
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+static int
+check_store_files(const char *dir, char *err, size_t errlen)
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb" };
+	char path[PATH_MAX];
+	size_t len;
+	int rc;
+
+	/* "data/" would name the directory a link points to. */
+	len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	if (len >= sizeof(path)) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return STORE_ERROR;
+	}
+	memcpy(path, dir, len);
+	path[len] = '\0';
+	if ((rc = check_not_link(path, true, err, errlen)) != STORE_OK)
+		return rc;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%.*s/%s", (int)len, dir, files[i]);
+		if ((rc = check_not_link(path, false, err, errlen)) != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
 int
 store_open(struct store **out, const char *dir, int flags, char *err,
     size_t errlen)
@@ -302,6 +368,11 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 		}
 		if (stat(file, &sb) == 0 && (size_t)sb.st_size > mapsize)
 			mapsize = sb.st_size;
+	}
+	if (check_store_files(dir, err, errlen) != STORE_OK) {
+		pthread_rwlock_destroy(&st->quiesce);
+		free(st);
+		return STORE_ERROR;
 	}
 	/* Lets tests start with a tiny map to see it grow. */
 	if ((env = getenv("TALLY_INITIAL_MAP_SIZE")) != NULL && atol(env) > 0 &&
@@ -384,7 +455,8 @@ store_lock_daemon(struct store *st, char *err, size_t errlen)
 	if (mdb_env_get_path(st->env, &dir) != 0)
 		dir = ".";
 	snprintf(file, sizeof(file), "%s/tallyd.lock", dir);
-	st->lockfd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	st->lockfd = open(file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0640);
 	if (st->lockfd == -1) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return STORE_ERROR;
