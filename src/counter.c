@@ -97,29 +97,9 @@ unlock(struct counter *c)
 }
 
 static uint64_t
-fnv(uint64_t h, const char *s)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return h;
-}
-
-/* Names a series in the seen sets. */
-static uint64_t
-series_hash(const char *site, const char *path)
-{
-	uint64_t h = fnv(1469598103934665603ULL, site);
-
-	h = (h ^ 0xff) * 1099511628211ULL;
-	return fnv(h, path);
-}
-
-static uint64_t
 key_hash(const char *site, const char *path, int day)
 {
-	uint64_t h = series_hash(site, path);
+	uint64_t h = store_series_hash(site, path);
 
 	h ^= (uint64_t)(unsigned int)day * 0x9e3779b97f4a7c15ULL;
 	return h ^ (h >> 29);
@@ -405,10 +385,12 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 	}
 	if (hit->has_visitor) {
 		rc = visit(c, view, fl, hit->day,
-		    series_hash(hit->site, SITE_SERIES), hit->visitor, &new_site);
+		    store_series_hash(hit->site, SITE_SERIES), hit->visitor,
+		    &new_site);
 		if (rc == STORE_OK)
 			rc = visit(c, view, fl, hit->day,
-			    series_hash(hit->site, path), hit->visitor, &new_page);
+			    store_series_hash(hit->site, path), hit->visitor,
+			    &new_page);
 		if (rc != STORE_OK)
 			return rc;
 	}

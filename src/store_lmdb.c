@@ -1435,6 +1435,81 @@ delete_days(struct store_txn *t, uint32_t id)
 	return STORE_OK;
 }
 
+/* The rows of a series in "recent": one per day, found by the id. */
+static int
+delete_recent(struct store_txn *t, uint32_t id)
+{
+	unsigned char rec[RECENT_REC], days[STORE_RECENT_DAYS * 2][4];
+	MDB_cursor *cur;
+	MDB_val k, d;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->st->recent, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	    rc == 0 && n < sizeof(days) / sizeof(days[0]);
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_NODUP))
+		if (k.mv_size == 4)
+			memcpy(days[n++], k.mv_data, 4);
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(t->st, rc, "reading recent days");
+	memset(rec, 0, sizeof(rec));
+	id_key(rec, id);
+	for (i = 0; i < n; i++) {
+		k.mv_data = days[i];
+		k.mv_size = 4;
+		d.mv_data = rec;
+		d.mv_size = sizeof(rec);
+		rc = mdb_del(t->txn, t->st->recent, &k, &d);
+		if (rc && rc != MDB_NOTFOUND)
+			return fail(t->st, rc, "deleting recent rows");
+	}
+	return STORE_OK;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Forgets the visitors seen on the series hashed in h (sorted): a
+ * visitor who comes back after a reset is a visitor of the new count.
+ * Only today's and yesterday's ids are kept, so this walk is short. */
+static int
+delete_seen(struct store_txn *t, const uint64_t *h, size_t n)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	uint64_t series;
+	int rc;
+
+	if (n == 0)
+		return STORE_OK;
+	if ((rc = mdb_cursor_open(t->txn, t->st->seen, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0) {
+		if (k.mv_size == 20) {
+			memcpy(&series, (unsigned char *)k.mv_data + 4, 8);
+			/* After a delete, MDB_NEXT yields the row that
+			 * moved up. */
+			if (bsearch(&series, h, n, sizeof(*h), cmp_u64) &&
+			    (rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+		}
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(t->st, rc, "deleting seen visitors");
+	return STORE_OK;
+}
+
 static int
 delete_series(struct store_txn *t, const char *site, const char *path)
 {
@@ -1448,7 +1523,8 @@ delete_series(struct store_txn *t, const char *site, const char *path)
 		return STORE_OK;
 	if (rc)
 		return rc;
-	if ((rc = delete_days(t, rec.id)) != STORE_OK)
+	if ((rc = delete_days(t, rec.id)) != STORE_OK ||
+	    (rc = delete_recent(t, rec.id)) != STORE_OK)
 		return rc;
 	{
 		unsigned char nk[4];
@@ -1498,6 +1574,7 @@ store_reset(struct store_txn *t, const char *site, const char *path)
 	struct store_view v = { .st = t->st, .txn = t->txn, .active = 1 };
 	struct path_list l = { 0 };
 	struct series_rec srec;
+	uint64_t h, *hashes;
 	size_t i;
 	int rc;
 
@@ -1505,7 +1582,9 @@ store_reset(struct store_txn *t, const char *site, const char *path)
 		if ((rc = get_series(t->st, t->txn, site, path, &srec)) ==
 		    STORE_NOTFOUND)
 			return STORE_OK;
-		if ((rc = delete_series(t, site, path)) != STORE_OK)
+		h = store_series_hash(site, path);
+		if ((rc = delete_series(t, site, path)) != STORE_OK ||
+		    (rc = delete_seen(t, &h, 1)) != STORE_OK)
 			return rc;
 		if (path[0] == '\0')
 			return STORE_OK;
@@ -1520,11 +1599,20 @@ store_reset(struct store_txn *t, const char *site, const char *path)
 	}
 	/* Collect first: deleting under a cursor's feet is not worth it. */
 	rc = store_each_series(&v, site, collect_path, &l);
-	for (i = 0; rc == STORE_OK && i < l.n; i++)
+	if ((hashes = calloc(l.n + 1, sizeof(*hashes))) == NULL)
+		rc = STORE_ERROR;
+	for (i = 0; rc == STORE_OK && i < l.n; i++) {
+		hashes[i] = store_series_hash(site, l.paths[i]);
 		rc = delete_series(t, site, l.paths[i]);
+	}
+	if (rc == STORE_OK) {
+		qsort(hashes, l.n, sizeof(*hashes), cmp_u64);
+		rc = delete_seen(t, hashes, l.n);
+	}
 	for (i = 0; i < l.n; i++)
 		free(l.paths[i]);
 	free(l.paths);
+	free(hashes);
 	return rc;
 }
 
@@ -1542,6 +1630,20 @@ store_meta_put(struct store_txn *t, const char *key, const void *val,
 	if ((rc = mdb_put(t->txn, t->st->meta, &k, &v, 0)) != 0)
 		return fail(t->st, rc, "writing meta");
 	return STORE_OK;
+}
+
+uint64_t
+store_series_hash(const char *site, const char *path)
+{
+	const unsigned char *p;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (p = (const unsigned char *)site; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	h = (h ^ 0xff) * 1099511628211ULL;
+	for (p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
 }
 
 static void

@@ -133,14 +133,17 @@ int store_add_adjust(struct store_txn *, const char *site, const char *path,
 /* Makes the all-time count equal views/visitors now. */
 int store_set_total(struct store_txn *, const char *site, const char *path,
     uint64_t views, uint64_t visitors);
-/* Deletes a series with its rows; path NULL deletes the whole site. */
+/* Deletes a series with its rows, its recent rows and the visitor ids
+ * seen on it; path NULL deletes the whole site. */
 int store_reset(struct store_txn *, const char *site, const char *path);
 int store_meta_put(struct store_txn *, const char *key, const void *val, size_t len);
 /* A read of the uncommitted state, inside the write transaction. */
 int store_txn_get(struct store_txn *, const char *site, const char *path, int day,
     struct series_counts *out);
-/* Visitor ids already seen on a day, per series (keyed by a hash of
- * site and path). Only today's and yesterday's are kept. */
+/* Visitor ids already seen on a day, per series (keyed by
+ * store_series_hash of site and path). Only today's and yesterday's are
+ * kept; a reset forgets those of the series it deletes. */
+uint64_t store_series_hash(const char *site, const char *path);
 int store_seen_get(struct store_view *, int day, uint64_t series, uint64_t visitor,
     bool *seen);
 int store_seen_put(struct store_txn *, int day, uint64_t series, uint64_t visitor);

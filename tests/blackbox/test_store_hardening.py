@@ -139,5 +139,105 @@ def test_documented_layout_works():
     eq(d.stop(), 0, "tallyd exit")
 
 
+# ---------------------------------------------------------------- reset
+
+def ua(i):
+    return BROWSER_UA + " visitor/%d" % i
+
+
+def ctl_ok(data, *args):
+    rc, out, err = run_tallyctl("--data", data, *args)
+    eq(rc, 0, "tallyctl %s: %s%s" % (" ".join(args), out, err))
+    return out
+
+
+def check_clean(data):
+    rc, out, err = run_tallyctl("--data", data, "check")
+    eq(rc, 0, "check exit status; %s%s" % (out, err))
+
+
+def visits_after_reset(reset_args, path):
+    n = 5
+    d = Daemon(["--commit-interval", "20ms"])
+    for i in range(n):
+        d.hit(path, ua=ua(i))
+    time.sleep(0.2)
+    ctl_ok(d.data, "reset", "--site", "default", "--yes", *reset_args)
+    for i in range(n):
+        c = d.hit(path, ua=ua(i))
+    return d, c, n
+
+
+def test_site_reset_forgets_todays_visitors():
+    d, c, n = visits_after_reset([], "/a")
+    eq(c["today"]["visitors"], n, "site visitors today after the reset")
+    eq(c["page"]["visitors"], n, "page visitors after the reset")
+    eq(c["total"]["views"], n, "site views after the reset")
+    c = d.hit("/b", ua=ua(0))
+    eq(c["today"]["visitors"], n, "site visitors after a new page")
+    eq(c["page"]["visitors"], 1, "visitors of the new page")
+    eq(d.stop(), 0, "tallyd exit")
+    check_clean(d.data)
+
+
+def test_page_reset_forgets_todays_visitors():
+    d, c, n = visits_after_reset(["--path", "/a"], "/a")
+    eq(c["page"]["visitors"], n, "page visitors after the reset")
+    eq(c["page"]["views"], n, "page views after the reset")
+    eq(c["today"]["visitors"], n, "site visitors (kept, not counted again)")
+    eq(d.stop(), 0, "tallyd exit")
+    check_clean(d.data)
+
+
+def test_reset_leaves_no_recent_rows_or_names():
+    d, c, n = visits_after_reset([], "/a")
+    eq(d.stop(), 0, "tallyd exit")
+    ctl_ok(d.data, "reset", "--site", "default", "--yes")
+    out = subprocess.run(["mdb_dump", "-a", d.data], stdout=subprocess.PIPE,
+                         check=True).stdout.decode("latin-1")
+    for db in ("recent", "names", "seen", "days", "series"):
+        part = out.split("database=%s\n" % db, 1)
+        check(len(part) == 2, "no database %s in the dump" % db)
+        rows = part[1].split("HEADER=END\n", 1)[1].split("DATA=END", 1)[0]
+        eq(rows.strip(), "", "rows left in %s after resetting the only site"
+           % db)
+
+
+def test_reset_under_load_keeps_check_clean():
+    d = Daemon(["--commit-interval", "10ms"])
+    stop = threading.Event()
+    errors = []
+
+    def load(k):
+        i = 0
+        while not stop.is_set():
+            try:
+                # New pages all the time: a visitor the site still
+                # remembered after a reset would be a page's visitor
+                # and not the site's.
+                d.hit("/p%d" % i, ua=ua(k * 100 + i % 5))
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+                return
+            i += 1
+
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for r in range(8):
+            time.sleep(0.15)
+            args = ["--path", "/p%d" % r] if r % 2 else []
+            ctl_ok(d.data, "reset", "--site", "default", "--yes", *args)
+            check_clean(d.data)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    eq(errors, [], "hit errors")
+    eq(d.stop(), 0, "tallyd exit")
+    check_clean(d.data)
+
+
 if __name__ == "__main__":
     harness.main(globals())
