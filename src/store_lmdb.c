@@ -508,22 +508,140 @@ store_grow(struct store *st)
 	return STORE_OK;
 }
 
+/* Takes the salts and the seen ids out of a private copy. Their pages
+ * become free pages of that copy, which a compacting copy leaves out. */
+static int
+strip_copy(const char *dir, char *err, size_t errlen)
+{
+	char file[PATH_MAX + 16];
+	struct stat sb;
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k;
+	const char *step = "mdb_env_create";
+	int rc;
+
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	if (stat(file, &sb) == -1) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return STORE_ERROR;
+	}
+	if ((rc = mdb_env_create(&env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(env, 8)) != 0 ||
+	    (rc = mdb_env_set_mapsize(env, (size_t)sb.st_size * 2 +
+	    INITIAL_MAP_SIZE)) != 0)
+		goto bad;
+	/* No one else knows of this copy: no lock file, no sync. */
+	step = "opening the copy";
+	if ((rc = mdb_env_open(env, dir, MDB_NOLOCK | MDB_NOSYNC, 0600)) != 0)
+		goto bad;
+	step = "mdb_txn_begin";
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		goto bad;
+	step = "deleting the salts";
+	k.mv_data = STORE_META_SALTS;
+	k.mv_size = strlen(STORE_META_SALTS);
+	if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)) != 0 ||
+	    ((rc = mdb_del(txn, dbi, &k, NULL)) != 0 && rc != MDB_NOTFOUND))
+		goto bad;
+	step = "deleting the seen visitors";
+	if ((rc = mdb_dbi_open(txn, "seen", 0, &dbi)) != 0 ||
+	    (rc = mdb_drop(txn, dbi, 0)) != 0)
+		goto bad;
+	step = "mdb_txn_commit";
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto bad;
+	mdb_env_close(env);
+	return STORE_OK;
+bad:
+	snprintf(err, errlen, "%s %s: %s", step, dir, mdb_strerror(rc));
+	if (txn)
+		mdb_txn_abort(txn);
+	if (env)
+		mdb_env_close(env);
+	return STORE_ERROR;
+}
+
+/*
+ * A backup holds no salt and no visitor id: whoever reads one could
+ * otherwise test whether an address and User-Agent visited that day,
+ * and a salt kept in daily backups outlives its midnight. So the store
+ * is copied (compacted, in one read transaction: tallyd goes on
+ * writing) into a private directory inside dest, stripped there, and
+ * copied compacted again into dest, leaving the stripped pages behind.
+ */
 int
 store_backup(struct store *st, const char *dest, char *err, size_t errlen)
 {
-	int rc;
+	char tmp[PATH_MAX], file[PATH_MAX + 16];
+	const char *dir;
+	struct stat dsb, fsb;
+	bool made;
+	int rc, ret = STORE_ERROR;
 
-	if (mkdir(dest, 0750) == -1 && errno != EEXIST) {
+	if (mdb_env_get_path(st->env, &dir) != 0)
+		dir = ".";
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	if (stat(dir, &dsb) == -1 || stat(file, &fsb) == -1) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return STORE_ERROR;
+	}
+	made = mkdir(dest, 0700) == 0;
+	if (!made && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dest, strerror(errno));
 		return STORE_ERROR;
 	}
-	/* A compacting copy runs in a read transaction: writers go on. */
-	if ((rc = mdb_env_copy2(st->env, dest, MDB_CP_COMPACT)) != 0) {
-		snprintf(err, errlen, "mdb_env_copy2 %s: %s", dest,
-		    mdb_strerror(rc));
+	snprintf(tmp, sizeof(tmp), "%s/.backup-XXXXXX", dest);
+	if (mkdtemp(tmp) == NULL) {
+		snprintf(err, errlen, "cannot create %s: %s", tmp,
+		    strerror(errno));
 		return STORE_ERROR;
 	}
-	return STORE_OK;
+	if ((rc = mdb_env_copy2(st->env, tmp, MDB_CP_COMPACT)) != 0) {
+		snprintf(err, errlen, "mdb_env_copy2 %s: %s", tmp,
+		    mdb_strerror(rc));
+		goto done;
+	}
+	if (strip_copy(tmp, err, errlen) != STORE_OK)
+		goto done;
+	{
+		MDB_env *env;
+
+		if ((rc = mdb_env_create(&env)) == 0) {
+			mdb_env_set_maxdbs(env, 8);
+			mdb_env_set_mapsize(env, (size_t)fsb.st_size * 2 +
+			    INITIAL_MAP_SIZE);
+			if ((rc = mdb_env_open(env, tmp, MDB_NOLOCK |
+			    MDB_RDONLY, 0600)) == 0)
+				rc = mdb_env_copy2(env, dest, MDB_CP_COMPACT);
+			mdb_env_close(env);
+		}
+		if (rc) {
+			snprintf(err, errlen, "mdb_env_copy2 %s: %s", dest,
+			    mdb_strerror(rc));
+			goto done;
+		}
+	}
+	/* The store's own modes: 0660 files in a 0770 directory let admins
+	 * in tallyd's group use the copy as they use the store. */
+	snprintf(file, sizeof(file), "%s/data.mdb", dest);
+	if (chmod(file, fsb.st_mode & 0777) == -1 ||
+	    (made && chmod(dest, dsb.st_mode & 0777) == -1)) {
+		snprintf(err, errlen, "chmod %s: %s", made ? dest : file,
+		    strerror(errno));
+		goto done;
+	}
+	ret = STORE_OK;
+done:
+	snprintf(file, sizeof(file), "%s/data.mdb", tmp);
+	unlink(file);
+	snprintf(file, sizeof(file), "%s/lock.mdb", tmp);
+	unlink(file);
+	rmdir(tmp);
+	return ret;
 }
 
 int

@@ -14,6 +14,7 @@
 #define STORE_SCHEMA_VERSION	1
 #define SITE_SERIES		""	/* path of a site's own series */
 #define DAY_ADJUST		(-1)	/* day of an all-time adjustment row */
+#define STORE_META_SALTS	"salts"	/* the visitor salts: never backed up */
 
 struct store;
 struct store_view;
@@ -61,7 +62,9 @@ struct store_stat {
 int store_stat(struct store *, struct store_stat *);
 /* Doubles the map. No transaction of this process may be open. */
 int store_grow(struct store *);
-/* Hot, compacted copy to the directory dest, which must not exist or be empty. */
+/* Hot, compacted copy to the directory dest, which must not exist or be
+ * empty, without the visitor salts and the visitor ids seen, with the
+ * store's own file and directory modes. */
 int store_backup(struct store *, const char *dest, char *err, size_t errlen);
 /* Clears reader slots left by dead processes; returns how many. */
 int store_reader_check(struct store *);

@@ -239,5 +239,100 @@ def test_reset_under_load_keeps_check_clean():
     check_clean(d.data)
 
 
+# ---------------------------------------------------------------- backup
+
+def dump(data, db=None):
+    """mdb_dump of one database (or all, -a) as (key hex, value hex) pairs
+    per database name."""
+    args = ["mdb_dump"] + (["-s", db] if db else ["-a"]) + [data]
+    out = subprocess.run(args, stdout=subprocess.PIPE, check=True)
+    dbs, name, rows, inrows, key = {}, db or "", None, False, None
+    for line in out.stdout.decode("ascii").splitlines():
+        if line.startswith("database="):
+            name = line.split("=", 1)[1]
+        elif line == "HEADER=END":
+            rows, inrows, key = [], True, None
+        elif line == "DATA=END":
+            dbs[name], inrows = rows, False
+        elif inrows:
+            if key is None:
+                key = line.strip()
+            else:
+                rows.append((key, line.strip()))
+                key = None
+    return dbs
+
+
+def salts_of(data):
+    for k, v in dump(data, "meta")["meta"]:
+        if bytes.fromhex(k) == b"salts":
+            return bytes.fromhex(v)
+    raise Failure("no salts in the store %s" % data)
+
+
+def test_backup_holds_no_salt_and_no_visitor_id():
+    d = Daemon()
+    for i in range(4):
+        d.hit("/a", ua=ua(i))
+        d.hit("/b", ua=ua(i))
+    eq(d.stop(), 0, "tallyd exit")
+    live = dump(d.data)
+    check(len(live["seen"]) >= 8, "the live store has no seen ids")
+    salts = salts_of(d.data)
+    dest = os.path.join(mkdtemp(), "backup")
+    ctl_ok(d.data, "backup", dest)
+    eq(sorted(os.listdir(dest)), ["data.mdb"], "the backup's files")
+    b = dump(dest)
+    eq(b["seen"], [], "seen rows in the backup")
+    keys = [bytes.fromhex(k) for k, _ in b["meta"]]
+    check(b"salts" not in keys, "salts in the backup's meta: %r" % keys)
+    check(b"schema" in keys, "the backup's meta has no schema")
+    raw = b""
+    for f in sorted(os.listdir(dest)):
+        with open(os.path.join(dest, f), "rb") as fh:
+            raw += fh.read()
+    # struct salt_rec: a 4-byte day, then the 16 bytes of the salt.
+    check(len(salts) >= 20 and len(salts) % 20 == 0,
+          "salts record of %d bytes" % len(salts))
+    for i in range(0, len(salts), 20):
+        salt = salts[i + 4:i + 20]
+        check(salt != bytes(16), "an empty salt")
+        check(salt not in raw, "a salt's bytes are in the backup's files")
+
+
+def test_backup_has_the_stores_modes():
+    data = made_store()
+    os.chmod(data, 0o770)
+    os.chmod(os.path.join(data, "data.mdb"), 0o660)
+    parent = mkdtemp()
+    dest = os.path.join(parent, "new")
+    ctl_ok(data, "backup", dest)
+    empty = os.path.join(parent, "empty")
+    os.mkdir(empty, 0o700)
+    ctl_ok(data, "backup", empty)
+    for dst, dmode in ((dest, 0o770), (empty, 0o700)):
+        eq(stat.S_IMODE(os.stat(os.path.join(dst, "data.mdb")).st_mode),
+           0o660, "mode of %s/data.mdb" % dst)
+        eq(stat.S_IMODE(os.stat(dst).st_mode), dmode, "mode of " + dst)
+
+
+def test_backup_restores():
+    d = Daemon()
+    for i in range(3):
+        d.hit("/a", ua=ua(i))
+    d.hit("/b", ua=ua(0))
+    time.sleep(0.5)  # a commit interval: the backup is taken hot
+    dest = os.path.join(mkdtemp(), "backup")
+    ctl_ok(d.data, "backup", dest)
+    eq(d.stop(), 0, "tallyd exit")
+    check_clean(dest)
+    eq(ctl_ok(dest, "export"), ctl_ok(d.data, "export"), "the backup's export")
+    r = Daemon(data=dest)
+    c = r.count("/a")
+    eq((c["page"]["views"], c["page"]["visitors"]), (3, 3), "/a restored")
+    eq((c["total"]["views"], c["today"]["visitors"]), (4, 3), "site restored")
+    eq(r.stop(), 0, "tallyd exit")
+
+
 if __name__ == "__main__":
     harness.main(globals())
