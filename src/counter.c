@@ -410,6 +410,16 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 	return STORE_OK;
 }
 
+/* The store saturates at its largest count: so does what is shown. */
+static void
+add_count(uint64_t *to, uint64_t n)
+{
+	if (*to >= STORE_COUNT_MAX || n >= STORE_COUNT_MAX - *to)
+		*to = STORE_COUNT_MAX;
+	else
+		*to += n;
+}
+
 /* Adds what a batch holds for a series: all of it to the total, the
  * day's to the day. Yesterday's hits can be pending after midnight. */
 static void
@@ -425,11 +435,11 @@ add_batch(struct batch *b, const char *site, const char *path, int day,
 		p = pending_find(b, site, path, d, key_hash(site, path, d));
 		if (p == NULL)
 			continue;
-		total->views += p->views;
-		total->visitors += p->visitors;
+		add_count(&total->views, p->views);
+		add_count(&total->visitors, p->visitors);
 		if (d == day) {
-			today->views += p->views;
-			today->visitors += p->visitors;
+			add_count(&today->views, p->views);
+			add_count(&today->visitors, p->visitors);
 		}
 	}
 }

@@ -125,6 +125,7 @@ check(struct csvrow_reader *r, unsigned long line, struct csvrow *row)
 	size_t plen = r->len[2], i;
 	int f;
 
+	row->line = line;
 	/* The path's own checks say it of a path. */
 	for (f = 0; f < CSVROW_NFIELDS; f++)
 		if (f != 2 && has_nul(r, f))

@@ -72,6 +72,7 @@ struct store_view {
 struct store_txn {
 	struct store *st;
 	MDB_txn	*txn;
+	struct store_view view;	/* of txn, for store_txn_view */
 	uint32_t next_id;	/* 0 until read from meta */
 	int	 next_id_dirty;
 	bool	 recent_read;	/* recent_floor and _high read from meta */
@@ -834,6 +835,15 @@ store_get(struct store_view *v, const char *site, const char *path, int day,
 	return txn_get(v->st, v->txn, site, path, day, out);
 }
 
+struct store_view *
+store_txn_view(struct store_txn *t)
+{
+	t->view.st = t->st;
+	t->view.txn = t->txn;
+	t->view.active = 1;
+	return &t->view;
+}
+
 int
 store_txn_get(struct store_txn *t, const char *site, const char *path, int day,
     struct series_counts *out)
@@ -1455,14 +1465,27 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
 	return ret;
 }
 
-int
-store_add(struct store_txn *t, const char *site, const char *path, int day,
-    uint64_t views, uint64_t visitors)
+/* How much of n can be added to both a and b with neither passing
+ * STORE_COUNT_MAX. */
+static uint64_t
+room(uint64_t a, uint64_t b, uint64_t n)
+{
+	uint64_t hi = a > b ? a : b;
+
+	if (hi >= STORE_COUNT_MAX)
+		return 0;
+	return n < STORE_COUNT_MAX - hi ? n : STORE_COUNT_MAX - hi;
+}
+
+static int
+add_counts(struct store_txn *t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors, bool exact)
 {
 	struct series_rec rec;
 	struct day_rec dr;
 	unsigned char key[8];
 	MDB_val k, v;
+	uint64_t addv, addu;
 	int rc;
 
 	if (day < 0) {
@@ -1471,16 +1494,34 @@ store_add(struct store_txn *t, const char *site, const char *path, int day,
 	}
 	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
 		return rc;
-	rec.views += views;
-	rec.visitors += visitors;
-	if ((rc = put_series(t, site, path, &rec)) != STORE_OK)
-		return rc;
-
 	rc = get_day(t->st, t->txn, rec.id, day, &dr);
 	if (rc && rc != STORE_NOTFOUND)
 		return rc;
-	dr.views += views;
-	dr.visitors += visitors;
+	/* The day row and the all-time count grow by the same amount, so
+	 * that the total stays the sum of the rows and the adjustment. An
+	 * import's total may be on its way back from an adjustment below
+	 * zero (wrapped, as unsigned numbers do): only its day row is held
+	 * to the limit here, and the caller checks the totals at the end. */
+	if (exact) {
+		addv = room(dr.views, dr.views, views);
+		addu = room(dr.visitors, dr.visitors, visitors);
+		if (addv != views || addu != visitors) {
+			snprintf(t->st->err, sizeof(t->st->err), "the day's %s "
+			    "would pass the largest count (%" PRId64 ")",
+			    addv != views ? "views" : "visitors",
+			    (int64_t)STORE_COUNT_MAX);
+			return STORE_ERROR;
+		}
+	} else {
+		addv = room(rec.views, dr.views, views);
+		addu = room(rec.visitors, dr.visitors, visitors);
+	}
+	rec.views += addv;
+	rec.visitors += addu;
+	if ((rc = put_series(t, site, path, &rec)) != STORE_OK)
+		return rc;
+	dr.views += addv;
+	dr.visitors += addu;
 	day_key(key, rec.id, (uint32_t)day);
 	k.mv_data = key;
 	k.mv_size = sizeof(key);
@@ -1492,6 +1533,20 @@ store_add(struct store_txn *t, const char *site, const char *path, int day,
 }
 
 int
+store_add(struct store_txn *t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors)
+{
+	return add_counts(t, site, path, day, views, visitors, false);
+}
+
+int
+store_add_exact(struct store_txn *t, const char *site, const char *path,
+    int day, uint64_t views, uint64_t visitors)
+{
+	return add_counts(t, site, path, day, views, visitors, true);
+}
+
+int
 store_add_adjust(struct store_txn *t, const char *site, const char *path,
     int64_t views, int64_t visitors)
 {
@@ -1500,13 +1555,38 @@ store_add_adjust(struct store_txn *t, const char *site, const char *path,
 
 	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
 		return rc;
-	rec.adj_views += views;
-	rec.adj_visitors += visitors;
+	if (__builtin_add_overflow(rec.adj_views, views, &rec.adj_views) ||
+	    __builtin_add_overflow(rec.adj_visitors, visitors,
+	    &rec.adj_visitors)) {
+		snprintf(t->st->err, sizeof(t->st->err), "the all-time "
+		    "adjustment would leave the range of counts");
+		return STORE_ERROR;
+	}
 	/* Unsigned wrap-around is defined, so the order of rows does not
-	 * matter: the sum comes out right. */
+	 * matter: the sum comes out right, and is checked once complete. */
 	rec.views += (uint64_t)views;
 	rec.visitors += (uint64_t)visitors;
 	return put_series(t, site, path, &rec);
+}
+
+/* The adjustment that makes the rows (total - adj, exact in uint64_t
+ * because total <= STORE_COUNT_MAX) add up to want; -1 when it is out
+ * of int64_t's range. */
+static int
+adjust_to(uint64_t total, int64_t adj, uint64_t want, int64_t *out)
+{
+	uint64_t rows = total - (uint64_t)adj, d;
+
+	if (want >= rows) {
+		if ((d = want - rows) > INT64_MAX)
+			return -1;
+		*out = (int64_t)d;
+	} else {
+		if ((d = rows - want) > (uint64_t)INT64_MAX + 1)
+			return -1;
+		*out = d == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)d;
+	}
+	return 0;
 }
 
 int
@@ -1516,12 +1596,20 @@ store_set_total(struct store_txn *t, const char *site, const char *path,
 	struct series_rec rec;
 	int rc;
 
+	if (views > STORE_COUNT_MAX || visitors > STORE_COUNT_MAX) {
+		snprintf(t->st->err, sizeof(t->st->err), "more than the "
+		    "largest count (%" PRId64 ")", (int64_t)STORE_COUNT_MAX);
+		return STORE_ERROR;
+	}
 	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
 		return rc;
-	/* views - adj_views is what the daily rows add up to. */
-	rec.adj_views = (int64_t)(views - (rec.views - (uint64_t)rec.adj_views));
-	rec.adj_visitors = (int64_t)(visitors -
-	    (rec.visitors - (uint64_t)rec.adj_visitors));
+	if (adjust_to(rec.views, rec.adj_views, views, &rec.adj_views) == -1 ||
+	    adjust_to(rec.visitors, rec.adj_visitors, visitors,
+	    &rec.adj_visitors) == -1) {
+		snprintf(t->st->err, sizeof(t->st->err), "too far from what "
+		    "the daily rows add up to");
+		return STORE_ERROR;
+	}
 	rec.views = views;
 	rec.visitors = visitors;
 	return put_series(t, site, path, &rec);

@@ -334,5 +334,136 @@ def test_backup_restores():
     eq(r.stop(), 0, "tallyd exit")
 
 
+# ---------------------------------------------------------------- overflow
+
+def new_data():
+    return os.path.join(mkdtemp(), "data")
+
+
+def import_refused(data, text, line, want=""):
+    """import of text exits 1 naming FILE:line:, and changes nothing."""
+    before = ctl_ok(data, "export") if os.path.exists(
+        os.path.join(data, "data.mdb")) else None
+    f = write_file(os.path.join(mkdtemp(), "in.csv"), text)
+    rc, out, err = run_tallyctl("--data", data, "import", f)
+    eq(rc, 1, "import exit status (out %r, err %r)" % (out, err))
+    check(("%s:%d: " % (f, line)) in err,
+          "error %r does not name %s:%d:" % (err, f, line))
+    check(want in err, "error %r does not say %r" % (err, want))
+    check("nothing imported" in err, "error %r: nothing imported?" % err)
+    if before is not None:
+        eq(ctl_ok(data, "export"), before, "the store after a refused import")
+    else:
+        eq(ctl_ok(data, "export"), "site,day,path,views,visitors\n",
+           "the store after a refused import")
+    check_clean(data)
+    return err
+
+
+def test_import_that_would_wrap_is_refused():
+    data = new_data()
+    today = utc_today()
+    ctl_ok(data, "import", write_file(
+        os.path.join(mkdtemp(), "a.csv"),
+        "default,%s,*,%d,1\n" % (today, I64_MAX)))
+    import_refused(data, "default,%s,*,5,0\n" % today, 1, "largest count")
+    import_refused(new_data(), "site,day,path,views,visitors\n"
+                   "default,2026-01-01,*,%d,0\ndefault,2026-01-02,*,%d,0\n"
+                   % (U64_MAX, 5), 2, "")
+    import_refused(new_data(), "default,2026-01-01,*,%d,0\n"
+                   "default,2026-01-02,*,%d,0\n" % (I64_MAX, I64_MAX), 2,
+                   "largest count")
+
+
+def test_import_adjustments_never_overflow():
+    # Two INT64_MAX adjustments overflowed a signed number (UBSan).
+    import_refused(new_data(), "default,-,*,%d,0\ndefault,-,*,%d,0\n"
+                   % (I64_MAX, I64_MAX), 2, "")
+    # An adjustment below the count made it 18,446,744,073,709,551,611.
+    data = new_data()
+    ctl_ok(data, "import", write_file(os.path.join(mkdtemp(), "a.csv"),
+                                      "default,2026-01-01,*,5,1\n"))
+    import_refused(data, "default,-,*,-10,0\n", 1, "less than 0")
+    rc, out, err = run_tallyctl("--data", data, "--json", "stats")
+    eq(rc, 0, "stats: " + err)
+    check("18446744073709551611" not in out, "a wrapped count: " + out)
+
+
+def test_export_with_negative_adjustment_round_trips():
+    data = made_store()
+    ctl_ok(data, "set", "--site", "default", "--path", "/p0", "--views",
+           "0", "--visitors", "0")
+    exp = ctl_ok(data, "export")
+    check(",-,/p0,-1,-1" in exp, "no negative adjustment in %r" % exp)
+    other = new_data()
+    ctl_ok(other, "import", write_file(os.path.join(mkdtemp(), "e.csv"), exp))
+    eq(ctl_ok(other, "export"), exp, "export after import")
+    check_clean(other)
+
+
+def test_set_refuses_counts_that_do_not_fit():
+    data = made_store()
+    for n in (str(U64_MAX), str(I64_MAX + 1), "99999999999999999999999"):
+        rc, out, err = run_tallyctl("--data", data, "set", "--site",
+                                    "default", "--views", n)
+        eq(rc, 2, "set --views %s (err %r)" % (n, err))
+        check("--views" in err, "message %r" % err)
+    rc, out, err = run_tallyctl("--data", data, "set", "--site", "default",
+                                "--views", "5", "--visitors", "9")
+    eq(rc, 1, "set with more visitors than views (err %r)" % err)
+    rc, out, err = run_tallyctl("--data", data, "set", "--site", "default",
+                                "--path", "/p0", "--views", "1000")
+    eq(rc, 1, "set of a page above its site (err %r)" % err)
+    check("more than the site" in err, "message %r" % err)
+    check_clean(data)
+
+
+def test_hits_on_the_largest_count_saturate():
+    d = Daemon()
+    d.hit("/a")
+    time.sleep(0.5)
+    ctl_ok(d.data, "set", "--site", "default", "--views", str(I64_MAX))
+    ctl_ok(d.data, "set", "--site", "default", "--path", "/a", "--views",
+           str(I64_MAX))
+    for _ in range(3):
+        c = d.hit("/a")
+    eq(c["total"]["views"], I64_MAX, "site views at the largest count")
+    eq(c["page"]["views"], I64_MAX, "page views at the largest count")
+    eq(d.stop(), 0, "tallyd exit")
+    check_clean(d.data)
+    exp = ctl_ok(d.data, "export")
+    other = new_data()
+    ctl_ok(other, "import", write_file(os.path.join(mkdtemp(), "e.csv"), exp))
+    eq(ctl_ok(other, "export"), exp, "export of a saturated store round-trips")
+
+
+# ---------------------------------------------------------------- import = check
+
+def test_import_refuses_more_visitors_than_views():
+    import_refused(new_data(), "default,2026-01-01,*,5,1\n"
+                   "default,2026-01-01,/a,2,3\n", 2, "visitors")
+    data = new_data()
+    ctl_ok(data, "import", write_file(os.path.join(mkdtemp(), "a.csv"),
+                                      "default,2026-01-01,*,5,2\n"))
+    # The merge, not the row, has more visitors than views.
+    import_refused(data, "default,2026-01-01,*,0,4\n", 1, "visitors")
+
+
+def test_import_refuses_pages_without_their_site():
+    import_refused(new_data(), "site,day,path,views,visitors\n"
+                   "default,2026-01-01,/a,2,1\n", 2, "")
+    import_refused(new_data(), "default,2026-01-01,*,2,1\n"
+                   "default,2026-01-02,/a,2,1\n", 2, "none")
+
+
+def test_import_refuses_pages_larger_than_their_site():
+    import_refused(new_data(), "default,2026-01-01,*,2,1\n"
+                   "default,2026-01-01,/a,3,1\n"
+                   "default,2026-01-01,/b,1,1\n", 2, "")
+    import_refused(new_data(), "default,2026-01-01,*,5,2\n"
+                   "default,2026-01-01,/a,3,1\n"
+                   "default,-,/a,10,0\n", 3, "more than the site")
+
+
 if __name__ == "__main__":
     harness.main(globals())
