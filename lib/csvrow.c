@@ -127,6 +127,7 @@ check(struct csvrow_reader *r, unsigned long line, struct csvrow *row)
 	enum path_error pe;
 	int f;
 
+	row->line = line;
 	/* The path's own checks say it of a path. */
 	for (f = 0; f < CSVROW_NFIELDS; f++)
 		if (f != 2 && has_nul(r, f))

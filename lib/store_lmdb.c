@@ -72,6 +72,7 @@ struct store_view {
 struct store_txn {
 	struct store *st;
 	MDB_txn	*txn;
+	struct store_view view;	/* of txn, for store_txn_view */
 	uint32_t next_id;	/* 0 until read from meta */
 	int	 next_id_dirty;
 	bool	 recent_read;	/* recent_floor and _high read from meta */
@@ -255,6 +256,72 @@ store_init(struct store *st)
 	return STORE_OK;
 }
 
+/*
+ * tallyd and tallyctl often run as root: a data.mdb or lock.mdb planted
+ * as a symbolic link would have LMDB write through it, to any file. So
+ * the directory and the files already in it must be what they seem, and
+ * the directory must be one that only its owner and group may change
+ * (the documented layout: 0770 or 0750, files 0660). LMDB opens the
+ * files by name after this check; the window between is closed by the
+ * directory itself, which no one else may write.
+ */
+static int
+check_not_link(const char *file, bool must_exist, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (lstat(file, &sb) == -1) {
+		if (errno == ENOENT && !must_exist)
+			return STORE_OK;
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return STORE_ERROR;
+	}
+	if (S_ISLNK(sb.st_mode)) {
+		snprintf(err, errlen, "%s is a symbolic link; refusing to use "
+		    "it", file);
+		return STORE_ERROR;
+	}
+	if (must_exist ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s is not a %s; refusing to use it",
+		    file, must_exist ? "directory" : "regular file");
+		return STORE_ERROR;
+	}
+	if (must_exist && (sb.st_mode & S_IWOTH)) {
+		snprintf(err, errlen, "%s is writable by others (mode %04o); "
+		    "refusing to use it", file, (unsigned)sb.st_mode & 07777);
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+static int
+check_store_files(const char *dir, char *err, size_t errlen)
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb" };
+	char path[PATH_MAX];
+	size_t len;
+	int rc;
+
+	/* "data/" would name the directory a link points to. */
+	len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	if (len >= sizeof(path)) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return STORE_ERROR;
+	}
+	memcpy(path, dir, len);
+	path[len] = '\0';
+	if ((rc = check_not_link(path, true, err, errlen)) != STORE_OK)
+		return rc;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%.*s/%s", (int)len, dir, files[i]);
+		if ((rc = check_not_link(path, false, err, errlen)) != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
 int
 store_open(struct store **out, const char *dir, int flags, char *err,
     size_t errlen)
@@ -302,6 +369,11 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 		}
 		if (stat(file, &sb) == 0 && (size_t)sb.st_size > mapsize)
 			mapsize = sb.st_size;
+	}
+	if (check_store_files(dir, err, errlen) != STORE_OK) {
+		pthread_rwlock_destroy(&st->quiesce);
+		free(st);
+		return STORE_ERROR;
 	}
 	/* Lets tests start with a tiny map to see it grow. */
 	if ((env = getenv("TALLY_INITIAL_MAP_SIZE")) != NULL && atol(env) > 0 &&
@@ -384,7 +456,8 @@ store_lock_daemon(struct store *st, char *err, size_t errlen)
 	if (mdb_env_get_path(st->env, &dir) != 0)
 		dir = ".";
 	snprintf(file, sizeof(file), "%s/tallyd.lock", dir);
-	st->lockfd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	st->lockfd = open(file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0640);
 	if (st->lockfd == -1) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return STORE_ERROR;
@@ -436,22 +509,140 @@ store_grow(struct store *st)
 	return STORE_OK;
 }
 
+/* Takes the salts and the seen ids out of a private copy. Their pages
+ * become free pages of that copy, which a compacting copy leaves out. */
+static int
+strip_copy(const char *dir, char *err, size_t errlen)
+{
+	char file[PATH_MAX + 16];
+	struct stat sb;
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k;
+	const char *step = "mdb_env_create";
+	int rc;
+
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	if (stat(file, &sb) == -1) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return STORE_ERROR;
+	}
+	if ((rc = mdb_env_create(&env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(env, 8)) != 0 ||
+	    (rc = mdb_env_set_mapsize(env, (size_t)sb.st_size * 2 +
+	    INITIAL_MAP_SIZE)) != 0)
+		goto bad;
+	/* No one else knows of this copy: no lock file, no sync. */
+	step = "opening the copy";
+	if ((rc = mdb_env_open(env, dir, MDB_NOLOCK | MDB_NOSYNC, 0600)) != 0)
+		goto bad;
+	step = "mdb_txn_begin";
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+		goto bad;
+	step = "deleting the salts";
+	k.mv_data = STORE_META_SALTS;
+	k.mv_size = strlen(STORE_META_SALTS);
+	if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)) != 0 ||
+	    ((rc = mdb_del(txn, dbi, &k, NULL)) != 0 && rc != MDB_NOTFOUND))
+		goto bad;
+	step = "deleting the seen visitors";
+	if ((rc = mdb_dbi_open(txn, "seen", 0, &dbi)) != 0 ||
+	    (rc = mdb_drop(txn, dbi, 0)) != 0)
+		goto bad;
+	step = "mdb_txn_commit";
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto bad;
+	mdb_env_close(env);
+	return STORE_OK;
+bad:
+	snprintf(err, errlen, "%s %s: %s", step, dir, mdb_strerror(rc));
+	if (txn)
+		mdb_txn_abort(txn);
+	if (env)
+		mdb_env_close(env);
+	return STORE_ERROR;
+}
+
+/*
+ * A backup holds no salt and no visitor id: whoever reads one could
+ * otherwise test whether an address and User-Agent visited that day,
+ * and a salt kept in daily backups outlives its midnight. So the store
+ * is copied (compacted, in one read transaction: tallyd goes on
+ * writing) into a private directory inside dest, stripped there, and
+ * copied compacted again into dest, leaving the stripped pages behind.
+ */
 int
 store_backup(struct store *st, const char *dest, char *err, size_t errlen)
 {
-	int rc;
+	char tmp[PATH_MAX], file[PATH_MAX + 16];
+	const char *dir;
+	struct stat dsb, fsb;
+	bool made;
+	int rc, ret = STORE_ERROR;
 
-	if (mkdir(dest, 0750) == -1 && errno != EEXIST) {
+	if (mdb_env_get_path(st->env, &dir) != 0)
+		dir = ".";
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	if (stat(dir, &dsb) == -1 || stat(file, &fsb) == -1) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return STORE_ERROR;
+	}
+	made = mkdir(dest, 0700) == 0;
+	if (!made && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dest, strerror(errno));
 		return STORE_ERROR;
 	}
-	/* A compacting copy runs in a read transaction: writers go on. */
-	if ((rc = mdb_env_copy2(st->env, dest, MDB_CP_COMPACT)) != 0) {
-		snprintf(err, errlen, "mdb_env_copy2 %s: %s", dest,
-		    mdb_strerror(rc));
+	snprintf(tmp, sizeof(tmp), "%s/.backup-XXXXXX", dest);
+	if (mkdtemp(tmp) == NULL) {
+		snprintf(err, errlen, "cannot create %s: %s", tmp,
+		    strerror(errno));
 		return STORE_ERROR;
 	}
-	return STORE_OK;
+	if ((rc = mdb_env_copy2(st->env, tmp, MDB_CP_COMPACT)) != 0) {
+		snprintf(err, errlen, "mdb_env_copy2 %s: %s", tmp,
+		    mdb_strerror(rc));
+		goto done;
+	}
+	if (strip_copy(tmp, err, errlen) != STORE_OK)
+		goto done;
+	{
+		MDB_env *env;
+
+		if ((rc = mdb_env_create(&env)) == 0) {
+			mdb_env_set_maxdbs(env, 8);
+			mdb_env_set_mapsize(env, (size_t)fsb.st_size * 2 +
+			    INITIAL_MAP_SIZE);
+			if ((rc = mdb_env_open(env, tmp, MDB_NOLOCK |
+			    MDB_RDONLY, 0600)) == 0)
+				rc = mdb_env_copy2(env, dest, MDB_CP_COMPACT);
+			mdb_env_close(env);
+		}
+		if (rc) {
+			snprintf(err, errlen, "mdb_env_copy2 %s: %s", dest,
+			    mdb_strerror(rc));
+			goto done;
+		}
+	}
+	/* The store's own modes: 0660 files in a 0770 directory let admins
+	 * in tallyd's group use the copy as they use the store. */
+	snprintf(file, sizeof(file), "%s/data.mdb", dest);
+	if (chmod(file, fsb.st_mode & 0777) == -1 ||
+	    (made && chmod(dest, dsb.st_mode & 0777) == -1)) {
+		snprintf(err, errlen, "chmod %s: %s", made ? dest : file,
+		    strerror(errno));
+		goto done;
+	}
+	ret = STORE_OK;
+done:
+	snprintf(file, sizeof(file), "%s/data.mdb", tmp);
+	unlink(file);
+	snprintf(file, sizeof(file), "%s/lock.mdb", tmp);
+	unlink(file);
+	rmdir(tmp);
+	return ret;
 }
 
 int
@@ -642,6 +833,15 @@ store_get(struct store_view *v, const char *site, const char *path, int day,
     struct series_counts *out)
 {
 	return txn_get(v->st, v->txn, site, path, day, out);
+}
+
+struct store_view *
+store_txn_view(struct store_txn *t)
+{
+	t->view.st = t->st;
+	t->view.txn = t->txn;
+	t->view.active = 1;
+	return &t->view;
 }
 
 int
@@ -1265,14 +1465,27 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
 	return ret;
 }
 
-int
-store_add(struct store_txn *t, const char *site, const char *path, int day,
-    uint64_t views, uint64_t visitors)
+/* How much of n can be added to both a and b with neither passing
+ * STORE_COUNT_MAX. */
+static uint64_t
+room(uint64_t a, uint64_t b, uint64_t n)
+{
+	uint64_t hi = a > b ? a : b;
+
+	if (hi >= STORE_COUNT_MAX)
+		return 0;
+	return n < STORE_COUNT_MAX - hi ? n : STORE_COUNT_MAX - hi;
+}
+
+static int
+add_counts(struct store_txn *t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors, bool exact)
 {
 	struct series_rec rec;
 	struct day_rec dr;
 	unsigned char key[8];
 	MDB_val k, v;
+	uint64_t addv, addu;
 	int rc;
 
 	if (day < 0) {
@@ -1281,16 +1494,34 @@ store_add(struct store_txn *t, const char *site, const char *path, int day,
 	}
 	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
 		return rc;
-	rec.views += views;
-	rec.visitors += visitors;
-	if ((rc = put_series(t, site, path, &rec)) != STORE_OK)
-		return rc;
-
 	rc = get_day(t->st, t->txn, rec.id, day, &dr);
 	if (rc && rc != STORE_NOTFOUND)
 		return rc;
-	dr.views += views;
-	dr.visitors += visitors;
+	/* The day row and the all-time count grow by the same amount, so
+	 * that the total stays the sum of the rows and the adjustment. An
+	 * import's total may be on its way back from an adjustment below
+	 * zero (wrapped, as unsigned numbers do): only its day row is held
+	 * to the limit here, and the caller checks the totals at the end. */
+	if (exact) {
+		addv = room(dr.views, dr.views, views);
+		addu = room(dr.visitors, dr.visitors, visitors);
+		if (addv != views || addu != visitors) {
+			snprintf(t->st->err, sizeof(t->st->err), "the day's %s "
+			    "would pass the largest count (%" PRId64 ")",
+			    addv != views ? "views" : "visitors",
+			    (int64_t)STORE_COUNT_MAX);
+			return STORE_ERROR;
+		}
+	} else {
+		addv = room(rec.views, dr.views, views);
+		addu = room(rec.visitors, dr.visitors, visitors);
+	}
+	rec.views += addv;
+	rec.visitors += addu;
+	if ((rc = put_series(t, site, path, &rec)) != STORE_OK)
+		return rc;
+	dr.views += addv;
+	dr.visitors += addu;
 	day_key(key, rec.id, (uint32_t)day);
 	k.mv_data = key;
 	k.mv_size = sizeof(key);
@@ -1302,6 +1533,20 @@ store_add(struct store_txn *t, const char *site, const char *path, int day,
 }
 
 int
+store_add(struct store_txn *t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors)
+{
+	return add_counts(t, site, path, day, views, visitors, false);
+}
+
+int
+store_add_exact(struct store_txn *t, const char *site, const char *path,
+    int day, uint64_t views, uint64_t visitors)
+{
+	return add_counts(t, site, path, day, views, visitors, true);
+}
+
+int
 store_add_adjust(struct store_txn *t, const char *site, const char *path,
     int64_t views, int64_t visitors)
 {
@@ -1310,13 +1555,38 @@ store_add_adjust(struct store_txn *t, const char *site, const char *path,
 
 	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
 		return rc;
-	rec.adj_views += views;
-	rec.adj_visitors += visitors;
+	if (__builtin_add_overflow(rec.adj_views, views, &rec.adj_views) ||
+	    __builtin_add_overflow(rec.adj_visitors, visitors,
+	    &rec.adj_visitors)) {
+		snprintf(t->st->err, sizeof(t->st->err), "the all-time "
+		    "adjustment would leave the range of counts");
+		return STORE_ERROR;
+	}
 	/* Unsigned wrap-around is defined, so the order of rows does not
-	 * matter: the sum comes out right. */
+	 * matter: the sum comes out right, and is checked once complete. */
 	rec.views += (uint64_t)views;
 	rec.visitors += (uint64_t)visitors;
 	return put_series(t, site, path, &rec);
+}
+
+/* The adjustment that makes the rows (total - adj, exact in uint64_t
+ * because total <= STORE_COUNT_MAX) add up to want; -1 when it is out
+ * of int64_t's range. */
+static int
+adjust_to(uint64_t total, int64_t adj, uint64_t want, int64_t *out)
+{
+	uint64_t rows = total - (uint64_t)adj, d;
+
+	if (want >= rows) {
+		if ((d = want - rows) > INT64_MAX)
+			return -1;
+		*out = (int64_t)d;
+	} else {
+		if ((d = rows - want) > (uint64_t)INT64_MAX + 1)
+			return -1;
+		*out = d == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)d;
+	}
+	return 0;
 }
 
 int
@@ -1326,12 +1596,20 @@ store_set_total(struct store_txn *t, const char *site, const char *path,
 	struct series_rec rec;
 	int rc;
 
+	if (views > STORE_COUNT_MAX || visitors > STORE_COUNT_MAX) {
+		snprintf(t->st->err, sizeof(t->st->err), "more than the "
+		    "largest count (%" PRId64 ")", (int64_t)STORE_COUNT_MAX);
+		return STORE_ERROR;
+	}
 	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
 		return rc;
-	/* views - adj_views is what the daily rows add up to. */
-	rec.adj_views = (int64_t)(views - (rec.views - (uint64_t)rec.adj_views));
-	rec.adj_visitors = (int64_t)(visitors -
-	    (rec.visitors - (uint64_t)rec.adj_visitors));
+	if (adjust_to(rec.views, rec.adj_views, views, &rec.adj_views) == -1 ||
+	    adjust_to(rec.visitors, rec.adj_visitors, visitors,
+	    &rec.adj_visitors) == -1) {
+		snprintf(t->st->err, sizeof(t->st->err), "too far from what "
+		    "the daily rows add up to");
+		return STORE_ERROR;
+	}
 	rec.views = views;
 	rec.visitors = visitors;
 	return put_series(t, site, path, &rec);
@@ -1363,6 +1641,81 @@ delete_days(struct store_txn *t, uint32_t id)
 	return STORE_OK;
 }
 
+/* The rows of a series in "recent": one per day, found by the id. */
+static int
+delete_recent(struct store_txn *t, uint32_t id)
+{
+	unsigned char rec[RECENT_REC], days[STORE_RECENT_DAYS * 2][4];
+	MDB_cursor *cur;
+	MDB_val k, d;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->st->recent, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	    rc == 0 && n < sizeof(days) / sizeof(days[0]);
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_NODUP))
+		if (k.mv_size == 4)
+			memcpy(days[n++], k.mv_data, 4);
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(t->st, rc, "reading recent days");
+	memset(rec, 0, sizeof(rec));
+	id_key(rec, id);
+	for (i = 0; i < n; i++) {
+		k.mv_data = days[i];
+		k.mv_size = 4;
+		d.mv_data = rec;
+		d.mv_size = sizeof(rec);
+		rc = mdb_del(t->txn, t->st->recent, &k, &d);
+		if (rc && rc != MDB_NOTFOUND)
+			return fail(t->st, rc, "deleting recent rows");
+	}
+	return STORE_OK;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Forgets the visitors seen on the series hashed in h (sorted): a
+ * visitor who comes back after a reset is a visitor of the new count.
+ * Only today's and yesterday's ids are kept, so this walk is short. */
+static int
+delete_seen(struct store_txn *t, const uint64_t *h, size_t n)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	uint64_t series;
+	int rc;
+
+	if (n == 0)
+		return STORE_OK;
+	if ((rc = mdb_cursor_open(t->txn, t->st->seen, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0) {
+		if (k.mv_size == 20) {
+			memcpy(&series, (unsigned char *)k.mv_data + 4, 8);
+			/* After a delete, MDB_NEXT yields the row that
+			 * moved up. */
+			if (bsearch(&series, h, n, sizeof(*h), cmp_u64) &&
+			    (rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+		}
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(t->st, rc, "deleting seen visitors");
+	return STORE_OK;
+}
+
 static int
 delete_series(struct store_txn *t, const char *site, const char *path)
 {
@@ -1376,7 +1729,8 @@ delete_series(struct store_txn *t, const char *site, const char *path)
 		return STORE_OK;
 	if (rc)
 		return rc;
-	if ((rc = delete_days(t, rec.id)) != STORE_OK)
+	if ((rc = delete_days(t, rec.id)) != STORE_OK ||
+	    (rc = delete_recent(t, rec.id)) != STORE_OK)
 		return rc;
 	{
 		unsigned char nk[4];
@@ -1426,6 +1780,7 @@ store_reset(struct store_txn *t, const char *site, const char *path)
 	struct store_view v = { .st = t->st, .txn = t->txn, .active = 1 };
 	struct path_list l = { 0 };
 	struct series_rec srec;
+	uint64_t h, *hashes;
 	size_t i;
 	int rc;
 
@@ -1433,7 +1788,9 @@ store_reset(struct store_txn *t, const char *site, const char *path)
 		if ((rc = get_series(t->st, t->txn, site, path, &srec)) ==
 		    STORE_NOTFOUND)
 			return STORE_OK;
-		if ((rc = delete_series(t, site, path)) != STORE_OK)
+		h = store_series_hash(site, path);
+		if ((rc = delete_series(t, site, path)) != STORE_OK ||
+		    (rc = delete_seen(t, &h, 1)) != STORE_OK)
 			return rc;
 		if (path[0] == '\0')
 			return STORE_OK;
@@ -1448,11 +1805,20 @@ store_reset(struct store_txn *t, const char *site, const char *path)
 	}
 	/* Collect first: deleting under a cursor's feet is not worth it. */
 	rc = store_each_series(&v, site, collect_path, &l);
-	for (i = 0; rc == STORE_OK && i < l.n; i++)
+	if ((hashes = calloc(l.n + 1, sizeof(*hashes))) == NULL)
+		rc = STORE_ERROR;
+	for (i = 0; rc == STORE_OK && i < l.n; i++) {
+		hashes[i] = store_series_hash(site, l.paths[i]);
 		rc = delete_series(t, site, l.paths[i]);
+	}
+	if (rc == STORE_OK) {
+		qsort(hashes, l.n, sizeof(*hashes), cmp_u64);
+		rc = delete_seen(t, hashes, l.n);
+	}
 	for (i = 0; i < l.n; i++)
 		free(l.paths[i]);
 	free(l.paths);
+	free(hashes);
 	return rc;
 }
 
@@ -1470,6 +1836,20 @@ store_meta_put(struct store_txn *t, const char *key, const void *val,
 	if ((rc = mdb_put(t->txn, t->st->meta, &k, &v, 0)) != 0)
 		return fail(t->st, rc, "writing meta");
 	return STORE_OK;
+}
+
+uint64_t
+store_series_hash(const char *site, const char *path)
+{
+	const unsigned char *p;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (p = (const unsigned char *)site; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	h = (h ^ 0xff) * 1099511628211ULL;
+	for (p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
 }
 
 static void

@@ -6,6 +6,7 @@
 #ifndef TALLYCTL_CTL_H
 #define TALLYCTL_CTL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,28 @@ void table_row(struct table *, ...);
 void table_print(struct table *, const struct ctl *, FILE *, bool header,
     int indent);
 void table_free(struct table *);
+
+/*
+ * The one definition of consistent counts (ctl_verify.c), checked by
+ * "check" on the store and by "import" and "set" on what they write.
+ * fn hears of each problem: the series (path "" for the site's own,
+ * NULL for the site as a whole) and the day (VERIFY_ALL_TIME for the
+ * all-time counts) it concerns; a non-zero answer stops the walk and is
+ * returned. Else returns a store status. site NULL: every site.
+ */
+#define VERIFY_ALL_TIME	INT_MIN
+struct verify_problem {
+	const char	*site;
+	const char	*path;
+	int		 day;
+	const char	*msg;
+};
+typedef int (*verify_fn)(void *arg, const struct verify_problem *);
+struct verify_totals {
+	uint64_t	 sites, series, rows;
+};
+int ctl_verify(struct store_view *, const char *site, verify_fn, void *arg,
+    struct verify_totals *);
 
 int cmd_stats(struct ctl *, int, char **);
 int cmd_top(struct ctl *, int, char **);

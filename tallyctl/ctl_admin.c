@@ -50,10 +50,22 @@ struct set_write {
 	uint64_t	 views;
 	uint64_t	 visitors;
 	bool		 keep_visitors;
+	char		 bad[1024];	/* why the site would be inconsistent */
 };
 
+/* A verify_fn: the first problem refuses the set. */
+static int
+set_problem(void *arg, const struct verify_problem *p)
+{
+	struct set_write *w = arg;
+
+	snprintf(w->bad, sizeof(w->bad), "%s", p->msg);
+	return 1;
+}
+
 /* A store_write_fn. Without --visitors the visitors stay what they are:
- * read in the same transaction, so no commit slips in between. */
+ * read in the same transaction, so no commit slips in between. The site
+ * must then pass check's rules: a page may not outgrow its site. */
 static int
 set_total(struct store_txn *txn, void *arg)
 {
@@ -61,13 +73,18 @@ set_total(struct store_txn *txn, void *arg)
 	struct series_counts sc;
 	int rc;
 
+	w->bad[0] = '\0';
 	if (w->keep_visitors) {
 		if ((rc = store_txn_get(txn, w->site, w->path, DAY_ADJUST,
 		    &sc)) != STORE_OK)
 			return rc;
 		w->visitors = sc.total.visitors;
 	}
-	return store_set_total(txn, w->site, w->path, w->views, w->visitors);
+	if ((rc = store_set_total(txn, w->site, w->path, w->views,
+	    w->visitors)) != STORE_OK)
+		return rc;
+	rc = ctl_verify(store_txn_view(txn), w->site, set_problem, w, NULL);
+	return w->bad[0] ? STORE_ERROR : rc;
 }
 
 int
@@ -97,14 +114,13 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 	if ((rc = ctl_site(ctl, site_opt, &site)) != 0 ||
 	    (path_opt && (rc = ctl_path(ctl, "--path", path_opt, path)) != 0))
 		return rc;
-	/* INT64_MAX: the store keeps the difference to the daily rows as
-	 * a signed number. */
-	if (ctl_number(views_opt, INT64_MAX, &views) == -1)
-		return ctl_usage(ctl, "--views: not a number: %s", views_opt);
-	if (visitors_opt && ctl_number(visitors_opt, INT64_MAX, &visitors) ==
-	    -1)
-		return ctl_usage(ctl, "--visitors: not a number: %s",
-		    visitors_opt);
+	if (ctl_number(views_opt, STORE_COUNT_MAX, &views) == -1)
+		return ctl_usage(ctl, "--views: not a number from 0 to %"
+		    PRId64 ": %s", (int64_t)STORE_COUNT_MAX, views_opt);
+	if (visitors_opt && ctl_number(visitors_opt, STORE_COUNT_MAX,
+	    &visitors) == -1)
+		return ctl_usage(ctl, "--visitors: not a number from 0 to %"
+		    PRId64 ": %s", (int64_t)STORE_COUNT_MAX, visitors_opt);
 	/* Carrying an old counter over into a new install is what set is
 	 * for: it may create the store. */
 	if ((rc = ctl_open(ctl, 0)) != 0)
@@ -117,7 +133,8 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 	w.keep_visitors = visitors_opt == NULL;
 	if (store_write(ctl->store, set_total, &w) != STORE_OK)
 		return ctl_fail(ctl, "setting %s %s: %s", site,
-		    path[0] ? path : "(site)", store_error(ctl->store));
+		    path[0] ? path : "(site)", w.bad[0] ? w.bad :
+		    store_error(ctl->store));
 	visitors = w.visitors;
 	if (ctl->json) {
 		struct buf b;
@@ -309,41 +326,16 @@ cmd_backup(struct ctl *ctl, int argc, char **argv)
 /*
  * check
  *
- * What the store promises, verified in one snapshot:
- *  - the schema version is this tally's (store_open refuses others);
- *  - the data file is as long as the pages the store uses;
- *  - every series: all-time total = its daily rows + its adjustment;
- *  - every site: a series of its own, npages = its number of pages;
- *  - every day: the site's views >= its pages' views (tallyd adds each
- *    view to both; only a page's reset makes the site's larger), and
- *    no page has more visitors than the site;
- *  - no day row has more visitors than views;
- *  - site ids and paths are valid, and the ids handed out (next_id)
- *    cover the series.
- *  - no day row belongs to a series that does not exist.
+ * What the store promises, verified in one snapshot: the schema version
+ * is this tally's (store_open refuses others); the data file is as long
+ * as the pages the store uses; the counts of every site are consistent
+ * (ctl_verify); the ids handed out (next_id) cover the series; no day
+ * row belongs to a series that does not exist.
  */
-
-struct day_sum {
-	int		 day;
-	struct counts	 site;
-	struct counts	 pages;		/* views summed */
-};
 
 struct check {
 	struct ctl	*ctl;
-	struct store_view *v;
 	uint64_t	 problems;
-	uint64_t	 nsites, nseries, nrows;
-	/* the site being walked */
-	char		 site[SITE_NAME_MAX + 1];
-	bool		 in_site, has_site_series;
-	uint32_t	 npages, pages;
-	struct day_sum	*days;
-	size_t		 ndays, capdays;
-	/* the series being walked */
-	const char	*path;
-	uint64_t	 sum_views, sum_visitors;
-	bool		 is_site;
 	struct buf	 out;
 };
 
@@ -372,149 +364,11 @@ problem(struct check *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-static struct day_sum *
-find_day(struct check *c, int day)
-{
-	size_t lo = 0, hi = c->ndays, mid;
-
-	while (lo < hi) {
-		mid = (lo + hi) / 2;
-		if (c->days[mid].day == day)
-			return &c->days[mid];
-		if (c->days[mid].day < day)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
+/* A verify_fn: every problem is reported, the walk goes on. */
 static int
-check_row(void *arg, const char *site, const char *path, int day,
-    const struct counts *cn)
+check_problem(void *arg, const struct verify_problem *p)
 {
-	struct check *c = arg;
-	struct day_sum *ds;
-	char d[DAY_STRLEN];
-	const char *what = path[0] ? path : "(site)";
-
-	/* Unsigned sums wrap like the store's own arithmetic, so a
-	 * negative adjustment comes out right. */
-	c->sum_views += cn->views;
-	c->sum_visitors += cn->visitors;
-	if (day == DAY_ADJUST)
-		return 0;
-	c->nrows++;
-	day_format(day, d);
-	if (cn->visitors > cn->views)
-		problem(c, "%s %s %s: %" PRIu64 " visitors but only %" PRIu64
-		    " views", site, what, d, cn->visitors, cn->views);
-	if (c->is_site) {
-		/* Rows come in day order: the array stays sorted. */
-		if (c->ndays == c->capdays) {
-			c->capdays = c->capdays ? c->capdays * 2 : 1024;
-			if ((c->days = reallocarray(c->days, c->capdays,
-			    sizeof(*c->days))) == NULL)
-				fatal("check");
-		}
-		memset(&c->days[c->ndays], 0, sizeof(c->days[0]));
-		c->days[c->ndays].day = day;
-		c->days[c->ndays++].site = *cn;
-		return 0;
-	}
-	if (!c->has_site_series)
-		return 0;
-	if ((ds = find_day(c, day)) == NULL) {
-		problem(c, "%s %s %s: %" PRIu64 " views on a day the site has "
-		    "none", site, path, d, cn->views);
-		return 0;
-	}
-	ds->pages.views += cn->views;
-	if (cn->visitors > ds->site.visitors)
-		problem(c, "%s %s %s: %" PRIu64 " visitors, more than the "
-		    "site's %" PRIu64, site, path, d, cn->visitors,
-		    ds->site.visitors);
-	return 0;
-}
-
-static void
-finish_site(struct check *c)
-{
-	char d[DAY_STRLEN];
-	size_t i;
-
-	if (!c->in_site)
-		return;
-	if (c->has_site_series && c->pages != c->npages)
-		problem(c, "%s: the site records %" PRIu32 " pages, the store "
-		    "holds %" PRIu32, c->site, c->npages, c->pages);
-	for (i = 0; i < c->ndays; i++) {
-		if (c->days[i].pages.views <= c->days[i].site.views)
-			continue;
-		day_format(c->days[i].day, d);
-		problem(c, "%s %s: its pages have %" PRIu64 " views, more "
-		    "than the site's %" PRIu64, c->site, d,
-		    c->days[i].pages.views, c->days[i].site.views);
-	}
-	c->ndays = 0;
-	c->in_site = false;
-}
-
-static bool
-path_ok(const char *path)
-{
-	size_t len = strlen(path), i;
-
-	if (len == 0 || path[0] != '/' || len > PATH_MAX_LEN ||
-	    !utf8_valid(path, len))
-		return false;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-			return false;
-	return true;
-}
-
-static int
-check_series(void *arg, const char *site, const char *path,
-    const struct series_counts *sc)
-{
-	struct check *c = arg;
-	const char *what = path[0] ? path : "(site)";
-	int rc;
-
-	c->nseries++;
-	if (!c->in_site || strcmp(c->site, site) != 0) {
-		finish_site(c);
-		c->in_site = true;
-		c->nsites++;
-		snprintf(c->site, sizeof(c->site), "%s", site);
-		c->has_site_series = path[0] == '\0';
-		c->npages = c->has_site_series ? sc->npages : 0;
-		c->pages = 0;
-		if (!site_name_valid(site))
-			problem(c, "invalid site id \"%s\"", site);
-		if (!c->has_site_series)
-			problem(c, "%s: pages without the site's own series",
-			    site);
-	}
-	c->is_site = path[0] == '\0';
-	if (!c->is_site) {
-		c->pages++;
-		if (!path_ok(path))
-			problem(c, "%s: invalid path \"%s\"", site, path);
-	}
-	c->sum_views = c->sum_visitors = 0;
-	rc = store_each_day(c->v, site, path, 0, INT_MAX, true, check_row, c);
-	if (rc != STORE_OK)
-		return rc;
-	if (c->sum_views != sc->total.views)
-		problem(c, "%s %s: total %" PRIu64 " views, its rows and "
-		    "adjustment add up to %" PRIu64, site, what,
-		    sc->total.views, c->sum_views);
-	if (c->sum_visitors != sc->total.visitors)
-		problem(c, "%s %s: total %" PRIu64 " visitors, its rows and "
-		    "adjustment add up to %" PRIu64, site, what,
-		    sc->total.visitors, c->sum_visitors);
+	problem(arg, "%s", p->msg);
 	return 0;
 }
 
@@ -522,6 +376,8 @@ int
 cmd_check(struct ctl *ctl, int argc, char **argv)
 {
 	struct check c;
+	struct verify_totals tot;
+	struct store_view *v = NULL;
 	struct store_stat ss;
 	struct stat sb;
 	char file[PATH_MAX], n1[NUM_STRLEN], n2[NUM_STRLEN], n3[NUM_STRLEN];
@@ -530,6 +386,7 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 	int rc, nargs;
 
 	memset(&c, 0, sizeof(c));
+	memset(&tot, 0, sizeof(tot));
 	buf_init(&c.out);
 	c.ctl = ctl;
 	if ((rc = ctl_parse(ctl, argc, argv, NULL, NULL, &nargs, 0, 0)) != 0)
@@ -555,33 +412,31 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 		goto done;
 	}
 
-	if ((c.v = store_view_new(ctl->store)) == NULL ||
-	    store_view_begin(c.v) != STORE_OK) {
+	if ((v = store_view_new(ctl->store)) == NULL ||
+	    store_view_begin(v) != STORE_OK) {
 		rc = ctl_fail(ctl, "starting a read: %s",
 		    store_error(ctl->store));
 		goto done;
 	}
 	len = sizeof(schema);
-	if (store_meta_get(c.v, "schema", &schema, &len) != STORE_OK ||
+	if (store_meta_get(v, "schema", &schema, &len) != STORE_OK ||
 	    len != sizeof(schema)) {
 		problem(&c, "the schema version cannot be read");
 	} else if (schema != STORE_SCHEMA_VERSION)
 		problem(&c, "schema version %" PRIu32 ", want %d", schema,
 		    STORE_SCHEMA_VERSION);
 	len = sizeof(next_id);
-	rc = store_meta_get(c.v, "next_id", &next_id, &len);
+	rc = store_meta_get(v, "next_id", &next_id, &len);
 	if (rc == STORE_ERROR || (rc == STORE_OK && len != sizeof(next_id)))
 		problem(&c, "the next series id cannot be read");
 	rc = 0;
 
-	if (store_each_series(c.v, NULL, check_series, &c) != STORE_OK) {
+	if (ctl_verify(v, NULL, check_problem, &c, &tot) != STORE_OK)
 		problem(&c, "reading the series: %s", store_error(ctl->store));
-	}
-	finish_site(&c);
 	{
 		uint64_t orphans;
 
-		if (store_orphan_rows(c.v, &orphans) != STORE_OK)
+		if (store_orphan_rows(v, &orphans) != STORE_OK)
 			problem(&c, "reading the day rows: %s",
 			    store_error(ctl->store));
 		else if (orphans > 0)
@@ -589,16 +444,16 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 			    orphans);
 	}
 	/* Ids start at 1; every series took one. */
-	if (c.nseries > 0 && (uint64_t)next_id < c.nseries + 1)
+	if (tot.series > 0 && (uint64_t)next_id < tot.series + 1)
 		problem(&c, "%" PRIu64 " series, but only %" PRIu32 " ids "
-		    "were handed out", c.nseries,
+		    "were handed out", tot.series,
 		    next_id > 0 ? next_id - 1 : 0);
 
 	if (ctl->json) {
 		printf("{\"ok\":%s,\"schema\":%" PRIu32 ",\"sites\":%" PRIu64
 		    ",\"series\":%" PRIu64 ",\"rows\":%" PRIu64
 		    ",\"problems\":[%s%s]}\n", c.problems ? "false" : "true",
-		    schema, c.nsites, c.nseries, c.nrows, c.out.data,
+		    schema, tot.sites, tot.series, tot.rows, c.out.data,
 		    c.problems ? "\n" : "");
 	} else if (c.problems > MAX_PROBLEMS)
 		printf("... and %" PRIu64 " more problems\n",
@@ -610,12 +465,11 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 		rc = 1;
 	} else if (!ctl->json)
 		printf("ok: schema %" PRIu32 ", %s site%s, %s series, %s day "
-		    "rows\n", schema, ctl_thousands(n1, c.nsites),
-		    c.nsites == 1 ? "" : "s", ctl_thousands(n2, c.nseries),
-		    ctl_thousands(n3, c.nrows));
+		    "rows\n", schema, ctl_thousands(n1, tot.sites),
+		    tot.sites == 1 ? "" : "s", ctl_thousands(n2, tot.series),
+		    ctl_thousands(n3, tot.rows));
 done:
-	store_view_free(c.v);
-	free(c.days);
+	store_view_free(v);
 	buf_free(&c.out);
 	return rc;
 }

@@ -166,6 +166,9 @@ struct import {
 	size_t		 n, cap;
 	struct arena	 strings;
 	const char	*last_site, *last_path;
+	/* What made the write fail, and the line it is blamed on. */
+	unsigned long	 bad_line;
+	char		 bad[1024];
 };
 
 /* Keeps a checked row. */
@@ -225,23 +228,78 @@ read_all(FILE *f, struct buf *b)
 	return ferror(f) ? -1 : 0;
 }
 
-/* Every row, in one transaction (a store_write_fn). */
+/* The row a problem is blamed on: the last one of its series and day,
+ * else of its series, else of its site's day, else of its site. */
+static unsigned long
+blame(const struct import *im, const struct verify_problem *p)
+{
+	const struct csvrow *r;
+	int pass;
+	size_t i;
+
+	for (pass = 0; pass < 4; pass++)
+		for (i = im->n; i-- > 0;) {
+			r = &im->rows[i];
+			if (strcmp(r->site, p->site) != 0)
+				continue;
+			if (pass < 2 && (p->path == NULL ||
+			    strcmp(r->path, p->path) != 0))
+				continue;
+			if ((pass == 0 || pass == 2) &&
+			    (p->day == VERIFY_ALL_TIME || r->day != p->day))
+				continue;
+			return r->line;
+		}
+	return 0;
+}
+
+/* A verify_fn: the first problem stops the import. */
+static int
+import_problem(void *arg, const struct verify_problem *p)
+{
+	struct import *im = arg;
+
+	im->bad_line = blame(im, p);
+	snprintf(im->bad, sizeof(im->bad), "%s", p->msg);
+	return 1;
+}
+
+/* Every row, in one transaction (a store_write_fn); then the sites it
+ * touched must pass check's rules, or nothing is imported. */
 static int
 add_rows(struct store_txn *txn, void *arg)
 {
 	struct import *im = arg;
 	const struct csvrow *r;
+	const char *site = NULL;
 	size_t i;
 	int rc = STORE_OK;
 
+	im->bad[0] = '\0';
 	for (i = 0; i < im->n && rc == STORE_OK; i++) {
 		r = &im->rows[i];
 		if (r->day == DAY_ADJUST)
 			rc = store_add_adjust(txn, r->site, r->path,
 			    (int64_t)r->views, (int64_t)r->visitors);
 		else
-			rc = store_add(txn, r->site, r->path, r->day, r->views,
-			    r->visitors);
+			rc = store_add_exact(txn, r->site, r->path, r->day,
+			    r->views, r->visitors);
+		if (rc == STORE_ERROR) {
+			im->bad_line = r->line;
+			snprintf(im->bad, sizeof(im->bad), "%s",
+			    store_error(im->ctl->store));
+		}
+	}
+	/* Rows come grouped by site: a site is verified once per run. */
+	for (i = 0; i < im->n && rc == STORE_OK; i++) {
+		r = &im->rows[i];
+		if (site && strcmp(site, r->site) == 0)
+			continue;
+		site = r->site;
+		rc = ctl_verify(store_txn_view(txn), site, import_problem, im,
+		    NULL);
+		if (im->bad[0])
+			rc = STORE_ERROR;
 	}
 	return rc;
 }
@@ -252,10 +310,18 @@ import_write(struct import *im)
 	struct store *st = im->ctl->store;
 
 	store_reader_check(st);
-	if (store_write(st, add_rows, im) != STORE_OK)
+	if (store_write(st, add_rows, im) == STORE_OK)
+		return 0;
+	if (im->bad[0] && im->bad_line > 0)
+		fprintf(stderr, "%s:%lu: %s\n", im->file, im->bad_line,
+		    im->bad);
+	else if (im->bad[0])
+		fprintf(stderr, "%s: %s\n", im->file, im->bad);
+	else
 		return ctl_fail(im->ctl, "writing: %s; nothing was imported",
 		    store_error(st));
-	return 0;
+	fprintf(stderr, "tallyctl: import: nothing imported\n");
+	return 1;
 }
 
 int

@@ -49,7 +49,7 @@ struct seen {
 /* A path the site has no room for, and the addresses that viewed it on
  * day: once PAGE_ADMIT_ADDRESSES have, it may get a series of its own. */
 struct candidate {
-	uint64_t series;	/* series_hash() of site and path */
+	uint64_t series;	/* store_series_hash() of site and path */
 	int32_t	 day;
 	uint32_t n;		/* distinct addresses; 0: a free slot */
 	uint64_t address[PAGE_ADMIT_ADDRESSES - 1];
@@ -57,7 +57,7 @@ struct candidate {
 
 /* Paths a site was given past max_pages on day. */
 struct admissions {
-	uint64_t site;		/* fnv() of its name */
+	uint64_t site;		/* store_series_hash() of the site */
 	int	 day;
 	long	 n;
 };
@@ -126,29 +126,9 @@ unlock(struct counter *c)
 }
 
 static uint64_t
-fnv(uint64_t h, const char *s)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return h;
-}
-
-/* Names a series in the seen sets. */
-static uint64_t
-series_hash(const char *site, const char *path)
-{
-	uint64_t h = fnv(1469598103934665603ULL, site);
-
-	h = (h ^ 0xff) * 1099511628211ULL;
-	return fnv(h, path);
-}
-
-static uint64_t
 key_hash(const char *site, const char *path, int day)
 {
-	uint64_t h = series_hash(site, path);
+	uint64_t h = store_series_hash(site, path);
 
 	h ^= (uint64_t)(unsigned int)day * 0x9e3779b97f4a7c15ULL;
 	return h ^ (h >> 29);
@@ -497,7 +477,7 @@ static struct admissions *
 admissions_of(struct counter *c, const char *site, int day)
 {
 	struct admissions *a;
-	uint64_t h = fnv(1469598103934665603ULL, site);
+	uint64_t h = store_series_hash(site, SITE_SERIES);
 	size_t i;
 
 	for (i = 0; i < c->nadmissions; i++)
@@ -542,7 +522,7 @@ admit_page(struct counter *c, struct batch *fl, const struct hit *hit,
 		cap.npages += (long)fs->new_pages;
 	if (page_gets_series(&cap, hit->path))
 		return true;	/* room enough */
-	series = series_hash(hit->site, hit->path);
+	series = store_series_hash(hit->site, hit->path);
 	a = admissions_of(c, hit->site, hit->day);
 	cap.admitted = a->n;
 	cap.addresses = candidate_note(c, series, hit->day, hit->address);
@@ -577,7 +557,7 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 			return rc;
 	}
 	if (hit->has_visitor) {
-		uint64_t ss = series_hash(hit->site, SITE_SERIES);
+		uint64_t ss = store_series_hash(hit->site, SITE_SERIES);
 		bool seen;
 
 		if ((rc = was_seen(c, view, fl, hit->day, ss, hit->visitor,
@@ -592,7 +572,7 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 				    hit->visitor);
 			}
 			rc = visit(c, view, fl, hit->day,
-			    series_hash(hit->site, path), hit->visitor,
+			    store_series_hash(hit->site, path), hit->visitor,
 			    &new_page);
 			if (rc != STORE_OK)
 				return rc;
@@ -614,6 +594,16 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 	return STORE_OK;
 }
 
+/* The store saturates at its largest count: so does what is shown. */
+static void
+add_count(uint64_t *to, uint64_t n)
+{
+	if (*to >= STORE_COUNT_MAX || n >= STORE_COUNT_MAX - *to)
+		*to = STORE_COUNT_MAX;
+	else
+		*to += n;
+}
+
 /* Adds what a batch holds for a series: all of it to the total, the
  * day's to the day. Yesterday's hits can be pending after midnight. */
 static void
@@ -629,11 +619,11 @@ add_batch(struct batch *b, const char *site, const char *path, int day,
 		p = pending_find(b, site, path, d, key_hash(site, path, d));
 		if (p == NULL)
 			continue;
-		total->views += p->views;
-		total->visitors += p->visitors;
+		add_count(&total->views, p->views);
+		add_count(&total->visitors, p->visitors);
 		if (d == day) {
-			today->views += p->views;
-			today->visitors += p->visitors;
+			add_count(&today->views, p->views);
+			add_count(&today->visitors, p->visitors);
 		}
 	}
 }

@@ -390,7 +390,7 @@ write_salts(struct store_txn *txn, void *arg)
 	struct salts_write *w = arg;
 	int rc;
 
-	if ((rc = store_meta_put(txn, "salts", w->salts,
+	if ((rc = store_meta_put(txn, STORE_META_SALTS, w->salts,
 	    w->n * sizeof(w->salts[0]))) != STORE_OK)
 		return rc;
 	/* Visitor ids of days whose salt is gone go too. */
@@ -410,7 +410,7 @@ load_salts(struct visitors *v, int day)
 	memset(stored, 0, sizeof(stored));
 	if ((rc = store_view_begin(v->view)) != STORE_OK)
 		return rc;
-	rc = store_meta_get(v->view, "salts", stored, &len);
+	rc = store_meta_get(v->view, STORE_META_SALTS, stored, &len);
 	store_view_end(v->view);
 	if (rc == STORE_NOTFOUND)
 		len = 0;

@@ -29,6 +29,7 @@ struct csvrow {
 	int		 day;		/* or DAY_ADJUST */
 	uint64_t	 views;		/* an adjustment's: int64_t deltas */
 	uint64_t	 visitors;
+	unsigned long	 line;		/* where the row starts, from 1 */
 };
 
 /*

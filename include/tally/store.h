@@ -14,6 +14,10 @@
 #define STORE_SCHEMA_VERSION	1
 #define SITE_SERIES		""	/* path of a site's own series */
 #define DAY_ADJUST		(-1)	/* day of an all-time adjustment row */
+#define STORE_META_SALTS	"salts"	/* the visitor salts: never backed up */
+/* The largest count. Adjustments are signed 64-bit numbers, so every
+ * count, all-time or daily, stays within them: counts never wrap. */
+#define STORE_COUNT_MAX		INT64_MAX
 
 struct store;
 struct store_view;
@@ -69,7 +73,9 @@ struct store_stat {
 int store_stat(struct store *, struct store_stat *);
 /* Doubles the map. No transaction of this process may be open. */
 int store_grow(struct store *);
-/* Hot, compacted copy to the directory dest, which must not exist or be empty. */
+/* Hot, compacted copy to the directory dest, which must not exist or be
+ * empty, without the visitor salts and the visitor ids seen, with the
+ * store's own file and directory modes. */
 int store_backup(struct store *, const char *dest, char *err, size_t errlen);
 /* Clears reader slots left by dead processes; returns how many. */
 int store_reader_check(struct store *);
@@ -132,23 +138,38 @@ int store_write_begin(struct store *, struct store_txn **);
  * may be open. Returns fn's status or the commit's. */
 typedef int (*store_write_fn)(struct store_txn *, void *arg);
 int store_write(struct store *, store_write_fn, void *arg);
-/* Adds to a series' day row and all-time count, creating the series. */
+/* Adds to a series' day row and all-time count, creating the series.
+ * A count at STORE_COUNT_MAX stays there (hits saturate). store_add_exact
+ * refuses a day row past it, and lets the total wrap on its way like
+ * store_add_adjust: an import checks the totals once complete. */
 int store_add(struct store_txn *, const char *site, const char *path, int day,
     uint64_t views, uint64_t visitors);
-/* Adds to the all-time adjustment (an imported "-" row). */
+int store_add_exact(struct store_txn *, const char *site, const char *path,
+    int day, uint64_t views, uint64_t visitors);
+/* Adds to the all-time adjustment (an imported "-" row). Refuses an
+ * adjustment outside int64_t; the all-time count may pass through
+ * values out of range on its way, so the caller checks the result
+ * (ctl_verify). */
 int store_add_adjust(struct store_txn *, const char *site, const char *path,
     int64_t views, int64_t visitors);
-/* Makes the all-time count equal views/visitors now. */
+/* Makes the all-time count equal views/visitors (<= STORE_COUNT_MAX)
+ * now; refuses when the difference to the daily rows leaves int64_t. */
 int store_set_total(struct store_txn *, const char *site, const char *path,
     uint64_t views, uint64_t visitors);
-/* Deletes a series with its rows; path NULL deletes the whole site. */
+/* Deletes a series with its rows, its recent rows and the visitor ids
+ * seen on it; path NULL deletes the whole site. */
 int store_reset(struct store_txn *, const char *site, const char *path);
 int store_meta_put(struct store_txn *, const char *key, const void *val, size_t len);
+/* The uncommitted state as a view, for the readers that take one; it
+ * lives as long as the transaction. */
+struct store_view *store_txn_view(struct store_txn *);
 /* A read of the uncommitted state, inside the write transaction. */
 int store_txn_get(struct store_txn *, const char *site, const char *path, int day,
     struct series_counts *out);
-/* Visitor ids already seen on a day, per series (keyed by a hash of
- * site and path). Only today's and yesterday's are kept. */
+/* Visitor ids already seen on a day, per series (keyed by
+ * store_series_hash of site and path). Only today's and yesterday's are
+ * kept; a reset forgets those of the series it deletes. */
+uint64_t store_series_hash(const char *site, const char *path);
 int store_seen_get(struct store_view *, int day, uint64_t series, uint64_t visitor,
     bool *seen);
 int store_seen_put(struct store_txn *, int day, uint64_t series, uint64_t visitor);

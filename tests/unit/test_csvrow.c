@@ -313,23 +313,24 @@ test_format(void)
 		struct csvrow	 row;
 		const char	*csv, *json;
 	} cases[] = {
-		{ { "default", "", DAY_ADJUST, 254003, 0 },
+		{ { "default", "", DAY_ADJUST, 254003, 0, 0 },
 		  "default,-,*,254003,0\n",
 		  "{\"site\":\"default\",\"day\":\"-\",\"path\":\"*\","
 		  "\"views\":254003,\"visitors\":0}" },
-		{ { "default", "/x", DAY_ADJUST, (uint64_t)-3, (uint64_t)-1 },
+		{ { "default", "/x", DAY_ADJUST, (uint64_t)-3, (uint64_t)-1,
+		    0 },
 		  "default,-,/x,-3,-1\n",
 		  "{\"site\":\"default\",\"day\":\"-\",\"path\":\"/x\","
 		  "\"views\":-3,\"visitors\":-1}" },
-		{ { "a.example", "/a,b", D20261127, UINT64_MAX, 1 },
+		{ { "a.example", "/a,b", D20261127, UINT64_MAX, 1, 0 },
 		  "a.example,2026-11-27,\"/a,b\",18446744073709551615,1\n",
 		  "{\"site\":\"a.example\",\"day\":\"2026-11-27\",\"path\":"
 		  "\"/a,b\",\"views\":18446744073709551615,\"visitors\":1}" },
-		{ { "default", "/q\"uote", 0, 2, 1 },
+		{ { "default", "/q\"uote", 0, 2, 1, 0 },
 		  "default,1970-01-01,\"/q\"\"uote\",2,1\n",
 		  "{\"site\":\"default\",\"day\":\"1970-01-01\",\"path\":"
 		  "\"/q\\\"uote\",\"views\":2,\"visitors\":1}" },
-		{ { "default", "/ünï<code>", D20250102, 1, 1 },
+		{ { "default", "/ünï<code>", D20250102, 1, 1, 0 },
 		  "default,2025-01-02,/ünï<code>,1,1\n",
 		  "{\"site\":\"default\",\"day\":\"2025-01-02\",\"path\":"
 		  "\"/ünï\\u003ccode\\u003e\",\"views\":1,\"visitors\":1}" },
