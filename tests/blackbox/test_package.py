@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The Debian package, end to end: dpkg-buildpackage builds tally_*.deb
-from a copy of the source tree, lintian finds no error or warning, and on
-this machine apt-get installs it (the tally user, the conffile, the units,
-the man pages; the installed tallyd serves with /etc/tally/tallyd.conf),
-removes it (the counts in /var/lib/tally stay) and purges it (they go).
+"""The Debian package, end to end: dpkg-buildpackage builds the source
+package and tally_*.deb from a copy of the source tree, lintian finds no
+error or warning in either, and on this machine apt-get installs it (the
+tally user, the conffile, the units, the man pages; the installed tallyd
+serves with /etc/tally/tallyd.conf), removes it (the counts in
+/var/lib/tally stay) and purges it (they go).
 
 It changes the machine it runs on, so it runs only as root, and only where
 tally is not installed and /var/lib/tally does not exist; otherwise, or
@@ -142,8 +143,8 @@ def setup():
     top = mkdtemp(prefix="tally-package-")
     src = os.path.join(top, "tally")
     copy_source(src)
-    rc, out = run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src,
-                  timeout=900)
+    # Source and binary, so that lintian checks debian/ as well.
+    rc, out = run(["dpkg-buildpackage", "-us", "-uc"], cwd=src, timeout=900)
     if rc != 0:
         setup_failed("dpkg-buildpackage exited %d:\n%s" % (rc, out[-4000:]))
     debs = glob.glob(os.path.join(top, "tally_*.deb"))
