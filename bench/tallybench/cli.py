@@ -81,6 +81,10 @@ def missing_tools(args):
 
 def check_machine(args):
     """An error message, or None; warns of what only weakens figures."""
+    # scripts/setup-debian installs what is missing (it says what and
+    # why); then what must be there is said once and clearly.
+    subprocess.run([os.path.join(ROOT, "scripts", "setup-debian"),
+                    "build", "bench"])
     missing = missing_tools(args)
     if missing:
         return "missing: " + "; ".join(missing)
