@@ -1862,8 +1862,8 @@ seen_key(unsigned char key[20], int day, uint64_t series, uint64_t visitor)
 	memcpy(key + 12, &visitor, 8);
 }
 
-int
-store_seen_get(struct store_view *v, int day, uint64_t series,
+static int
+seen_get(struct store *st, MDB_txn *txn, int day, uint64_t series,
     uint64_t visitor, bool *seen)
 {
 	unsigned char key[20];
@@ -1873,11 +1873,25 @@ store_seen_get(struct store_view *v, int day, uint64_t series,
 	seen_key(key, day, series, visitor);
 	k.mv_data = key;
 	k.mv_size = sizeof(key);
-	rc = mdb_get(v->txn, v->st->seen, &k, &d);
+	rc = mdb_get(txn, st->seen, &k, &d);
 	if (rc && rc != MDB_NOTFOUND)
-		return fail(v->st, rc, "reading seen visitors");
+		return fail(st, rc, "reading seen visitors");
 	*seen = rc == 0;
 	return STORE_OK;
+}
+
+int
+store_seen_get(struct store_view *v, int day, uint64_t series,
+    uint64_t visitor, bool *seen)
+{
+	return seen_get(v->st, v->txn, day, series, visitor, seen);
+}
+
+int
+store_txn_seen_get(struct store_txn *t, int day, uint64_t series,
+    uint64_t visitor, bool *seen)
+{
+	return seen_get(t->st, t->txn, day, series, visitor, seen);
 }
 
 int

@@ -39,9 +39,18 @@ struct pending {
 	char	 key[];
 };
 
+/*
+ * A visitor id of a day on a series: new in this batch, to be written;
+ * or, with site set, one the store already held for the site when the
+ * visitor was counted on a page of it as new. tallyctl reset may delete
+ * that id between the hit and the commit: then the commit counts the
+ * visitor on the site again, so that no page of a day has a visitor its
+ * site lacks.
+ */
 struct seen {
 	uint64_t series;
 	uint64_t visitor;
+	struct pending *site;	/* assumed seen: the site's entry */
 	int32_t	 day;
 	bool	 used;
 };
@@ -271,8 +280,10 @@ seen_has(const struct batch *b, int day, uint64_t series, uint64_t visitor)
 	return seen_slot(b->seen, b->seen_cap, day, series, visitor)->used;
 }
 
+/* Adds a new visitor id (site NULL), or one assumed seen on site. */
 static void
-seen_add(struct batch *b, int day, uint64_t series, uint64_t visitor)
+seen_add(struct batch *b, int day, uint64_t series, uint64_t visitor,
+    struct pending *site)
 {
 	struct seen *old = b->seen, *nt, *s;
 	size_t i, oldcap = b->seen_cap, cap;
@@ -292,12 +303,16 @@ seen_add(struct batch *b, int day, uint64_t series, uint64_t visitor)
 		b->seen_cap = cap;
 	}
 	s = seen_slot(b->seen, b->seen_cap, day, series, visitor);
-	if (s->used)
+	if (s->used) {
+		if (site == NULL)
+			s->site = NULL;	/* new after all: it is written */
 		return;
+	}
 	s->used = true;
 	s->day = day;
 	s->series = series;
 	s->visitor = visitor;
+	s->site = site;
 	b->nseen++;
 }
 
@@ -387,7 +402,7 @@ visit(struct counter *c, struct store_view *view, struct batch *fl, int day,
 	    STORE_OK || seen)
 		return rc;
 	*is_new = true;
-	seen_add(c->pending, day, series, visitor);
+	seen_add(c->pending, day, series, visitor, NULL);
 	return STORE_OK;
 }
 
@@ -569,13 +584,16 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 			if (!seen) {
 				new_site = true;
 				seen_add(c->pending, hit->day, ss,
-				    hit->visitor);
+				    hit->visitor, NULL);
 			}
 			rc = visit(c, view, fl, hit->day,
 			    store_series_hash(hit->site, path), hit->visitor,
 			    &new_page);
 			if (rc != STORE_OK)
 				return rc;
+			if (seen && new_page)
+				seen_add(c->pending, hit->day, ss,
+				    hit->visitor, sp);
 		}
 	}
 	was_known = known_page(c, fl, hit->site, path, hit->day, &page);
@@ -688,6 +706,35 @@ struct batch_write {
 };
 
 /* Writes a batch in one transaction (a store_write_fn). */
+/* The visitors counted on a page as new while their site had seen them:
+ * where a reset has deleted the site's id since, the site counts them
+ * again. */
+static int
+confirm_seen(struct store_txn *txn, struct batch *b)
+{
+	const struct seen *s;
+	bool seen;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < b->seen_cap; i++) {
+		s = &b->seen[i];
+		if (!s->used || s->site == NULL)
+			continue;
+		if ((rc = store_txn_seen_get(txn, s->day, s->series,
+		    s->visitor, &seen)) != STORE_OK)
+			return rc;
+		if (seen)
+			continue;
+		if ((rc = store_add(txn, s->site->key, SITE_SERIES, s->day,
+		    0, 1)) != STORE_OK ||
+		    (rc = store_seen_put(txn, s->day, s->series,
+		    s->visitor)) != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
 static int
 write_batch(struct store_txn *txn, void *arg)
 {
@@ -713,13 +760,15 @@ write_batch(struct store_txn *txn, void *arg)
 		}
 	}
 	for (i = 0; i < b->seen_cap; i++) {
-		if (!b->seen[i].used)
+		if (!b->seen[i].used || b->seen[i].site != NULL)
 			continue;
 		rc = store_seen_put(txn, b->seen[i].day, b->seen[i].series,
 		    b->seen[i].visitor);
 		if (rc != STORE_OK)
 			return rc;
 	}
+	if ((rc = confirm_seen(txn, b)) != STORE_OK)
+		return rc;
 	if (w->probe == 0)
 		return STORE_OK;
 	if ((buf = calloc(1, w->probe)) == NULL)
@@ -745,7 +794,7 @@ batch_bytes(const struct batch *b)
 static void
 merge_back(struct counter *c, struct batch *b)
 {
-	struct pending *p, *q;
+	struct pending *p, *q, *site;
 	bool created;
 	size_t i;
 
@@ -758,10 +807,16 @@ merge_back(struct counter *c, struct batch *b)
 			q->new_pages += p->new_pages;
 		}
 	}
-	for (i = 0; i < b->seen_cap; i++)
-		if (b->seen[i].used)
-			seen_add(c->pending, b->seen[i].day, b->seen[i].series,
-			    b->seen[i].visitor);
+	for (i = 0; i < b->seen_cap; i++) {
+		if (!b->seen[i].used)
+			continue;
+		site = NULL;
+		if ((p = b->seen[i].site) != NULL)
+			site = pending_get(c->pending, p->key, SITE_SERIES,
+			    p->day, &created);
+		seen_add(c->pending, b->seen[i].day, b->seen[i].series,
+		    b->seen[i].visitor, site);
+	}
 	c->pending->hits += b->hits;
 }
 

@@ -172,6 +172,9 @@ int store_txn_get(struct store_txn *, const char *site, const char *path, int da
 uint64_t store_series_hash(const char *site, const char *path);
 int store_seen_get(struct store_view *, int day, uint64_t series, uint64_t visitor,
     bool *seen);
+/* The same, inside a write transaction: what it has written included. */
+int store_txn_seen_get(struct store_txn *, int day, uint64_t series,
+    uint64_t visitor, bool *seen);
 int store_seen_put(struct store_txn *, int day, uint64_t series, uint64_t visitor);
 /* Erases the seen ids of every day before day. */
 int store_seen_prune(struct store_txn *, int day);
