@@ -29,6 +29,74 @@ static const double commit_buckets[] = {
 };
 #define NBUCKETS (sizeof(commit_buckets) / sizeof(commit_buckets[0]))
 
+/*
+ * Views counted by this process, by site: the counter
+ * tally_views_total, which only counted hits move (tallyctl set and
+ * import change what is stored, and show in the gauge
+ * tally_views_all_time). Sites come from the configuration, so the
+ * table stays small; it is filled under a lock, once per site, and read
+ * without one.
+ */
+#define COUNTED_SITES	4096
+
+struct counted_site {
+	char	 name[SITE_NAME_MAX + 1];
+	uint64_t views;
+	bool	 ready;
+};
+
+static pthread_mutex_t counted_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct counted_site counted[COUNTED_SITES];
+
+/* The slot of site, made when create is set and there is room. */
+static struct counted_site *
+counted_slot(const char *site, bool create)
+{
+	struct counted_site *s;
+	size_t i, n;
+
+	i = (size_t)store_series_hash(site, SITE_SERIES) % COUNTED_SITES;
+	for (n = 0; n < COUNTED_SITES; n++, i = (i + 1) % COUNTED_SITES) {
+		s = &counted[i];
+		if (!__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE))
+			break;
+		if (strcmp(s->name, site) == 0)
+			return s;
+	}
+	if (!create || n == COUNTED_SITES)
+		return NULL;
+	pthread_mutex_lock(&counted_lock);
+	/* Another thread may have made it, or taken the slot, meanwhile. */
+	while (__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE) &&
+	    strcmp(s->name, site) != 0 && ++n < COUNTED_SITES) {
+		i = (i + 1) % COUNTED_SITES;
+		s = &counted[i];
+	}
+	if (n < COUNTED_SITES && !s->ready) {
+		snprintf(s->name, sizeof(s->name), "%s", site);
+		__atomic_store_n(&s->ready, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&counted_lock);
+	return n < COUNTED_SITES ? s : NULL;
+}
+
+void
+metrics_count_view(const char *site)
+{
+	struct counted_site *s;
+
+	if ((s = counted_slot(site, true)) != NULL)
+		__atomic_fetch_add(&s->views, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t
+counted_views(const char *site)
+{
+	struct counted_site *s = counted_slot(site, false);
+
+	return s ? __atomic_load_n(&s->views, __ATOMIC_RELAXED) : 0;
+}
+
 /* Written by the committer thread, read by whichever serves /metrics. */
 static pthread_mutex_t histogram_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t bucket_counts[NBUCKETS];
@@ -85,10 +153,16 @@ site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 		counter_count(d->counter, w->view, NULL, cfg->sites[i].name, "/",
 		    day, NULL, &path, &pc[i]);
 
-	help(b, "tally_views_total", "counter", "Views counted since counting began.");
+	help(b, "tally_views_total", "counter",
+	    "Views counted by this process (tallyctl set and import excluded).");
 	for (i = 0; i < cfg->nsites; i++)
 		buf_printf(b, "tally_views_total{site=\"%s\"} %" PRIu64 "\n",
-		    cfg->sites[i].name, pc[i].total.views);
+		    cfg->sites[i].name, counted_views(cfg->sites[i].name));
+	help(b, "tally_views_all_time", "gauge",
+	    "All views stored, with tallyctl set and import adjustments.");
+	for (i = 0; i < cfg->nsites; i++)
+		buf_printf(b, "tally_views_all_time{site=\"%s\"} %" PRIu64
+		    "\n", cfg->sites[i].name, pc[i].total.views);
 	help(b, "tally_views_today", "gauge", "Views counted today.");
 	for (i = 0; i < cfg->nsites; i++)
 		buf_printf(b, "tally_views_today{site=\"%s\"} %" PRIu64 "\n",

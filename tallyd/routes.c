@@ -334,6 +334,7 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 			return -1;
 		}
 		*counted = true;
+		metrics_count_view(ctx->site->name);
 		return 0;
 	}
 	if (want) {
@@ -412,6 +413,8 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		return -1;
 	}
 	*counted = hp != NULL;
+	if (*counted)
+		metrics_count_view(ctx->site->name);
 	return 0;
 }
 

@@ -18,6 +18,7 @@ from harness import (BROWSER_UA, BROWSER_UA2, Daemon, Skip, check,  # noqa: E402
 # Every metric doc/http.md names, with its type and its labels.
 DOC_METRICS = {
     "tally_views_total": ("counter", {"site"}),
+    "tally_views_all_time": ("gauge", {"site"}),
     "tally_views_today": ("gauge", {"site"}),
     "tally_visitors_today": ("gauge", {"site"}),
     "tally_hits_declined_total": ("counter", {"reason"}),
@@ -230,6 +231,41 @@ def test_views_per_site():
     eq(m.get("tally_views_total", site="default"), 0, "views of default")
     eq({lb["site"] for lb, _ in m.series("tally_views_total")},
        {"default", "blog", "shop"}, "sites in tally_views_total")
+
+
+def test_set_and_import_move_the_gauge_not_the_counter():
+    # increase(tally_views_total[...]) must mean traffic: tallyctl set
+    # and import change the stored total (the gauge), never the counter.
+    d = Daemon()
+    for i in range(3):
+        d.hit("/p%d" % i)
+    # Committed first: set makes the stored total N, and hits still
+    # pending would be added to it.
+    _, m = wait_for(d, lambda m: m.get(
+        "tally_views_all_time", site="default") == 3 and
+        m.get("tally_store_pending_hits") == 0, "three views stored")
+    eq(m.get("tally_views_total", site="default"), 3, "counted views")
+    rc, _, err = harness.run_tallyctl("--data", d.data, "set", "--site",
+                                      "default", "--views", "1000000")
+    eq(rc, 0, "tallyctl set: %r" % err)
+    _, m = wait_for(d, lambda m: m.get(
+        "tally_views_all_time", site="default") == 1000000,
+        "the set total in the gauge")
+    eq(m.get("tally_views_total", site="default"), 3,
+       "tally_views_total after set")
+    d.hit("/p9")
+    _, m = wait_for(d, lambda m: m.get(
+        "tally_views_total", site="default") == 4 and
+        m.get("tally_store_pending_hits") == 0, "one more counted view")
+    # Lowering the stored total (still above today's 4) is no counter
+    # reset either.
+    rc, _, err = harness.run_tallyctl("--data", d.data, "set", "--site",
+                                      "default", "--views", "10")
+    eq(rc, 0, "tallyctl set lower: %r" % err)
+    _, m = wait_for(d, lambda m: m.get(
+        "tally_views_all_time", site="default") == 10, "the lower total")
+    eq(m.get("tally_views_total", site="default"), 4,
+       "tally_views_total after lowering")
 
 
 def test_histogram_is_consistent():
