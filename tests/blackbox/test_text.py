@@ -238,8 +238,8 @@ def hostile_store():
     data = os.path.join(mkdtemp(), "data")
     placeholder = b"/" + b"Q" * (len(HOSTILE) - 1)
     f = write_file(os.path.join(mkdtemp(), "in.csv"),
-                   "%s\ndefault,%s,%s,42,7\n"
-                   % (HEADER, utc_today(), placeholder.decode()))
+                   "%s\ndefault,%s,*,42,7\ndefault,%s,%s,42,7\n"
+                   % (HEADER, utc_today(), utc_today(), placeholder.decode()))
     rc, out, err = ctl_bytes("--data", data, "import", f)
     eq(rc, 0, "import of the placeholder (stderr %r)" % err)
     mdb = os.path.join(data, "data.mdb")
