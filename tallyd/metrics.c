@@ -16,6 +16,7 @@
 #include "tally/day.h"
 #include "tally/store.h"
 
+#include "config_ref.h"
 #include "counter.h"
 #include "daemon.h"
 #include "http.h"

@@ -18,6 +18,7 @@
 #include "tally/render.h"
 #include "tally/store.h"
 
+#include "config_ref.h"
 #include "counter.h"
 #include "daemon.h"
 #include "http.h"
@@ -390,7 +391,7 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	if (def) {
 		def->ctx = *ctx;
 		def->ctx.counted_day = ctx->day;
-		def->ref = config_ref_hold(ctx->w);
+		def->ref = config_ref_hold(ctx->w->ref);
 	}
 	rc = counter_count(d->counter, ctx->w->view, hp, ctx->site->name,
 	    ctx->path, ctx->day, def ? &def->waiter : NULL, &path, out);
