@@ -638,38 +638,45 @@ add_batch(struct batch *b, const char *site, const char *path, int day,
 	}
 }
 
+/* The answer: what the store holds for a page and its site, and what
+ * the pending and in-flight batches add. Called under the lock. */
+static void
+fill_counts(struct counter *c, struct batch *fl, const char *site,
+    const char *path, int day, const struct series_counts *page,
+    const struct series_counts *whole, struct page_counts *out)
+{
+	out->page = page->total;
+	out->page_today = page->day;
+	out->total = whole->total;
+	out->today = whole->day;
+	add_batch(c->pending, site, path, day, &out->page, &out->page_today);
+	add_batch(c->pending, site, SITE_SERIES, day, &out->total, &out->today);
+	add_batch(fl, site, path, day, &out->page, &out->page_today);
+	add_batch(fl, site, SITE_SERIES, day, &out->total, &out->today);
+}
+
 int
-counter_count(struct counter *c, struct store_view *view, const struct hit *hit,
-    const char *site, const char *path, int day, struct counter_waiter *waiter,
-    const char **path_out, struct page_counts *out)
+counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
+    struct counter_waiter *waiter, const char **path_out,
+    struct page_counts *out)
 {
 	struct series_counts page, whole;
 	struct batch *fl;
 	int rc;
 
-	*path_out = path;
+	*path_out = hit->path;
 	lock(c);
 	/* The view begins under the lock, so that the in-flight batch is
 	 * either in it or still in memory, never neither nor both. */
 	if ((rc = store_view_begin(view)) != STORE_OK)
 		goto done;
 	fl = inflight_for(c, view);
-	if (hit)
-		rc = add_hit(c, view, fl, hit, path_out, &page, &whole);
-	else if ((rc = store_get(view, site, path, day, &page)) == STORE_OK)
-		rc = store_get(view, site, SITE_SERIES, day, &whole);
-	if (rc != STORE_OK)
+	/* The hit's own lookups are the answer's: no second one. */
+	if ((rc = add_hit(c, view, fl, hit, path_out, &page, &whole)) !=
+	    STORE_OK)
 		goto done;
-	path = *path_out;
-	out->page = page.total;
-	out->page_today = page.day;
-	out->total = whole.total;
-	out->today = whole.day;
-	add_batch(c->pending, site, path, day, &out->page, &out->page_today);
-	add_batch(c->pending, site, SITE_SERIES, day, &out->total, &out->today);
-	add_batch(fl, site, path, day, &out->page, &out->page_today);
-	add_batch(fl, site, SITE_SERIES, day, &out->total, &out->today);
-	if (hit && waiter) {
+	fill_counts(c, fl, hit->site, *path_out, hit->day, &page, &whole, out);
+	if (waiter) {
 		waiter->next = NULL;
 		*c->pending->waiters_tail = waiter;
 		c->pending->waiters_tail = &waiter->next;
@@ -677,6 +684,25 @@ counter_count(struct counter *c, struct store_view *view, const struct hit *hit,
 		pthread_cond_signal(&c->wake);
 	}
 done:
+	store_view_end(view);
+	unlock(c);
+	return rc;
+}
+
+int
+counter_read(struct counter *c, struct store_view *view, const char *site,
+    const char *path, int day, struct page_counts *out)
+{
+	struct series_counts page, whole;
+	int rc;
+
+	lock(c);
+	/* As in counter_add: the view and the in-flight batch agree. */
+	if ((rc = store_view_begin(view)) == STORE_OK &&
+	    (rc = store_get(view, site, path, day, &page)) == STORE_OK &&
+	    (rc = store_get(view, site, SITE_SERIES, day, &whole)) == STORE_OK)
+		fill_counts(c, inflight_for(c, view), site, path, day, &page,
+		    &whole, out);
 	store_view_end(view);
 	unlock(c);
 	return rc;

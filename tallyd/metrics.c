@@ -75,7 +75,6 @@ site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 {
 	const struct config *cfg = w->ref->cfg;
 	struct page_counts *pc;
-	const char *path;
 	int day = 0;
 	size_t i;
 
@@ -83,8 +82,8 @@ site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 		return;
 	day = day_today();
 	for (i = 0; i < cfg->nsites; i++)
-		counter_count(d->counter, w->view, NULL, cfg->sites[i].name, "/",
-		    day, NULL, &path, &pc[i]);
+		counter_read(d->counter, w->view, cfg->sites[i].name, "/", day,
+		    &pc[i]);
 
 	help(b, "tally_views_total", "counter", "Views counted since counting began.");
 	for (i = 0; i < cfg->nsites; i++)

@@ -328,8 +328,8 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		/* Counted in the first run; now only read what is on disk. */
 		snprintf(ctx->path, sizeof(ctx->path), "%s", ctx->counted_path);
 		ctx->day = ctx->counted_day;
-		rc = counter_count(d->counter, ctx->w->view, NULL,
-		    ctx->site->name, ctx->path, ctx->day, NULL, &path, out);
+		rc = counter_read(d->counter, ctx->w->view, ctx->site->name,
+		    ctx->path, ctx->day, out);
 		if (rc != STORE_OK) {
 			http_respond_error(ctx->r, 503, "store unavailable");
 			return -1;
@@ -393,8 +393,12 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		def->ctx.counted_day = ctx->day;
 		def->ref = config_ref_hold(ctx->w->ref);
 	}
-	rc = counter_count(d->counter, ctx->w->view, hp, ctx->site->name,
-	    ctx->path, ctx->day, def ? &def->waiter : NULL, &path, out);
+	if (hp != NULL)
+		rc = counter_add(d->counter, ctx->w->view, hp,
+		    def ? &def->waiter : NULL, &path, out);
+	else
+		rc = counter_read(d->counter, ctx->w->view, ctx->site->name,
+		    ctx->path, ctx->day, out);
 	if (rc != STORE_OK) {
 		if (def) {
 			event_free(def->ev);
