@@ -231,7 +231,7 @@ buckets_grow(struct batch *b)
 	size_t i, n = b->nbuckets * 2;
 
 	if ((nb = calloc(n, sizeof(*nb))) == NULL)
-		return;		/* longer chains; still correct */
+		fatal("pending hits");
 	for (i = 0; i < b->nbuckets; i++) {
 		for (p = b->buckets[i]; p; p = next) {
 			next = p->next;
@@ -328,16 +328,12 @@ counter_new(struct store *store)
 	pthread_condattr_t ca;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
+		fatal("counter");
 	c->store = store;
 	c->address_new = calloc(2 * ADDRESS_SLOTS, sizeof(*c->address_new));
 	c->candidates = calloc(CANDIDATE_SLOTS, sizeof(*c->candidates));
-	if (c->address_new == NULL || c->candidates == NULL) {
-		free(c->address_new);
-		free(c->candidates);
-		free(c);
-		return NULL;
-	}
+	if (c->address_new == NULL || c->candidates == NULL)
+		fatal("counter");
 	c->address_day = -1;
 	c->pending = batch_new();
 	c->spare = batch_new();
@@ -759,7 +755,7 @@ write_batch(struct store_txn *txn, void *arg)
 	if (w->probe == 0)
 		return STORE_OK;
 	if ((buf = calloc(1, w->probe)) == NULL)
-		return STORE_ERROR;
+		fatal("store probe");
 	memcpy(buf, &now, sizeof(now));
 	rc = store_meta_put(txn, "probe", buf, w->probe);
 	free(buf);

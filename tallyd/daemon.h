@@ -1,4 +1,10 @@
-/* What tallyd's modules share: the running configuration and state. */
+/*
+ * What tallyd's modules share: the running configuration and state.
+ *
+ * Allocation failure is fatal in tallyd, as in the rest of tally: a
+ * constructor returns what it made or does not return, and callers do
+ * not check. Bad input and a failing store are answered, never fatal.
+ */
 #ifndef TALLYD_DAEMON_H
 #define TALLYD_DAEMON_H
 

@@ -14,6 +14,7 @@
 #include "build-config.h"
 #include "tally/buf.h"
 #include "tally/day.h"
+#include "tally/log.h"
 #include "tally/store.h"
 
 #include "config_ref.h"
@@ -79,7 +80,7 @@ site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 	size_t i;
 
 	if ((pc = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(*pc))) == NULL)
-		return;
+		fatal("metrics");
 	day = day_today();
 	for (i = 0; i < cfg->nsites; i++)
 		counter_read(d->counter, w->view, cfg->sites[i].name, "/", day,

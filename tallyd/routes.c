@@ -368,17 +368,12 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		hit.address = akey;
 		hp = &hit;
 		if (cfg->durability == DURABILITY_STRICT) {
-			if ((def = calloc(1, sizeof(*def))) == NULL) {
-				http_respond_error(ctx->r, 503, "out of memory");
-				return -1;
-			}
+			if ((def = calloc(1, sizeof(*def))) == NULL)
+				fatal("strict hit");
 			def->waiter.done = commit_done;
 			def->ev = event_new(ctx->w->base, -1, 0, replay, def);
-			if (def->ev == NULL) {
-				free(def);
-				http_respond_error(ctx->r, 503, "out of memory");
-				return -1;
-			}
+			if (def->ev == NULL)
+				fatalx("strict hit: out of memory");
 		}
 	} else if (why != DECLINE_READONLY) {
 		__atomic_fetch_add(&d->declined[why], 1, __ATOMIC_RELAXED);
