@@ -69,30 +69,37 @@ decline_reason_name(enum decline_reason r)
 	}
 }
 
+/* Every header tallyd sends is its own, each bounded (an origin is
+ * validated first): a set that does not fit is a bug to see at once,
+ * not an answer to send without its CORS or cache headers. */
+static void
+headers_full(const char *fmt)
+{
+	fatalx("%s: no room for header %.*s", __func__,
+	    (int)strcspn(fmt, ":"), fmt);
+}
+
 void
 route_add_header(struct route_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
-	size_t len;
+	size_t len, room = sizeof(ctx->headers) - ctx->headers_len;
 	int n;
 
 	/* Most headers are constant: no formatting for them. */
 	if (strchr(fmt, '%') == NULL) {
-		len = strlen(fmt);
-		if (ctx->headers_len + len < sizeof(ctx->headers)) {
-			memcpy(ctx->headers + ctx->headers_len, fmt, len + 1);
-			ctx->headers_len += len;
-		}
+		if ((len = strlen(fmt)) >= room)
+			headers_full(fmt);
+		memcpy(ctx->headers + ctx->headers_len, fmt, len + 1);
+		ctx->headers_len += len;
 		return;
 	}
 	va_start(ap, fmt);
-	n = vsnprintf(ctx->headers + ctx->headers_len,
-	    sizeof(ctx->headers) - ctx->headers_len, fmt, ap);
+	n = vsnprintf(ctx->headers + ctx->headers_len, room, fmt, ap);
 	va_end(ap);
-	if (n > 0 && ctx->headers_len + (size_t)n < sizeof(ctx->headers))
-		ctx->headers_len += (size_t)n;
-	else
-		ctx->headers[ctx->headers_len] = '\0';
+	if (n < 0 || (size_t)n >= room)
+		headers_full(fmt);
+	ctx->headers_len += (size_t)n;
 }
 
 /* The origin a request comes from: Origin, else the Referer's; NULL
