@@ -74,6 +74,16 @@ struct batch {
 	struct counter_waiter **waiters_tail;
 };
 
+#ifdef COUNTER_TEST_HOOK
+/* The unit test's hand in a commit, compiled only into the test: run in
+ * the write transaction once the batch's nseries series are written;
+ * what it returns, the write returns. */
+int (*counter_test_hook)(size_t nseries);
+#define TEST_HOOK(n)	(counter_test_hook ? counter_test_hook(n) : STORE_OK)
+#else
+#define TEST_HOOK(n)	STORE_OK
+#endif
+
 struct counter {
 	struct store	*store;
 	pthread_mutex_t	 lock;
@@ -744,6 +754,8 @@ write_batch(struct store_txn *txn, void *arg)
 				return rc;
 		}
 	}
+	if ((rc = TEST_HOOK(b->n)) != STORE_OK)
+		return rc;
 	for (i = 0; i < b->seen_cap; i++) {
 		if (!b->seen[i].used)
 			continue;
