@@ -646,7 +646,7 @@ add_batch(struct batch *b, const char *site, const char *path, int day,
 
 /* The answer: what the store holds for a page and its site, and what
  * the pending and in-flight batches add. Called under the lock. */
-static void
+static inline void
 fill_counts(struct counter *c, struct batch *fl, const char *site,
     const char *path, int day, const struct series_counts *page,
     const struct series_counts *whole, struct page_counts *out)

@@ -72,6 +72,8 @@ decline_reason_name(enum decline_reason r)
 /* Every header tallyd sends is its own, each bounded (an origin is
  * validated first): a set that does not fit is a bug to see at once,
  * not an answer to send without its CORS or cache headers. */
+static void headers_full(const char *) TALLY_NORETURN;
+
 static void
 headers_full(const char *fmt)
 {
@@ -83,21 +85,23 @@ void
 route_add_header(struct route_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
-	size_t len, room = sizeof(ctx->headers) - ctx->headers_len;
+	size_t len;
 	int n;
 
 	/* Most headers are constant: no formatting for them. */
 	if (strchr(fmt, '%') == NULL) {
-		if ((len = strlen(fmt)) >= room)
+		len = strlen(fmt);
+		if (ctx->headers_len + len >= sizeof(ctx->headers))
 			headers_full(fmt);
 		memcpy(ctx->headers + ctx->headers_len, fmt, len + 1);
 		ctx->headers_len += len;
 		return;
 	}
 	va_start(ap, fmt);
-	n = vsnprintf(ctx->headers + ctx->headers_len, room, fmt, ap);
+	n = vsnprintf(ctx->headers + ctx->headers_len,
+	    sizeof(ctx->headers) - ctx->headers_len, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= room)
+	if (n < 0 || ctx->headers_len + (size_t)n >= sizeof(ctx->headers))
 		headers_full(fmt);
 	ctx->headers_len += (size_t)n;
 }
