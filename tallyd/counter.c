@@ -83,6 +83,16 @@ struct batch {
 	struct counter_waiter **waiters_tail;
 };
 
+#ifdef COUNTER_TEST_HOOK
+/* The unit test's hand in a commit, compiled only into the test: run in
+ * the write transaction once the batch's nseries series are written;
+ * what it returns, the write returns. */
+int (*counter_test_hook)(size_t nseries);
+#define TEST_HOOK(n)	(counter_test_hook ? counter_test_hook(n) : STORE_OK)
+#else
+#define TEST_HOOK(n)	STORE_OK
+#endif
+
 struct counter {
 	struct store	*store;
 	pthread_mutex_t	 lock;
@@ -220,7 +230,7 @@ buckets_grow(struct batch *b)
 	size_t i, n = b->nbuckets * 2;
 
 	if ((nb = calloc(n, sizeof(*nb))) == NULL)
-		return;		/* longer chains; still correct */
+		fatal("pending hits");
 	for (i = 0; i < b->nbuckets; i++) {
 		for (p = b->buckets[i]; p; p = next) {
 			next = p->next;
@@ -323,16 +333,12 @@ counter_new(struct store *store)
 	pthread_condattr_t ca;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
+		fatal("counter");
 	c->store = store;
 	c->address_new = calloc(2 * ADDRESS_SLOTS, sizeof(*c->address_new));
 	c->candidates = calloc(CANDIDATE_SLOTS, sizeof(*c->candidates));
-	if (c->address_new == NULL || c->candidates == NULL) {
-		free(c->address_new);
-		free(c->candidates);
-		free(c);
-		return NULL;
-	}
+	if (c->address_new == NULL || c->candidates == NULL)
+		fatal("counter");
 	c->address_day = -1;
 	c->pending = batch_new();
 	c->spare = batch_new();
@@ -646,38 +652,45 @@ add_batch(struct batch *b, const char *site, const char *path, int day,
 	}
 }
 
+/* The answer: what the store holds for a page and its site, and what
+ * the pending and in-flight batches add. Called under the lock. */
+static inline void
+fill_counts(struct counter *c, struct batch *fl, const char *site,
+    const char *path, int day, const struct series_counts *page,
+    const struct series_counts *whole, struct page_counts *out)
+{
+	out->page = page->total;
+	out->page_today = page->day;
+	out->total = whole->total;
+	out->today = whole->day;
+	add_batch(c->pending, site, path, day, &out->page, &out->page_today);
+	add_batch(c->pending, site, SITE_SERIES, day, &out->total, &out->today);
+	add_batch(fl, site, path, day, &out->page, &out->page_today);
+	add_batch(fl, site, SITE_SERIES, day, &out->total, &out->today);
+}
+
 int
-counter_count(struct counter *c, struct store_view *view, const struct hit *hit,
-    const char *site, const char *path, int day, struct counter_waiter *waiter,
-    const char **path_out, struct page_counts *out)
+counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
+    struct counter_waiter *waiter, const char **path_out,
+    struct page_counts *out)
 {
 	struct series_counts page, whole;
 	struct batch *fl;
 	int rc;
 
-	*path_out = path;
+	*path_out = hit->path;
 	lock(c);
 	/* The view begins under the lock, so that the in-flight batch is
 	 * either in it or still in memory, never neither nor both. */
 	if ((rc = store_view_begin(view)) != STORE_OK)
 		goto done;
 	fl = inflight_for(c, view);
-	if (hit)
-		rc = add_hit(c, view, fl, hit, path_out, &page, &whole);
-	else if ((rc = store_get(view, site, path, day, &page)) == STORE_OK)
-		rc = store_get(view, site, SITE_SERIES, day, &whole);
-	if (rc != STORE_OK)
+	/* The hit's own lookups are the answer's: no second one. */
+	if ((rc = add_hit(c, view, fl, hit, path_out, &page, &whole)) !=
+	    STORE_OK)
 		goto done;
-	path = *path_out;
-	out->page = page.total;
-	out->page_today = page.day;
-	out->total = whole.total;
-	out->today = whole.day;
-	add_batch(c->pending, site, path, day, &out->page, &out->page_today);
-	add_batch(c->pending, site, SITE_SERIES, day, &out->total, &out->today);
-	add_batch(fl, site, path, day, &out->page, &out->page_today);
-	add_batch(fl, site, SITE_SERIES, day, &out->total, &out->today);
-	if (hit && waiter) {
+	fill_counts(c, fl, hit->site, *path_out, hit->day, &page, &whole, out);
+	if (waiter) {
 		waiter->next = NULL;
 		*c->pending->waiters_tail = waiter;
 		c->pending->waiters_tail = &waiter->next;
@@ -685,6 +698,25 @@ counter_count(struct counter *c, struct store_view *view, const struct hit *hit,
 		pthread_cond_signal(&c->wake);
 	}
 done:
+	store_view_end(view);
+	unlock(c);
+	return rc;
+}
+
+int
+counter_read(struct counter *c, struct store_view *view, const char *site,
+    const char *path, int day, struct page_counts *out)
+{
+	struct series_counts page, whole;
+	int rc;
+
+	lock(c);
+	/* As in counter_add: the view and the in-flight batch agree. */
+	if ((rc = store_view_begin(view)) == STORE_OK &&
+	    (rc = store_get(view, site, path, day, &page)) == STORE_OK &&
+	    (rc = store_get(view, site, SITE_SERIES, day, &whole)) == STORE_OK)
+		fill_counts(c, inflight_for(c, view), site, path, day, &page,
+		    &whole, out);
 	store_view_end(view);
 	unlock(c);
 	return rc;
@@ -759,6 +791,8 @@ write_batch(struct store_txn *txn, void *arg)
 				return rc;
 		}
 	}
+	if ((rc = TEST_HOOK(b->n)) != STORE_OK)
+		return rc;
 	for (i = 0; i < b->seen_cap; i++) {
 		if (!b->seen[i].used || b->seen[i].site != NULL)
 			continue;
@@ -772,7 +806,7 @@ write_batch(struct store_txn *txn, void *arg)
 	if (w->probe == 0)
 		return STORE_OK;
 	if ((buf = calloc(1, w->probe)) == NULL)
-		return STORE_ERROR;
+		fatal("store probe");
 	memcpy(buf, &now, sizeof(now));
 	rc = store_meta_put(txn, "probe", buf, w->probe);
 	free(buf);

@@ -38,16 +38,19 @@ struct counter *counter_new(struct store *);
 void counter_free(struct counter *);
 
 /*
- * Counts hit, when not NULL, and reads the counts of the page it was
- * counted under into out; without a hit, reads those of site/path/day
- * (with a hit, they must be the hit's). view is the calling thread's
- * own. With waiter, the hit's commit is asked for now and the waiter
- * told when it is done. *path_out is the path counted.
+ * Counts hit and reads the counts of the page it was counted under,
+ * *path_out (the hit's path, or PATH_OTHER past the site's cap), into
+ * out, pending hits included. view is the calling thread's own. With
+ * waiter, the hit's commit is asked for now and the waiter told when
+ * it is done.
  */
-int counter_count(struct counter *, struct store_view *view,
-    const struct hit *hit, const char *site, const char *path, int day,
-    struct counter_waiter *waiter, const char **path_out,
-    struct page_counts *out);
+int counter_add(struct counter *, struct store_view *view,
+    const struct hit *hit, struct counter_waiter *waiter,
+    const char **path_out, struct page_counts *out);
+/* Reads the counts of site/path on day into out, pending hits
+ * included, counting nothing. */
+int counter_read(struct counter *, struct store_view *view,
+    const char *site, const char *path, int day, struct page_counts *out);
 
 /* Commits everything pending in one transaction, from any thread. On
  * failure the deltas stay pending for the next try. */

@@ -1,17 +1,24 @@
-/* What tallyd's modules share: the running configuration and state. */
+/*
+ * What tallyd's modules share: the running configuration and state.
+ *
+ * Allocation failure is fatal in tallyd, as in the rest of tally: a
+ * constructor returns what it made or does not return, and callers do
+ * not check. Bad input and a failing store are answered, never fatal.
+ */
 #ifndef TALLYD_DAEMON_H
 #define TALLYD_DAEMON_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "tally/config.h"
 
+struct event;
 struct event_base;
 struct store;
 struct counter;
-struct http_request;
 struct visitors;
 
 enum decline_reason {
@@ -23,34 +30,26 @@ enum decline_reason {
 	DECLINE_COUNT
 };
 
-/* A configuration and the bot list made from it, shared by the workers
- * that use it and by requests waiting for a commit; freed by the last
- * of them once a reload has replaced it. */
-struct config_ref {
-	struct config	*cfg;
-	struct botlist	*bots;
-	int		 users;
-};
-
-/* A serving thread: its own event loop, listeners and store view. */
+/* A serving thread: its own event loop, listeners, store view and
+ * configuration, and what the main thread keeps to watch and stop it. */
 struct worker {
 	struct daemon	*d;
 	struct event_base *base;
 	struct http_server *server;
 	struct store_view *view;
 	struct config_ref *ref;		/* changed only by this thread */
-	struct event	*switch_config;
-	int		 index;
+	struct event	*switch_config;	/* move to the newest configuration */
+	struct event	*stop_accepting;
+	pthread_t	 thread;	/* not started for the first worker */
+	uint64_t	 heartbeats;	/* the loop's turns, for the watchdog */
+	uint64_t	 heartbeats_seen;
+	struct event	*heartbeat_timer;
 };
 
-/* Another holder of the worker's configuration (a request that waits),
- * and its release. */
-struct config_ref *config_ref_hold(struct worker *);
-void config_ref_release(struct config_ref *);
-
 struct daemon {
-	struct config	*cfg;		/* replaced whole on SIGHUP; read it
-					 * with daemon_config() */
+	struct config	*cfg;		/* the newest; replaced whole on
+					 * SIGHUP. Requests read their
+					 * worker's (config_ref.h). */
 	struct store	*store;
 	struct counter	*counter;
 	struct visitors	*visitors;
@@ -60,11 +59,5 @@ struct daemon {
 };
 
 const char *decline_reason_name(enum decline_reason);
-
-
-/* The one entry point of every request. */
-void routes_handle(struct http_request *);
-/* Frees what routes keep per thread. */
-void routes_thread_exit(void);
 
 #endif

@@ -876,8 +876,7 @@ addr_bucket(const unsigned char key[16])
 	return &addr_buckets[h % ADDR_BUCKETS];
 }
 
-/* Takes one of the address's max slots; false when all are taken. Out
- * of memory it lets the connection in uncounted. */
+/* Takes one of the address's max slots; false when all are taken. */
 static bool
 addr_take(const unsigned char key[16], long max, bool *taken)
 {
@@ -890,18 +889,18 @@ addr_take(const unsigned char key[16], long max, bool *taken)
 	for (s = *b; s; s = s->next)
 		if (memcmp(s->key, key, 16) == 0)
 			break;
-	if (s == NULL && (s = calloc(1, sizeof(*s))) != NULL) {
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			fatal("connection slots");
 		memcpy(s->key, key, 16);
 		s->next = *b;
 		*b = s;
 	}
-	if (s != NULL) {
-		if (s->count >= max)
-			ok = false;
-		else {
-			s->count++;
-			*taken = true;
-		}
+	if (s->count >= max)
+		ok = false;
+	else {
+		s->count++;
+		*taken = true;
 	}
 	pthread_mutex_unlock(&addr_lock);
 	return ok;
@@ -987,13 +986,8 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	if (srv->nconns >= (size_t)srv->limits.max_connections &&
 	    (old = TAILQ_FIRST(&srv->idle)) != NULL)
 		conn_free(old);
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("accept");
-		if (has_slot)
-			addr_release(key);
-		close(fd);
-		return;
-	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("accept");
 	c->has_slot = has_slot;
 	memcpy(c->addr_key, key, 16);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -1063,7 +1057,7 @@ http_server_new(struct event_base *base, const struct http_limits *limits,
 	struct http_server *srv;
 
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
-		return NULL;
+		fatal("http server");
 	srv->base = base;
 	srv->limits = *limits;
 	if (srv->limits.max_connections < 1)
@@ -1075,10 +1069,8 @@ http_server_new(struct event_base *base, const struct http_limits *limits,
 	TAILQ_INIT(&srv->idle);
 	if (limits->nexempt > 0) {
 		srv->exempt = calloc(limits->nexempt, sizeof(*srv->exempt));
-		if (srv->exempt == NULL) {
-			free(srv);
-			return NULL;
-		}
+		if (srv->exempt == NULL)
+			fatal("http server");
 		memcpy(srv->exempt, limits->exempt,
 		    limits->nexempt * sizeof(*srv->exempt));
 		srv->nexempt = limits->nexempt;

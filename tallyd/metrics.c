@@ -14,8 +14,10 @@
 #include "build-config.h"
 #include "tally/buf.h"
 #include "tally/day.h"
+#include "tally/log.h"
 #include "tally/store.h"
 
+#include "config_ref.h"
 #include "counter.h"
 #include "daemon.h"
 #include "http.h"
@@ -142,16 +144,15 @@ site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 {
 	const struct config *cfg = w->ref->cfg;
 	struct page_counts *pc;
-	const char *path;
 	int day = 0;
 	size_t i;
 
 	if ((pc = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(*pc))) == NULL)
-		return;
+		fatal("metrics");
 	day = day_today();
 	for (i = 0; i < cfg->nsites; i++)
-		counter_count(d->counter, w->view, NULL, cfg->sites[i].name, "/",
-		    day, NULL, &path, &pc[i]);
+		counter_read(d->counter, w->view, cfg->sites[i].name, "/", day,
+		    &pc[i]);
 
 	help(b, "tally_views_total", "counter",
 	    "Views counted by this process (tallyctl set and import excluded).");

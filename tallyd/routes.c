@@ -18,6 +18,7 @@
 #include "tally/render.h"
 #include "tally/store.h"
 
+#include "config_ref.h"
 #include "counter.h"
 #include "daemon.h"
 #include "http.h"
@@ -68,6 +69,18 @@ decline_reason_name(enum decline_reason r)
 	}
 }
 
+/* Every header tallyd sends is its own, each bounded (an origin is
+ * validated first): a set that does not fit is a bug to see at once,
+ * not an answer to send without its CORS or cache headers. */
+static void headers_full(const char *) TALLY_NORETURN;
+
+static void
+headers_full(const char *fmt)
+{
+	fatalx("%s: no room for header %.*s", __func__,
+	    (int)strcspn(fmt, ":"), fmt);
+}
+
 void
 route_add_header(struct route_ctx *ctx, const char *fmt, ...)
 {
@@ -78,20 +91,19 @@ route_add_header(struct route_ctx *ctx, const char *fmt, ...)
 	/* Most headers are constant: no formatting for them. */
 	if (strchr(fmt, '%') == NULL) {
 		len = strlen(fmt);
-		if (ctx->headers_len + len < sizeof(ctx->headers)) {
-			memcpy(ctx->headers + ctx->headers_len, fmt, len + 1);
-			ctx->headers_len += len;
-		}
+		if (ctx->headers_len + len >= sizeof(ctx->headers))
+			headers_full(fmt);
+		memcpy(ctx->headers + ctx->headers_len, fmt, len + 1);
+		ctx->headers_len += len;
 		return;
 	}
 	va_start(ap, fmt);
 	n = vsnprintf(ctx->headers + ctx->headers_len,
 	    sizeof(ctx->headers) - ctx->headers_len, fmt, ap);
 	va_end(ap);
-	if (n > 0 && ctx->headers_len + (size_t)n < sizeof(ctx->headers))
-		ctx->headers_len += (size_t)n;
-	else
-		ctx->headers[ctx->headers_len] = '\0';
+	if (n < 0 || ctx->headers_len + (size_t)n >= sizeof(ctx->headers))
+		headers_full(fmt);
+	ctx->headers_len += (size_t)n;
 }
 
 /* The origin a request comes from: Origin, else the Referer's; NULL
@@ -327,8 +339,8 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		/* Counted in the first run; now only read what is on disk. */
 		snprintf(ctx->path, sizeof(ctx->path), "%s", ctx->counted_path);
 		ctx->day = ctx->counted_day;
-		rc = counter_count(d->counter, ctx->w->view, NULL,
-		    ctx->site->name, ctx->path, ctx->day, NULL, &path, out);
+		rc = counter_read(d->counter, ctx->w->view, ctx->site->name,
+		    ctx->path, ctx->day, out);
 		if (rc != STORE_OK) {
 			http_respond_error(ctx->r, 503, "store unavailable");
 			return -1;
@@ -368,17 +380,12 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		hit.address = akey;
 		hp = &hit;
 		if (cfg->durability == DURABILITY_STRICT) {
-			if ((def = calloc(1, sizeof(*def))) == NULL) {
-				http_respond_error(ctx->r, 503, "out of memory");
-				return -1;
-			}
+			if ((def = calloc(1, sizeof(*def))) == NULL)
+				fatal("strict hit");
 			def->waiter.done = commit_done;
 			def->ev = event_new(ctx->w->base, -1, 0, replay, def);
-			if (def->ev == NULL) {
-				free(def);
-				http_respond_error(ctx->r, 503, "out of memory");
-				return -1;
-			}
+			if (def->ev == NULL)
+				fatalx("strict hit: out of memory");
 		}
 	} else if (why != DECLINE_READONLY) {
 		__atomic_fetch_add(&d->declined[why], 1, __ATOMIC_RELAXED);
@@ -391,10 +398,14 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	if (def) {
 		def->ctx = *ctx;
 		def->ctx.counted_day = ctx->day;
-		def->ref = config_ref_hold(ctx->w);
+		def->ref = config_ref_hold(ctx->w->ref);
 	}
-	rc = counter_count(d->counter, ctx->w->view, hp, ctx->site->name,
-	    ctx->path, ctx->day, def ? &def->waiter : NULL, &path, out);
+	if (hp != NULL)
+		rc = counter_add(d->counter, ctx->w->view, hp,
+		    def ? &def->waiter : NULL, &path, out);
+	else
+		rc = counter_read(d->counter, ctx->w->view, ctx->site->name,
+		    ctx->path, ctx->day, out);
 	if (rc != STORE_OK) {
 		if (def) {
 			event_free(def->ev);

@@ -32,6 +32,11 @@ struct route_ctx {
 	size_t		 headers_len;
 };
 
+/* The one entry point of every request. */
+void routes_handle(struct http_request *);
+/* Frees what routes keep per thread. */
+void routes_thread_exit(void);
+
 /* Parses parameters (query, and a POST body when with_body) and finds
  * the site and path. On bad input it answers and returns -1. */
 int route_prepare(struct route_ctx *, bool with_body);

@@ -1,9 +1,11 @@
 /*
  * tallyd: counts page views and serves the counts.
  *
- * One event loop serves HTTP and commits pending hits on a timer;
- * signals arrive as events of that loop, so that a shutdown or a reload
- * happens between requests, never inside one.
+ * Worker threads serve HTTP, each with its own event loop on the same
+ * listening sockets, and a committer thread (counter.c) writes pending
+ * hits. The first worker is the main thread: signals arrive as events
+ * of its loop, so that a shutdown or a reload happens between two of
+ * its requests, and the other workers are told by events of theirs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +22,6 @@
 #include <event2/thread.h>
 
 #include "build-config.h"
-#include "tally/bots.h"
 #include "tally/config.h"
 #include "tally/day.h"
 #include "tally/escape.h"
@@ -28,10 +29,12 @@
 #include "tally/net.h"
 #include "tally/store.h"
 
+#include "config_ref.h"
 #include "counter.h"
 #include "daemon.h"
 #include "http.h"
 #include "metrics.h"
+#include "routes.h"
 #include "sdnotify.h"
 #include "visitor.h"
 
@@ -62,19 +65,10 @@ static char flag_names[MAX_KEYS][64];
 
 static struct daemon daemon_state;
 static struct worker workers[MAX_WORKERS];
-static pthread_t threads[MAX_WORKERS];
-static struct event *stop_events[MAX_WORKERS];
-static uint64_t heartbeats[MAX_WORKERS];
-static uint64_t heartbeats_seen[MAX_WORKERS];
-static struct event *heartbeat_timers[MAX_WORKERS];
 static int nworkers;
 static struct event *watchdog_timer;
 static struct event *midnight_timer;
 static struct event *reader_timer;
-
-/* The newest configuration; workers move to it between requests. */
-static pthread_mutex_t ref_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct config_ref *latest_ref;
 
 /* The options that are not configuration keys. */
 static const struct option fixed_options[] = {
@@ -219,69 +213,13 @@ load_config(struct config *cfg, char *err, size_t errlen)
 	return config_finish(cfg, err, errlen);
 }
 
-static void
-config_ref_free(struct config_ref *ref)
-{
-	config_free(ref->cfg);
-	free(ref->cfg);
-	botlist_free(ref->bots);
-	free(ref);
-}
-
-struct config_ref *
-config_ref_hold(struct worker *w)
-{
-	struct config_ref *ref = w->ref;
-
-	pthread_mutex_lock(&ref_lock);
-	ref->users++;
-	pthread_mutex_unlock(&ref_lock);
-	return ref;
-}
-
-void
-config_ref_release(struct config_ref *ref)
-{
-	bool last;
-
-	pthread_mutex_lock(&ref_lock);
-	last = --ref->users == 0 && ref != latest_ref;
-	pthread_mutex_unlock(&ref_lock);
-	if (last)
-		config_ref_free(ref);
-}
-
 /* Runs on each worker after a reload, between two requests. */
 static void
 switch_config(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct config_ref *old = w->ref;
 
-	pthread_mutex_lock(&ref_lock);
-	if (latest_ref == old) {
-		pthread_mutex_unlock(&ref_lock);
-		return;
-	}
-	w->ref = latest_ref;
-	w->ref->users++;
-	pthread_mutex_unlock(&ref_lock);
-	config_ref_release(old);
-}
-
-static struct config_ref *
-config_ref_new(struct config *cfg)
-{
-	struct config_ref *ref;
-
-	if ((ref = calloc(1, sizeof(*ref))) == NULL)
-		return NULL;
-	ref->cfg = cfg;
-	if ((ref->bots = botlist_new(cfg->bots, cfg->nbots)) == NULL) {
-		free(ref);
-		return NULL;
-	}
-	return ref;
+	config_ref_update(&w->ref);
 }
 
 static void
@@ -299,12 +237,12 @@ watchdog_ping(evutil_socket_t fd, short what, void *arg)
 	uint64_t hb;
 
 	for (i = 0; i < nworkers; i++) {
-		hb = __atomic_load_n(&heartbeats[i], __ATOMIC_RELAXED);
-		if (hb == heartbeats_seen[i]) {
+		hb = __atomic_load_n(&workers[i].heartbeats, __ATOMIC_RELAXED);
+		if (hb == workers[i].heartbeats_seen) {
 			log_warnx("event loop %d is stuck", i);
 			return;
 		}
-		heartbeats_seen[i] = hb;
+		workers[i].heartbeats_seen = hb;
 	}
 	notify("WATCHDOG=1");
 }
@@ -384,18 +322,13 @@ reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = &daemon_state;
 	struct config *cfg, *old = d->cfg;
-	struct config_ref *ref, *old_ref;
-	bool free_old;
 	char err[8192];
 	size_t i;
 	int k;
 
 	notify("RELOADING=1");
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
-		log_warn("reload");
-		notify("READY=1");
-		return;
-	}
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		fatal("reload");
 	if (load_config(cfg, err, sizeof(err)) == -1) {
 		log_lines(err);
 		log_warnx("reload failed; keeping the running configuration");
@@ -412,21 +345,7 @@ reload(evutil_socket_t sig, short what, void *arg)
 	/* A batch is either all answered (batch) or all waiting (strict):
 	 * the mode stays what it was at start. */
 	cfg->durability = old->durability;
-	if ((ref = config_ref_new(cfg)) == NULL) {
-		log_warnx("reload: out of memory; keeping the running "
-		    "configuration");
-		config_free(cfg);
-		free(cfg);
-		notify("READY=1");
-		return;
-	}
-	pthread_mutex_lock(&ref_lock);
-	old_ref = latest_ref;
-	latest_ref = ref;
-	free_old = old_ref->users == 0;
-	pthread_mutex_unlock(&ref_lock);
-	if (free_old)
-		config_ref_free(old_ref);
+	config_ref_publish(cfg);
 	d->cfg = cfg;
 	for (k = 0; k < nworkers; k++)
 		event_active(workers[k].switch_config, EV_TIMEOUT, 0);
@@ -452,12 +371,16 @@ start_watchdog(struct daemon *d)
 	tv.tv_sec = (time_t)(usec / 8 / 1000000);
 	tv.tv_usec = (suseconds_t)(usec / 8 % 1000000);
 	for (i = 0; i < nworkers; i++) {
-		heartbeat_timers[i] = event_new(workers[i].base, -1, EV_PERSIST,
-		    heartbeat, &heartbeats[i]);
-		event_add(heartbeat_timers[i], &tv);
+		struct worker *w = &workers[i];
+
+		if ((w->heartbeat_timer = event_new(w->base, -1, EV_PERSIST,
+		    heartbeat, &w->heartbeats)) == NULL)
+			fatalx("heartbeat timer: out of memory");
+		event_add(w->heartbeat_timer, &tv);
 	}
-	watchdog_timer = event_new(workers[0].base, -1, EV_PERSIST,
-	    watchdog_ping, NULL);
+	if ((watchdog_timer = event_new(workers[0].base, -1, EV_PERSIST,
+	    watchdog_ping, NULL)) == NULL)
+		fatalx("watchdog timer: out of memory");
 	tv.tv_sec = (time_t)(usec / 2 / 1000000);
 	tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
 	event_add(watchdog_timer, &tv);
@@ -529,18 +452,17 @@ open_workers(struct daemon *d)
 		struct worker *w = &workers[k];
 
 		w->d = d;
-		w->index = k;
 		if ((w->base = event_base_new()) == NULL)
 			fatalx("event_base_new failed");
 		w->server = http_server_new(w->base, &limits, routes_handle, w);
-		w->view = store_view_new(d->store);
-		stop_events[k] = event_new(w->base, -1, 0, stop_accepting, w);
+		if ((w->view = store_view_new(d->store)) == NULL)
+			fatal("store view");
+		w->stop_accepting = event_new(w->base, -1, 0, stop_accepting,
+		    w);
 		w->switch_config = event_new(w->base, -1, 0, switch_config, w);
-		w->ref = latest_ref;
-		latest_ref->users++;
-		if (w->server == NULL || w->view == NULL ||
-		    stop_events[k] == NULL || w->switch_config == NULL)
-			fatalx("out of memory");
+		if (w->stop_accepting == NULL || w->switch_config == NULL)
+			fatalx("worker %d: out of memory", k);
+		w->ref = config_ref_hold_latest();
 		for (i = 0; i < nfds; i++) {
 			lfd = k == 0 ? fds[i] : fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
 			if (lfd == -1)
@@ -629,10 +551,9 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	if (store_lock_daemon(d->store, err, sizeof(err)) != STORE_OK)
 		fatalx("%s", err);
-	if ((d->counter = counter_new(d->store)) == NULL ||
-	    (d->visitors = visitors_new(d->store)) == NULL ||
-	    (latest_ref = config_ref_new(d->cfg)) == NULL)
-		fatalx("out of memory");
+	d->counter = counter_new(d->store);
+	d->visitors = visitors_new(d->store);
+	config_ref_publish(d->cfg);
 	counter_observe_commits(d->counter, metrics_observe_commit, NULL);
 	/* Committers and other workers wake loops across threads. */
 	if (evthread_use_pthreads() == -1)
@@ -670,7 +591,7 @@ main(int argc, char *argv[])
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, &oldsigs);
 	for (k = 1; k < nworkers; k++)
-		if (pthread_create(&threads[k], NULL, worker_main,
+		if (pthread_create(&workers[k].thread, NULL, worker_main,
 		    &workers[k]) != 0)
 			fatalx("cannot start worker thread %d", k);
 	pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
@@ -687,11 +608,11 @@ main(int argc, char *argv[])
 	 * on loops that still run; then let the loops flush and end. */
 	http_server_close_listeners(workers[0].server);
 	for (k = 1; k < nworkers; k++)
-		event_active(stop_events[k], EV_TIMEOUT, 0);
+		event_active(workers[k].stop_accepting, EV_TIMEOUT, 0);
 	counter_stop(d->counter);
 	for (k = 1; k < nworkers; k++) {
 		event_base_loopexit(workers[k].base, &flush);
-		pthread_join(threads[k], NULL);
+		pthread_join(workers[k].thread, NULL);
 	}
 	event_base_loopexit(d->base, &flush);
 	event_base_dispatch(d->base);
@@ -720,17 +641,17 @@ main(int argc, char *argv[])
 	for (k = 0; k < nworkers; k++) {
 		http_server_free(workers[k].server);
 		store_view_free(workers[k].view);
-		event_free(stop_events[k]);
+		event_free(workers[k].stop_accepting);
 		event_free(workers[k].switch_config);
 		config_ref_release(workers[k].ref);
-		if (heartbeat_timers[k])
-			event_free(heartbeat_timers[k]);
+		if (workers[k].heartbeat_timer)
+			event_free(workers[k].heartbeat_timer);
 		event_base_free(workers[k].base);
 	}
 	counter_free(d->counter);
 	visitors_free(d->visitors);
 	/* Every holder is gone: the newest goes too. */
-	config_ref_free(latest_ref);
+	config_ref_shutdown();
 	store_close(d->store);
 	log_info("stopped");
 	return 0;

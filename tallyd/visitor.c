@@ -347,19 +347,17 @@ visitors_new(struct store *store)
 	struct visitors *v;
 
 	if (sodium_init() < 0)
-		return NULL;
+		fatalx("sodium_init failed");
 	if ((v = calloc(1, sizeof(*v))) == NULL)
-		return NULL;
+		fatal("visitors");
 	v->store = store;
 	pthread_mutex_init(&v->salt_lock, NULL);
 	v->salts[0].day = v->salts[1].day = -1;
 	v->view = store_view_new(store);
 	v->rate = calloc(RATE_SLOTS, sizeof(*v->rate));
 	v->rate_address = calloc(RATE_SLOTS, sizeof(*v->rate_address));
-	if (v->view == NULL || v->rate == NULL || v->rate_address == NULL) {
-		visitors_free(v);
-		return NULL;
-	}
+	if (v->view == NULL || v->rate == NULL || v->rate_address == NULL)
+		fatal("visitors");
 	/* The rate table's key lives in memory only. */
 	crypto_shorthash_keygen(v->rate_key);
 	return v;
