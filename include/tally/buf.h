@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "log.h"
+#include "tally/log.h"
 
 struct buf {
 	char	*data;

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "net.h"
+#include "tally/net.h"
 
 #define SITE_NAME_MAX	63
 #define DEFAULT_SITE	"default"

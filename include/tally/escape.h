@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "buf.h"
+#include "tally/buf.h"
 
 /* Decodes the UTF-8 sequence at s (len > 0 bytes available). Returns its
  * length and stores the code point, or returns 0 when the sequence is
