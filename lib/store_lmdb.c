@@ -27,6 +27,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,6 @@ struct store {
 	/* Views hold it shared; growing the map holds it alone, because
 	 * LMDB resizes only when no transaction of the process is open. */
 	pthread_rwlock_t quiesce;
-	char	 err[512];
 };
 
 struct store_view {
@@ -95,23 +95,42 @@ struct day_rec {
 	uint64_t visitors;
 };
 
+/*
+ * Why the last call of this thread failed. Every serving thread and the
+ * committer use the store at once: a message kept in struct store could
+ * be overwritten by another thread's before it is read.
+ */
+static __thread char last_error[512];
+
+static void set_error(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
 static int
 fail(struct store *st, int rc, const char *step)
 {
 	if (rc == MDB_MAP_FULL)
 		return STORE_MAPFULL;
 	if (rc == ENOSPC || rc == EDQUOT) {
-		snprintf(st->err, sizeof(st->err), "%s: %s", step, mdb_strerror(rc));
+		set_error("%s: %s", step, mdb_strerror(rc));
 		return STORE_NOSPACE;
 	}
-	snprintf(st->err, sizeof(st->err), "%s: %s", step, mdb_strerror(rc));
+	set_error("%s: %s", step, mdb_strerror(rc));
 	return STORE_ERROR;
 }
 
 const char *
 store_error(struct store *st)
 {
-	return st->err;
+	return last_error;
 }
 
 static size_t
@@ -189,8 +208,7 @@ store_init(struct store *st)
 		if (ms.ms_entries > 0 &&
 		    mdb_dbi_open(txn, "meta", 0, &st->meta) == MDB_NOTFOUND) {
 			mdb_txn_abort(txn);
-			snprintf(st->err, sizeof(st->err),
-			    "not a tally store (another program's LMDB); "
+			set_error("not a tally store (another program's LMDB); "
 			    "refusing to use it");
 			return STORE_ERROR;
 		}
@@ -198,8 +216,7 @@ store_init(struct store *st)
 	if ((rc = mdb_dbi_open(txn, "meta", dbflags, &st->meta)) != 0) {
 		mdb_txn_abort(txn);
 		if (rc == MDB_NOTFOUND) {
-			snprintf(st->err, sizeof(st->err),
-			    "not a tally store (no schema)");
+			set_error("not a tally store (no schema)");
 			return STORE_ERROR;
 		}
 		return fail(st, rc, "mdb_dbi_open meta");
@@ -228,7 +245,7 @@ store_init(struct store *st)
 		}
 	} else if (rc == MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
-		snprintf(st->err, sizeof(st->err), "not a tally store (no schema)");
+		set_error("not a tally store (no schema)");
 		return STORE_ERROR;
 	} else if (rc) {
 		mdb_txn_abort(txn);
@@ -236,15 +253,13 @@ store_init(struct store *st)
 	} else {
 		if (v.mv_size != sizeof(version)) {
 			mdb_txn_abort(txn);
-			snprintf(st->err, sizeof(st->err),
-			    "corrupt store: bad schema record");
+			set_error("corrupt store: bad schema record");
 			return STORE_ERROR;
 		}
 		memcpy(&version, v.mv_data, sizeof(version));
 		if (version != STORE_SCHEMA_VERSION) {
 			mdb_txn_abort(txn);
-			snprintf(st->err, sizeof(st->err),
-			    "store schema version %" PRIu32 " is %s than this "
+			set_error("store schema version %" PRIu32 " is %s than this "
 			    "tally's (%d); refusing to use it", version,
 			    version > STORE_SCHEMA_VERSION ? "newer" : "older",
 			    STORE_SCHEMA_VERSION);
@@ -422,7 +437,7 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 	/* Readers left by killed processes would pin old pages forever. */
 	mdb_reader_check(st->env, NULL);
 	if ((rc = store_init(st)) != STORE_OK) {
-		snprintf(err, errlen, "%s: %s", dir, st->err);
+		snprintf(err, errlen, "%s: %s", dir, last_error);
 		goto bad;
 	}
 	*out = st;
@@ -767,7 +782,7 @@ get_series(struct store *st, MDB_txn *txn, const char *site, const char *path,
 	if (rc)
 		return fail(st, rc, "reading a series");
 	if (v.mv_size < sizeof(*rec)) {
-		snprintf(st->err, sizeof(st->err), "corrupt series record");
+		set_error("corrupt series record");
 		return STORE_ERROR;
 	}
 	memcpy(rec, v.mv_data, sizeof(*rec));
@@ -794,7 +809,7 @@ get_day(struct store *st, MDB_txn *txn, uint32_t id, int day,
 	if (rc)
 		return fail(st, rc, "reading a day");
 	if (v.mv_size != sizeof(*rec)) {
-		snprintf(st->err, sizeof(st->err), "corrupt day record");
+		set_error("corrupt day record");
 		return STORE_ERROR;
 	}
 	memcpy(rec, v.mv_data, sizeof(*rec));
@@ -865,7 +880,7 @@ store_meta_get(struct store_view *v, const char *key, void *val, size_t *len)
 	if (rc)
 		return fail(v->st, rc, "reading meta");
 	if (d.mv_size > *len) {
-		snprintf(v->st->err, sizeof(v->st->err), "meta %s too large", key);
+		set_error("meta %s too large", key);
 		return STORE_ERROR;
 	}
 	memcpy(val, d.mv_data, d.mv_size);
@@ -911,7 +926,7 @@ store_each_series(struct store_view *v, const char *site, store_series_cb cb,
 		if (k.mv_size > KEY_MAX || d.mv_size < sizeof(rec) ||
 		    d.mv_size > sizeof(rec) + KEY_MAX ||
 		    memchr(k.mv_data, '\0', k.mv_size) == NULL) {
-			snprintf(st->err, sizeof(st->err), "corrupt series key");
+			set_error("corrupt series key");
 			ret = STORE_ERROR;
 			break;
 		}
@@ -921,8 +936,7 @@ store_each_series(struct store_view *v, const char *site, store_series_cb cb,
 			/* A long key: the whole path is in the value. */
 			size_t sl = strlen(keybuf), pl = d.mv_size - sizeof(rec);
 			if (sl + 1 + pl > KEY_MAX) {
-				snprintf(st->err, sizeof(st->err),
-				    "corrupt series record");
+				set_error("corrupt series record");
 				ret = STORE_ERROR;
 				break;
 			}
@@ -993,7 +1007,7 @@ store_each_day(struct store_view *v, const char *site, const char *path,
 		if (day > to)
 			break;
 		if (d.mv_size != sizeof(dr)) {
-			snprintf(st->err, sizeof(st->err), "corrupt day record");
+			set_error("corrupt day record");
 			ret = STORE_ERROR;
 			break;
 		}
@@ -1032,7 +1046,7 @@ store_orphan_rows(struct store_view *v, uint64_t *orphans)
 		return fail(st, rc, "mdb_stat");
 	cap = ms.ms_entries + 1;
 	if ((ids = malloc(cap * sizeof(*ids))) == NULL) {
-		snprintf(st->err, sizeof(st->err), "out of memory");
+		set_error("out of memory");
 		return STORE_ERROR;
 	}
 	if ((rc = mdb_cursor_open(v->txn, st->series, &cur)) != 0) {
@@ -1078,11 +1092,11 @@ store_write_begin(struct store *st, struct store_txn **out)
 
 	*out = NULL;
 	if (st->flags & STORE_READONLY) {
-		snprintf(st->err, sizeof(st->err), "store opened read-only");
+		set_error("store opened read-only");
 		return STORE_ERROR;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		snprintf(st->err, sizeof(st->err), "%s", strerror(errno));
+		set_error("%s", strerror(errno));
 		return STORE_ERROR;
 	}
 	t->st = st;
@@ -1112,7 +1126,7 @@ store_write(struct store *st, store_write_fn fn, void *arg)
 		if (rc != STORE_MAPFULL)
 			return rc;
 	}
-	snprintf(st->err, sizeof(st->err), "the store map is still full "
+	set_error("the store map is still full "
 	    "after growing it %d times", MAX_GROWS);
 	return STORE_ERROR;
 }
@@ -1127,7 +1141,7 @@ put_series(struct store_txn *t, const char *site, const char *path,
 	int rc;
 
 	if ((k.mv_size = series_key(key, site, path)) == 0) {
-		snprintf(t->st->err, sizeof(t->st->err), "path too long");
+		set_error("path too long");
 		return STORE_ERROR;
 	}
 	k.mv_data = key;
@@ -1158,14 +1172,13 @@ new_id(struct store_txn *t, uint32_t *id)
 		else if (rc)
 			return fail(t->st, rc, "reading next_id");
 		else if (v.mv_size != sizeof(uint32_t)) {
-			snprintf(t->st->err, sizeof(t->st->err),
-			    "corrupt next_id");
+			set_error("corrupt next_id");
 			return STORE_ERROR;
 		} else
 			memcpy(&t->next_id, v.mv_data, sizeof(uint32_t));
 	}
 	if (t->next_id == UINT32_MAX) {
-		snprintf(t->st->err, sizeof(t->st->err), "out of series ids");
+		set_error("out of series ids");
 		return STORE_ERROR;
 	}
 	*id = t->next_id++;
@@ -1189,7 +1202,7 @@ name_put(struct store_txn *t, uint32_t id, const char *site, const char *path)
 	int rc;
 
 	if (sl + 1 + pl > sizeof(name)) {
-		snprintf(t->st->err, sizeof(t->st->err), "path too long");
+		set_error("path too long");
 		return STORE_ERROR;
 	}
 	memcpy(name, site, sl + 1);
@@ -1226,7 +1239,7 @@ store_series_name(struct store_view *v, uint32_t id, char *site,
 	if ((nul = memchr(name, '\0', d.mv_size)) == NULL ||
 	    (size_t)(nul - name) >= sitesz ||
 	    (pl = d.mv_size - (size_t)(nul - name) - 1) >= pathsz) {
-		snprintf(v->st->err, sizeof(v->st->err), "corrupt series name");
+		set_error("corrupt series name");
 		return STORE_ERROR;
 	}
 	memcpy(site, name, (size_t)(nul - name) + 1);
@@ -1432,7 +1445,7 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
 	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
 	while (rc == 0 && ret == STORE_OK) {
 		if (k.mv_size != 4) {
-			snprintf(st->err, sizeof(st->err), "corrupt recent row");
+			set_error("corrupt recent row");
 			ret = STORE_ERROR;
 			break;
 		}
@@ -1442,8 +1455,7 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
 		rc = mdb_cursor_get(cur, &k, &d, MDB_GET_MULTIPLE);
 		while (rc == 0 && ret == STORE_OK) {
 			if (d.mv_size % RECENT_REC) {
-				snprintf(st->err, sizeof(st->err),
-				    "corrupt recent row");
+				set_error("corrupt recent row");
 				ret = STORE_ERROR;
 				break;
 			}
@@ -1489,7 +1501,7 @@ add_counts(struct store_txn *t, const char *site, const char *path, int day,
 	int rc;
 
 	if (day < 0) {
-		snprintf(t->st->err, sizeof(t->st->err), "bad day");
+		set_error("bad day");
 		return STORE_ERROR;
 	}
 	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
@@ -1506,7 +1518,7 @@ add_counts(struct store_txn *t, const char *site, const char *path, int day,
 		addv = room(dr.views, dr.views, views);
 		addu = room(dr.visitors, dr.visitors, visitors);
 		if (addv != views || addu != visitors) {
-			snprintf(t->st->err, sizeof(t->st->err), "the day's %s "
+			set_error("the day's %s "
 			    "would pass the largest count (%" PRId64 ")",
 			    addv != views ? "views" : "visitors",
 			    (int64_t)STORE_COUNT_MAX);
@@ -1558,7 +1570,7 @@ store_add_adjust(struct store_txn *t, const char *site, const char *path,
 	if (__builtin_add_overflow(rec.adj_views, views, &rec.adj_views) ||
 	    __builtin_add_overflow(rec.adj_visitors, visitors,
 	    &rec.adj_visitors)) {
-		snprintf(t->st->err, sizeof(t->st->err), "the all-time "
+		set_error("the all-time "
 		    "adjustment would leave the range of counts");
 		return STORE_ERROR;
 	}
@@ -1597,7 +1609,7 @@ store_set_total(struct store_txn *t, const char *site, const char *path,
 	int rc;
 
 	if (views > STORE_COUNT_MAX || visitors > STORE_COUNT_MAX) {
-		snprintf(t->st->err, sizeof(t->st->err), "more than the "
+		set_error("more than the "
 		    "largest count (%" PRId64 ")", (int64_t)STORE_COUNT_MAX);
 		return STORE_ERROR;
 	}
@@ -1606,7 +1618,7 @@ store_set_total(struct store_txn *t, const char *site, const char *path,
 	if (adjust_to(rec.views, rec.adj_views, views, &rec.adj_views) == -1 ||
 	    adjust_to(rec.visitors, rec.adj_visitors, visitors,
 	    &rec.adj_visitors) == -1) {
-		snprintf(t->st->err, sizeof(t->st->err), "too far from what "
+		set_error("too far from what "
 		    "the daily rows add up to");
 		return STORE_ERROR;
 	}

@@ -61,6 +61,7 @@ enum store_status {
  * err says which step failed and why. */
 int store_open(struct store **, const char *dir, int flags, char *err, size_t errlen);
 void store_close(struct store *);
+/* Why this thread's last call on the store failed. */
 const char *store_error(struct store *);
 /* The daemon holds this while it runs, so a second one refuses to start. */
 int store_lock_daemon(struct store *, char *err, size_t errlen);
