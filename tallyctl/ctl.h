@@ -13,11 +13,9 @@
 #include <stdio.h>
 
 #include "tally/config.h"
+#include "tally/exitcodes.h"
 #include "tally/log.h"
 #include "tally/store.h"
-
-#define EXIT_USAGE	2
-#define EXIT_CONFIG	78
 
 #define NUM_STRLEN	32	/* "18,446,744,073,709,551,615" and NUL */
 
@@ -71,6 +69,10 @@ int ctl_site(struct ctl *, const char *given, const char **site);
 /* Normalizes a --path value into out (PATH_MAX_LEN + 1 bytes). 0 or
  * EXIT_USAGE. */
 int ctl_path(struct ctl *, const char *opt, const char *given, char *out);
+/* 0 when site is one tallyd counts for: it has counts in the store, or
+ * the configuration names it (the default site when it names none).
+ * Else says so, with the known sites, and returns 1. */
+int ctl_site_known(struct ctl *, struct store_view *, const char *site);
 /* Parses a decimal number no larger than max; -1 when it is not one. */
 int ctl_number(const char *s, uint64_t max, uint64_t *out);
 

@@ -87,16 +87,61 @@ set_total(struct store_txn *txn, void *arg)
 	return w->bad[0] ? STORE_ERROR : rc;
 }
 
+/*
+ * What set refuses unless told: a site nobody knows (a typo would make
+ * a phantom site), and an all-time count below what today already has
+ * (a total smaller than today is no count anyone can read).
+ */
+static int
+set_allowed(struct ctl *ctl, const char *site, const char *path,
+    uint64_t views, const uint64_t *visitors, bool force, bool create)
+{
+	struct store_view *v;
+	struct series_counts sc;
+	char n1[NUM_STRLEN], n2[NUM_STRLEN];
+	int rc = 0;
+
+	if ((v = store_view_new(ctl->store)) == NULL)
+		fatal("store_view_new");
+	if (store_view_begin(v) != STORE_OK ||
+	    store_get(v, site, path, day_today(), &sc) != STORE_OK) {
+		rc = ctl_fail(ctl, "reading %s: %s", site,
+		    store_error(ctl->store));
+		goto done;
+	}
+	if (!create && (rc = ctl_site_known(ctl, v, site)) != 0) {
+		fputs("tallyctl: set: give --create to make a new site\n",
+		    stderr);
+		goto done;
+	}
+	if (force)
+		goto done;
+	if (views < sc.day.views)
+		rc = ctl_fail(ctl, "today already has %s views, more than %s; "
+		    "give --force to set it lower", ctl_thousands(n1,
+		    sc.day.views), ctl_thousands(n2, views));
+	else if (visitors && *visitors < sc.day.visitors)
+		rc = ctl_fail(ctl, "today already has %s visitors, more than "
+		    "%s; give --force to set it lower", ctl_thousands(n1,
+		    sc.day.visitors), ctl_thousands(n2, *visitors));
+done:
+	store_view_free(v);
+	return rc;
+}
+
 int
 cmd_set(struct ctl *ctl, int argc, char **argv)
 {
 	const char *site_opt = NULL, *path_opt = NULL, *views_opt = NULL,
 	    *visitors_opt = NULL, *site;
+	bool force = false, create = false;
 	struct ctl_opt opts[] = {
 		{ "site", &site_opt, NULL },
 		{ "path", &path_opt, NULL },
 		{ "views", &views_opt, NULL },
 		{ "visitors", &visitors_opt, NULL },
+		{ "force", NULL, &force },
+		{ "create", NULL, &create },
 		{ NULL, NULL, NULL },
 	};
 	struct set_write w;
@@ -123,7 +168,9 @@ cmd_set(struct ctl *ctl, int argc, char **argv)
 		    PRId64 ": %s", (int64_t)STORE_COUNT_MAX, visitors_opt);
 	/* Carrying an old counter over into a new install is what set is
 	 * for: it may create the store. */
-	if ((rc = ctl_open(ctl, 0)) != 0)
+	if ((rc = ctl_open(ctl, 0)) != 0 ||
+	    (rc = set_allowed(ctl, site, path, views,
+	    visitors_opt ? &visitors : NULL, force, create)) != 0)
 		return rc;
 	store_reader_check(ctl->store);
 	w.site = site;
@@ -170,6 +217,32 @@ reset_series(struct store_txn *txn, void *arg)
 	struct reset_write *w = arg;
 
 	return store_reset(txn, w->site, w->path);
+}
+
+/* Reset of what has no counts is a mistake (a typo in the site or
+ * path), not a success. */
+static int
+reset_something(struct ctl *ctl, const char *site, const char *path)
+{
+	struct store_view *v;
+	struct series_counts sc;
+	int rc = 0;
+
+	if ((v = store_view_new(ctl->store)) == NULL)
+		fatal("store_view_new");
+	if (store_view_begin(v) != STORE_OK ||
+	    store_get(v, site, path ? path : SITE_SERIES, 0, &sc) !=
+	    STORE_OK)
+		rc = ctl_fail(ctl, "reading %s: %s", site,
+		    store_error(ctl->store));
+	else if (!sc.exists && path == NULL)
+		rc = ctl_fail(ctl, "nothing to reset: site \"%s\" has no "
+		    "counts", site);
+	else if (!sc.exists)
+		rc = ctl_fail(ctl, "nothing to reset: %s has no counts for %s",
+		    site, path);
+	store_view_free(v);
+	return rc;
 }
 
 /* Asks on the terminal; true for "y" or "yes". */
@@ -219,7 +292,8 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 	if (!yes && !(isatty(STDIN_FILENO) && isatty(STDERR_FILENO)))
 		return ctl_usage(ctl, "deletes counts: give --yes (there is no "
 		    "terminal to ask on)");
-	if ((rc = need_store(ctl)) != 0 || (rc = ctl_open(ctl, 0)) != 0)
+	if ((rc = need_store(ctl)) != 0 || (rc = ctl_open(ctl, 0)) != 0 ||
+	    (rc = reset_something(ctl, site, path_opt ? path : NULL)) != 0)
 		return rc;
 
 	if (!yes) {

@@ -131,6 +131,8 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
 		    store_error(ctl->store));
 		goto done;
 	}
+	if (site && (rc = ctl_site_known(ctl, es.v, site)) != 0)
+		goto done;
 	buf_puts(&es.out, es.fmt == FMT_JSON ? "[" : CSVROW_HEADER "\n");
 	if (store_each_series(es.v, site, export_series, &es) != STORE_OK) {
 		if (ferror(stdout))
@@ -166,6 +168,8 @@ struct import {
 	size_t		 n, cap;
 	struct arena	 strings;
 	const char	*last_site, *last_path;
+	bool		 add;		/* --add: rows the store has add up */
+	bool		 create;	/* --create: new sites may come */
 	/* What made the write fail, and the line it is blamed on. */
 	unsigned long	 bad_line;
 	char		 bad[1024];
@@ -264,6 +268,56 @@ import_problem(void *arg, const struct verify_problem *p)
 	return 1;
 }
 
+/*
+ * Before anything is written: importing an export twice would double
+ * every count without a word, so rows of a series and day the store
+ * already counts need --add; and a site that neither the store nor the
+ * configuration knows (a typo, another install's export) needs
+ * --create.
+ */
+static int
+rows_welcome(struct store_txn *txn, struct import *im)
+{
+	const struct csvrow *r;
+	struct series_counts sc;
+	const char *site = NULL;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < im->n; i++) {
+		r = &im->rows[i];
+		if (!im->create && (site == NULL ||
+		    strcmp(site, r->site) != 0)) {
+			site = r->site;
+			if ((rc = store_txn_get(txn, site, SITE_SERIES, 0,
+			    &sc)) != STORE_OK)
+				return rc;
+			if (!sc.exists && config_site(&im->ctl->cfg, site) ==
+			    NULL) {
+				im->bad_line = r->line;
+				snprintf(im->bad, sizeof(im->bad), "unknown "
+				    "site \"%s\"; give --create to make it",
+				    site);
+				return STORE_ERROR;
+			}
+		}
+		if (im->add)
+			continue;
+		if ((rc = store_txn_get(txn, r->site, r->path,
+		    r->day == DAY_ADJUST ? 0 : r->day, &sc)) != STORE_OK)
+			return rc;
+		if (r->day == DAY_ADJUST ? sc.exists && (sc.total.views ||
+		    sc.total.visitors) : sc.day.views || sc.day.visitors) {
+			im->bad_line = r->line;
+			snprintf(im->bad, sizeof(im->bad), "the store already "
+			    "counts this row's %s; give --add to add to it",
+			    r->day == DAY_ADJUST ? "series" : "day");
+			return STORE_ERROR;
+		}
+	}
+	return STORE_OK;
+}
+
 /* Every row, in one transaction (a store_write_fn); then the sites it
  * touched must pass check's rules, or nothing is imported. */
 static int
@@ -276,6 +330,8 @@ add_rows(struct store_txn *txn, void *arg)
 	int rc = STORE_OK;
 
 	im->bad[0] = '\0';
+	if ((rc = rows_welcome(txn, im)) != STORE_OK)
+		return rc;
 	for (i = 0; i < im->n && rc == STORE_OK; i++) {
 		r = &im->rows[i];
 		if (r->day == DAY_ADJUST)
@@ -328,8 +384,11 @@ int
 cmd_import(struct ctl *ctl, int argc, char **argv)
 {
 	const char *format_opt = NULL;
+	bool add = false, create = false;
 	struct ctl_opt opts[] = {
 		{ "format", &format_opt, NULL },
+		{ "add", NULL, &add },
+		{ "create", NULL, &create },
 		{ NULL, NULL, NULL },
 	};
 	struct import im;
@@ -350,6 +409,8 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 	if ((rc = ctl_setup(ctl)) != 0)
 		return rc;
 	im.ctl = ctl;
+	im.add = add;
+	im.create = create;
 	im.file = strcmp(args[0], "-") == 0 ? "(stdin)" : args[0];
 
 	if (strcmp(args[0], "-") == 0)

@@ -195,7 +195,8 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 	if ((rc = ctl_parse(ctl, argc, argv, opts, NULL, &nargs, 0, 0)) != 0 ||
 	    (rc = ctl_site(ctl, site_opt, &site)) != 0)
 		return rc;
-	if ((rc = begin_read(ctl, &v)) != 0)
+	if ((rc = begin_read(ctl, &v)) != 0 ||
+	    (rc = ctl_site_known(ctl, v, site)) != 0)
 		goto done;
 	now = day_today();
 	day_format(now, day);
@@ -462,7 +463,8 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 	if (limit_opt && ctl_number(limit_opt, 1000000000, &limit) == -1)
 		return ctl_usage(ctl, "--limit: not a number: %s", limit_opt);
 
-	if ((rc = begin_read(ctl, &ts.v)) != 0)
+	if ((rc = begin_read(ctl, &ts.v)) != 0 ||
+	    (rc = ctl_site_known(ctl, ts.v, site)) != 0)
 		goto done;
 	ts.ctl = ctl;
 	ts.all = all;
@@ -564,7 +566,8 @@ cmd_page(struct ctl *ctl, int argc, char **argv)
 	    (rc = ctl_site(ctl, site_opt, &site)) != 0 ||
 	    (rc = ctl_path(ctl, "PATH", args[0], path)) != 0)
 		return rc;
-	if ((rc = begin_read(ctl, &v)) != 0)
+	if ((rc = begin_read(ctl, &v)) != 0 ||
+	    (rc = ctl_site_known(ctl, v, site)) != 0)
 		goto done;
 	now = day_today();
 	if (store_get(v, site, path, now, &page) != STORE_OK ||
@@ -638,7 +641,8 @@ cmd_history(struct ctl *ctl, int argc, char **argv)
 	    (rc = parse_days(ctl, days_opt, 30, &days)) != 0 ||
 	    (path_opt && (rc = ctl_path(ctl, "--path", path_opt, path)) != 0))
 		return rc;
-	if ((rc = begin_read(ctl, &v)) != 0)
+	if ((rc = begin_read(ctl, &v)) != 0 ||
+	    (rc = ctl_site_known(ctl, v, site)) != 0)
 		goto done;
 	now = day_today();
 	if ((rc = window_read(ctl, v, site, path, now - days + 1, now,

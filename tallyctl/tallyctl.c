@@ -17,29 +17,58 @@
 #include <unistd.h>
 
 #include "build-config.h"
+#include "tally/buf.h"
 #include "tally/day.h"
 #include "tally/escape.h"
 #include "tally/path.h"
+#include "tally/render.h"
 
 #include "ctl.h"
 
+/* Every command once: the global usage, "help COMMAND" and "COMMAND
+ * --help" are printed from here, and tallyctl(1) says the same. */
 static const struct command {
 	const char	*name;
 	int		(*fn)(struct ctl *, int, char **);
 	const char	*args;
+	const char	*help;
 } commands[] = {
-	{ "stats",	cmd_stats,	"[--site S]" },
-	{ "top",	cmd_top,	"[--site S] [--days N | --all] [--limit N]" },
-	{ "page",	cmd_page,	"PATH [--site S]" },
-	{ "history",	cmd_history,	"[--site S] [--path P] [--days N]" },
-	{ "sites",	cmd_sites,	"" },
-	{ "export",	cmd_export,	"[--site S] [--format csv|json]" },
-	{ "import",	cmd_import,	"FILE [--format csv|json]" },
-	{ "import-log",	cmd_import_log,	"FILE... [--format combined|common] [--site S]" },
-	{ "set",	cmd_set,	"--site S [--path P] --views N [--visitors N]" },
-	{ "reset",	cmd_reset,	"--site S [--path P] [--yes]" },
-	{ "backup",	cmd_backup,	"DEST" },
-	{ "check",	cmd_check,	"" },
+	{ "stats",	cmd_stats,	"[--site S]",
+	    "Today, yesterday, the last 7 and 30 days and the total, views and\n"
+	    "visitors, with a 30-day sparkline." },
+	{ "top",	cmd_top,	"[--site S] [--days N | --all] [--limit N]",
+	    "The most viewed paths of the last N days (default 30), or of all\n"
+	    "time; --limit rows (default 10)." },
+	{ "page",	cmd_page,	"PATH [--site S]",
+	    "One path's counts; --json prints the counts JSON of /count." },
+	{ "history",	cmd_history,	"[--site S] [--path P] [--days N]",
+	    "One row a day, with a bar, for the site or one path." },
+	{ "sites",	cmd_sites,	"",
+	    "The sites, with their pages and totals." },
+	{ "export",	cmd_export,	"[--site S] [--format csv|json]",
+	    "Every row, to standard output: site,day,path,views,visitors." },
+	{ "import",	cmd_import,
+	    "FILE [--format csv|json] [--add] [--create]",
+	    "Adds an export back, all or nothing. Rows of days the store\n"
+	    "already counts are refused unless --add; sites the store and the\n"
+	    "configuration do not know are refused unless --create." },
+	{ "import-log",	cmd_import_log,	"FILE... [--format combined|common] [--site S]",
+	    "Counts nginx or Apache access logs (plain, gzip or -) into history." },
+	{ "set",	cmd_set,
+	    "--site S [--path P] --views N [--visitors N] [--force] [--create]",
+	    "Makes an all-time count equal N. Below what today already has\n"
+	    "needs --force; a site the store and the configuration do not\n"
+	    "know needs --create." },
+	{ "reset",	cmd_reset,	"--site S [--path P] [--yes]",
+	    "Deletes the counts of a site or one of its paths. Asks on a\n"
+	    "terminal; elsewhere needs --yes. Nothing to delete is an error." },
+	{ "backup",	cmd_backup,	"DEST",
+	    "A consistent, compacted copy, taken while tallyd runs, without\n"
+	    "the day's salt or visitor ids." },
+	{ "check",	cmd_check,	"",
+	    "Verifies the store; exit 1 with what is wrong." },
+	{ "help",	NULL,		"[COMMAND]",
+	    "This list, or one command's usage." },
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
@@ -66,8 +95,64 @@ usage(FILE *f)
 	    " --yes\n"
 	    "(without it: exit 2). import-log exits 0 unless no line could be"
 	    " read.\n"
+	    "tallyctl help COMMAND (or COMMAND --help) tells more of one.\n"
 	    "Exit status: 0 ok, 1 failure, 2 usage, 78 configuration.\n", f);
 }
+
+/* The usage of one command, on f. */
+static void
+command_usage(FILE *f, const struct command *c)
+{
+	fprintf(f, "usage: tallyctl [--data DIR | --config FILE] [--json] %s%s%s"
+	    "\n\n%s\n", c->name, c->args[0] ? " " : "", c->args, c->help);
+}
+
+/* Edit distance, for "did you mean": a mistyped name is near its own. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, prev, cur, diag;
+	size_t row[64];
+
+	if (la >= sizeof(row) / sizeof(row[0]) || lb >= sizeof(row) /
+	    sizeof(row[0]))
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		diag = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			prev = row[j];
+			cur = diag + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < cur)
+				cur = row[j] + 1;
+			if (row[j - 1] + 1 < cur)
+				cur = row[j - 1] + 1;
+			row[j] = cur;
+			diag = prev;
+		}
+	}
+	return row[lb];
+}
+
+/* The candidate nearest to name, if near enough to be a slip. */
+static const char *
+nearest(const char *name, const char *const *candidates, size_t n)
+{
+	const char *best = NULL;
+	size_t d, bestd = SIZE_MAX, i;
+
+	for (i = 0; i < n; i++)
+		if ((d = distance(name, candidates[i])) < bestd) {
+			bestd = d;
+			best = candidates[i];
+		}
+	return bestd <= 2 && bestd < strlen(name) ? best : NULL;
+}
+
+static const char *const global_options[] = { "data", "config", "json",
+    "help", "version" };
 
 static const struct command *
 command_find(const char *name)
@@ -148,6 +233,44 @@ ctl_fail(struct ctl *ctl, const char *fmt, ...)
 	return 1;
 }
 
+/* Exits 0 after printing the usage of ctl's command (or the global one). */
+static void ctl_help_exit(struct ctl *) __attribute__((noreturn));
+
+static void
+ctl_help_exit(struct ctl *ctl)
+{
+	const struct command *c;
+
+	if (ctl->cmd && (c = command_find(ctl->cmd)) != NULL)
+		command_usage(stdout, c);
+	else
+		usage(stdout);
+	exit(0);
+}
+
+/* "unknown option --dta (did you mean --data?)" */
+static int
+unknown_option(struct ctl *ctl, const struct ctl_opt *opts, const char *arg,
+    size_t nlen)
+{
+	const char *names[32 + sizeof(global_options) /
+	    sizeof(global_options[0])], *near;
+	char given[64];
+	size_t n = 0, i;
+
+	for (i = 0; i < sizeof(global_options) / sizeof(global_options[0]);
+	    i++)
+		names[n++] = global_options[i];
+	for (; opts && opts->name && n < sizeof(names) / sizeof(names[0]);
+	    opts++)
+		names[n++] = opts->name;
+	snprintf(given, sizeof(given), "%.*s", (int)nlen, arg);
+	if ((near = nearest(given, names, n)) != NULL)
+		return ctl_usage(ctl, "unknown option --%s (did you mean "
+		    "--%s?)", given, near);
+	return ctl_usage(ctl, "unknown option --%s", given);
+}
+
 /*
  * The global flags are looked for everywhere, so that both "tallyctl
  * --json stats" and "tallyctl stats --json" work. No getopt: its
@@ -178,10 +301,8 @@ ctl_parse(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
 			dashdash = true;
 			continue;
 		}
-		if (strcmp(arg, "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		}
+		if (strcmp(arg, "-h") == 0)
+			ctl_help_exit(ctl);
 		if (arg[1] != '-')
 			return ctl_usage(ctl, "unknown option: %s", arg);
 		arg += 2;
@@ -192,10 +313,8 @@ ctl_parse(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
 			ctl->json = true;
 			continue;
 		}
-		if (nlen == 4 && strncmp(arg, "help", 4) == 0 && !eq) {
-			usage(stdout);
-			exit(0);
-		}
+		if (nlen == 4 && strncmp(arg, "help", 4) == 0 && !eq)
+			ctl_help_exit(ctl);
 		for (o = opts; o && o->name; o++)
 			if (strlen(o->name) == nlen &&
 			    strncmp(o->name, arg, nlen) == 0)
@@ -208,10 +327,9 @@ ctl_parse(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
 			continue;
 		}
 		if (!(o && o->name) &&
-		    !(nlen == 4 && strncmp(arg, "data", 4) == 0) &&
-		    !(nlen == 6 && strncmp(arg, "config", 6) == 0))
-			return ctl_usage(ctl, "unknown option: --%.*s",
-			    (int)nlen, arg);
+			    !(nlen == 4 && strncmp(arg, "data", 4) == 0) &&
+			    !(nlen == 6 && strncmp(arg, "config", 6) == 0))
+			return unknown_option(ctl, opts, arg, nlen);
 		/* Everything else takes a value. */
 		if (eq)
 			val = eq + 1;
@@ -235,7 +353,8 @@ ctl_parse(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
 int
 ctl_setup(struct ctl *ctl)
 {
-	char err[1024];
+	const char *line, *end;
+	char err[8192];
 
 	if (ctl->cfg_ready)
 		return 0;
@@ -243,7 +362,11 @@ ctl_setup(struct ctl *ctl)
 	ctl->cfg_ready = true;
 	if (ctl->config_file &&
 	    config_load(&ctl->cfg, ctl->config_file, err, sizeof(err)) == -1) {
-		say("%s", err);
+		/* One error a line, each as tallyctl's. */
+		for (line = err; *line != '\0'; line = end + (*end != '\0')) {
+			end = line + strcspn(line, "\n");
+			say("%.*s", (int)(end - line), line);
+		}
 		return EXIT_CONFIG;
 	}
 	if (config_finish(&ctl->cfg, err, sizeof(err)) == -1) {
@@ -307,6 +430,55 @@ ctl_path(struct ctl *ctl, const char *opt, const char *given, char *out)
 	return 0;
 }
 
+/* Collects the sites of the store for a message. */
+struct known_sites {
+	const struct config *cfg;	/* its sites are listed already */
+	struct buf	 list;
+	size_t		 n;
+};
+
+static int
+add_known_site(void *arg, const char *site, const char *path,
+    const struct series_counts *sc)
+{
+	struct known_sites *ks = arg;
+
+	(void)sc;
+	if (path[0] != '\0' || config_site(ks->cfg, site) != NULL)
+		return 0;	/* a page (its site came first), or listed */
+	buf_puts(&ks->list, ks->n++ ? ", " : "");
+	buf_puts(&ks->list, site);
+	return 0;
+}
+
+int
+ctl_site_known(struct ctl *ctl, struct store_view *v, const char *site)
+{
+	struct known_sites ks;
+	struct series_counts sc;
+	size_t i;
+
+	if (config_site(&ctl->cfg, site) != NULL)
+		return 0;
+	if (store_get(v, site, SITE_SERIES, 0, &sc) != STORE_OK)
+		return ctl_fail(ctl, "reading %s: %s", site,
+		    store_error(ctl->store));
+	if (sc.exists)
+		return 0;
+	memset(&ks, 0, sizeof(ks));
+	ks.cfg = &ctl->cfg;
+	buf_init(&ks.list);
+	for (i = 0; i < ctl->cfg.nsites; i++) {
+		buf_puts(&ks.list, ks.n++ ? ", " : "");
+		buf_puts(&ks.list, ctl->cfg.sites[i].name);
+	}
+	store_each_series(v, NULL, add_known_site, &ks);
+	ctl_fail(ctl, "unknown site \"%s\"; known sites: %s", site,
+	    ks.n ? ks.list.data : "none");
+	buf_free(&ks.list);
+	return 1;
+}
+
 int
 ctl_number(const char *s, uint64_t max, uint64_t *out)
 {
@@ -328,16 +500,7 @@ ctl_number(const char *s, uint64_t max, uint64_t *out)
 char *
 ctl_thousands(char out[NUM_STRLEN], uint64_t v)
 {
-	char digits[24];
-	int n, i, o = 0;
-
-	n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v);
-	for (i = 0; i < n; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
-			out[o++] = ',';
-		out[o++] = digits[i];
-	}
-	out[o] = '\0';
+	format_thousands(out, NUM_STRLEN, v);
 	return out;
 }
 
@@ -495,6 +658,40 @@ table_free(struct table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+static int
+unknown_command(const char *name)
+{
+	const char *names[NCOMMANDS], *near;
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		names[i] = commands[i].name;
+	if ((near = nearest(name, names, NCOMMANDS)) != NULL)
+		say("unknown command %s (did you mean %s?)", name, near);
+	else
+		say("unknown command %s", name);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+/* tallyctl help [COMMAND] */
+static int
+help(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 1)
+		return unknown_command(argv[1]);
+	if ((c = command_find(argv[0])) == NULL)
+		return unknown_command(argv[0]);
+	command_usage(stdout, c);
+	return 0;
+}
+
 /*
  * LMDB maps the store into memory: a data file cut short (a truncated
  * copy, a failing disk) shows up as SIGBUS when a page past its end is
@@ -548,6 +745,16 @@ main(int argc, char *argv[])
 			i++;
 			continue;
 		}
+		/* Before the command, only the global flags: a slip such
+		 * as --dta must not make its value the command. */
+		if (strncmp(argv[i], "--", 2) == 0 && argv[i][2] != '\0' &&
+		    strcmp(argv[i], "--json") != 0 &&
+		    strncmp(argv[i], "--data=", 7) != 0 &&
+		    strncmp(argv[i], "--config=", 9) != 0 &&
+		    strcmp(argv[i], "--data") != 0 &&
+		    strcmp(argv[i], "--config") != 0)
+			return unknown_option(&ctl, NULL, argv[i] + 2,
+			    strcspn(argv[i] + 2, "="));
 		if (argv[i][0] != '-' || strcmp(argv[i], "-") == 0) {
 			cmdi = i;
 			break;
@@ -566,11 +773,10 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if ((c = command_find(argv[cmdi])) == NULL) {
-		say("unknown command: %s", argv[cmdi]);
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if ((c = command_find(argv[cmdi])) == NULL)
+		return unknown_command(argv[cmdi]);
+	if (c->fn == NULL)
+		return help(argc - cmdi - 1, argv + cmdi + 1);
 	ctl.cmd = c->name;
 
 	/* argv for the command: its name, the flags before it, the rest. */

@@ -24,6 +24,7 @@
 #include "build-config.h"
 #include "tally/config.h"
 #include "tally/day.h"
+#include "tally/exitcodes.h"
 #include "tally/escape.h"
 #include "tally/log.h"
 #include "tally/net.h"
@@ -38,8 +39,6 @@
 #include "sdnotify.h"
 #include "visitor.h"
 
-#define EXIT_USAGE	2
-#define EXIT_CONFIG	78
 #define MAX_WORKERS	64
 #define MAX_FLAGS	64
 #define MAX_LISTEN_FDS	32	/* as many as a server serves */

@@ -200,7 +200,7 @@ def test_usage_errors_exit_2():
 
 
 def test_help_exit_0():
-    for args in (["--help"], ["-h"], ["stats", "--help"]):
+    for args in (["--help"], ["-h"], ["help"]):
         rc, out, err = ctl(*args)
         eq(rc, 0, "exit code of %s" % args)
         for cmd in ("stats", "top", "page", "history", "sites", "export",
@@ -425,7 +425,8 @@ def test_export_import_round_trip_under_load():
     time.sleep(COMMIT_WAIT)     # the hits on disk before set reads them
     ok("--data", d.data, "set", "--site", "default", "--views", "254014")
     ok("--data", d.data, "set", "--site", "default", "--path", "/x",
-       "--views", "2", "--visitors", "0")    # a negative adjustment
+       "--views", "2", "--visitors", "0",    # a negative adjustment
+       "--force")
     time.sleep(COMMIT_WAIT)
     with Load(d):
         for fmt in ("csv", "json"):
@@ -452,9 +453,13 @@ def test_export_import_round_trip_under_load():
     eq(json.loads(export(d.data, "--json")), j, "--json means JSON")
     check({"site": "default", "day": day(), "path": "/ünï<code>",
            "views": 1, "visitors": 1} in j, "unicode path row")
-    # --site limits the export.
-    eq(export(d.data, "--site", "nosuch"),
-       "site,day,path,views,visitors\n", "export of an unknown site")
+    # --site limits the export; a site nobody knows is a mistake.
+    check(all(r.startswith("default,") for r in
+              export(d.data, "--site", "default").splitlines()[1:]),
+          "export --site default holds another site")
+    rc, out, err = ctl("--data", d.data, "export", "--site", "nosuch")
+    eq(rc, 1, "export of an unknown site (stderr %r)" % err)
+    check("known sites: default" in err, "no known sites in %r" % err)
 
 
 def test_import_bad_line_imports_nothing():
@@ -508,11 +513,12 @@ def test_import_merges_and_is_seen_by_tallyd():
             "default,2020-01-01,*,5,1\ndefault,2020-01-01,/m,5,1\n"
             % (day(), day()))
     f = write_file(os.path.join(mkdtemp(), "m.csv"), rows)
-    ok("--data", d.data, "import", f)
+    # Today's rows meet the hits tallyd counted: adding is asked for.
+    ok("--data", d.data, "import", "--add", f)
     c = d.count("/m")
     eq((c["page"]["views"], c["page_today"]["views"], c["today"]["views"],
         c["total"]["views"]), (107, 102, 102, 107), "counts after import")
-    ok("--data", d.data, "import", f, "--format", "csv")
+    ok("--data", d.data, "import", f, "--format", "csv", "--add")
     c = d.hit("/m")
     eq(c["page"]["views"], 213, "page after a second import and a hit")
     # stdin and JSON
