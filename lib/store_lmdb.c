@@ -37,6 +37,7 @@
 
 #include <lmdb.h>
 
+#include "tally/hash.h"
 #include "tally/store.h"
 
 #define INITIAL_MAP_SIZE	(64UL << 20)
@@ -133,12 +134,16 @@ store_error(struct store *st)
 	return last_error;
 }
 
+/* The start of the FNV-1a hashes in keys on disk (long series keys, seen
+ * ids). Not FNV's own offset basis, which has one digit more: stores
+ * were made with this one, so it stays. */
+#define KEY_HASH_BASIS	1469598103934665603ULL
+
 static size_t
 series_key(char *key, const char *site, const char *path)
 {
 	size_t sl = strlen(site), pl = strlen(path), cut;
-	uint64_t h = 1469598103934665603ULL;
-	const unsigned char *p;
+	uint64_t h;
 
 	if (sl + 1 + pl > KEY_MAX)
 		return 0;
@@ -147,8 +152,7 @@ series_key(char *key, const char *site, const char *path)
 	memcpy(key + sl + 1, path, pl);
 	if (sl + 1 + pl <= SERIES_KEY_MAX)
 		return sl + 1 + pl;
-	for (p = (const unsigned char *)key; p < (unsigned char *)key + sl + 1 + pl; p++)
-		h = (h ^ *p) * 1099511628211ULL;
+	h = hash_fnv1a(KEY_HASH_BASIS, key, sl + 1 + pl);
 	cut = SERIES_KEY_MAX - 1 - sizeof(h);
 	key[cut] = LONG_KEY_MARK;
 	memcpy(key + cut + 1, &h, sizeof(h));
@@ -1853,15 +1857,12 @@ store_meta_put(struct store_txn *t, const char *key, const void *val,
 uint64_t
 store_series_hash(const char *site, const char *path)
 {
-	const unsigned char *p;
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h;
 
-	for (p = (const unsigned char *)site; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	h = (h ^ 0xff) * 1099511628211ULL;
-	for (p = (const unsigned char *)path; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return h;
+	/* 0xff, which UTF-8 never holds, parts site from path. */
+	h = hash_fnv1a(KEY_HASH_BASIS, site, strlen(site));
+	h = hash_fnv1a(h, "\xff", 1);
+	return hash_fnv1a(h, path, strlen(path));
 }
 
 static void

@@ -43,6 +43,7 @@
 #include "tally/buf.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/hash.h"
 #include "tally/logline.h"
 #include "tally/net.h"
 #include "tally/pages.h"
@@ -188,19 +189,12 @@ grow_array(void *p, size_t *cap, size_t sz)
 }
 
 
-/* FNV-1a: for table slots only. What must not be guessed (visitor ids)
- * goes through SipHash under the import's key. */
+/* For table slots only: what must not be guessed (visitor ids) goes
+ * through SipHash under the import's key. */
 static uint64_t
 fnv1a(const char *s, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return hash_fnv1a(HASH_FNV1A_INIT, s, len);
 }
 
 /* MurmurHash3's finalizer: spreads the bits of a key over the slots. */

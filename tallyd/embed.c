@@ -15,6 +15,7 @@
 #include "tally/config.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/hash.h"
 #include "tally/render.h"
 
 #include "badge.h"
@@ -80,13 +81,8 @@ static pthread_once_t assets_once = PTHREAD_ONCE_INIT;
 static void
 asset_etag(struct asset *a)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
+	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, a->data, *a->len);
 
-	for (i = 0; i < *a->len; i++) {
-		h ^= a->data[i];
-		h *= 0x100000001b3ULL;
-	}
 	snprintf(a->etag, sizeof(a->etag), "\"%016llx\"",
 	    (unsigned long long)h);
 	snprintf(a->etag_gz, sizeof(a->etag_gz), "\"%016llx-gz\"",
