@@ -178,9 +178,10 @@ cidr_list_match_text(const struct cidr *list, size_t n, const char *addr)
 	return false;
 }
 
-/* ASCII only, whatever the locale. */
-static bool
-is_name_char(unsigned char c)
+/* ASCII only, whatever the locale: a host name is ASCII (IDNs are in
+ * punycode by now). */
+bool
+host_name_char(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
@@ -231,7 +232,7 @@ listen_parse(const char *s, char *host, size_t hostsz, char *port,
 		if (hlen == 1 && h[0] == '*')
 			hlen = 0;
 		for (i = 0; i < hlen; i++)
-			if (!is_name_char((unsigned char)h[i]))
+			if (!host_name_char((unsigned char)h[i]))
 				return -1;	/* including a bare IPv6 ':' */
 	}
 

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "tally/escape.h"
+#include "tally/net.h"
 #include "tally/path.h"
 
 /* The longest encoded path looked at. Every byte of a PATH_MAX_LEN path
@@ -163,15 +164,6 @@ path_strerror(enum path_error e)
 	return "invalid path";
 }
 
-/* ASCII only, whatever the locale: a host name is ASCII (IDNs are in
- * punycode by now). */
-static bool
-is_host_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
-}
-
 /*
  * The origin as a browser serializes it in an Origin header: scheme and
  * host in lower case, the port only when it is not the scheme's default
@@ -211,7 +203,7 @@ url_origin(const char *url, char *out, size_t outsz)
 		i++;	/* the ']' belongs to the host */
 	} else
 		for (i = 0; i < hlen && host[i] != ':'; i++)
-			if (!is_host_char((unsigned char)host[i]))
+			if (!host_name_char((unsigned char)host[i]))
 				return -1;
 	if (i == 0)
 		return -1;

@@ -25,6 +25,8 @@ bool cidr_list_match_text(const struct cidr *list, size_t n, const char *addr);
  * is given a whole /64. */
 void addr_client_net(uint8_t addr[16]);
 
+/* A letter, digit, '-', '.' or '_': what a host name is made of. */
+bool host_name_char(unsigned char c);
 /* Splits "host:port", "[v6]:port" or ":port" for listen addresses. */
 int listen_parse(const char *s, char *host, size_t hostsz, char *port, size_t portsz);
 

@@ -34,7 +34,7 @@ fi
 lib="lib/log lib/buf lib/escape lib/path lib/day lib/net lib/render lib/config"
 sources_of() {
 	case $1 in
-	path) echo "lib/log lib/buf lib/escape lib/path" ;;
+	path) echo "lib/log lib/buf lib/escape lib/net lib/path" ;;
 	params) echo "lib/log lib/buf lib/escape tallyd/params" ;;
 	config) echo "$lib" ;;
 	csv) echo "$lib lib/csvrow" ;;
