@@ -319,27 +319,6 @@ jp_expect(struct csvrow_reader *r, char c, const char *what)
 	return 0;
 }
 
-static int
-hex4(const char *p, uint32_t *out)
-{
-	uint32_t v = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		v <<= 4;
-		if (p[i] >= '0' && p[i] <= '9')
-			v |= (uint32_t)(p[i] - '0');
-		else if (p[i] >= 'a' && p[i] <= 'f')
-			v |= (uint32_t)(p[i] - 'a' + 10);
-		else if (p[i] >= 'A' && p[i] <= 'F')
-			v |= (uint32_t)(p[i] - 'A' + 10);
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 /* A string's text goes to a field of the row, or to the key. */
 struct sink {
 	char	*s;
@@ -358,28 +337,18 @@ sink_putc(struct sink *k, char c)
 static void
 sink_utf8(struct sink *k, uint32_t cp)
 {
-	if (cp < 0x80)
-		sink_putc(k, (char)cp);
-	else if (cp < 0x800) {
-		sink_putc(k, (char)(0xc0 | cp >> 6));
-		sink_putc(k, (char)(0x80 | (cp & 0x3f)));
-	} else if (cp < 0x10000) {
-		sink_putc(k, (char)(0xe0 | cp >> 12));
-		sink_putc(k, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		sink_putc(k, (char)(0x80 | (cp & 0x3f)));
-	} else {
-		sink_putc(k, (char)(0xf0 | cp >> 18));
-		sink_putc(k, (char)(0x80 | ((cp >> 12) & 0x3f)));
-		sink_putc(k, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		sink_putc(k, (char)(0x80 | (cp & 0x3f)));
-	}
+	char u[4];
+	size_t i, n = utf8_encode(cp, u);
+
+	for (i = 0; i < n; i++)
+		sink_putc(k, u[i]);
 }
 
 static int
 jp_string(struct csvrow_reader *r, struct sink *k)
 {
-	uint32_t cp, lo;
-	char c;
+	uint32_t cp;
+	int n;
 
 	*k->len = 0;
 	if (jp_expect(r, '"', "a string") == -1)
@@ -401,39 +370,15 @@ jp_string(struct csvrow_reader *r, struct sink *k)
 		}
 		if (++r->p >= r->end)
 			return fail(r, r->line, "unterminated string");
-		switch ((c = *r->p++)) {
-		case '"':
-		case '\\':
-		case '/':
-			sink_putc(k, c);
-			break;
-		case 'b': sink_putc(k, '\b'); break;
-		case 'f': sink_putc(k, '\f'); break;
-		case 'n': sink_putc(k, '\n'); break;
-		case 'r': sink_putc(k, '\r'); break;
-		case 't': sink_putc(k, '\t'); break;
-		case 'u':
-			if (r->end - r->p < 4 || hex4(r->p, &cp) == -1)
-				return fail(r, r->line, "bad \\u escape");
-			r->p += 4;
-			if (cp >= 0xd800 && cp < 0xdc00) {
-				if (r->end - r->p < 6 || r->p[0] != '\\' ||
-				    r->p[1] != 'u' ||
-				    hex4(r->p + 2, &lo) == -1 ||
-				    lo < 0xdc00 || lo > 0xdfff)
-					return fail(r, r->line, "lone "
-					    "surrogate in \\u escape");
-				r->p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) +
-				    (lo - 0xdc00);
-			} else if (cp >= 0xdc00 && cp < 0xe000)
-				return fail(r, r->line, "lone surrogate in "
-				    "\\u escape");
-			sink_utf8(k, cp);
-			break;
-		default:
+		n = json_unescape(r->p, (size_t)(r->end - r->p), &cp);
+		if (n == JSON_ESCAPE_BAD_U)
+			return fail(r, r->line, "bad \\u escape");
+		if (n == JSON_ESCAPE_SURROGATE)
+			return fail(r, r->line, "lone surrogate in \\u escape");
+		if (n < 0)
 			return fail(r, r->line, "bad escape in a string");
-		}
+		r->p += n;
+		sink_utf8(k, cp);
 	}
 }
 

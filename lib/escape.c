@@ -241,6 +241,77 @@ hex_value(int c)
 	return -1;
 }
 
+size_t
+utf8_encode(uint32_t cp, char out[4])
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Four hexadecimal digits, or -1. */
+static long
+hex4(const char *s)
+{
+	long v = 0;
+	int i, d;
+
+	for (i = 0; i < 4; i++) {
+		if ((d = hex_value((unsigned char)s[i])) == -1)
+			return -1;
+		v = v << 4 | d;
+	}
+	return v;
+}
+
+int
+json_unescape(const char *s, size_t avail, uint32_t *cp)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	const char *p;
+	long hi, lo;
+
+	if (avail == 0)
+		return JSON_ESCAPE_BAD;
+	if (*s != 'u') {
+		if (*s == '\0' || (p = strchr(from, *s)) == NULL)
+			return JSON_ESCAPE_BAD;
+		*cp = (unsigned char)to[p - from];
+		return 1;
+	}
+	if (avail < 5 || (hi = hex4(s + 1)) == -1)
+		return JSON_ESCAPE_BAD_U;
+	if (hi >= 0xdc00 && hi <= 0xdfff)
+		return JSON_ESCAPE_SURROGATE;
+	if (hi < 0xd800 || hi > 0xdbff) {
+		*cp = (uint32_t)hi;
+		return 5;
+	}
+	/* A high surrogate: its low half must follow. */
+	if (avail < 11 || s[5] != '\\' || s[6] != 'u' ||
+	    (lo = hex4(s + 7)) == -1 || lo < 0xdc00 || lo > 0xdfff)
+		return JSON_ESCAPE_SURROGATE;
+	*cp = 0x10000 + (uint32_t)((hi - 0xd800) << 10) + (uint32_t)(lo - 0xdc00);
+	return 11;
+}
+
 long
 percent_decode(const char *in, size_t len, char *out, bool plus_is_space)
 {

@@ -136,60 +136,15 @@ skip_ws(struct json *j)
 		j->s++;
 }
 
-static int
-hex4(const char *s, unsigned *out)
-{
-	unsigned v = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		char c = s[i];
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static size_t
-put_utf8(char *o, unsigned cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | (cp >> 6));
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | (cp >> 12));
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | (cp >> 18));
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /* Reads a string; with out, decodes it there (it needs at most as many
  * bytes as the escaped form). */
 static int
 json_string_at(struct json *j, char *out, size_t *outlen)
 {
 	size_t n = 0;
-	unsigned cp, lo;
+	uint32_t cp;
+	char u[4];
+	int used;
 
 	if (j->s >= j->end || *j->s != '"')
 		return -1;
@@ -205,41 +160,15 @@ json_string_at(struct json *j, char *out, size_t *outlen)
 			j->s++;
 			continue;
 		}
-		if (j->end - j->s < 2)
-			return -1;
 		j->s++;
-		switch (*j->s) {
-		case '"': cp = '"'; break;
-		case '\\': cp = '\\'; break;
-		case '/': cp = '/'; break;
-		case 'b': cp = '\b'; break;
-		case 'f': cp = '\f'; break;
-		case 'n': cp = '\n'; break;
-		case 'r': cp = '\r'; break;
-		case 't': cp = '\t'; break;
-		case 'u':
-			if (j->end - j->s < 5 || hex4(j->s + 1, &cp) == -1)
-				return -1;
-			j->s += 4;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (j->end - j->s < 7 || j->s[1] != '\\' ||
-				    j->s[2] != 'u' || hex4(j->s + 3, &lo) == -1 ||
-				    lo < 0xdc00 || lo > 0xdfff)
-					return -1;
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				j->s += 6;
-			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
-				return -1;
-			}
-			break;
-		default:
+		if ((used = json_unescape(j->s, (size_t)(j->end - j->s),
+		    &cp)) < 0)
 			return -1;
-		}
-		j->s++;
+		j->s += used;
 		if (out)
-			n += put_utf8(out + n, cp);
+			n += utf8_encode(cp, out + n);
 		else
-			n += 4;
+			n += utf8_encode(cp, u);
 	}
 	if (j->s >= j->end)
 		return -1;

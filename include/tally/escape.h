@@ -43,6 +43,20 @@ size_t text_escape(char *out, size_t outsz, const char *s, size_t len);
 /* The value of a hexadecimal digit, or -1. */
 int hex_value(int c);
 
+/* Writes cp (at most U+10FFFF, no surrogate) as UTF-8; returns 1 to 4. */
+size_t utf8_encode(uint32_t cp, char out[4]);
+
+/* What is wrong with an escape in a JSON string. */
+enum json_escape_error {
+	JSON_ESCAPE_BAD = -1,		/* not an escape JSON has */
+	JSON_ESCAPE_BAD_U = -2,		/* \u without four hex digits */
+	JSON_ESCAPE_SURROGATE = -3,	/* half a surrogate pair */
+};
+/* s points just after a backslash in a JSON string, with avail bytes
+ * left. Decodes the escape (a \u escape with its low surrogate) into
+ * *cp; returns the bytes it took, or a json_escape_error. */
+int json_unescape(const char *s, size_t avail, uint32_t *cp);
+
 /* Percent-decodes in[0..len) into out (which holds len + 1 bytes).
  * '+' is a space only when plus_is_space. Returns the decoded length, or
  * -1 on a malformed escape. */

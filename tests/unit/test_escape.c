@@ -347,9 +347,50 @@ test_buf(void)
 	buf_free(&z);
 }
 
+/* One decoder of JSON escapes, for the body parser and import rows. */
+static void
+test_json_unescape(void)
+{
+	static const struct {
+		const char *in;		/* after the backslash */
+		int	 used;
+		uint32_t cp;
+	} cases[] = {
+		{ "n", 1, '\n' }, { "\"x", 1, '"' }, { "\\", 1, '\\' },
+		{ "/", 1, '/' }, { "t", 1, '\t' }, { "u00e9", 5, 0xe9 },
+		{ "uD83D\\uDE00", 11, 0x1f600 }, { "u20AC", 5, 0x20ac },
+		{ "x", JSON_ESCAPE_BAD, 0 }, { "u12", JSON_ESCAPE_BAD_U, 0 },
+		{ "u12g4", JSON_ESCAPE_BAD_U, 0 },
+		{ "udc00", JSON_ESCAPE_SURROGATE, 0 },
+		{ "ud800x", JSON_ESCAPE_SURROGATE, 0 },
+		{ "ud800\\u0041", JSON_ESCAPE_SURROGATE, 0 },
+	};
+	char u[4];
+	uint32_t cp;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cp = 0;
+		n = json_unescape(cases[i].in, strlen(cases[i].in), &cp);
+		CHECK_INT(n, cases[i].used);
+		if (n > 0)
+			CHECK_INT(cp, cases[i].cp);
+	}
+	CHECK_INT(json_unescape("u00e9", 4, &cp), JSON_ESCAPE_BAD_U);
+	CHECK_INT(utf8_encode(0x41, u), 1);
+	CHECK_INT(utf8_encode(0xe9, u), 2);
+	CHECK(memcmp(u, "\xc3\xa9", 2) == 0);
+	CHECK_INT(utf8_encode(0x20ac, u), 3);
+	CHECK(memcmp(u, "\xe2\x82\xac", 3) == 0);
+	CHECK_INT(utf8_encode(0x1f600, u), 4);
+	CHECK(memcmp(u, "\xf0\x9f\x98\x80", 4) == 0);
+}
+
 int
 main(void)
 {
+	test_json_unescape();
 	test_utf8();
 	test_escape();
 	test_text();
