@@ -159,11 +159,14 @@ series_key(char *key, const char *site, const char *path)
 	return SERIES_KEY_MAX;
 }
 
+/* Keys hold numbers big-endian, so that LMDB's byte order is theirs. */
 static void
-day_key(unsigned char key[8], uint32_t id, uint32_t day)
+be32_put(unsigned char *p, uint32_t v)
 {
-	key[0] = id >> 24; key[1] = id >> 16; key[2] = id >> 8; key[3] = id;
-	key[4] = day >> 24; key[5] = day >> 16; key[6] = day >> 8; key[7] = day;
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
 }
 
 static uint32_t
@@ -171,6 +174,13 @@ be32(const unsigned char *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
 	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static void
+day_key(unsigned char key[8], uint32_t id, uint32_t day)
+{
+	be32_put(key, id);
+	be32_put(key + 4, day);
 }
 
 /* Rows of a day in "recent" are ordered, and found, by series id alone,
@@ -1193,7 +1203,7 @@ new_id(struct store_txn *t, uint32_t *id)
 static void
 id_key(unsigned char key[4], uint32_t id)
 {
-	key[0] = id >> 24; key[1] = id >> 16; key[2] = id >> 8; key[3] = id;
+	be32_put(key, id);
 }
 
 static int
@@ -1356,11 +1366,8 @@ recent_write(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr
 	MDB_val k, v;
 	int rc;
 
-	key[0] = (unsigned char)(day >> 24);
-	key[1] = (unsigned char)(day >> 16);
-	key[2] = (unsigned char)(day >> 8);
-	key[3] = (unsigned char)day;
-	rec[0] = id >> 24; rec[1] = id >> 16; rec[2] = id >> 8; rec[3] = id;
+	be32_put(key, (uint32_t)day);
+	be32_put(rec, id);
 	memcpy(rec + 4, &dr->views, 8);
 	memcpy(rec + 12, &dr->visitors, 8);
 	if ((rc = mdb_cursor_open(t->txn, t->st->recent, &cur)) != 0)
@@ -1440,10 +1447,7 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
 		return STORE_OK;
 	if ((rc = mdb_cursor_open(v->txn, st->recent, &cur)) != 0)
 		return fail(st, rc, "mdb_cursor_open");
-	key[0] = (unsigned char)(from >> 24);
-	key[1] = (unsigned char)(from >> 16);
-	key[2] = (unsigned char)(from >> 8);
-	key[3] = (unsigned char)from;
+	be32_put(key, (uint32_t)from);
 	k.mv_data = key;
 	k.mv_size = sizeof(key);
 	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
@@ -1868,9 +1872,7 @@ store_series_hash(const char *site, const char *path)
 static void
 seen_key(unsigned char key[20], int day, uint64_t series, uint64_t visitor)
 {
-	uint32_t d = (uint32_t)day;
-
-	key[0] = d >> 24; key[1] = d >> 16; key[2] = d >> 8; key[3] = d;
+	be32_put(key, (uint32_t)day);
 	memcpy(key + 4, &series, 8);
 	memcpy(key + 12, &visitor, 8);
 }
