@@ -516,7 +516,6 @@ store_stat(struct store *st, struct store_stat *out)
 		return fail(st, rc, "mdb_env_info");
 	out->map_bytes = info.me_mapsize;
 	out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
-	out->readers = info.me_numreaders;
 	return STORE_OK;
 }
 

@@ -17,8 +17,6 @@ struct cidr {
 int cidr_parse(const char *s, struct cidr *out);
 /* IPv4-mapped IPv6 addresses match IPv4 entries. */
 bool cidr_list_match(const struct cidr *list, size_t n, const struct sockaddr *sa);
-/* Same for an address given as text; false when it does not parse. */
-bool cidr_list_match_text(const struct cidr *list, size_t n, const char *addr);
 
 /* Reduces an address (16 bytes, IPv4 mapped) to the part that names one
  * client: an IPv4 address whole, an IPv6 address its /64, since one host

@@ -69,7 +69,6 @@ int store_lock_daemon(struct store *, char *err, size_t errlen);
 struct store_stat {
 	uint64_t map_bytes;
 	uint64_t used_bytes;
-	uint32_t readers;
 };
 int store_stat(struct store *, struct store_stat *);
 /* Doubles the map. No transaction of this process may be open. */

@@ -11,6 +11,29 @@
 #include "tally/net.h"
 #include "check.h"
 
+/* cidr_list_match for an address given as text; false when it does not
+ * parse. */
+static bool
+cidr_list_match_text(const struct cidr *list, size_t n, const char *addr)
+{
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+
+	if (addr == NULL)
+		return false;
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		return cidr_list_match(list, n, (struct sockaddr *)&sin);
+	}
+	if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		return cidr_list_match(list, n, (struct sockaddr *)&sin6);
+	}
+	return false;
+}
+
 struct parse_case {
 	const char	*in;
 	int		 rc;
