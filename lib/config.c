@@ -36,6 +36,7 @@
 #include "tally/escape.h"
 #include "tally/log.h"
 #include "tally/net.h"
+#include "tally/number.h"
 #include "tally/render.h"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
@@ -152,27 +153,24 @@ split_list(const char *value, char ***items, size_t *nitems)
 
 /*
  * Strict decimal: digits only, so "12abc", "+3", " 4" and "0x10" are not
- * numbers. A leading '-' is let through to strtol so that "-1" gets the
+ * numbers. A leading '-' is let through so that "-1" gets the
  * range message, which says what is allowed.
  */
 static int
 parse_long(const char *s, long min, long max, long *out, char *err,
     size_t errlen)
 {
-	const char	*p = s;
-	long		 v;
+	const char	*p = s + (*s == '-');
+	uint64_t	 u = 0;
+	long		 v = 0;
+	bool		 huge;
 
-	if (*p == '-')
-		p++;
-	if (*p == '\0')
+	if (*p == '\0' || strspn(p, "0123456789") != strlen(p))
 		goto bad;
-	for (; *p != '\0'; p++)
-		if (!isdigit((unsigned char)*p))
-			goto bad;
-
-	errno = 0;
-	v = strtol(s, NULL, 10);
-	if (errno == ERANGE || v < min || v > max) {
+	/* Past LONG_MAX, either way, is out of range too. */
+	if (!(huge = number_parse(p, strlen(p), LONG_MAX, &u) == -1))
+		v = p != s ? -(long)u : (long)u;
+	if (huge || v < min || v > max) {
 		if (max == LONG_MAX)
 			snprintf(err, errlen, "%s is out of range (at least "
 			    "%ld)", s, min);

@@ -13,6 +13,7 @@
 #include "tally/csvrow.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/number.h"
 #include "tally/path.h"
 #include "tally/store.h"
 
@@ -77,20 +78,9 @@ terminate(struct csvrow_reader *r, int f)
 static int
 number(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0 || len > CSVROW_TEXT_MAX)
+	if (len > CSVROW_TEXT_MAX)
 		return -1;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return 0;
+	return number_parse(s, len, max, out);
 }
 
 /* An adjustment's count: a signed delta, kept as its two's complement. */

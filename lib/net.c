@@ -11,23 +11,20 @@
 #include <string.h>
 
 #include "tally/net.h"
+#include "tally/number.h"
 
 /* Parses 0..max as plain decimal: no sign, no space, no leading zeros
  * beyond a lone "0". Returns -1 when s is anything else. */
 static long
 parse_decimal(const char *s, size_t len, long max)
 {
-	long	 v = 0;
-	size_t	 i;
+	uint64_t v;
 
-	if (len == 0 || len > 5 || (len > 1 && s[0] == '0'))
+	if (len > 1 && s[0] == '0')
 		return -1;
-	for (i = 0; i < len; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v > max ? -1 : v;
+	if (number_parse(s, len, (uint64_t)max, &v) == -1)
+		return -1;
+	return (long)v;
 }
 
 /* Zeroes the bits of addr after the first bits. */

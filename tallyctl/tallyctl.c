@@ -20,6 +20,7 @@
 #include "tally/buf.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/number.h"
 #include "tally/path.h"
 #include "tally/render.h"
 
@@ -482,19 +483,7 @@ ctl_site_known(struct ctl *ctl, struct store_view *v, const char *site)
 int
 ctl_number(const char *s, uint64_t max, uint64_t *out)
 {
-	uint64_t v = 0;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		if (v > (max - (uint64_t)(*s - '0')) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
+	return number_parse(s, s ? strlen(s) : 0, max, out);
 }
 
 char *

@@ -31,10 +31,10 @@ if ! clang -fsanitize=fuzzer "$OUT/probe.c" -o "$OUT/probe" 2>/dev/null; then
 	exit 77
 fi
 
-lib="lib/log lib/buf lib/escape lib/path lib/day lib/net lib/render lib/config"
+lib="lib/log lib/buf lib/escape lib/path lib/day lib/net lib/number lib/render lib/config"
 sources_of() {
 	case $1 in
-	path) echo "lib/log lib/buf lib/escape lib/net lib/path" ;;
+	path) echo "lib/log lib/buf lib/escape lib/number lib/net lib/path" ;;
 	params) echo "lib/log lib/buf lib/escape tallyd/params" ;;
 	config) echo "$lib" ;;
 	csv) echo "$lib lib/csvrow" ;;

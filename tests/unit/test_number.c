@@ -1,0 +1,41 @@
+/* The one decimal reader: digits only, within max, never cut. */
+
+#include <stdint.h>
+#include <string.h>
+
+#include "tally/number.h"
+#include "check.h"
+
+static int
+parse(const char *s, uint64_t max, uint64_t *out)
+{
+	return number_parse(s, strlen(s), max, out);
+}
+
+int
+main(void)
+{
+	static const char *const bad[] = {
+		"", "+3", " 4", "4 ", "-1", "12abc", "0x10", "1e3", "1.5",
+		"18446744073709551616", "99999999999999999999999",
+	};
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_INT(parse(bad[i], UINT64_MAX, &v), -1);
+	CHECK_INT(parse("0", 10, &v), 0);
+	CHECK(v == 0);
+	CHECK_INT(parse("10", 10, &v), 0);
+	CHECK(v == 10);
+	CHECK_INT(parse("11", 10, &v), -1);
+	CHECK_INT(parse("18446744073709551615", UINT64_MAX, &v), 0);
+	CHECK(v == UINT64_MAX);
+	CHECK_INT(parse("9223372036854775807", INT64_MAX, &v), 0);
+	CHECK(v == INT64_MAX);
+	CHECK_INT(parse("9223372036854775808", INT64_MAX, &v), -1);
+	CHECK_INT(number_parse("123", 2, 1000, &v), 0);	/* only len bytes */
+	CHECK(v == 12);
+	CHECK_INT(number_parse(NULL, 0, 10, &v), -1);
+	return check_done();
+}
