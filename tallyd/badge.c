@@ -168,38 +168,6 @@ char_width(uint32_t cp)
 	return WIDTH_DEFAULT;
 }
 
-/* Decodes one code point; a stray byte counts as one unknown letter,
- * although the callers pass valid UTF-8. */
-static size_t
-next_code_point(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	size_t	 n, i;
-
-	if (s[0] < 0x80)
-		n = 1;
-	else if ((s[0] & 0xe0) == 0xc0)
-		n = 2;
-	else if ((s[0] & 0xf0) == 0xe0)
-		n = 3;
-	else if ((s[0] & 0xf8) == 0xf0)
-		n = 4;
-	else
-		n = 0;
-	if (n == 0 || n > len) {
-		*cp = 0xfffd;
-		return 1;
-	}
-	*cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*cp = 0xfffd;
-			return 1;
-		}
-		*cp = (*cp << 6) | (s[i] & 0x3f);
-	}
-	return n;
-}
-
 /* The width of s in tenths of a pixel. */
 static unsigned
 text_width(const char *s)
@@ -209,8 +177,13 @@ text_width(const char *s)
 	uint32_t		 cp;
 	unsigned		 w = 0;
 
+	/* A stray byte counts as one unknown letter, although the callers
+	 * pass valid UTF-8. */
 	for (i = 0; i < len; i += n) {
-		n = next_code_point(p + i, len - i, &cp);
+		if ((n = utf8_decode(p + i, len - i, &cp)) == 0) {
+			n = 1;
+			cp = 0xfffd;
+		}
 		w += char_width(cp);
 	}
 	return w;
