@@ -73,6 +73,9 @@ int ctl_path(struct ctl *, const char *opt, const char *given, char *out);
  * the configuration names it (the default site when it names none).
  * Else says so, with the known sites, and returns 1. */
 int ctl_site_known(struct ctl *, struct store_view *, const char *site);
+/* --format of export and import; FMT_GUESS when not given. */
+enum ctl_format { FMT_GUESS, FMT_CSV, FMT_JSON };
+int ctl_format(struct ctl *, const char *given, enum ctl_format *);
 /* Parses a decimal number no larger than max; -1 when it is not one. */
 int ctl_number(const char *s, uint64_t max, uint64_t *out);
 

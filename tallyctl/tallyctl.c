@@ -481,6 +481,21 @@ ctl_site_known(struct ctl *ctl, struct store_view *v, const char *site)
 }
 
 int
+ctl_format(struct ctl *ctl, const char *given, enum ctl_format *fmt)
+{
+	if (given == NULL)
+		*fmt = FMT_GUESS;
+	else if (strcmp(given, "csv") == 0)
+		*fmt = FMT_CSV;
+	else if (strcmp(given, "json") == 0)
+		*fmt = FMT_JSON;
+	else
+		return ctl_usage(ctl, "--format: csv or json, not \"%s\"",
+		    given);
+	return 0;
+}
+
+int
 ctl_number(const char *s, uint64_t max, uint64_t *out)
 {
 	return number_parse(s, s ? strlen(s) : 0, max, out);
