@@ -385,26 +385,26 @@ inflight_for(struct counter *c, struct store_view *view)
 
 /* Whether the visitor was seen on a series that day. */
 static int
-was_seen(struct counter *c, struct store_view *view, struct batch *fl,
+was_seen(struct counter *c, struct store_view *view, struct batch *inflight,
     int day, uint64_t series, uint64_t visitor, bool *seen)
 {
 	*seen = true;
 	if (seen_has(c->pending, day, series, visitor) ||
-	    seen_has(fl, day, series, visitor))
+	    seen_has(inflight, day, series, visitor))
 		return STORE_OK;
 	return store_seen_get(view, day, series, visitor, seen);
 }
 
 /* Marks the visitor seen on a series that day; true when new. */
 static int
-visit(struct counter *c, struct store_view *view, struct batch *fl, int day,
-    uint64_t series, uint64_t visitor, bool *is_new)
+visit(struct counter *c, struct store_view *view, struct batch *inflight,
+    int day, uint64_t series, uint64_t visitor, bool *is_new)
 {
 	bool seen;
 	int rc;
 
 	*is_new = false;
-	if ((rc = was_seen(c, view, fl, day, series, visitor, &seen)) !=
+	if ((rc = was_seen(c, view, inflight, day, series, visitor, &seen)) !=
 	    STORE_OK || seen)
 		return rc;
 	*is_new = true;
@@ -446,13 +446,13 @@ address_admits(struct counter *c, const struct hit *hit)
 }
 
 static bool
-known_page(struct counter *c, struct batch *fl, const char *site,
+known_page(struct counter *c, struct batch *inflight, const char *site,
     const char *path, int day, const struct series_counts *page)
 {
 	uint64_t h = key_hash(site, path, day);
 
 	return page->exists || pending_find(c->pending, site, path, day, h) ||
-	    (fl && pending_find(fl, site, path, day, h));
+	    (inflight && pending_find(inflight, site, path, day, h));
 }
 
 /*
@@ -527,7 +527,7 @@ admissions_of(struct counter *c, const char *site, int day)
 /* Whether a path the site does not hold gets a series of its own: the
  * max_pages rule of pages.h, with what only the counter knows. */
 static bool
-admit_page(struct counter *c, struct batch *fl, const struct hit *hit,
+admit_page(struct counter *c, struct batch *inflight, const struct hit *hit,
     const struct series_counts *site, const struct pending *sp)
 {
 	struct page_cap cap;
@@ -538,8 +538,8 @@ admit_page(struct counter *c, struct batch *fl, const struct hit *hit,
 	memset(&cap, 0, sizeof(cap));
 	cap.max_pages = hit->max_pages;
 	cap.npages = (long)site->npages + (long)sp->new_pages;
-	if (fl && (fs = pending_find(fl, hit->site, SITE_SERIES, hit->day,
-	    key_hash(hit->site, SITE_SERIES, hit->day))))
+	if (inflight && (fs = pending_find(inflight, hit->site, SITE_SERIES,
+	    hit->day, key_hash(hit->site, SITE_SERIES, hit->day))))
 		cap.npages += (long)fs->new_pages;
 	if (page_gets_series(&cap, hit->path))
 		return true;	/* room enough */
@@ -554,7 +554,7 @@ admit_page(struct counter *c, struct batch *fl, const struct hit *hit,
 }
 
 static int
-add_hit(struct counter *c, struct store_view *view, struct batch *fl,
+add_hit(struct counter *c, struct store_view *view, struct batch *inflight,
     const struct hit *hit, const char **path_out, struct series_counts *pagep,
     struct series_counts *sitep)
 {
@@ -570,8 +570,8 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 		return rc;
 	sp = pending_get(c->pending, hit->site, SITE_SERIES, hit->day, &created);
 	/* Past the cap, new paths pile up under one name. */
-	if (!known_page(c, fl, hit->site, path, hit->day, &page) &&
-	    !admit_page(c, fl, hit, &site, sp)) {
+	if (!known_page(c, inflight, hit->site, path, hit->day, &page) &&
+	    !admit_page(c, inflight, hit, &site, sp)) {
 		path = PATH_OTHER;
 		rc = store_get(view, hit->site, path, hit->day, &page);
 		if (rc != STORE_OK)
@@ -581,7 +581,7 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 		uint64_t ss = store_series_hash(hit->site, SITE_SERIES);
 		bool seen;
 
-		if ((rc = was_seen(c, view, fl, hit->day, ss, hit->visitor,
+		if ((rc = was_seen(c, view, inflight, hit->day, ss, hit->visitor,
 		    &seen)) != STORE_OK)
 			return rc;
 		/* Past its address's allowance, a new visitor is made no
@@ -592,7 +592,7 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 				seen_add(c->pending, hit->day, ss,
 				    hit->visitor, NULL);
 			}
-			rc = visit(c, view, fl, hit->day,
+			rc = visit(c, view, inflight, hit->day,
 			    store_series_hash(hit->site, path), hit->visitor,
 			    &new_page);
 			if (rc != STORE_OK)
@@ -602,7 +602,7 @@ add_hit(struct counter *c, struct store_view *view, struct batch *fl,
 				    hit->visitor, sp);
 		}
 	}
-	was_known = known_page(c, fl, hit->site, path, hit->day, &page);
+	was_known = known_page(c, inflight, hit->site, path, hit->day, &page);
 	pp = pending_get(c->pending, hit->site, path, hit->day, &created);
 	if (!was_known)
 		sp->new_pages++;
@@ -655,7 +655,7 @@ add_batch(struct batch *b, const char *site, const char *path, int day,
 /* The answer: what the store holds for a page and its site, and what
  * the pending and in-flight batches add. Called under the lock. */
 static inline void
-fill_counts(struct counter *c, struct batch *fl, const char *site,
+fill_counts(struct counter *c, struct batch *inflight, const char *site,
     const char *path, int day, const struct series_counts *page,
     const struct series_counts *whole, struct page_counts *out)
 {
@@ -665,8 +665,8 @@ fill_counts(struct counter *c, struct batch *fl, const char *site,
 	out->today = whole->day;
 	add_batch(c->pending, site, path, day, &out->page, &out->page_today);
 	add_batch(c->pending, site, SITE_SERIES, day, &out->total, &out->today);
-	add_batch(fl, site, path, day, &out->page, &out->page_today);
-	add_batch(fl, site, SITE_SERIES, day, &out->total, &out->today);
+	add_batch(inflight, site, path, day, &out->page, &out->page_today);
+	add_batch(inflight, site, SITE_SERIES, day, &out->total, &out->today);
 }
 
 int
@@ -675,7 +675,7 @@ counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
     struct page_counts *out)
 {
 	struct series_counts page, whole;
-	struct batch *fl;
+	struct batch *inflight;
 	int rc;
 
 	*path_out = hit->path;
@@ -684,12 +684,13 @@ counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
 	 * either in it or still in memory, never neither nor both. */
 	if ((rc = store_view_begin(view)) != STORE_OK)
 		goto done;
-	fl = inflight_for(c, view);
+	inflight = inflight_for(c, view);
 	/* The hit's own lookups are the answer's: no second one. */
-	if ((rc = add_hit(c, view, fl, hit, path_out, &page, &whole)) !=
+	if ((rc = add_hit(c, view, inflight, hit, path_out, &page, &whole)) !=
 	    STORE_OK)
 		goto done;
-	fill_counts(c, fl, hit->site, *path_out, hit->day, &page, &whole, out);
+	fill_counts(c, inflight, hit->site, *path_out, hit->day, &page, &whole,
+	    out);
 	if (waiter) {
 		waiter->next = NULL;
 		*c->pending->waiters_tail = waiter;

@@ -49,7 +49,7 @@ int route_count(struct route_ctx *, bool want, struct page_counts *,
 void route_add_header(struct route_ctx *, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Routes of the embeddable counter (embed.c). */
+/* Routes of what a web page embeds: the snippet (snippet.c). */
 void route_counter_svg(struct route_ctx *);
 void route_pixel(struct route_ctx *);
 void route_tally_js(struct route_ctx *);
