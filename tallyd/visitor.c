@@ -230,14 +230,24 @@ warn_untrusted(const struct http_request *r)
 		"x-forwarded-for", "forwarded", "x-real-ip", "cf-connecting-ip",
 	};
 	static int warned;
-	size_t i;
+	const char *name;
+	size_t h, i;
 
 	if (__atomic_load_n(&warned, __ATOMIC_RELAXED))
 		return;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (http_header_get(r, names[i]) != NULL)
+	/* One pass over the request's headers: this runs for every request
+	 * of a daemon that no proxy talks to. */
+	for (h = 0; h < r->nheaders; h++) {
+		name = r->headers[h].name;
+		if (*name != 'x' && *name != 'f' && *name != 'c')
+			continue;
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strcmp(name, names[i]) == 0)
+				break;
+		if (i < sizeof(names) / sizeof(names[0]))
 			break;
-	if (i == sizeof(names) / sizeof(names[0]) ||
+	}
+	if (h == r->nheaders ||
 	    __atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
 		return;
 	log_warnx("ignoring forwarding headers from a peer that is not in "
