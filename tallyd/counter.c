@@ -144,13 +144,20 @@ unlock(struct counter *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* A pending entry's hash: its series' and its day's. */
 static uint64_t
-key_hash(const char *site, const char *path, int day)
+key_hash_day(uint64_t series, int day)
 {
-	uint64_t h = store_series_hash(site, path);
+	uint64_t h = series;
 
 	h ^= (uint64_t)(unsigned int)day * 0x9e3779b97f4a7c15ULL;
 	return h ^ (h >> 29);
+}
+
+static uint64_t
+key_hash(const char *site, const char *path, int day)
+{
+	return key_hash_day(store_series_hash(site, path), day);
 }
 
 static struct batch *
@@ -635,12 +642,14 @@ add_batch(struct batch *b, const char *site, const char *path, int day,
     struct counts *total, struct counts *today)
 {
 	struct pending *p;
+	uint64_t series;
 	int d;
 
 	if (b == NULL || b->n == 0)
 		return;
+	series = store_series_hash(site, path);
 	for (d = day - 1; d <= day; d++) {
-		p = pending_find(b, site, path, d, key_hash(site, path, d));
+		p = pending_find(b, site, path, d, key_hash_day(series, d));
 		if (p == NULL)
 			continue;
 		add_count(&total->views, p->views);
