@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "tally/buf.h"
-#include "tally/csvrow.h"
+#include "tally/exportrow.h"
 #include "tally/escape.h"
 
 #include "ctl.h"
@@ -41,7 +41,7 @@ export_row(void *arg, const char *site, const char *path, int day,
     const struct counts *c)
 {
 	struct export_state *es = arg;
-	struct csvrow row;
+	struct exportrow row;
 	char shown[4 * PATH_MAX_LEN + 1];
 
 	row.site = site;
@@ -57,7 +57,7 @@ export_row(void *arg, const char *site, const char *path, int day,
 	row.visitors = c->visitors;
 	if (es->fmt == FMT_JSON)
 		buf_puts(&es->out, es->rows ? ",\n" : "\n");
-	csvrow_format(&es->out, es->fmt == FMT_JSON ? CSVROW_JSON : CSVROW_CSV,
+	exportrow_format(&es->out, es->fmt == FMT_JSON ? EXPORTROW_JSON : EXPORTROW_CSV,
 	    &row);
 	es->rows++;
 	if (es->out.len >= FLUSH_AT) {
@@ -114,7 +114,7 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
 	}
 	if (site && (rc = ctl_site_known(ctl, es.v, site)) != 0)
 		goto done;
-	buf_puts(&es.out, es.fmt == FMT_JSON ? "[" : CSVROW_HEADER "\n");
+	buf_puts(&es.out, es.fmt == FMT_JSON ? "[" : EXPORTROW_HEADER "\n");
 	if (store_each_series(es.v, site, export_series, &es) != STORE_OK) {
 		if (ferror(stdout))
 			rc = ctl_fail(ctl, "writing the output: %s",

@@ -10,7 +10,7 @@
 
 #include "tally/arena.h"
 #include "tally/buf.h"
-#include "tally/csvrow.h"
+#include "tally/exportrow.h"
 #include "tally/escape.h"
 #include "tally/path.h"
 
@@ -27,7 +27,7 @@
 struct import {
 	struct ctl	*ctl;
 	const char	*file;
-	struct csvrow	*rows;		/* strings in the arena */
+	struct exportrow	*rows;		/* strings in the arena */
 	size_t		 n, cap;
 	struct arena	 strings;
 	const char	*last_site, *last_path;
@@ -40,9 +40,9 @@ struct import {
 
 /* Keeps a checked row. */
 static void
-add_row(struct import *im, const struct csvrow *row)
+add_row(struct import *im, const struct exportrow *row)
 {
-	struct csvrow r = *row;
+	struct exportrow r = *row;
 
 	if (im->last_site == NULL || strcmp(im->last_site, r.site) != 0)
 		im->last_site = arena_strdup(&im->strings, r.site,
@@ -64,16 +64,16 @@ add_row(struct import *im, const struct csvrow *row)
 /* Reads every row of the text; on a bad one, says where it is (the
  * FILE:LINE: form that editors jump to). */
 static int
-read_rows(struct import *im, enum csvrow_format fmt, const char *text,
+read_rows(struct import *im, enum exportrow_format fmt, const char *text,
     size_t len)
 {
-	struct csvrow_reader r;
-	struct csvrow row;
+	struct exportrow_reader r;
+	struct exportrow row;
 	char msg[2048];
 	int rc;
 
-	csvrow_reader_init(&r, fmt, text, len);
-	while ((rc = csvrow_parse(&r, &row)) == 1)
+	exportrow_reader_init(&r, fmt, text, len);
+	while ((rc = exportrow_parse(&r, &row)) == 1)
 		add_row(im, &row);
 	if (rc == -1) {
 		snprintf(msg, sizeof(msg), "%s:%lu: %s", im->file, r.errline,
@@ -100,7 +100,7 @@ read_all(FILE *f, struct buf *b)
 static unsigned long
 blame(const struct import *im, const struct verify_problem *p)
 {
-	const struct csvrow *r;
+	const struct exportrow *r;
 	int pass;
 	size_t i;
 
@@ -141,7 +141,7 @@ import_problem(void *arg, const struct verify_problem *p)
 static int
 rows_welcome(struct store_txn *txn, struct import *im)
 {
-	const struct csvrow *r;
+	const struct exportrow *r;
 	struct series_counts sc;
 	const char *site = NULL;
 	size_t i;
@@ -187,7 +187,7 @@ static int
 add_rows(struct store_txn *txn, void *arg)
 {
 	struct import *im = arg;
-	const struct csvrow *r;
+	const struct exportrow *r;
 	const char *site = NULL;
 	size_t i;
 	int rc = STORE_OK;
@@ -302,7 +302,7 @@ cmd_import(struct ctl *ctl, int argc, char **argv)
 			;
 		fmt = *p == '[' ? FMT_JSON : FMT_CSV;
 	}
-	if (read_rows(&im, fmt == FMT_JSON ? CSVROW_JSON : CSVROW_CSV, start,
+	if (read_rows(&im, fmt == FMT_JSON ? EXPORTROW_JSON : EXPORTROW_CSV, start,
 	    len) == -1) {
 		fprintf(stderr, "tallyctl: import: nothing imported\n");
 		rc = 1;

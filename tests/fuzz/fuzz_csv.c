@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "tally/config.h"
-#include "tally/csvrow.h"
+#include "tally/exportrow.h"
 #include "tally/escape.h"
 #include "tally/store.h"
 
@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* What import would store: a valid site, a path or the site's own
  * series, a day from 1970 or an adjustment. */
 static void
-check_row(const struct csvrow *row)
+check_row(const struct exportrow *row)
 {
 	size_t n, i;
 
@@ -34,7 +34,7 @@ check_row(const struct csvrow *row)
 }
 
 static void
-same(const struct csvrow *a, const struct csvrow *b)
+same(const struct exportrow *a, const struct exportrow *b)
 {
 	if (strcmp(a->site, b->site) != 0 || strcmp(a->path, b->path) != 0 ||
 	    a->day != b->day || a->views != b->views ||
@@ -44,34 +44,34 @@ same(const struct csvrow *a, const struct csvrow *b)
 
 /* Writes row in fmt (a one-row export) and reads it back. */
 static void
-round_trip(const struct csvrow *row, enum csvrow_format fmt)
+round_trip(const struct exportrow *row, enum exportrow_format fmt)
 {
-	struct csvrow_reader *r;
-	struct csvrow again;
+	struct exportrow_reader *r;
+	struct exportrow again;
 	struct buf b;
 
 	buf_init(&b);
-	buf_puts(&b, fmt == CSVROW_JSON ? "[\n" : CSVROW_HEADER "\n");
-	csvrow_format(&b, fmt, row);
-	if (fmt == CSVROW_JSON)
+	buf_puts(&b, fmt == EXPORTROW_JSON ? "[\n" : EXPORTROW_HEADER "\n");
+	exportrow_format(&b, fmt, row);
+	if (fmt == EXPORTROW_JSON)
 		buf_puts(&b, "\n]\n");
 	if ((r = malloc(sizeof(*r))) == NULL)
 		abort();
-	csvrow_reader_init(r, fmt, b.data, b.len);
-	if (csvrow_parse(r, &again) != 1)
+	exportrow_reader_init(r, fmt, b.data, b.len);
+	if (exportrow_parse(r, &again) != 1)
 		abort();
 	same(row, &again);
-	if (csvrow_parse(r, &again) != 0)
+	if (exportrow_parse(r, &again) != 0)
 		abort();
 	free(r);
 	buf_free(&b);
 }
 
 static void
-read_all(const char *text, size_t size, enum csvrow_format fmt)
+read_all(const char *text, size_t size, enum exportrow_format fmt)
 {
-	struct csvrow_reader *r;
-	struct csvrow row;
+	struct exportrow_reader *r;
+	struct exportrow row;
 	unsigned long lines = 1;
 	size_t i, rows = 0;
 	int rc;
@@ -81,23 +81,23 @@ read_all(const char *text, size_t size, enum csvrow_format fmt)
 			lines++;
 	if ((r = malloc(sizeof(*r))) == NULL)
 		abort();
-	csvrow_reader_init(r, fmt, text, size);
-	while ((rc = csvrow_parse(r, &row)) == 1) {
+	exportrow_reader_init(r, fmt, text, size);
+	while ((rc = exportrow_parse(r, &row)) == 1) {
 		/* Each row takes at least a byte: the reader moves on. */
 		if (++rows > size)
 			abort();
 		check_row(&row);
-		round_trip(&row, CSVROW_CSV);
-		round_trip(&row, CSVROW_JSON);
+		round_trip(&row, EXPORTROW_CSV);
+		round_trip(&row, EXPORTROW_JSON);
 	}
 	if (rc == -1) {
 		if (r->errline < 1 || r->errline > lines || r->err[0] == '\0' ||
 		    memchr(r->err, '\0', sizeof(r->err)) == NULL)
 			abort();
 		/* An error is for good. */
-		if (csvrow_parse(r, &row) != -1)
+		if (exportrow_parse(r, &row) != -1)
 			abort();
-	} else if (rc != 0 || r->p != r->end || csvrow_parse(r, &row) != 0)
+	} else if (rc != 0 || r->p != r->end || exportrow_parse(r, &row) != 0)
 		abort();
 	free(r);
 }
@@ -105,7 +105,7 @@ read_all(const char *text, size_t size, enum csvrow_format fmt)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	read_all((const char *)data, size, CSVROW_CSV);
-	read_all((const char *)data, size, CSVROW_JSON);
+	read_all((const char *)data, size, EXPORTROW_CSV);
+	read_all((const char *)data, size, EXPORTROW_JSON);
 	return 0;
 }

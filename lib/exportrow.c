@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "tally/config.h"	/* site_name_valid */
-#include "tally/csvrow.h"
+#include "tally/exportrow.h"
 #include "tally/day.h"
 #include "tally/escape.h"
 #include "tally/number.h"
@@ -23,15 +23,15 @@
 
 enum state { R_FIRST, R_ROWS, R_DONE, R_FAILED };
 
-static const char *const names[CSVROW_NFIELDS] = {
+static const char *const names[EXPORTROW_NFIELDS] = {
 	"site", "day", "path", "views", "visitors"
 };
 
-static int fail(struct csvrow_reader *, unsigned long, const char *, ...)
+static int fail(struct exportrow_reader *, unsigned long, const char *, ...)
     TALLY_PRINTF(3, 4);
 
 static int
-fail(struct csvrow_reader *r, unsigned long line, const char *fmt, ...)
+fail(struct exportrow_reader *r, unsigned long line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -44,33 +44,33 @@ fail(struct csvrow_reader *r, unsigned long line, const char *fmt, ...)
 }
 
 /* Appends c to field f (-1: a field past the fifth, only counted).
- * Past CSVROW_TEXT_MAX bytes the text is cut but the length counts
+ * Past EXPORTROW_TEXT_MAX bytes the text is cut but the length counts
  * on: the checks see that a field is too long. */
 static void
-put(struct csvrow_reader *r, int f, char c)
+put(struct exportrow_reader *r, int f, char c)
 {
 	if (f < 0)
 		return;
-	if (r->len[f] < CSVROW_TEXT_MAX)
+	if (r->len[f] < EXPORTROW_TEXT_MAX)
 		r->text[f][r->len[f]] = c;
 	r->len[f]++;
 }
 
 static void
-clear(struct csvrow_reader *r)
+clear(struct exportrow_reader *r)
 {
 	int f;
 
-	for (f = 0; f < CSVROW_NFIELDS; f++)
+	for (f = 0; f < EXPORTROW_NFIELDS; f++)
 		r->len[f] = 0;
 }
 
 /* NUL-terminates field f where its kept text ends. */
 static void
-terminate(struct csvrow_reader *r, int f)
+terminate(struct exportrow_reader *r, int f)
 {
-	r->text[f][r->len[f] < CSVROW_TEXT_MAX ? r->len[f] :
-	    CSVROW_TEXT_MAX] = '\0';
+	r->text[f][r->len[f] < EXPORTROW_TEXT_MAX ? r->len[f] :
+	    EXPORTROW_TEXT_MAX] = '\0';
 }
 
 /* A decimal number no larger than max: digits only, as tallyctl takes
@@ -78,7 +78,7 @@ terminate(struct csvrow_reader *r, int f)
 static int
 number(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
-	if (len > CSVROW_TEXT_MAX)
+	if (len > EXPORTROW_TEXT_MAX)
 		return -1;
 	return number_parse(s, len, max, out);
 }
@@ -101,16 +101,16 @@ signed_number(const char *s, size_t len, uint64_t *out)
 /* True when field f holds a NUL: C string functions would see it cut
  * short there ("de\0fault" as site "de"), so it is refused. */
 static bool
-has_nul(const struct csvrow_reader *r, int f)
+has_nul(const struct exportrow_reader *r, int f)
 {
-	return r->len[f] <= CSVROW_TEXT_MAX &&
+	return r->len[f] <= EXPORTROW_TEXT_MAX &&
 	    strlen(r->text[f]) != r->len[f];
 }
 
 /* Checks the five fields (NUL-terminated) read for the row that starts
  * on line, and makes the row of them. */
 static int
-check(struct csvrow_reader *r, unsigned long line, struct csvrow *row)
+check(struct exportrow_reader *r, unsigned long line, struct exportrow *row)
 {
 	const char *site = r->text[0], *day = r->text[1], *path = r->text[2];
 	size_t plen = r->len[2];
@@ -119,11 +119,11 @@ check(struct csvrow_reader *r, unsigned long line, struct csvrow *row)
 
 	row->line = line;
 	/* The path's own checks say it of a path. */
-	for (f = 0; f < CSVROW_NFIELDS; f++)
+	for (f = 0; f < EXPORTROW_NFIELDS; f++)
 		if (f != 2 && has_nul(r, f))
 			return fail(r, line, "invalid %s: holding NUL",
 			    names[f]);
-	/* A field cut at CSVROW_TEXT_MAX is too long to be valid: the
+	/* A field cut at EXPORTROW_TEXT_MAX is too long to be valid: the
 	 * checks below refuse its text. */
 	if (!site_name_valid(site))
 		return fail(r, line, "invalid site id \"%.80s\"", site);
@@ -177,7 +177,7 @@ check(struct csvrow_reader *r, unsigned long line, struct csvrow *row)
 /* Reads the inside of a quoted field (past its opening quote) into
  * field f, counting its line ends. -1: the closing quote is missing. */
 static int
-csv_quoted(struct csvrow_reader *r, int f)
+csv_quoted(struct exportrow_reader *r, int f)
 {
 	const char *p;
 
@@ -197,11 +197,11 @@ csv_quoted(struct csvrow_reader *r, int f)
 }
 
 static bool
-csv_is_header(const struct csvrow_reader *r)
+csv_is_header(const struct exportrow_reader *r)
 {
 	int f;
 
-	for (f = 0; f < CSVROW_NFIELDS; f++)
+	for (f = 0; f < EXPORTROW_NFIELDS; f++)
 		if (r->len[f] != strlen(names[f]) ||
 		    memcmp(r->text[f], names[f], r->len[f]) != 0)
 			return false;
@@ -217,7 +217,7 @@ csv_special(char c)
 }
 
 static int
-csv_next(struct csvrow_reader *r, struct csvrow *row)
+csv_next(struct exportrow_reader *r, struct exportrow *row)
 {
 	unsigned long start;
 	size_t nf;
@@ -238,7 +238,7 @@ csv_next(struct csvrow_reader *r, struct csvrow *row)
 		clear(r);
 		for (nf = 0; ; nf++) {
 			/* Fields past the fifth are counted, not kept. */
-			f = nf < CSVROW_NFIELDS ? (int)nf : -1;
+			f = nf < EXPORTROW_NFIELDS ? (int)nf : -1;
 			if (r->p < r->end && *r->p == '"') {
 				r->p++;
 				if (csv_quoted(r, f) == -1)
@@ -268,16 +268,16 @@ csv_next(struct csvrow_reader *r, struct csvrow *row)
 		}
 		nf++;
 		r->line++;
-		for (f = 0; f < CSVROW_NFIELDS; f++)
+		for (f = 0; f < EXPORTROW_NFIELDS; f++)
 			terminate(r, f);
 		if (r->state == R_FIRST) {
 			r->state = R_ROWS;
-			if (nf == CSVROW_NFIELDS && csv_is_header(r))
+			if (nf == EXPORTROW_NFIELDS && csv_is_header(r))
 				continue;
 		}
-		if (nf != CSVROW_NFIELDS)
+		if (nf != EXPORTROW_NFIELDS)
 			return fail(r, start, "%zu field%s, want 5 ("
-			    CSVROW_HEADER ")", nf, nf == 1 ? "" : "s");
+			    EXPORTROW_HEADER ")", nf, nf == 1 ? "" : "s");
 		return check(r, start, row) == -1 ? -1 : 1;
 	}
 }
@@ -289,7 +289,7 @@ csv_next(struct csvrow_reader *r, struct csvrow *row)
  */
 
 static void
-jp_space(struct csvrow_reader *r)
+jp_space(struct exportrow_reader *r)
 {
 	for (; r->p < r->end; r->p++) {
 		if (*r->p == '\n')
@@ -300,7 +300,7 @@ jp_space(struct csvrow_reader *r)
 }
 
 static int
-jp_expect(struct csvrow_reader *r, char c, const char *what)
+jp_expect(struct exportrow_reader *r, char c, const char *what)
 {
 	jp_space(r);
 	if (r->p >= r->end || *r->p != c)
@@ -335,7 +335,7 @@ sink_utf8(struct sink *k, uint32_t cp)
 }
 
 static int
-jp_string(struct csvrow_reader *r, struct sink *k)
+jp_string(struct exportrow_reader *r, struct sink *k)
 {
 	uint32_t cp;
 	int n;
@@ -374,7 +374,7 @@ jp_string(struct csvrow_reader *r, struct sink *k)
 
 /* An integer, kept as its text for check() to judge. */
 static int
-jp_integer(struct csvrow_reader *r, int f)
+jp_integer(struct exportrow_reader *r, int f)
 {
 	const char *s;
 
@@ -395,7 +395,7 @@ jp_integer(struct csvrow_reader *r, int f)
 
 /* After the list: only white space. */
 static int
-jp_end(struct csvrow_reader *r)
+jp_end(struct exportrow_reader *r)
 {
 	jp_space(r);
 	if (r->p < r->end)
@@ -405,13 +405,13 @@ jp_end(struct csvrow_reader *r)
 }
 
 static int
-jp_next(struct csvrow_reader *r, struct csvrow *row)
+jp_next(struct exportrow_reader *r, struct exportrow *row)
 {
 	char key[KEY_MAX + 1];
 	size_t keylen;
 	struct sink k;
 	unsigned long start;
-	bool seen[CSVROW_NFIELDS];
+	bool seen[EXPORTROW_NFIELDS];
 	int f;
 
 	if (r->state == R_FIRST) {
@@ -436,11 +436,11 @@ jp_next(struct csvrow_reader *r, struct csvrow *row)
 		k.len = &keylen;
 		if (jp_string(r, &k) == -1)
 			return -1;
-		for (f = 0; f < CSVROW_NFIELDS; f++)
+		for (f = 0; f < EXPORTROW_NFIELDS; f++)
 			if (keylen == strlen(names[f]) &&
 			    memcmp(key, names[f], keylen) == 0)
 				break;
-		if (f == CSVROW_NFIELDS)
+		if (f == EXPORTROW_NFIELDS)
 			return fail(r, r->line, "unknown key \"%.40s\"", key);
 		if (seen[f])
 			return fail(r, r->line, "key \"%s\" given twice",
@@ -450,7 +450,7 @@ jp_next(struct csvrow_reader *r, struct csvrow *row)
 			return -1;
 		if (f < 3) {
 			k.s = r->text[f];
-			k.cap = CSVROW_TEXT_MAX;
+			k.cap = EXPORTROW_TEXT_MAX;
 			k.len = &r->len[f];
 			if (jp_string(r, &k) == -1)
 				return -1;
@@ -465,7 +465,7 @@ jp_next(struct csvrow_reader *r, struct csvrow *row)
 			return -1;
 		break;
 	}
-	for (f = 0; f < CSVROW_NFIELDS; f++)
+	for (f = 0; f < EXPORTROW_NFIELDS; f++)
 		if (!seen[f])
 			return fail(r, start, "row without \"%s\"", names[f]);
 	if (check(r, start, row) == -1)
@@ -483,7 +483,7 @@ jp_next(struct csvrow_reader *r, struct csvrow *row)
 }
 
 void
-csvrow_reader_init(struct csvrow_reader *r, enum csvrow_format format,
+exportrow_reader_init(struct exportrow_reader *r, enum exportrow_format format,
     const char *text, size_t len)
 {
 	memset(r, 0, sizeof(*r));
@@ -495,13 +495,13 @@ csvrow_reader_init(struct csvrow_reader *r, enum csvrow_format format,
 }
 
 int
-csvrow_parse(struct csvrow_reader *r, struct csvrow *row)
+exportrow_parse(struct exportrow_reader *r, struct exportrow *row)
 {
 	if (r->state == R_FAILED)
 		return -1;
 	if (r->state == R_DONE)
 		return 0;
-	return r->format == CSVROW_JSON ? jp_next(r, row) :
+	return r->format == EXPORTROW_JSON ? jp_next(r, row) :
 	    csv_next(r, row);
 }
 
@@ -528,7 +528,7 @@ csv_field(struct buf *b, const char *s)
 }
 
 static void
-put_count(struct buf *b, const struct csvrow *row, uint64_t n)
+put_count(struct buf *b, const struct exportrow *row, uint64_t n)
 {
 	/* An adjustment may be negative: it is a signed delta. */
 	if (row->day == DAY_ADJUST)
@@ -538,8 +538,8 @@ put_count(struct buf *b, const struct csvrow *row, uint64_t n)
 }
 
 void
-csvrow_format(struct buf *b, enum csvrow_format format,
-    const struct csvrow *row)
+exportrow_format(struct buf *b, enum exportrow_format format,
+    const struct exportrow *row)
 {
 	const char *path = row->path[0] == '\0' ? SITE_PATH : row->path;
 	char day[DAY_STRLEN];
@@ -548,7 +548,7 @@ csvrow_format(struct buf *b, enum csvrow_format format,
 		memcpy(day, ADJUST_DAY, sizeof(ADJUST_DAY));
 	else
 		day_format(row->day, day);
-	if (format == CSVROW_JSON) {
+	if (format == EXPORTROW_JSON) {
 		buf_puts(b, "{\"site\":");
 		json_string(b, row->site);
 		buf_printf(b, ",\"day\":\"%s\",\"path\":", day);

@@ -6,8 +6,8 @@
  * Path "*" is a site's own series (SITE_SERIES in a row); day "-" is a
  * series' all-time adjustment (DAY_ADJUST), whose counts are signed.
  */
-#ifndef TALLY_CSVROW_H
-#define TALLY_CSVROW_H
+#ifndef TALLY_EXPORTROW_H
+#define TALLY_EXPORTROW_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -15,15 +15,15 @@
 #include "tally/buf.h"
 #include "tally/path.h"
 
-#define CSVROW_HEADER	"site,day,path,views,visitors"
-#define CSVROW_NFIELDS	5
+#define EXPORTROW_HEADER	"site,day,path,views,visitors"
+#define EXPORTROW_NFIELDS	5
 /* Field text kept: the longest valid field, a path, and one byte to
  * tell that it is too long. */
-#define CSVROW_TEXT_MAX	(PATH_MAX_LEN + 1)
+#define EXPORTROW_TEXT_MAX	(PATH_MAX_LEN + 1)
 
-enum csvrow_format { CSVROW_CSV, CSVROW_JSON };
+enum exportrow_format { EXPORTROW_CSV, EXPORTROW_JSON };
 
-struct csvrow {
+struct exportrow {
 	const char	*site;
 	const char	*path;		/* "/...", or SITE_SERIES */
 	int		 day;		/* or DAY_ADJUST */
@@ -36,21 +36,21 @@ struct csvrow {
  * Reads the rows of text held in memory. The reader is all it needs:
  * nothing is allocated.
  */
-struct csvrow_reader {
-	enum csvrow_format format;
+struct exportrow_reader {
+	enum exportrow_format format;
 	const char	*p, *end;
 	unsigned long	 line;		/* of p, from 1 */
 	int		 state;
-	/* The fields of the row read last, cut at CSVROW_TEXT_MAX bytes,
+	/* The fields of the row read last, cut at EXPORTROW_TEXT_MAX bytes,
 	 * with their whole lengths. */
-	char		 text[CSVROW_NFIELDS][CSVROW_TEXT_MAX + 1];
-	size_t		 len[CSVROW_NFIELDS];
+	char		 text[EXPORTROW_NFIELDS][EXPORTROW_TEXT_MAX + 1];
+	size_t		 len[EXPORTROW_NFIELDS];
 	/* After an error: its line, and what is wrong. */
 	unsigned long	 errline;
 	char		 err[256];
 };
 
-void csvrow_reader_init(struct csvrow_reader *, enum csvrow_format,
+void exportrow_reader_init(struct exportrow_reader *, enum exportrow_format,
     const char *text, size_t len);
 /*
  * Reads and checks the next row. Returns 1 with *row (its strings are
@@ -59,9 +59,9 @@ void csvrow_reader_init(struct csvrow_reader *, enum csvrow_format,
  * returns -1 too). CSV may start with the header line and may have
  * empty lines.
  */
-int csvrow_parse(struct csvrow_reader *, struct csvrow *row);
+int exportrow_parse(struct exportrow_reader *, struct exportrow *row);
 
 /* Appends row as a CSV record, line end included, or a JSON object. */
-void csvrow_format(struct buf *, enum csvrow_format, const struct csvrow *);
+void exportrow_format(struct buf *, enum exportrow_format, const struct exportrow *);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tally/csvrow.h"
+#include "tally/exportrow.h"
 #include "tally/store.h"
 #include "check.h"
 
@@ -23,17 +23,17 @@ struct want {
 
 /* Reads all of text; the rows must be want[0..n), then the end. */
 static void
-expect_rows(const char *what, enum csvrow_format fmt, const char *text,
+expect_rows(const char *what, enum exportrow_format fmt, const char *text,
     size_t len, const struct want *want, size_t n)
 {
-	struct csvrow_reader r;
-	struct csvrow row;
+	struct exportrow_reader r;
+	struct exportrow row;
 	size_t i;
 	int rc;
 
-	csvrow_reader_init(&r, fmt, text, len);
+	exportrow_reader_init(&r, fmt, text, len);
 	for (i = 0; i < n; i++) {
-		rc = csvrow_parse(&r, &row);
+		rc = exportrow_parse(&r, &row);
 		CHECK_INT(rc, 1);
 		if (rc != 1) {
 			fprintf(stderr, "  %s, row %zu: %s:%lu: %s\n", what, i,
@@ -46,8 +46,8 @@ expect_rows(const char *what, enum csvrow_format fmt, const char *text,
 		CHECK(row.views == want[i].views);
 		CHECK(row.visitors == want[i].visitors);
 	}
-	CHECK_INT(csvrow_parse(&r, &row), 0);
-	CHECK_INT(csvrow_parse(&r, &row), 0);
+	CHECK_INT(exportrow_parse(&r, &row), 0);
+	CHECK_INT(exportrow_parse(&r, &row), 0);
 }
 
 static void
@@ -92,19 +92,19 @@ test_csv(void)
 		{ "default", "/a \"q\", p", D20250102, 7, 3 },
 	};
 
-	expect_rows("export", CSVROW_CSV, export, sizeof(export) - 1,
+	expect_rows("export", EXPORTROW_CSV, export, sizeof(export) - 1,
 	    export_rows, 6);
-	expect_rows("limits", CSVROW_CSV, limits, sizeof(limits) - 1,
+	expect_rows("limits", EXPORTROW_CSV, limits, sizeof(limits) - 1,
 	    limits_rows, 3);
-	expect_rows("empty", CSVROW_CSV, "", 0, NULL, 0);
-	expect_rows("header only", CSVROW_CSV, CSVROW_HEADER "\r\n",
-	    strlen(CSVROW_HEADER) + 2, NULL, 0);
-	expect_rows("quoted", CSVROW_CSV, quoted, sizeof(quoted) - 1,
+	expect_rows("empty", EXPORTROW_CSV, "", 0, NULL, 0);
+	expect_rows("header only", EXPORTROW_CSV, EXPORTROW_HEADER "\r\n",
+	    strlen(EXPORTROW_HEADER) + 2, NULL, 0);
+	expect_rows("quoted", EXPORTROW_CSV, quoted, sizeof(quoted) - 1,
 	    quoted_rows, 2);
 }
 
 struct bad {
-	enum csvrow_format fmt;
+	enum exportrow_format fmt;
 	const char	*text;
 	size_t		 len;
 	unsigned long	 line;
@@ -115,102 +115,102 @@ struct bad {
 #define T(s)	(s), sizeof(s) - 1
 
 static const struct bad bad[] = {
-	{ CSVROW_CSV, T("site,day,path,views,visitors\ndefault,2025-01-02,/n,"
+	{ EXPORTROW_CSV, T("site,day,path,views,visitors\ndefault,2025-01-02,/n,"
 	    "1,1\ndefault,2026-02-30,/n,1,1\n"), 3, "invalid day "
 	    "\"2026-02-30\" (YYYY-MM-DD, or - for an adjustment)" },
-	{ CSVROW_CSV, T("default,2025-01-02,/n,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/n,1\n"), 1,
 	    "4 fields, want 5 (site,day,path,views,visitors)" },
-	{ CSVROW_CSV, T("\n\ndefault\n"), 3,
+	{ EXPORTROW_CSV, T("\n\ndefault\n"), 3,
 	    "1 field, want 5 (site,day,path,views,visitors)" },
-	{ CSVROW_CSV, T("a,b,c,d,e,f,g\n"), 1,
+	{ EXPORTROW_CSV, T("a,b,c,d,e,f,g\n"), 1,
 	    "7 fields, want 5 (site,day,path,views,visitors)" },
-	{ CSVROW_CSV, T("BAD SITE,2025-01-02,/n,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("BAD SITE,2025-01-02,/n,1,1\n"), 1,
 	    "invalid site id \"BAD SITE\"" },
-	{ CSVROW_CSV, T("default,1969-12-31,/n,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,1969-12-31,/n,1,1\n"), 1,
 	    "day 1969-12-31 is before 1970-01-01" },
-	{ CSVROW_CSV, T("default,2025-01-02,nopath,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,nopath,1,1\n"), 1,
 	    "invalid path \"nopath\" (a path starts with /; * is the whole "
 	    "site)" },
-	{ CSVROW_CSV, T("default,2025-01-02,/\xff,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/\xff,1,1\n"), 1,
 	    "invalid path: path is not valid UTF-8" },
-	{ CSVROW_CSV, T("default,2025-01-02,/a\tb,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/a\tb,1,1\n"), 1,
 	    "invalid path: control character in path" },
 	/* The path rule of a hit: C1 controls and bidi overrides too. */
-	{ CSVROW_CSV, T("default,2025-01-02,/a\xc2\x85" "b,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/a\xc2\x85" "b,1,1\n"), 1,
 	    "invalid path: control character in path" },
-	{ CSVROW_CSV, T("default,2025-01-02,/a\xe2\x80\xae" "b,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/a\xe2\x80\xae" "b,1,1\n"), 1,
 	    "invalid path: invisible or bidi control character in path" },
-	{ CSVROW_CSV, T("default,2025-01-02,/n,x,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/n,x,1\n"), 1,
 	    "invalid views \"x\"" },
-	{ CSVROW_CSV, T("default,2025-01-02,/n,-1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/n,-1,1\n"), 1,
 	    "invalid views \"-1\"" },
-	{ CSVROW_CSV, T("default,2025-01-02,/n,1,18446744073709551616\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/n,1,18446744073709551616\n"), 1,
 	    "invalid visitors \"18446744073709551616\"" },
-	{ CSVROW_CSV, T("default,-,/n,-9223372036854775809,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,-,/n,-9223372036854775809,1\n"), 1,
 	    "invalid views \"-9223372036854775809\"" },
-	{ CSVROW_CSV, T("default,-,/n,9223372036854775808,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,-,/n,9223372036854775808,1\n"), 1,
 	    "invalid views \"9223372036854775808\"" },
-	{ CSVROW_CSV, T("default,-,/n,1,\n"), 1, "invalid visitors \"\"" },
-	{ CSVROW_CSV, T("default,2025-01-02,\"/n,1,1\n\n"), 1,
+	{ EXPORTROW_CSV, T("default,-,/n,1,\n"), 1, "invalid visitors \"\"" },
+	{ EXPORTROW_CSV, T("default,2025-01-02,\"/n,1,1\n\n"), 1,
 	    "unterminated quoted field" },
-	{ CSVROW_CSV, T("default,2025-01-02,/a\"b,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/a\"b,1,1\n"), 1,
 	    "quote inside an unquoted field" },
-	{ CSVROW_CSV, T("default,2025-01-02,\"/a\nb\"c,1,1\n"), 2,
+	{ EXPORTROW_CSV, T("default,2025-01-02,\"/a\nb\"c,1,1\n"), 2,
 	    "unexpected character after a field" },
 	/* A line end inside quotes is read, then refused by the path's
 	 * check, on the line where the row starts. */
-	{ CSVROW_CSV, T("\ndefault,2025-01-02,\"/multi\nline\",1,1\n"), 2,
+	{ EXPORTROW_CSV, T("\ndefault,2025-01-02,\"/multi\nline\",1,1\n"), 2,
 	    "invalid path: control character in path" },
-	{ CSVROW_CSV, T("default,2025-01-02,/a\rb,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/a\rb,1,1\n"), 1,
 	    "unexpected character after a field" },
 	/* A NUL ends no field: refused, not read as the end of the text. */
-	{ CSVROW_CSV, T("default,2025-01-02,/a\0b,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/a\0b,1,1\n"), 1,
 	    "unexpected character after a field" },
-	{ CSVROW_CSV, T("default,2025-01-02,\"/a\0b\",1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,\"/a\0b\",1,1\n"), 1,
 	    "invalid path: longer than 512 bytes or holding NUL" },
 	/* Once imported as site "de", day 2025-01-02, 5 views. */
-	{ CSVROW_CSV, T("\"de\0fault\",2025-01-02,/a,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("\"de\0fault\",2025-01-02,/a,1,1\n"), 1,
 	    "invalid site: holding NUL" },
-	{ CSVROW_CSV, T("default,\"2025-01-02\0x\",/a,1,1\n"), 1,
+	{ EXPORTROW_CSV, T("default,\"2025-01-02\0x\",/a,1,1\n"), 1,
 	    "invalid day: holding NUL" },
-	{ CSVROW_CSV, T("default,2025-01-02,/a,\"5\0z\",1\n"), 1,
+	{ EXPORTROW_CSV, T("default,2025-01-02,/a,\"5\0z\",1\n"), 1,
 	    "invalid views: holding NUL" },
 
-	{ CSVROW_JSON, T(""), 1, "expected [ (a JSON list of rows)" },
-	{ CSVROW_JSON, T("[]x"), 1, "text after the list" },
-	{ CSVROW_JSON, T("[\n\n{}]"), 3, "expected a string" },
-	{ CSVROW_JSON, T("[1]"), 1, "expected { (a row object)" },
-	{ CSVROW_JSON, T("[{\"site\":\"default\""), 1, "expected , or }" },
-	{ CSVROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
+	{ EXPORTROW_JSON, T(""), 1, "expected [ (a JSON list of rows)" },
+	{ EXPORTROW_JSON, T("[]x"), 1, "text after the list" },
+	{ EXPORTROW_JSON, T("[\n\n{}]"), 3, "expected a string" },
+	{ EXPORTROW_JSON, T("[1]"), 1, "expected { (a row object)" },
+	{ EXPORTROW_JSON, T("[{\"site\":\"default\""), 1, "expected , or }" },
+	{ EXPORTROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
 	    "\"path\":\"/n\",\"views\":1,\"visitors\":1},\n{\"site\":"
 	    "\"default\",\"day\":\"2025-01-02\",\"path\":\"/n\",\"views\":"
 	    "1}]"), 2, "row without \"visitors\"" },
-	{ CSVROW_JSON, T("[\n{\"site\":\"default\",\"day\":\"-\",\"path\":"
+	{ EXPORTROW_JSON, T("[\n{\"site\":\"default\",\"day\":\"-\",\"path\":"
 	    "\"*\",\"views\":1.5,\"visitors\":1}]"), 2,
 	    "expected an integer" },
-	{ CSVROW_JSON, T("[{\"views\":1e3}]"), 1, "expected an integer" },
-	{ CSVROW_JSON, T("[{\"views\":-}]"), 1, "expected an integer" },
-	{ CSVROW_JSON, T("[{\"site\":\"a\",\"site\":\"b\"}]"), 1,
+	{ EXPORTROW_JSON, T("[{\"views\":1e3}]"), 1, "expected an integer" },
+	{ EXPORTROW_JSON, T("[{\"views\":-}]"), 1, "expected an integer" },
+	{ EXPORTROW_JSON, T("[{\"site\":\"a\",\"site\":\"b\"}]"), 1,
 	    "key \"site\" given twice" },
-	{ CSVROW_JSON, T("[{\"nope\":1}]"), 1, "unknown key \"nope\"" },
-	{ CSVROW_JSON, T("[{\"site\\u0000\":1}]"), 1, "unknown key \"site\"" },
-	{ CSVROW_JSON, T("[{\"path\":\"/\\ud83d\"}]"), 1,
+	{ EXPORTROW_JSON, T("[{\"nope\":1}]"), 1, "unknown key \"nope\"" },
+	{ EXPORTROW_JSON, T("[{\"site\\u0000\":1}]"), 1, "unknown key \"site\"" },
+	{ EXPORTROW_JSON, T("[{\"path\":\"/\\ud83d\"}]"), 1,
 	    "lone surrogate in \\u escape" },
-	{ CSVROW_JSON, T("[{\"path\":\"/\\udc00\"}]"), 1,
+	{ EXPORTROW_JSON, T("[{\"path\":\"/\\udc00\"}]"), 1,
 	    "lone surrogate in \\u escape" },
-	{ CSVROW_JSON, T("[{\"path\":\"/\\u12\"}]"), 1, "bad \\u escape" },
-	{ CSVROW_JSON, T("[{\"path\":\"/\\x41\"}]"), 1,
+	{ EXPORTROW_JSON, T("[{\"path\":\"/\\u12\"}]"), 1, "bad \\u escape" },
+	{ EXPORTROW_JSON, T("[{\"path\":\"/\\x41\"}]"), 1,
 	    "bad escape in a string" },
-	{ CSVROW_JSON, T("[{\"path\":\"/a\tb\"}]"), 1,
+	{ EXPORTROW_JSON, T("[{\"path\":\"/a\tb\"}]"), 1,
 	    "control character in a string" },
-	{ CSVROW_JSON, T("[{\"path\":\"/a"), 1, "unterminated string" },
-	{ CSVROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
+	{ EXPORTROW_JSON, T("[{\"path\":\"/a"), 1, "unterminated string" },
+	{ EXPORTROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
 	    "\"path\":\"/\\u0000\",\"views\":1,\"visitors\":1}]"), 1,
 	    "invalid path: longer than 512 bytes or holding NUL" },
-	{ CSVROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
+	{ EXPORTROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
 	    "\"path\":\"/n\",\"views\":1,\"visitors\":1},]"), 1,
 	    "expected { (a row object)" },
-	{ CSVROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
+	{ EXPORTROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
 	    "\"path\":\"/n\",\"views\":1,\"visitors\":1}\n\n}"), 3,
 	    "expected , or ]" },
 };
@@ -218,14 +218,14 @@ static const struct bad bad[] = {
 static void
 test_errors(void)
 {
-	struct csvrow_reader r;
-	struct csvrow row;
+	struct exportrow_reader r;
+	struct exportrow row;
 	size_t i;
 	int rc;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		csvrow_reader_init(&r, bad[i].fmt, bad[i].text, bad[i].len);
-		while ((rc = csvrow_parse(&r, &row)) == 1)
+		exportrow_reader_init(&r, bad[i].fmt, bad[i].text, bad[i].len);
+		while ((rc = exportrow_parse(&r, &row)) == 1)
 			;
 		CHECK_INT(rc, -1);
 		CHECK_INT(r.errline, bad[i].line);
@@ -234,15 +234,15 @@ test_errors(void)
 		    strcmp(r.err, bad[i].err) != 0)
 			fprintf(stderr, "  in case %zu\n", i);
 		/* An error is for good. */
-		CHECK_INT(csvrow_parse(&r, &row), -1);
+		CHECK_INT(exportrow_parse(&r, &row), -1);
 	}
 }
 
 static void
 test_long_fields(void)
 {
-	struct csvrow_reader r;
-	struct csvrow row;
+	struct exportrow_reader r;
+	struct exportrow row;
 	char text[2048], path[PATH_MAX_LEN + 2];
 
 	/* The longest path is taken; a byte more is not. */
@@ -250,22 +250,22 @@ test_long_fields(void)
 	path[0] = '/';
 	snprintf(text, sizeof(text), "default,2025-01-02,%.*s,1,1\n",
 	    PATH_MAX_LEN, path);
-	csvrow_reader_init(&r, CSVROW_CSV, text, strlen(text));
-	CHECK_INT(csvrow_parse(&r, &row), 1);
+	exportrow_reader_init(&r, EXPORTROW_CSV, text, strlen(text));
+	CHECK_INT(exportrow_parse(&r, &row), 1);
 	CHECK_INT(strlen(row.path), PATH_MAX_LEN);
 	snprintf(text, sizeof(text), "default,2025-01-02,%.*s,1,1\n",
 	    PATH_MAX_LEN + 1, path);
-	csvrow_reader_init(&r, CSVROW_CSV, text, strlen(text));
-	CHECK_INT(csvrow_parse(&r, &row), -1);
+	exportrow_reader_init(&r, EXPORTROW_CSV, text, strlen(text));
+	CHECK_INT(exportrow_parse(&r, &row), -1);
 	CHECK_STR(r.err, "invalid path: longer than 512 bytes or holding NUL");
 	/* Far past what is kept: still the length that is judged. */
 	snprintf(text, sizeof(text), "default,2025-01-02,/%01500d,1,1\n", 7);
-	csvrow_reader_init(&r, CSVROW_CSV, text, strlen(text));
-	CHECK_INT(csvrow_parse(&r, &row), -1);
+	exportrow_reader_init(&r, EXPORTROW_CSV, text, strlen(text));
+	CHECK_INT(exportrow_parse(&r, &row), -1);
 	CHECK_STR(r.err, "invalid path: longer than 512 bytes or holding NUL");
 	snprintf(text, sizeof(text), "%01000d,2025-01-02,/,1,1\n", 7);
-	csvrow_reader_init(&r, CSVROW_CSV, text, strlen(text));
-	CHECK_INT(csvrow_parse(&r, &row), -1);
+	exportrow_reader_init(&r, EXPORTROW_CSV, text, strlen(text));
+	CHECK_INT(exportrow_parse(&r, &row), -1);
 	CHECK(strncmp(r.err, "invalid site id \"00000000", 25) == 0);
 	CHECK_INT(strlen(r.err), strlen("invalid site id \"\"") + 80);
 }
@@ -299,18 +299,18 @@ test_json(void)
 		{ "default", "/e/😀é", D20250102, 2, 1 },
 	};
 
-	expect_rows("json export", CSVROW_JSON, export, sizeof(export) - 1,
+	expect_rows("json export", EXPORTROW_JSON, export, sizeof(export) - 1,
 	    export_rows, 4);
-	expect_rows("json escapes", CSVROW_JSON, escapes, sizeof(escapes) - 1,
+	expect_rows("json escapes", EXPORTROW_JSON, escapes, sizeof(escapes) - 1,
 	    escapes_rows, 1);
-	expect_rows("json empty", CSVROW_JSON, " [ ]\n", 5, NULL, 0);
+	expect_rows("json empty", EXPORTROW_JSON, " [ ]\n", 5, NULL, 0);
 }
 
 static void
 test_format(void)
 {
 	static const struct {
-		struct csvrow	 row;
+		struct exportrow	 row;
 		const char	*csv, *json;
 	} cases[] = {
 		{ { "default", "", DAY_ADJUST, 254003, 0, 0 },
@@ -335,36 +335,36 @@ test_format(void)
 		  "{\"site\":\"default\",\"day\":\"2025-01-02\",\"path\":"
 		  "\"/ünï\\u003ccode\\u003e\",\"views\":1,\"visitors\":1}" },
 	};
-	static const enum csvrow_format fmts[] = { CSVROW_CSV, CSVROW_JSON };
-	struct csvrow_reader r;
-	struct csvrow row;
+	static const enum exportrow_format fmts[] = { EXPORTROW_CSV, EXPORTROW_JSON };
+	struct exportrow_reader r;
+	struct exportrow row;
 	struct buf b;
 	size_t i, f;
 
 	buf_init(&b);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		buf_reset(&b);
-		csvrow_format(&b, CSVROW_CSV, &cases[i].row);
+		exportrow_format(&b, EXPORTROW_CSV, &cases[i].row);
 		CHECK_STR(b.data, cases[i].csv);
 		buf_reset(&b);
-		csvrow_format(&b, CSVROW_JSON, &cases[i].row);
+		exportrow_format(&b, EXPORTROW_JSON, &cases[i].row);
 		CHECK_STR(b.data, cases[i].json);
 		/* And back. */
 		for (f = 0; f < 2; f++) {
 			buf_reset(&b);
-			if (fmts[f] == CSVROW_JSON)
+			if (fmts[f] == EXPORTROW_JSON)
 				buf_putc(&b, '[');
-			csvrow_format(&b, fmts[f], &cases[i].row);
-			if (fmts[f] == CSVROW_JSON)
+			exportrow_format(&b, fmts[f], &cases[i].row);
+			if (fmts[f] == EXPORTROW_JSON)
 				buf_putc(&b, ']');
-			csvrow_reader_init(&r, fmts[f], b.data, b.len);
-			CHECK_INT(csvrow_parse(&r, &row), 1);
+			exportrow_reader_init(&r, fmts[f], b.data, b.len);
+			CHECK_INT(exportrow_parse(&r, &row), 1);
 			CHECK_STR(row.site, cases[i].row.site);
 			CHECK_STR(row.path, cases[i].row.path);
 			CHECK_INT(row.day, cases[i].row.day);
 			CHECK(row.views == cases[i].row.views);
 			CHECK(row.visitors == cases[i].row.visitors);
-			CHECK_INT(csvrow_parse(&r, &row), 0);
+			CHECK_INT(exportrow_parse(&r, &row), 0);
 		}
 	}
 	buf_free(&b);
