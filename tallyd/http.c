@@ -53,7 +53,6 @@ struct http_conn {
 	struct bufferevent *bev;
 	http_parser	 parser;
 	struct sockaddr_storage peer;
-	socklen_t	 peer_len;
 	struct http_request req;
 
 	/* The target and header strings of the request being read, NUL
@@ -1004,10 +1003,8 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	if ((size_t)salen > sizeof(c->peer))
 		salen = sizeof(c->peer);
 	memcpy(&c->peer, sa, (size_t)salen);
-	c->peer_len = (socklen_t)salen;
 	c->req.conn = c;
 	c->req.peer = (struct sockaddr *)&c->peer;
-	c->req.peer_len = c->peer_len;
 	c->req.server_arg = srv->arg;
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;

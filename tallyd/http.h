@@ -46,7 +46,6 @@ struct http_request {
 	const char *body;	/* NUL-terminated */
 	size_t	 body_len;
 	const struct sockaddr *peer;
-	socklen_t peer_len;
 	void	*server_arg;	/* given to http_server_new */
 };
 
