@@ -1504,7 +1504,7 @@ add_counts(struct store_txn *t, const char *site, const char *path, int day,
 	struct day_rec dr;
 	unsigned char key[8];
 	MDB_val k, v;
-	uint64_t addv, addu;
+	uint64_t addv, addu, totv, totu;
 	int rc;
 
 	if (day < 0) {
@@ -1531,12 +1531,23 @@ add_counts(struct store_txn *t, const char *site, const char *path, int day,
 			    (int64_t)STORE_COUNT_MAX);
 			return STORE_ERROR;
 		}
+		totv = addv;
+		totu = addu;
 	} else {
-		addv = room(rec.views, dr.views, views);
-		addu = room(rec.visitors, dr.visitors, visitors);
+		/* A hit: the day row takes it while it has room. An all-time
+		 * count at the largest stays there, and what it could not
+		 * take comes off its adjustment, so that the total is still
+		 * the rows plus the adjustment, and the site's day still holds
+		 * every page's hit of the day. */
+		addv = room(dr.views, dr.views, views);
+		addu = room(dr.visitors, dr.visitors, visitors);
+		totv = room(rec.views, rec.views, addv);
+		totu = room(rec.visitors, rec.visitors, addu);
+		rec.adj_views -= (int64_t)(addv - totv);
+		rec.adj_visitors -= (int64_t)(addu - totu);
 	}
-	rec.views += addv;
-	rec.visitors += addu;
+	rec.views += totv;
+	rec.visitors += totu;
 	if ((rc = put_series(t, site, path, &rec)) != STORE_OK)
 		return rc;
 	dr.views += addv;

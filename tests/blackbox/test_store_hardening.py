@@ -444,6 +444,27 @@ def test_hits_on_the_largest_count_saturate():
     eq(ctl_ok(other, "export"), exp, "export of a saturated store round-trips")
 
 
+def test_hits_on_a_saturated_site_keep_the_store_consistent():
+    # Only the site's all-time total at the largest count: its day must
+    # still take every page's hit, or check finds pages larger than it.
+    d = Daemon()
+    d.hit("/a")
+    time.sleep(0.5)
+    ctl_ok(d.data, "set", "--site", "default", "--views", str(I64_MAX))
+    uas = ["Mozilla/5.0 (X11; Linux x86_64) Firefox/12%d.0" % i
+           for i in range(3)]
+    for ua in uas:
+        c = d.hit("/a", ua=ua)
+    eq(c["total"]["views"], I64_MAX, "site views at the largest count")
+    eq(c["today"]["views"], 4, "site views today")
+    eq(d.stop(), 0, "tallyd exit")
+    check_clean(d.data)
+    rows = ctl_ok(d.data, "export").splitlines()
+    today = utc_today()
+    check("default,%s,*,4,4" % today in rows, "site day row: %r" % rows)
+    check("default,%s,/a,4,4" % today in rows, "page day row: %r" % rows)
+
+
 # ---------------------------------------------------------------- import = check
 
 def test_import_refuses_more_visitors_than_views():
