@@ -277,6 +277,10 @@ walk_chain(const struct config *cfg, const char *h, bool forwarded,
 		*err = "forwarding header names too many hops";
 		return -1;
 	}
+	/* A header that names no hop at all names no client either: never
+	 * the proxy itself. */
+	if (n == 0)
+		unknown_client(cl);
 	for (i = n; i-- > 0;) {
 		if (!parse_forwarded_addr(forwarded ?
 		    forwarded_param(el[i], "for") : el[i], cand)) {

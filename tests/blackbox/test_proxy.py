@@ -109,7 +109,7 @@ def test_every_header_line_is_read():
 UNNAMED_FORWARDED = ["for=unknown", "for=_hidden", 'for="_x"',
                      "proto=https", "for=garbage!", "for=127.0.0.2, for=unknown",
                      'for="[::1', "for="]
-UNNAMED_XFF = ["unknown", "garbage", "127.0.0.2, _hidden", "1.2.3.4.5"]
+UNNAMED_XFF = ["unknown", "garbage", "127.0.0.2, _hidden", "1.2.3.4.5", "", ","]
 
 
 def test_unnamed_client_is_never_admin():
