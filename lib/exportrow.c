@@ -75,6 +75,10 @@ terminate(struct exportrow_reader *r, int f)
 
 /* A decimal number no larger than max: digits only, as tallyctl takes
  * numbers on its command line. */
+/* STORE_COUNT_MAX as the messages write it. */
+#define COUNT_MAX_TEXT	"9223372036854775807"
+#define COUNT_MIN_TEXT	"9223372036854775808"	/* after a minus */
+
 static int
 number(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
@@ -148,22 +152,28 @@ check(struct exportrow_reader *r, unsigned long line, struct exportrow *row)
 		return fail(r, line, "invalid path: %s", path_strerror(pe));
 	row->path = path;
 
+	/* The message says what would be right: a count of a day or an
+	 * adjustment of all time, within the store's largest. */
 	if (row->day == DAY_ADJUST) {
 		if (signed_number(r->text[3], r->len[3], &row->views) == -1)
-			return fail(r, line, "invalid views \"%.40s\"",
-			    r->text[3]);
+			return fail(r, line, "invalid views \"%.40s\" (an "
+			    "adjustment, -%s to %s)", r->text[3], COUNT_MIN_TEXT,
+			    COUNT_MAX_TEXT);
 		if (signed_number(r->text[4], r->len[4], &row->visitors) == -1)
-			return fail(r, line, "invalid visitors \"%.40s\"",
-			    r->text[4]);
+			return fail(r, line, "invalid visitors \"%.40s\" (an "
+			    "adjustment, -%s to %s)", r->text[4], COUNT_MIN_TEXT,
+			    COUNT_MAX_TEXT);
 	} else {
+		/* Past the largest count, the store refuses the row by its
+		 * line, saying what the largest is. */
 		if (number(r->text[3], r->len[3], UINT64_MAX,
 		    &row->views) == -1)
-			return fail(r, line, "invalid views \"%.40s\"",
-			    r->text[3]);
+			return fail(r, line, "invalid views \"%.40s\" (0 to "
+			    "%s)", r->text[3], COUNT_MAX_TEXT);
 		if (number(r->text[4], r->len[4], UINT64_MAX,
 		    &row->visitors) == -1)
-			return fail(r, line, "invalid visitors \"%.40s\"",
-			    r->text[4]);
+			return fail(r, line, "invalid visitors \"%.40s\" (0 "
+			    "to %s)", r->text[4], COUNT_MAX_TEXT);
 	}
 	return 0;
 }
