@@ -76,14 +76,21 @@ utf8_hidden(uint32_t cp)
 {
 	if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
 		return true;			/* C0, DEL, C1 */
-	if (cp < 0x61c)
+	if (cp < 0xad)
 		return false;			/* the common case, quickly */
-	return cp == 0x61c ||			/* Arabic letter mark */
+	return cp == 0xad ||			/* soft hyphen */
+	    cp == 0x34f ||			/* combining grapheme joiner */
+	    cp == 0x61c ||			/* Arabic letter mark */
+	    cp == 0x115f || cp == 0x1160 ||	/* Hangul fillers */
 	    (cp >= 0x200b && cp <= 0x200f) ||	/* zero width, LRM, RLM */
 	    (cp >= 0x202a && cp <= 0x202e) ||	/* embeddings, overrides */
 	    (cp >= 0x2060 && cp <= 0x2064) ||	/* word joiner, operators */
 	    (cp >= 0x2066 && cp <= 0x2069) ||	/* isolates */
-	    cp == 0xfeff;			/* zero-width no-break space */
+	    cp == 0x3164 || cp == 0xffa0 ||	/* Hangul fillers */
+	    cp == 0xfeff ||			/* zero-width no-break space */
+	    (cp >= 0xfff9 && cp <= 0xfffb) ||	/* interlinear annotation */
+	    cp == 0xfffe || cp == 0xffff ||	/* noncharacters */
+	    (cp >= 0xe0000 && cp <= 0xe007f);	/* tags */
 }
 
 size_t

@@ -45,6 +45,11 @@ HIDDEN = {
     "ZWJ": "%E2%80%8D",
     "word joiner": "%E2%81%A0",
     "BOM": "%EF%BB%BF",
+    "soft hyphen": "%C2%AD",
+    "grapheme joiner": "%CD%8F",
+    "Hangul filler": "%E3%85%A4",
+    "annotation": "%EF%BF%B9",
+    "tag": "%F3%A0%80%81",
 }
 
 # What must never reach a terminal raw.

@@ -107,7 +107,7 @@ static const struct escape_case escape_cases[] = {
 	{ B("\xc2\x85"), "\\u0085", "" },		/* C1 control */
 	{ B("a\xe2\x80\xae" "b"), "a\\u202eb", "a\xe2\x80\xae" "b" },	/* RLO */
 	{ B("\xef\xbb\xbf"), "\\ufeff", "\xef\xbb\xbf" },	/* BOM */
-	{ B("\xef\xbf\xbe"), "\xef\xbf\xbe", "" },	/* U+FFFE */
+	{ B("\xef\xbf\xbe"), "\\ufffe", "" },	/* U+FFFE, a noncharacter */
 	/* Invalid input: U+FFFD for each bad byte. */
 	{ B("\xff"), "\\ufffd", "\xef\xbf\xbd" },
 	{ B("a\xc3"), "a\\ufffd", "a\xef\xbf\xbd" },
@@ -246,6 +246,20 @@ test_text(void)
 	for (cp = 0x7f; cp <= 0x9f; cp++)
 		CHECK(utf8_hidden(cp));
 	CHECK(!utf8_hidden(0xa0) && !utf8_hidden(0xe9));
+	/* Invisible letters and fillers that would pass for nothing. */
+	CHECK(!utf8_hidden(0xac) && utf8_hidden(0xad) && !utf8_hidden(0xae));
+	CHECK(utf8_hidden(0x34f) && !utf8_hidden(0x34e));
+	CHECK(utf8_hidden(0x115f) && utf8_hidden(0x1160) &&
+	    !utf8_hidden(0x1161));
+	CHECK(utf8_hidden(0x3164) && utf8_hidden(0xffa0) &&
+	    !utf8_hidden(0xffa1));
+	for (cp = 0xfff9; cp <= 0xfffb; cp++)
+		CHECK(utf8_hidden(cp));
+	CHECK(!utf8_hidden(0xfffc) && !utf8_hidden(0xfffd));
+	CHECK(utf8_hidden(0xfffe) && utf8_hidden(0xffff));
+	CHECK(!utf8_hidden(0xdffff) && utf8_hidden(0xe0000) &&
+	    utf8_hidden(0xe0001) && utf8_hidden(0xe007f) &&
+	    !utf8_hidden(0xe0080));
 	CHECK(!utf8_hidden(0x61b) && utf8_hidden(0x61c) && !utf8_hidden(0x61d));
 	CHECK(!utf8_hidden(0x200a));
 	for (cp = 0x200b; cp <= 0x200f; cp++)
