@@ -1088,9 +1088,11 @@ int
 cmd_import_log(struct ctl *ctl, int argc, char **argv)
 {
 	const char *format_opt = NULL, *site_opt = NULL;
+	bool create = false;
 	struct ctl_opt opts[] = {
 		{ "format", &format_opt, NULL },
 		{ "site", &site_opt, NULL },
+		{ "create", NULL, &create },
 		{ NULL, NULL, NULL },
 	};
 	struct importlog il;
@@ -1150,6 +1152,9 @@ cmd_import_log(struct ctl *ctl, int argc, char **argv)
 		    store_error(ctl->store));
 		goto done;
 	}
+	/* A mistyped --site would count a log into a site nobody reads. */
+	if (!create && (rc = ctl_site_known(ctl, il.view, il.site)) != 0)
+		goto done;
 	store_view_end(il.view);
 	il.store_npages = sc.npages;
 

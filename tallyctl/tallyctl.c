@@ -53,8 +53,10 @@ static const struct command {
 	    "Adds an export back, all or nothing. Rows of days the store\n"
 	    "already counts are refused unless --add; sites the store and the\n"
 	    "configuration do not know are refused unless --create." },
-	{ "import-log",	cmd_import_log,	"FILE... [--format combined|common] [--site S]",
-	    "Counts nginx or Apache access logs (plain, gzip or -) into history." },
+	{ "import-log",	cmd_import_log,
+	    "FILE... [--format combined|common] [--site S] [--create]",
+	    "Counts nginx or Apache access logs (plain, gzip or -) into history;\n"
+	    "a site the store and the configuration do not know needs --create." },
 	{ "set",	cmd_set,
 	    "--site S [--path P] --views N [--visitors N] [--force] [--create]",
 	    "Makes an all-time count equal N. Below what today already has\n"

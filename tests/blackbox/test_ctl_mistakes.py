@@ -159,6 +159,21 @@ def test_import_of_an_unknown_site_needs_create():
     ok("--data", data, "import", "--create", f)
 
 
+def test_import_log_of_an_unknown_site_needs_create():
+    data = store_with_counts()
+    log = write_file(os.path.join(mkdtemp(), "access.log"),
+                     '10.0.0.1 - - [10/Mar/2026:12:00:00 +0000] "GET /a '
+                     'HTTP/1.1" 200 512 "-" "Mozilla/5.0 (X11; Linux x86_64)'
+                     ' Firefox/128.0"\n')
+    before = ok("--data", data, "export")
+    rc, out, err = ctl("--data", data, "import-log", log, "--site", "blgo")
+    eq(rc, 1, "import-log into an unknown site (stderr %r)" % err)
+    check('unknown site "blgo"' in err, "message %r" % err)
+    eq(ok("--data", data, "export"), before, "the store after the refusal")
+    ok("--data", data, "import-log", log, "--site", "blgo", "--create")
+    check("blgo" in ok("--data", data, "sites"), "--create made no site")
+
+
 def test_every_configuration_error_is_prefixed():
     conf = write_file(os.path.join(mkdtemp(), "bad.conf"),
                       "[count]\nrate_limit = lots\nmax_pages = none\n")
