@@ -219,26 +219,26 @@ reset_series(struct store_txn *txn, void *arg)
 	return store_reset(txn, w->site, w->path);
 }
 
-/* Reset of what has no counts is a mistake (a typo in the site or
- * path), not a success. */
+/* Reads what a reset would delete into sc. Reset of what has no counts
+ * is a mistake (a typo in the site or path), not a success. */
 static int
-reset_something(struct ctl *ctl, const char *site, const char *path)
+reset_something(struct ctl *ctl, const char *site, const char *path,
+    struct series_counts *sc)
 {
 	struct store_view *v;
-	struct series_counts sc;
 	int rc = 0;
 
 	if ((v = store_view_new(ctl->store)) == NULL)
 		fatal("store_view_new");
 	if (store_view_begin(v) != STORE_OK ||
-	    store_get(v, site, path ? path : SITE_SERIES, 0, &sc) !=
+	    store_get(v, site, path ? path : SITE_SERIES, 0, sc) !=
 	    STORE_OK)
 		rc = ctl_fail(ctl, "reading %s: %s", site,
 		    store_error(ctl->store));
-	else if (!sc.exists && path == NULL)
+	else if (!sc->exists && path == NULL)
 		rc = ctl_fail(ctl, "nothing to reset: site \"%s\" has no "
 		    "counts", site);
-	else if (!sc.exists)
+	else if (!sc->exists)
 		rc = ctl_fail(ctl, "nothing to reset: %s has no counts for %s",
 		    site, path);
 	store_view_free(v);
@@ -272,7 +272,6 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 		{ "yes", NULL, &yes },
 		{ NULL, NULL, NULL },
 	};
-	struct store_view *v;
 	struct reset_write w;
 	struct series_counts sc;
 	char path[PATH_MAX_LEN + 1], q[PATH_MAX_LEN + 256], n1[NUM_STRLEN];
@@ -293,18 +292,11 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage(ctl, "deletes counts: give --yes (there is no "
 		    "terminal to ask on)");
 	if ((rc = need_store(ctl)) != 0 || (rc = ctl_open(ctl, 0)) != 0 ||
-	    (rc = reset_something(ctl, site, path_opt ? path : NULL)) != 0)
+	    (rc = reset_something(ctl, site, path_opt ? path : NULL,
+	    &sc)) != 0)
 		return rc;
 
 	if (!yes) {
-		if ((v = store_view_new(ctl->store)) == NULL ||
-		    store_view_begin(v) != STORE_OK ||
-		    store_get(v, site, path, 0, &sc) != STORE_OK) {
-			store_view_free(v);
-			return ctl_fail(ctl, "reading %s: %s", site,
-			    store_error(ctl->store));
-		}
-		store_view_free(v);
 		if (path_opt)
 			snprintf(q, sizeof(q), "Delete the counts of %s %s "
 			    "(%s views)?", site, path,
