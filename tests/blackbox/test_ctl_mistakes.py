@@ -5,6 +5,8 @@ twice; and help for every command. Each gets a clear message and a
 non-zero exit; nothing in the store changes."""
 
 import os
+import pty
+import subprocess
 import sys
 import time
 
@@ -99,6 +101,27 @@ def test_reset_of_nothing_fails():
     eq(rc, 1, "reset of a path without counts (stderr %r)" % err)
     check("nothing to reset" in err, "message %r" % err)
     ok("--data", data, "reset", "--site", "default", "--path", "/a", "--yes")
+
+
+def test_reset_asks_about_what_it_would_delete():
+    data = store_with_counts()
+    before = ok("--data", data, "export")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([harness.tallyctl_path(), "--data", data, "reset",
+                          "--site", "default", "--path", "/a"],
+                         stdin=slave, stderr=slave, stdout=subprocess.PIPE)
+    os.close(slave)
+    asked = b""
+    while b"[y/N]" not in asked:
+        chunk = os.read(master, 1024)
+        check(chunk, "no question asked: %r" % asked)
+        asked += chunk
+    os.write(master, b"n\n")
+    eq(p.wait(timeout=10), 1, "exit code when not confirmed")
+    os.close(master)
+    check(b"Delete the counts of default /a (3 views)?" in asked,
+          "question %r" % asked)
+    eq(ok("--data", data, "export"), before, "the store after no")
 
 
 def test_mistyped_options_and_commands_are_named():
