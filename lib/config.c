@@ -37,6 +37,7 @@
 #include "tally/log.h"
 #include "tally/net.h"
 #include "tally/number.h"
+#include "tally/path.h"
 #include "tally/render.h"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
@@ -46,10 +47,6 @@
 #define COMMIT_INTERVAL_MIN	1L			/* ms */
 #define COMMIT_INTERVAL_MAX	(60L * 60 * 1000)	/* ms */
 #define LABEL_MAX		64	/* characters, not bytes */
-#define HOST_MAX		253
-#define HOSTLABEL_MAX		63
-/* "https://" + a host or "[v6]" + ":65535" + NUL */
-#define ORIGIN_MAX		(8 + HOST_MAX + 6 + 1)
 
 #define LISTEN_KEY		(&config_keys[0])
 
@@ -348,12 +345,6 @@ is_lower_alnum(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-static bool
-is_alnum(char c)
-{
-	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
 bool
 site_name_valid(const char *name)
 {
@@ -369,103 +360,35 @@ site_name_valid(const char *name)
 }
 
 /*
- * Writes origin the way browsers send it in the Origin header: scheme
- * and host lowercased, IPv6 addresses in their canonical form, no
- * default port, no path (a lone trailing "/" is forgiven: that is how
- * addresses get pasted). Returns NULL, or what is wrong with it.
+ * Writes origin the way browsers send it in the Origin header (see
+ * origin_parse), refusing what an origin cannot have: a user name, a
+ * path (a lone trailing "/" is forgiven: that is how addresses get
+ * pasted), a query or a fragment. Returns NULL, or what is wrong.
  */
 static const char *
 origin_normalize(const char *in, char *out, size_t outsz)
 {
-	char		 host[HOST_MAX + 1], v6[INET6_ADDRSTRLEN];
-	struct in6_addr	 a6;
-	const char	*p, *end, *scheme;
-	size_t		 hlen, label;
-	long		 port = 0, defport;
-	int		 w;
+	struct origin	 o;
+	const char	*why;
 
-	if (strncasecmp(in, "https://", 8) == 0) {
-		scheme = "https";
-		defport = 443;
-		p = in + 8;
-	} else if (strncasecmp(in, "http://", 7) == 0) {
-		scheme = "http";
-		defport = 80;
-		p = in + 7;
-	} else
-		return "it must start with http:// or https://";
-	/* Caught first: "user:pw@host" would look like a bad port. */
-	if (memchr(p, '@', strcspn(p, "/?#")) != NULL)
+	why = origin_parse(in, &o);
+	if (o.userinfo)		/* whatever else is wrong with it */
 		return "an origin has no user name";
-
-	if (*p == '[') {
-		if ((end = strchr(p, ']')) == NULL)
-			return "the IPv6 address lacks its \"]\"";
-		hlen = (size_t)(end - p - 1);
-		if (hlen >= sizeof(v6))
-			return "bad IPv6 address";
-		memcpy(v6, p + 1, hlen);
-		v6[hlen] = '\0';
-		if (inet_pton(AF_INET6, v6, &a6) != 1 ||
-		    inet_ntop(AF_INET6, &a6, v6, sizeof(v6)) == NULL)
-			return "bad IPv6 address";
-		snprintf(host, sizeof(host), "[%s]", v6);
-		p = end + 1;
-	} else {
-		hlen = label = 0;
-		for (; is_alnum(*p) || *p == '-' || *p == '.'; p++) {
-			if (*p == '.') {
-				if (label == 0)
-					return "empty label in the host name";
-				label = 0;
-			} else if (++label > HOSTLABEL_MAX)
-				return "the host name has a label over 63 "
-				    "characters";
-			if (hlen == HOST_MAX)
-				return "the host name is too long";
-			host[hlen++] = (char)tolower((unsigned char)*p);
-		}
-		host[hlen] = '\0';
-		if (hlen == 0)
-			return "it has no host";
-		if (label == 0)
-			return "empty label in the host name";
-	}
-
-	if (*p == ':') {
-		for (p++; isdigit((unsigned char)*p); p++)
-			if (port <= 65535)	/* no overflow, still too big */
-				port = port * 10 + (*p - '0');
-		if (port < 1 || port > 65535 || (*p != '\0' && *p != '/'))
-			return "bad port";
-		if (port == defport)
-			port = 0;
-	}
-	if (p[0] == '/' && p[1] == '\0')
-		p++;
-	switch (*p) {
+	if (why != NULL)
+		return why;
+	switch (o.rest[0]) {
 	case '\0':
 		break;
 	case '/':
+		if (o.rest[1] == '\0')
+			break;
 		return "an origin has no path";
 	case '?':
 		return "an origin has no query";
-	case '#':
-		return "an origin has no fragment";
 	default:
-		if ((unsigned char)*p >= 0x80)
-			return "write an international host name in its "
-			    "xn-- form";
-		return "bad character in the host name";
+		return "an origin has no fragment";
 	}
-
-	if (port != 0)
-		w = snprintf(out, outsz, "%s://%s:%ld", scheme, host, port);
-	else
-		w = snprintf(out, outsz, "%s://%s", scheme, host);
-	if (w < 0 || (size_t)w >= outsz)
-		return "too long";
-	return NULL;
+	return origin_format(&o, out, outsz) == -1 ? "too long" : NULL;
 }
 
 static int

@@ -1,5 +1,10 @@
 /* Page path normalization, and the origin of a URL. */
 
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -165,81 +170,113 @@ path_strerror(enum path_error e)
 }
 
 /*
- * The origin as a browser serializes it in an Origin header: scheme and
- * host in lower case, the port only when it is not the scheme's default
- * (an Origin header never carries ":443" for https), userinfo dropped.
+ * The origin of an http(s) URL as a browser serializes it in an Origin
+ * header: scheme and host in lower case, an IPv6 address in its
+ * canonical form, the port only when it is not the scheme's default (an
+ * Origin header never carries ":443" for https). One reader for the
+ * origins of hits (Origin, Referer) and of the configuration, which
+ * differ only in what they let follow the host (origin_parse's callers
+ * judge o->userinfo and o->rest).
  */
+const char *
+origin_parse(const char *url, struct origin *o)
+{
+	char		 v6[INET6_ADDRSTRLEN];
+	struct in6_addr	 a6;
+	const char	*p, *end, *at;
+	size_t		 hlen, label, slen;
+	unsigned long	 port = 0;
+
+	memset(o, 0, sizeof(*o));
+	if ((slen = http_scheme_len(url, strlen(url))) == 0)
+		return "it must start with http:// or https://";
+	o->https = slen == 8;
+	p = url + slen;
+	/* The host follows the last '@' of the authority. */
+	end = p + authority_len(p, strlen(p));
+	for (at = p; at < end; at++)
+		if (*at == '@') {
+			o->userinfo = true;
+			p = at + 1;
+		}
+
+	if (*p == '[') {
+		if ((end = strchr(p, ']')) == NULL)
+			return "the IPv6 address lacks its \"]\"";
+		hlen = (size_t)(end - p - 1);
+		if (hlen >= sizeof(v6))
+			return "bad IPv6 address";
+		memcpy(v6, p + 1, hlen);
+		v6[hlen] = '\0';
+		if (inet_pton(AF_INET6, v6, &a6) != 1 ||
+		    inet_ntop(AF_INET6, &a6, v6, sizeof(v6)) == NULL)
+			return "bad IPv6 address";
+		snprintf(o->host, sizeof(o->host), "[%s]", v6);
+		p = end + 1;
+	} else {
+		hlen = label = 0;
+		for (; host_name_char((unsigned char)*p); p++) {
+			if (*p == '.') {
+				if (label == 0)
+					return "empty label in the host name";
+				label = 0;
+			} else if (++label > ORIGIN_LABEL_MAX)
+				return "the host name has a label over 63 "
+				    "characters";
+			if (hlen == ORIGIN_HOST_MAX)
+				return "the host name is too long";
+			o->host[hlen++] = (char)tolower((unsigned char)*p);
+		}
+		o->host[hlen] = '\0';
+		if (hlen == 0)
+			return "it has no host";
+		if (label == 0)
+			return "empty label in the host name";
+	}
+
+	/* "host:" is "host" (RFC 3986: the port may be empty). */
+	if (*p == ':') {
+		for (p++; isdigit((unsigned char)*p); p++)
+			if (port <= 65535)	/* no overflow, still too big */
+				port = port * 10 + (unsigned long)(*p - '0');
+		if (port > 65535 || (port == 0 && isdigit((unsigned char)p[-1])) ||
+		    (*p != '\0' && strchr("/?#", *p) == NULL))
+			return "bad port";
+		if (port == (o->https ? 443UL : 80UL))
+			port = 0;
+	}
+	o->port = (unsigned)port;
+	if (*p != '\0' && *p != '/' && *p != '?' && *p != '#') {
+		if ((unsigned char)*p >= 0x80)
+			return "write an international host name in its "
+			    "xn-- form";
+		return "bad character in the host name";
+	}
+	o->rest = p;
+	return NULL;
+}
+
+/* Writes "scheme://host[:port]"; -1 when it does not fit. */
+int
+origin_format(const struct origin *o, char *out, size_t outsz)
+{
+	const char	*scheme = o->https ? "https" : "http";
+	int		 w;
+
+	if (o->port != 0)
+		w = snprintf(out, outsz, "%s://%s:%u", scheme, o->host,
+		    o->port);
+	else
+		w = snprintf(out, outsz, "%s://%s", scheme, o->host);
+	return w < 0 || (size_t)w >= outsz ? -1 : 0;
+}
+
 int
 url_origin(const char *url, char *out, size_t outsz)
 {
-	const char	*host, *auth, *port, *p;
-	size_t		 slen, alen, hlen, i;
-	unsigned long	 portnum = 0;
-	bool		 https, v6;
-	char		 buf[300];
-	int		 w;
+	struct origin	 o;
 
-	if (url == NULL || (slen = http_scheme_len(url, strlen(url))) == 0)
+	if (url == NULL || origin_parse(url, &o) != NULL)
 		return -1;
-	https = slen == 8;
-	auth = url + slen;
-	alen = authority_len(auth, strlen(auth));
-
-	/* Drop userinfo: the host follows the last '@'. */
-	host = auth;
-	for (i = 0; i < alen; i++)
-		if (auth[i] == '@')
-			host = auth + i + 1;
-	hlen = alen - (size_t)(host - auth);
-
-	v6 = hlen > 0 && host[0] == '[';
-	if (v6) {
-		for (i = 1; i < hlen && host[i] != ']'; i++)
-			if (!isxdigit((unsigned char)host[i]) &&
-			    host[i] != ':' && host[i] != '.')
-				return -1;
-		if (i == hlen || i == 1)
-			return -1;
-		i++;	/* the ']' belongs to the host */
-	} else
-		for (i = 0; i < hlen && host[i] != ':'; i++)
-			if (!host_name_char((unsigned char)host[i]))
-				return -1;
-	if (i == 0)
-		return -1;
-
-	port = NULL;
-	if (i < hlen) {
-		if (host[i] != ':')
-			return -1;
-		port = host + i + 1;
-		if (port == host + hlen)
-			port = NULL;	/* "host:" is "host" */
-		for (p = port; p != NULL && p < host + hlen; p++) {
-			if (!isdigit((unsigned char)*p))
-				return -1;
-			portnum = portnum * 10 + (unsigned long)(*p - '0');
-			if (portnum > 65535)
-				return -1;
-		}
-		hlen = i;
-	}
-	if (port != NULL && portnum == (https ? 443UL : 80UL))
-		port = NULL;
-
-	if (hlen + 1 > sizeof(buf))
-		return -1;
-	for (i = 0; i < hlen; i++)
-		buf[i] = (char)tolower((unsigned char)host[i]);
-	buf[hlen] = '\0';
-
-	if (port != NULL)
-		w = snprintf(out, outsz, "%s://%s:%lu", https ? "https" :
-		    "http", buf, portnum);
-	else
-		w = snprintf(out, outsz, "%s://%s", https ? "https" : "http",
-		    buf);
-	if (w < 0 || (size_t)w >= outsz)
-		return -1;
-	return 0;
+	return origin_format(&o, out, outsz);
 }

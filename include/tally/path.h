@@ -2,6 +2,7 @@
 #ifndef TALLY_PATH_H
 #define TALLY_PATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define PATH_MAX_LEN	512
@@ -28,8 +29,26 @@ const char *path_strerror(enum path_error);
  * characters. PATH_OK, PATH_BAD_UTF8, PATH_CONTROL or PATH_INVISIBLE. */
 enum path_error path_check(const char *s, size_t len);
 
-/* Writes the origin ("scheme://host[:port]", lowercased) of an absolute
- * http(s) URL into out. Returns 0, or -1 when url has none. */
+#define ORIGIN_HOST_MAX		253	/* a DNS name's longest text */
+#define ORIGIN_LABEL_MAX	63
+/* "https://" + a host or "[v6]" + ":65535" + NUL */
+#define ORIGIN_MAX		(8 + ORIGIN_HOST_MAX + 6 + 1)
+
+/* The origin at the start of an http(s) URL, in normal form. */
+struct origin {
+	bool		 https;
+	bool		 userinfo;	/* "user[:password]@" preceded the host */
+	char		 host[ORIGIN_HOST_MAX + 1];	/* lowercased; "[v6]" */
+	unsigned	 port;		/* 0: the scheme's default */
+	const char	*rest;		/* after the port: "", "/...", "?...", "#..." */
+};
+/* Reads scheme, host and port. Returns NULL, or what is wrong. */
+const char *origin_parse(const char *url, struct origin *);
+/* Writes "scheme://host[:port]"; -1 when it does not fit in outsz. */
+int origin_format(const struct origin *, char *out, size_t outsz);
+/* Writes the origin of an absolute http(s) URL into out, the userinfo
+ * and what follows the authority dropped. Returns 0, or -1 when url has
+ * none. */
 int url_origin(const char *url, char *out, size_t outsz);
 
 #endif

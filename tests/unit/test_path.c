@@ -307,6 +307,14 @@ static const struct origin_case origin_cases[] = {
 	{ "https://[]/", NULL },
 	{ "https://[::1]x/", NULL },
 	{ "https://[g::1]/", NULL },
+	/* The configuration's rules (one reader for both): */
+	{ "https://[2001:db8:0:0::1]/", "https://[2001:db8::1]" },
+	{ "https://a..example/", NULL },
+	{ "https://a.example.:443/", NULL },
+	{ "https://a.example:0/", NULL },
+	{ "https://a.example:8443x/", NULL },
+	{ "https://b\xc3\xbccher.example/", NULL },
+	{ "https://my_host.example/x", "https://my_host.example" },
 };
 
 static void
