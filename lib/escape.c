@@ -319,6 +319,50 @@ json_unescape(const char *s, size_t avail, uint32_t *cp)
 	return 11;
 }
 
+/*
+ * The one JSON string lexer: tallyd's JSON bodies and tallyctl's JSON
+ * imports both read their strings here, so that both take and refuse
+ * the same strings.
+ */
+long
+json_string_read(const char *s, const char *end, char *out, size_t cap,
+    size_t *len)
+{
+	const char	*p = s;
+	uint32_t	 cp;
+	size_t		 n = 0, i, u;
+	char		 enc[4];
+	int		 used;
+
+	if (p >= end || *p != '"')
+		return JSON_NOT_STRING;
+	for (p++;; p++) {
+		if (p >= end)
+			return JSON_UNTERMINATED;
+		if (*p == '"')
+			break;
+		if ((unsigned char)*p < 0x20)
+			return JSON_CONTROL;
+		if (*p != '\\') {
+			if (n < cap)
+				out[n] = *p;
+			n++;
+			continue;
+		}
+		if (++p >= end)
+			return JSON_UNTERMINATED;
+		if ((used = json_unescape(p, (size_t)(end - p), &cp)) < 0)
+			return used;
+		p += used - 1;
+		u = utf8_encode(cp, enc);
+		for (i = 0; i < u; i++, n++)
+			if (n < cap)
+				out[n] = enc[i];
+	}
+	*len = n;
+	return p + 1 - s;
+}
+
 long
 percent_decode(const char *in, size_t len, char *out, bool plus_is_space)
 {

@@ -319,67 +319,32 @@ jp_expect(struct exportrow_reader *r, char c, const char *what)
 	return 0;
 }
 
-/* A string's text goes to a field of the row, or to the key. */
-struct sink {
-	char	*s;
-	size_t	 cap;		/* bytes kept, the NUL aside */
-	size_t	*len;
-};
-
-static void
-sink_putc(struct sink *k, char c)
-{
-	if (*k->len < k->cap)
-		k->s[*k->len] = c;
-	(*k->len)++;
-}
-
-static void
-sink_utf8(struct sink *k, uint32_t cp)
-{
-	char u[4];
-	size_t i, n = utf8_encode(cp, u);
-
-	for (i = 0; i < n; i++)
-		sink_putc(k, u[i]);
-}
-
+/* Reads a string into s (cap bytes and a NUL); *len is its whole
+ * decoded length, which the caller may find too long. */
 static int
-jp_string(struct exportrow_reader *r, struct sink *k)
+jp_string(struct exportrow_reader *r, char *s, size_t cap, size_t *len)
 {
-	uint32_t cp;
-	int n;
+	long	 n;
 
-	*k->len = 0;
-	if (jp_expect(r, '"', "a string") == -1)
-		return -1;
-	for (;;) {
-		if (r->p >= r->end)
-			return fail(r, r->line, "unterminated string");
-		if (*r->p == '"') {
-			r->p++;
-			k->s[*k->len < k->cap ? *k->len : k->cap] = '\0';
-			return 0;
-		}
-		if ((unsigned char)*r->p < 0x20)
-			return fail(r, r->line, "control character in a "
-			    "string");
-		if (*r->p != '\\') {
-			sink_putc(k, *r->p++);
-			continue;
-		}
-		if (++r->p >= r->end)
-			return fail(r, r->line, "unterminated string");
-		n = json_unescape(r->p, (size_t)(r->end - r->p), &cp);
-		if (n == JSON_ESCAPE_BAD_U)
-			return fail(r, r->line, "bad \\u escape");
-		if (n == JSON_ESCAPE_SURROGATE)
-			return fail(r, r->line, "lone surrogate in \\u escape");
-		if (n < 0)
-			return fail(r, r->line, "bad escape in a string");
-		r->p += n;
-		sink_utf8(k, cp);
+	jp_space(r);
+	n = json_string_read(r->p, r->end, s, cap, len);
+	switch (n) {
+	case JSON_NOT_STRING:
+		return fail(r, r->line, "expected a string");
+	case JSON_UNTERMINATED:
+		return fail(r, r->line, "unterminated string");
+	case JSON_CONTROL:
+		return fail(r, r->line, "control character in a string");
+	case JSON_ESCAPE_BAD_U:
+		return fail(r, r->line, "bad \\u escape");
+	case JSON_ESCAPE_SURROGATE:
+		return fail(r, r->line, "lone surrogate in \\u escape");
+	case JSON_ESCAPE_BAD:
+		return fail(r, r->line, "bad escape in a string");
 	}
+	r->p += n;
+	s[*len < cap ? *len : cap] = '\0';
+	return 0;
 }
 
 /* An integer, kept as its text for check() to judge. */
@@ -419,7 +384,6 @@ jp_next(struct exportrow_reader *r, struct exportrow *row)
 {
 	char key[KEY_MAX + 1];
 	size_t keylen;
-	struct sink k;
 	unsigned long start;
 	bool seen[EXPORTROW_NFIELDS];
 	int f;
@@ -441,10 +405,7 @@ jp_next(struct exportrow_reader *r, struct exportrow *row)
 	memset(seen, 0, sizeof(seen));
 	clear(r);
 	for (;;) {
-		k.s = key;
-		k.cap = KEY_MAX;
-		k.len = &keylen;
-		if (jp_string(r, &k) == -1)
+		if (jp_string(r, key, KEY_MAX, &keylen) == -1)
 			return -1;
 		for (f = 0; f < EXPORTROW_NFIELDS; f++)
 			if (keylen == strlen(names[f]) &&
@@ -459,10 +420,8 @@ jp_next(struct exportrow_reader *r, struct exportrow *row)
 		if (jp_expect(r, ':', ":") == -1)
 			return -1;
 		if (f < 3) {
-			k.s = r->text[f];
-			k.cap = EXPORTROW_TEXT_MAX;
-			k.len = &r->len[f];
-			if (jp_string(r, &k) == -1)
+			if (jp_string(r, r->text[f], EXPORTROW_TEXT_MAX,
+			    &r->len[f]) == -1)
 				return -1;
 		} else if (jp_integer(r, f) == -1)
 			return -1;

@@ -141,39 +141,13 @@ skip_ws(struct json *j)
 static int
 json_string_at(struct json *j, char *out, size_t *outlen)
 {
-	size_t n = 0;
-	uint32_t cp;
-	char u[4];
-	int used;
+	long	 n;
 
-	if (j->s >= j->end || *j->s != '"')
+	n = json_string_read(j->s, j->end, out, out != NULL ?
+	    (size_t)(j->end - j->s) : 0, outlen);
+	if (n < 0)
 		return -1;
-	j->s++;
-	while (j->s < j->end && *j->s != '"') {
-		unsigned char c = (unsigned char)*j->s;
-		if (c < 0x20)
-			return -1;
-		if (c != '\\') {
-			if (out)
-				out[n] = (char)c;
-			n++;
-			j->s++;
-			continue;
-		}
-		j->s++;
-		if ((used = json_unescape(j->s, (size_t)(j->end - j->s),
-		    &cp)) < 0)
-			return -1;
-		j->s += used;
-		if (out)
-			n += utf8_encode(cp, out + n);
-		else
-			n += utf8_encode(cp, u);
-	}
-	if (j->s >= j->end)
-		return -1;
-	j->s++;
-	*outlen = n;
+	j->s += n;
 	return 0;
 }
 

@@ -46,16 +46,26 @@ int hex_value(int c);
 /* Writes cp (at most U+10FFFF, no surrogate) as UTF-8; returns 1 to 4. */
 size_t utf8_encode(uint32_t cp, char out[4]);
 
-/* What is wrong with an escape in a JSON string. */
-enum json_escape_error {
+/* What is wrong with a JSON string or one of its escapes. */
+enum json_string_error {
 	JSON_ESCAPE_BAD = -1,		/* not an escape JSON has */
 	JSON_ESCAPE_BAD_U = -2,		/* \u without four hex digits */
 	JSON_ESCAPE_SURROGATE = -3,	/* half a surrogate pair */
+	JSON_NOT_STRING = -4,		/* no '"' where a string must start */
+	JSON_UNTERMINATED = -5,
+	JSON_CONTROL = -6,		/* a raw control character (< 0x20) */
 };
 /* s points just after a backslash in a JSON string, with avail bytes
  * left. Decodes the escape (a \u escape with its low surrogate) into
- * *cp; returns the bytes it took, or a json_escape_error. */
+ * *cp; returns the bytes it took, or a json_string_error. */
 int json_unescape(const char *s, size_t avail, uint32_t *cp);
+/* Reads the JSON string at s (its opening '"'), which must end before
+ * end. Its decoded text goes to out, at most cap bytes of it (the rest
+ * is counted, not stored: the decoded text is never longer than the
+ * string), and its decoded length to *len. Returns how many bytes the
+ * string takes, quotes included, or a json_string_error. */
+long json_string_read(const char *s, const char *end, char *out, size_t cap,
+    size_t *len);
 
 /* Percent-decodes in[0..len) into out (which holds len + 1 bytes).
  * '+' is a space only when plus_is_space. Returns the decoded length, or

@@ -401,10 +401,59 @@ test_json_unescape(void)
 	CHECK(memcmp(u, "\xf0\x9f\x98\x80", 4) == 0);
 }
 
+/* One JSON string lexer, for the body parser and import rows. */
+static void
+test_json_string_read(void)
+{
+	static const struct {
+		const char *in;
+		long	 used;
+		const char *text;
+	} cases[] = {
+		{ "\"\"", 2, "" },
+		{ "\"a/b\" rest", 5, "a/b" },
+		{ "\"caf\\u00e9\\n\"", 13, "caf\xc3\xa9\n" },
+		{ "\"\\uD83D\\uDE00\"", 14, "\xf0\x9f\x98\x80" },
+		{ "x\"", JSON_NOT_STRING, NULL },
+		{ "\"abc", JSON_UNTERMINATED, NULL },
+		{ "\"ab\\", JSON_UNTERMINATED, NULL },
+		{ "\"a\nb\"", JSON_CONTROL, NULL },
+		{ "\"\\q\"", JSON_ESCAPE_BAD, NULL },
+		{ "\"\\u12\"", JSON_ESCAPE_BAD_U, NULL },
+		{ "\"\\udc00\"", JSON_ESCAPE_SURROGATE, NULL },
+	};
+	char out[32];
+	size_t i, len;
+	long n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *in = cases[i].in;
+
+		memset(out, 0, sizeof(out));
+		n = json_string_read(in, in + strlen(in), out, sizeof(out) - 1,
+		    &len);
+		CHECK_INT(n, cases[i].used);
+		if (n > 0) {
+			CHECK_INT(len, strlen(cases[i].text));
+			CHECK_STR(out, cases[i].text);
+		}
+	}
+	/* Past cap the text is counted, not stored. */
+	memset(out, 'x', sizeof(out));
+	CHECK_INT(json_string_read("\"abcdef\"", "\"abcdef\"" + 8, out, 3,
+	    &len), 8);
+	CHECK_INT(len, 6);
+	CHECK(memcmp(out, "abcx", 4) == 0);
+	/* The end bounds the string, not a NUL. */
+	CHECK_INT(json_string_read("\"ab\"", "\"ab\"" + 3, out, 3, &len),
+	    JSON_UNTERMINATED);
+}
+
 int
 main(void)
 {
 	test_json_unescape();
+	test_json_string_read();
 	test_utf8();
 	test_escape();
 	test_text();
