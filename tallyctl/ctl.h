@@ -1,7 +1,9 @@
 /*
- * tallyctl: what the command files share. Each command parses its own
- * arguments (the global flags are accepted among them too), then asks
- * for the configuration and the store, and returns an exit code.
+ * tallyctl's one header, as OpenBSD's programs have one: the types its
+ * files share, then each file's prototypes under the file's name. Each
+ * command parses its own arguments (the global flags are accepted among
+ * them too), then asks for the configuration and the store, and returns
+ * an exit code.
  */
 #ifndef TALLYCTL_CTL_H
 #define TALLYCTL_CTL_H
@@ -41,6 +43,15 @@ struct ctl_opt {
 	bool		 *flag;
 };
 
+/* Aligned text columns. align holds one 'l' or 'r' per column. */
+struct table {
+	const char	*align;
+	size_t		 ncols;
+	char		**cells;
+	size_t		 ncells, cap;
+};
+
+/* tallyctl.c */
 /*
  * Parses argv (argv[0] is the command's name) against opts (ended by a
  * zeroed entry) and the global flags. The operands go to args, at least
@@ -85,13 +96,6 @@ char *ctl_thousands(char out[NUM_STRLEN], uint64_t v);
  * else "". ctl_sgr(ctl, "0") resets. */
 const char *ctl_sgr(const struct ctl *, const char *code);
 
-/* Aligned text columns. align holds one 'l' or 'r' per column. */
-struct table {
-	const char	*align;
-	size_t		 ncols;
-	char		**cells;
-	size_t		 ncells, cap;
-};
 void table_init(struct table *, const char *align);
 /* Adds a row of ncols strings (copied). */
 void table_row(struct table *, ...);
@@ -101,6 +105,7 @@ void table_print(struct table *, const struct ctl *, FILE *, bool header,
     int indent);
 void table_free(struct table *);
 
+/* ctl_verify.c */
 /*
  * The one definition of consistent counts (ctl_verify.c), checked by
  * "check" on the store and by "import" and "set" on what they write.
@@ -123,14 +128,23 @@ struct verify_totals {
 int ctl_verify(struct store_view *, const char *site, verify_fn, void *arg,
     struct verify_totals *);
 
+/* ctl_show.c */
 int cmd_stats(struct ctl *, int, char **);
 int cmd_top(struct ctl *, int, char **);
 int cmd_page(struct ctl *, int, char **);
 int cmd_history(struct ctl *, int, char **);
 int cmd_sites(struct ctl *, int, char **);
+
+/* ctl_export.c */
 int cmd_export(struct ctl *, int, char **);
+
+/* ctl_import.c */
 int cmd_import(struct ctl *, int, char **);
+
+/* ctl_importlog.c */
 int cmd_import_log(struct ctl *, int, char **);
+
+/* ctl_admin.c */
 int cmd_set(struct ctl *, int, char **);
 int cmd_reset(struct ctl *, int, char **);
 int cmd_backup(struct ctl *, int, char **);
