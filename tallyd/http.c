@@ -39,6 +39,10 @@
 /* A client that pipelines without reading gets no more answers queued
  * than this; reading resumes once they are sent. */
 #define OUTPUT_LIMIT	(64 * 1024)
+/* Connections the kernel queues before tallyd accepts them: a burst of
+ * new clients waits there rather than being refused. Linux caps it at
+ * net.core.somaxconn (4096 since 5.4). */
+#define LISTEN_BACKLOG	65535
 
 enum hstate { H_NONE, H_FIELD, H_VALUE };
 
@@ -1116,8 +1120,11 @@ http_server_adopt(struct http_server *srv, int fd, char *err, size_t errlen)
 		return -1;
 	}
 	evutil_make_socket_nonblocking(fd);
+	/* Backlog 0: the socket listens already (http_listen_open or
+	 * systemd's Backlog=); libevent's -1 would call listen(fd, 128)
+	 * again and shrink the queue. */
 	l = evconnlistener_new(srv->base, accept_conn, srv,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (l == NULL) {
 		snprintf(err, errlen, "evconnlistener_new failed");
 		return -1;
@@ -1198,7 +1205,7 @@ http_listen_open(const char *addr, int *fds, size_t max, char *err,
 		if (chosen != 0)
 			set_port(ai->ai_addr, chosen);
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
-		    listen(fd, 1024) == -1) {
+		    listen(fd, LISTEN_BACKLOG) == -1) {
 			if (errno == EADDRINUSE)
 				snprintf(err, errlen, "%s: address in use "
 				    "(another program listens there)", addr);

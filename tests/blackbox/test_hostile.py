@@ -13,7 +13,8 @@ The connection cases run daemons of their own: 300 half-open slow
 connections (closed by the idle timeout, others served meanwhile), a
 trickling slowloris, running out of file descriptors and hitting
 max_connections (accept backs off: tallyd's CPU stays low; it serves again
-once connections close).
+once connections close). The listening socket's backlog is the system's
+largest (net.core.somaxconn), so that a burst of new clients waits.
 
 Decisions taken here where the RFCs leave a choice:
   - absolute-form targets (GET http://x/hit) are not proxied or counted: a
@@ -33,6 +34,7 @@ import random
 import resource
 import select
 import socket
+import subprocess
 import sys
 import time
 
@@ -997,6 +999,30 @@ def test_max_connections_backs_off():
                 "--threads", "1"])
     d.hit(VICTIM)
     backoff_case(d, "max_connections", 60, idle_closed=True)
+
+
+def listen_backlog(port):
+    """The backlog of the socket listening on 127.0.0.1:PORT: for a
+    listening socket, ss's Send-Q is its backlog."""
+    try:
+        out = subprocess.run(["ss", "-ltnH", "sport = :%d" % port],
+                             capture_output=True, text=True, timeout=10)
+    except FileNotFoundError:
+        raise Skip("ss (iproute2) is not installed")
+    for line in out.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 4 and f[3] == "127.0.0.1:%d" % port:
+            return int(f[2])
+    raise Failure("no listening socket on port %d in %r" % (port, out.stdout))
+
+
+def test_listen_backlog_holds_a_burst():
+    """A burst of new clients waits in the kernel's queue, as long as the
+    system allows (net.core.somaxconn), not 128 of them."""
+    with open("/proc/sys/net/core/somaxconn") as f:
+        somaxconn = int(f.read())
+    got = listen_backlog(daemon().port)
+    eq(got, min(somaxconn, 65535), "backlog of the listening socket")
 
 
 def test_zz_shared_daemon_exits_cleanly():
