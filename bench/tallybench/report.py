@@ -276,18 +276,29 @@ def ctl_rows(R):
 
 
 def callgrind_rows(R):
+    out = []
     if "cg" in R:
         c = R["cg"]
-        return ["| instructions per /hit (callgrind, batch, 4 keep-alive "
-                "connections) | %s Ir ((full − warm-up run) / %s hits; "
-                "(full − idle run) / all %s hits: %s) | — | |" % (
-                    fmt_int(round(c["per_hit"])), fmt_int(c["hits"]),
-                    fmt_int(c["hits"] + c["warmup"]),
-                    fmt_int(round(c["per_hit_idle"])))]
+        out.append("| instructions per /hit, tallyd (callgrind, batch, 4 "
+                   "keep-alive connections) | %s Ir ((full − warm-up run) / "
+                   "%s hits; (full − idle run) / all %s hits: %s) | — | |" % (
+                       fmt_int(round(c["per_hit"])), fmt_int(c["hits"]),
+                       fmt_int(c["hits"] + c["warmup"]),
+                       fmt_int(round(c["per_hit_idle"]))))
+        if "nginx_per_hit" in c:
+            ratio = c["per_hit"] / c["nginx_per_hit"]
+            out.append("| instructions per request, tallyd / nginx (static "
+                       "file, same client, same run) | %.2f (nginx %s Ir per "
+                       "request) | ≤ 1.0 | %s |" % (
+                           ratio, fmt_int(round(c["nginx_per_hit"])),
+                           verdict(ratio <= 1.0)))
     if "cg_error" in R:
-        return ["| instructions per /hit | not measured: %s | — | |" %
-                R["cg_error"]]
-    return []
+        out.append("| instructions per /hit | not measured: %s | — | |" %
+                   R["cg_error"])
+    if "cg_nginx_error" in R:
+        out.append("| instructions per request, nginx | not measured: %s "
+                   "| — | |" % R["cg_nginx_error"])
+    return out
 
 
 def targets_table(args, R):

@@ -119,7 +119,7 @@ def wait_http(port, target, proc, logfile, timeout):
 
 NGINX_CONF = """\
 daemon off;
-master_process on;
+master_process {master};
 worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
@@ -146,9 +146,12 @@ http {{
 class Nginx:
     """nginx with a private configuration in the temporary directory:
     one worker, no access log, GET /hit answered with tallyd's own answer
-    and its Cache-Control, Vary and CORS headers."""
+    and its Cache-Control, Vary and CORS headers. Under a wrapper such
+    as valgrind it runs as one process (master_process off), so that the
+    wrapper sees the process that answers."""
 
-    def __init__(self, exe, answer, headers, cpu):
+    def __init__(self, exe, answer, headers, cpu, wrapper=(),
+                 ready_timeout=10):
         top = procs.tmpdir()
         tmp = os.path.join(top, "nginx")
         www = os.path.join(top, "www")
@@ -165,17 +168,18 @@ class Nginx:
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(
                 tmp=tmp, www=www, port=self.port,
+                master="off" if wrapper else "on",
                 temp_paths=self._temp_paths(exe, tmp),
                 add_headers="\n".join(
                     "            add_header %s \"%s\";" % (k, v)
                     for k, v in headers.items())))
         self.logfile = os.path.join(tmp, "stdout.log")
-        argv = procs.pinned(cpu, [exe, "-e", os.path.join(tmp, "error.log"),
+        argv = procs.pinned(cpu, list(wrapper) + [exe, "-e", os.path.join(tmp, "error.log"),
                                   "-p", tmp + "/", "-c", conf])
         self.proc = procs.spawn(argv, self.logfile)
         try:
             wait_http(self.port, "/hit?path=/bench", self.proc, self.logfile,
-                      10)
+                      ready_timeout)
         except BenchError as e:
             raise BenchError("%s\n%s" % (
                 e, tail_file(os.path.join(tmp, "error.log"))))
@@ -191,12 +195,14 @@ class Nginx:
                 lines.append("    %s_temp_path %s/%s;" % (kind, tmp, kind))
         return "\n".join(lines)
 
-    def stop(self):
+    def stop(self, timeout=10):
+        """SIGQUIT (graceful), then wait: returns the exit status."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)   # graceful
+            self.proc.send_signal(signal.SIGQUIT)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         procs.forget(self.proc)
+        return self.proc.returncode

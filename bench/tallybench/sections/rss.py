@@ -53,7 +53,7 @@ def _record_rss(R, idle, after):
     R["rss_idle_file_kib"] = _file_backed(idle)
 
 
-def _answer(td, R):
+def answer(td, R):
     """A real /hit answer and its caching headers, for nginx to serve the
     same bytes."""
     st, hdrs, body = td.request("GET", "/hit?path=/bench",
@@ -61,6 +61,7 @@ def _answer(td, R):
     if st != 200:
         raise BenchError("GET /hit: %d %s" % (st, body[:200]))
     R["answer_bytes"] = len(body)
+    R["answer_body"] = body
     R["answer_headers"] = {k: v for k, v in hdrs.items()
                            if k in ("cache-control", "vary",
                                     "access-control-allow-origin")}
@@ -114,7 +115,7 @@ def run(args, exes, R):
             after.get("RssFile"), after["VmHWM"],
             fmt_int(site["today"]["views"])))
 
-    body = _answer(td, R)
+    body = answer(td, R)
     rc = td.stop()
     if rc:
         log("tallyd exited %d after SIGTERM:\n%s" % (rc, td.log_tail()))
