@@ -134,6 +134,7 @@ int cmd_top(struct ctl *, int, char **);
 int cmd_page(struct ctl *, int, char **);
 int cmd_history(struct ctl *, int, char **);
 int cmd_sites(struct ctl *, int, char **);
+int cmd_referrers(struct ctl *, int, char **);
 
 /* ctl_export.c */
 int cmd_export(struct ctl *, int, char **);
