@@ -218,9 +218,8 @@ referrer_cmp(const MDB_val *a, const MDB_val *b)
 	return la < lb ? -1 : la > lb;
 }
 
-/* The schema versions this tally opens: 1 lacks "referrers", which is
- * added (and the version raised) by the first writable open. */
-#define SCHEMA_OLDEST	1
+/* Of the schema versions this tally opens, 1 lacks "referrers", which
+ * is added (and the version raised) by the first writable open. */
 
 static int referrers_open(struct store *, MDB_txn *, unsigned int dbflags);
 
@@ -303,7 +302,8 @@ store_init(struct store *st)
 			return STORE_ERROR;
 		}
 		memcpy(&version, v.mv_data, sizeof(version));
-		if (version >= SCHEMA_OLDEST && version < STORE_SCHEMA_VERSION &&
+		if (version >= STORE_SCHEMA_OLDEST &&
+		    version < STORE_SCHEMA_VERSION &&
 		    !(st->flags & STORE_READONLY)) {
 			/* What is missing was created above. */
 			version = STORE_SCHEMA_VERSION;
@@ -313,7 +313,7 @@ store_init(struct store *st)
 				mdb_txn_abort(txn);
 				return fail(st, rc, "raising the schema version");
 			}
-		} else if (version < SCHEMA_OLDEST ||
+		} else if (version < STORE_SCHEMA_OLDEST ||
 		    version > STORE_SCHEMA_VERSION) {
 			mdb_txn_abort(txn);
 			set_error("store schema version %" PRIu32 " is %s than this "

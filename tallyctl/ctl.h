@@ -123,10 +123,14 @@ struct verify_problem {
 };
 typedef int (*verify_fn)(void *arg, const struct verify_problem *);
 struct verify_totals {
-	uint64_t	 sites, series, rows;
+	uint64_t	 sites, series, rows, referrer_rows;
 };
 int ctl_verify(struct store_view *, const char *site, verify_fn, void *arg,
     struct verify_totals *);
+/* The same of the referrer rows of site (NULL: every site), whose hosts
+ * a day may be at most max (max_referrers) besides (other). */
+int ctl_verify_referrers(struct store_view *, const char *site, long max,
+    verify_fn, void *arg, struct verify_totals *);
 
 /* ctl_show.c */
 int cmd_stats(struct ctl *, int, char **);

@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION	2	/* 2 added referrers; 1 is migrated */
+#define STORE_SCHEMA_VERSION	2	/* 2 added referrers */
+#define STORE_SCHEMA_OLDEST	1	/* opened, and migrated when writable */
 #define SITE_SERIES		""	/* path of a site's own series */
 #define DAY_ADJUST		(-1)	/* day of an all-time adjustment row */
 #define STORE_META_SALTS	"salts"	/* the visitor salts: never backed up */
