@@ -314,7 +314,8 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 
 	store_reader_check(ctl->store);
 	/* A page's reset leaves the site's own counts alone: those views
-	 * happened on the site. */
+	 * happened on the site. So do its referrers, which are the site's
+	 * (store.h). */
 	w.site = site;
 	w.path = path_opt ? path : NULL;
 	if (store_write(ctl->store, reset_series, &w) != STORE_OK)
@@ -323,9 +324,10 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 		return 0;
 	if (path_opt)
 		printf("deleted the counts of %s %s (the site's own totals "
-		    "keep its views)\n", site, path);
+		    "and referrers keep its views)\n", site, path);
 	else
-		printf("deleted every count of site %s\n", site);
+		printf("deleted every count of site %s, its referrers too\n",
+		    site);
 	return 0;
 }
 
