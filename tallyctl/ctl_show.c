@@ -884,6 +884,8 @@ ref_sum(struct ref_state *rs)
 {
 	size_t i, n = 0;
 
+	if (rs->n == 0)
+		return;
 	qsort(rs->e, rs->n, sizeof(*rs->e), ref_host_cmp);
 	for (i = 0; i < rs->n; i++) {
 		if (n > 0 && strcmp(rs->e[n - 1].host, rs->e[i].host) == 0) {
