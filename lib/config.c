@@ -632,6 +632,8 @@ const struct config_key config_keys[] = {
 	/* It becomes Cache-Control: max-age, which counts seconds. */
 	{ "count", "count_max_age", CONFIG_SECONDS, 0,
 	    "5s", CFG(count_max_age), 0, 0, LONG_MAX, NULL },
+	{ "count", "max_referrers", CONFIG_LONG, 0,
+	    "1000", CFG(max_referrers), 0, 0, MAX_REFERRERS_MAX, NULL },
 
 	{ "site", "origins", CONFIG_ORIGINS, CONFIG_LIST,
 	    "", SITE(origins), SITE(norigins), 0, 0, NULL },

@@ -15,6 +15,7 @@
 #include "tally/escape.h"
 #include "tally/number.h"
 #include "tally/path.h"
+#include "tally/referrer.h"
 #include "tally/store.h"
 
 #define SITE_PATH	"*"
@@ -111,6 +112,34 @@ has_nul(const struct exportrow_reader *r, int f)
 	    strlen(r->text[f]) != r->len[f];
 }
 
+/* The rest of a referrer row, whose site and day are checked: a day's
+ * views from one host, at least one (no row is kept of none). */
+static int
+check_referrer(struct exportrow_reader *r, unsigned long line,
+    struct exportrow *row, const char *host)
+{
+	if (r->len[2] > EXPORTROW_TEXT_MAX ||
+	    strlen(EXPORTROW_REFERRER) + strlen(host) != r->len[2] ||
+	    !referrer_name_valid(host))
+		return fail(r, line, "invalid referrer \"%.80s\" (a host name "
+		    "without www., a group such as Google, or %s)", host,
+		    STORE_REFERRER_OTHER);
+	if (row->day == DAY_ADJUST)
+		return fail(r, line, "a referrer row is a day's: - is no day "
+		    "for it");
+	if (number(r->text[3], r->len[3], UINT64_MAX, &row->views) == -1 ||
+	    row->views == 0)
+		return fail(r, line, "invalid views \"%.40s\" (a referrer "
+		    "row's, 1 to %s)", r->text[3], COUNT_MAX_TEXT);
+	if (number(r->text[4], r->len[4], UINT64_MAX, &row->visitors) == -1 ||
+	    row->visitors != 0)
+		return fail(r, line, "invalid visitors \"%.40s\" (a referrer "
+		    "row has none: 0)", r->text[4]);
+	row->path = NULL;
+	row->referrer = host;
+	return 0;
+}
+
 /* Checks the five fields (NUL-terminated) read for the row that starts
  * on line, and makes the row of them. */
 static int
@@ -140,6 +169,11 @@ check(struct exportrow_reader *r, unsigned long line, struct exportrow *row)
 	else if (row->day < 0)
 		return fail(r, line, "day %s is before 1970-01-01", day);
 
+	row->referrer = NULL;
+	if (strncmp(path, EXPORTROW_REFERRER, strlen(EXPORTROW_REFERRER)) ==
+	    0)
+		return check_referrer(r, line, row,
+		    path + strlen(EXPORTROW_REFERRER));
 	if (plen == 1 && path[0] == '*')
 		path = SITE_SERIES, plen = 0;
 	else if (plen == 0 || path[0] != '/')
@@ -510,8 +544,16 @@ void
 exportrow_format(struct buf *b, enum exportrow_format format,
     const struct exportrow *row)
 {
-	const char *path = row->path[0] == '\0' ? SITE_PATH : row->path;
-	char day[DAY_STRLEN];
+	char day[DAY_STRLEN], ref[sizeof(EXPORTROW_REFERRER) +
+	    STORE_REFERRER_MAX];
+	const char *path;
+
+	if (row->referrer != NULL) {
+		snprintf(ref, sizeof(ref), "%s%s", EXPORTROW_REFERRER,
+		    row->referrer);
+		path = ref;
+	} else
+		path = row->path[0] == '\0' ? SITE_PATH : row->path;
 
 	if (row->day == DAY_ADJUST)
 		memcpy(day, ADJUST_DAY, sizeof(ADJUST_DAY));

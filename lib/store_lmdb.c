@@ -16,6 +16,11 @@
  *   seen	 day (u32 BE) series hash (u64) visitor id (u64) -> empty: the
  *		 visitors of today and yesterday, so that a restart does not
  *		 count them again; older days are pruned
+ *   referrers	 site '\0' day (u32 BE) -> sorted duplicates, one per
+ *		 referring host: host '\0' views (u64), ordered and found by
+ *		 the host alone, so that a row is updated in place and a
+ *		 day's number of hosts is one mdb_cursor_count (schema 2;
+ *		 a store of schema 1 gets it when first opened writable)
  *
  * A page's all-time count, a site's all-time count and a day's count are
  * each one B-tree lookup. A series' daily history is one range, in day
@@ -57,6 +62,8 @@ struct store {
 	MDB_dbi	 seen;
 	MDB_dbi	 recent;
 	MDB_dbi	 names;
+	MDB_dbi	 referrers;
+	bool	 has_referrers;	/* false: a schema 1 store opened read-only */
 	int	 flags;
 	int	 lockfd;
 	/* Views hold it shared; growing the map holds it alone, because
@@ -193,6 +200,29 @@ recent_cmp(const MDB_val *a, const MDB_val *b)
 
 #define RECENT_REC	20
 
+/* A referrer row: host, NUL, views. Rows of a day are ordered, and found,
+ * by the host alone (bytewise), so that a row is updated in place
+ * (MDB_CURRENT) as its views grow. */
+#define REFERRER_TAIL	(1 + sizeof(uint64_t))
+#define REFERRER_SITE_MAX	255	/* keys stay far below LMDB's limit */
+
+static int
+referrer_cmp(const MDB_val *a, const MDB_val *b)
+{
+	size_t la = a->mv_size > REFERRER_TAIL ? a->mv_size - REFERRER_TAIL : 0;
+	size_t lb = b->mv_size > REFERRER_TAIL ? b->mv_size - REFERRER_TAIL : 0;
+	int c;
+
+	if ((c = memcmp(a->mv_data, b->mv_data, la < lb ? la : lb)) != 0)
+		return c;
+	return la < lb ? -1 : la > lb;
+}
+
+/* Of the schema versions this tally opens, 1 lacks "referrers", which
+ * is added (and the version raised) by the first writable open. */
+
+static int referrers_open(struct store *, MDB_txn *, unsigned int dbflags);
+
 /* Opens the databases and checks the schema version, creating both when
  * the store is new and writable. */
 static int
@@ -241,7 +271,8 @@ store_init(struct store *st)
 	    (rc = mdb_dbi_open(txn, "recent", dbflags | MDB_DUPSORT |
 	    MDB_DUPFIXED, &st->recent)) != 0 ||
 	    (rc = mdb_set_dupsort(txn, st->recent, recent_cmp)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "names", dbflags, &st->names)) != 0) {
+	    (rc = mdb_dbi_open(txn, "names", dbflags, &st->names)) != 0 ||
+	    (rc = referrers_open(st, txn, dbflags)) != 0) {
 		mdb_txn_abort(txn);
 		return fail(st, rc, "mdb_dbi_open");
 	}
@@ -271,7 +302,19 @@ store_init(struct store *st)
 			return STORE_ERROR;
 		}
 		memcpy(&version, v.mv_data, sizeof(version));
-		if (version != STORE_SCHEMA_VERSION) {
+		if (version >= STORE_SCHEMA_OLDEST &&
+		    version < STORE_SCHEMA_VERSION &&
+		    !(st->flags & STORE_READONLY)) {
+			/* What is missing was created above. */
+			version = STORE_SCHEMA_VERSION;
+			v.mv_data = &version;
+			v.mv_size = sizeof(version);
+			if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0) {
+				mdb_txn_abort(txn);
+				return fail(st, rc, "raising the schema version");
+			}
+		} else if (version < STORE_SCHEMA_OLDEST ||
+		    version > STORE_SCHEMA_VERSION) {
 			mdb_txn_abort(txn);
 			set_error("store schema version %" PRIu32 " is %s than this "
 			    "tally's (%d); refusing to use it", version,
@@ -1833,6 +1876,9 @@ store_reset(struct store_txn *t, const char *site, const char *path)
 			srec.npages--;
 		return put_series(t, site, SITE_SERIES, &srec);
 	}
+	/* A referrer is the site's: it goes with the whole site. */
+	if ((rc = store_referrer_reset(t, site)) != STORE_OK)
+		return rc;
 	/* Collect first: deleting under a cursor's feet is not worth it. */
 	rc = store_each_series(&v, site, collect_path, &l);
 	if ((hashes = calloc(l.n + 1, sizeof(*hashes))) == NULL)
@@ -1993,4 +2039,311 @@ store_abort(struct store_txn *t)
 		return;
 	mdb_txn_abort(t->txn);
 	free(t);
+}
+
+/*
+ * Referrers: the hosts that sent a site its views, per day. Kept apart
+ * from the series: a row is a site's, not a page's.
+ */
+
+static int
+referrers_open(struct store *st, MDB_txn *txn, unsigned int dbflags)
+{
+	int rc;
+
+	rc = mdb_dbi_open(txn, "referrers", dbflags | MDB_DUPSORT,
+	    &st->referrers);
+	/* A schema 1 store read before any writable open: it has none. */
+	if (rc == MDB_NOTFOUND && (st->flags & STORE_READONLY))
+		return 0;
+	if (rc == 0 && (rc = mdb_set_dupsort(txn, st->referrers,
+	    referrer_cmp)) == 0)
+		st->has_referrers = true;
+	return rc;
+}
+
+static size_t
+referrer_key(unsigned char *key, const char *site, int day)
+{
+	size_t sl = strlen(site);
+
+	memcpy(key, site, sl + 1);
+	be32_put(key + sl + 1, (uint32_t)day);
+	return sl + 1 + 4;
+}
+
+/* Makes a row of host and views in rec; 0 when host is no valid name. */
+static size_t
+referrer_rec(unsigned char *rec, const char *host, uint64_t views)
+{
+	size_t hl = strlen(host);
+
+	if (hl == 0 || hl > STORE_REFERRER_MAX)
+		return 0;
+	memcpy(rec, host, hl + 1);
+	memcpy(rec + hl + 1, &views, sizeof(views));
+	return hl + REFERRER_TAIL;
+}
+
+/* Reads a row; -1 when it is not one. */
+static int
+referrer_unrec(const MDB_val *d, char *host, uint64_t *views)
+{
+	size_t hl;
+
+	if (d->mv_size <= REFERRER_TAIL ||
+	    (hl = d->mv_size - REFERRER_TAIL) > STORE_REFERRER_MAX ||
+	    memchr(d->mv_data, '\0', hl + 1) != (char *)d->mv_data + hl)
+		return -1;
+	memcpy(host, d->mv_data, hl + 1);
+	memcpy(views, (char *)d->mv_data + hl + 1, sizeof(*views));
+	return 0;
+}
+
+static int
+referrer_walk(struct store_view *v, const char *site, int from, int to,
+    store_referrer_cb one, store_referrer_row_cb all, void *arg)
+{
+	struct store *st = v->st;
+	unsigned char key[REFERRER_SITE_MAX + 5];
+	char host[STORE_REFERRER_MAX + 1], ksite[REFERRER_SITE_MAX + 1];
+	MDB_cursor *cur;
+	MDB_val k, d;
+	uint64_t views;
+	size_t plen = 0, sl;
+	int rc, ret = STORE_OK, day;
+
+	if (!st->has_referrers)
+		return STORE_OK;
+	if (from < 0)
+		from = 0;
+	if (to < from)
+		return STORE_OK;
+	if (site != NULL && strlen(site) > REFERRER_SITE_MAX)
+		return STORE_OK;
+	if ((rc = mdb_cursor_open(v->txn, st->referrers, &cur)) != 0)
+		return fail(st, rc, "mdb_cursor_open");
+	if (site != NULL) {
+		k.mv_size = referrer_key(key, site, from);
+		plen = k.mv_size - 4;
+		k.mv_data = key;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	} else
+		rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	for (; rc == 0 && ret == STORE_OK;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (site != NULL && (k.mv_size != plen + 4 ||
+		    memcmp(k.mv_data, key, plen) != 0))
+			break;
+		if (k.mv_size < 6 || k.mv_size > sizeof(key) ||
+		    (sl = strnlen(k.mv_data, k.mv_size)) != k.mv_size - 5 ||
+		    referrer_unrec(&d, host, &views) == -1) {
+			set_error("corrupt referrer row");
+			ret = STORE_ERROR;
+			break;
+		}
+		if ((day = (int)be32((unsigned char *)k.mv_data + sl + 1)) >
+		    to) {
+			if (site != NULL)
+				break;
+			continue;
+		}
+		if (one != NULL)
+			ret = one(arg, day, host, views);
+		else {
+			memcpy(ksite, k.mv_data, sl + 1);
+			ret = all(arg, ksite, day, host, views);
+		}
+	}
+	if (ret == STORE_OK && rc && rc != MDB_NOTFOUND)
+		ret = fail(st, rc, "reading referrers");
+	mdb_cursor_close(cur);
+	return ret;
+}
+
+int
+store_each_referrer(struct store_view *v, const char *site, int from, int to,
+    store_referrer_cb cb, void *arg)
+{
+	return referrer_walk(v, site, from, to, cb, NULL, arg);
+}
+
+int
+store_each_referrer_row(struct store_view *v, const char *site,
+    store_referrer_row_cb cb, void *arg)
+{
+	return referrer_walk(v, site, 0, INT_MAX, NULL, cb, arg);
+}
+
+/* Puts the cursor on host's row of the day of key; MDB_NOTFOUND when
+ * there is none. *nhosts: the day's rows. */
+static int
+referrer_find(struct store_txn *t, MDB_cursor *cur, MDB_val *k,
+    const char *host, uint64_t *views, size_t *nhosts)
+{
+	unsigned char rec[STORE_REFERRER_MAX + REFERRER_TAIL];
+	char found[STORE_REFERRER_MAX + 1];
+	MDB_val d;
+	size_t n;
+	int rc;
+
+	*nhosts = 0;
+	*views = 0;
+	rc = mdb_cursor_get(cur, k, &d, MDB_SET);
+	if (rc)
+		return rc;
+	if ((rc = mdb_cursor_count(cur, &n)) != 0)
+		return rc;
+	*nhosts = n;
+	d.mv_size = referrer_rec(rec, host, 0);
+	d.mv_data = rec;
+	if ((rc = mdb_cursor_get(cur, k, &d, MDB_GET_BOTH)) != 0)
+		return rc;
+	if (referrer_unrec(&d, found, views) == -1) {
+		set_error("corrupt referrer row");
+		return MDB_CORRUPTED;
+	}
+	return 0;
+}
+
+static int
+referrer_put(struct store_txn *t, const char *site, int day, const char *host,
+    uint64_t views, uint32_t max, bool exact)
+{
+	unsigned char key[REFERRER_SITE_MAX + 5];
+	unsigned char rec[STORE_REFERRER_MAX + REFERRER_TAIL];
+	MDB_cursor *cur;
+	MDB_val k, d;
+	uint64_t have, other;
+	size_t nhosts, n;
+	unsigned int flags;
+	int rc;
+
+	if (!t->st->has_referrers || day < 0 || strlen(site) > REFERRER_SITE_MAX ||
+	    referrer_rec(rec, host, 0) == 0) {
+		set_error("bad referrer row");
+		return STORE_ERROR;
+	}
+	if ((rc = mdb_cursor_open(t->txn, t->st->referrers, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	k.mv_size = referrer_key(key, site, day);
+	k.mv_data = key;
+	rc = referrer_find(t, cur, &k, host, &have, &nhosts);
+	/* A new host past the day's max: its views go to "(other)". */
+	if (rc == MDB_NOTFOUND && !exact &&
+	    strcmp(host, STORE_REFERRER_OTHER) != 0) {
+		rc = referrer_find(t, cur, &k, STORE_REFERRER_OTHER, &other,
+		    &n);
+		if (nhosts - (rc == 0) >= max) {
+			host = STORE_REFERRER_OTHER;
+			have = other;
+		} else
+			rc = MDB_NOTFOUND;
+	}
+	flags = 0;
+	if (rc == 0)
+		flags = MDB_CURRENT;
+	else if (rc != MDB_NOTFOUND) {
+		mdb_cursor_close(cur);
+		if (rc == MDB_CORRUPTED)
+			return STORE_ERROR;
+		return fail(t->st, rc, "reading a referrer");
+	}
+	if (exact) {
+		if (views > STORE_COUNT_MAX - have) {
+			mdb_cursor_close(cur);
+			set_error("the day's views from %s would pass the "
+			    "largest count (%" PRId64 ")", host,
+			    (int64_t)STORE_COUNT_MAX);
+			return STORE_ERROR;
+		}
+		have += views;
+	} else
+		have += room(have, have, views);
+	d.mv_size = referrer_rec(rec, host, have);
+	d.mv_data = rec;
+	rc = mdb_cursor_put(cur, &k, &d, flags);
+	mdb_cursor_close(cur);
+	if (rc)
+		return fail(t->st, rc, "writing a referrer");
+	return STORE_OK;
+}
+
+int
+store_referrer_add(struct store_txn *t, const char *site, int day,
+    const char *host, uint64_t views, uint32_t max)
+{
+	return referrer_put(t, site, day, host, views, max, false);
+}
+
+int
+store_referrer_add_exact(struct store_txn *t, const char *site, int day,
+    const char *host, uint64_t views)
+{
+	return referrer_put(t, site, day, host, views, 0, true);
+}
+
+int
+store_referrer_get(struct store_view *v, const char *site, int day,
+    const char *host, uint64_t *views)
+{
+	unsigned char key[REFERRER_SITE_MAX + 5];
+	unsigned char rec[STORE_REFERRER_MAX + REFERRER_TAIL];
+	char found[STORE_REFERRER_MAX + 1];
+	MDB_val k, d;
+	MDB_cursor *cur;
+	int rc;
+
+	*views = 0;
+	if (!v->st->has_referrers || day < 0 || strlen(site) > REFERRER_SITE_MAX ||
+	    referrer_rec(rec, host, 0) == 0)
+		return STORE_OK;
+	if ((rc = mdb_cursor_open(v->txn, v->st->referrers, &cur)) != 0)
+		return fail(v->st, rc, "mdb_cursor_open");
+	k.mv_size = referrer_key(key, site, day);
+	k.mv_data = key;
+	d.mv_size = referrer_rec(rec, host, 0);
+	d.mv_data = rec;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH);
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return STORE_OK;
+	if (rc)
+		return fail(v->st, rc, "reading a referrer");
+	if (referrer_unrec(&d, found, views) == -1) {
+		set_error("corrupt referrer row");
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+int
+store_referrer_reset(struct store_txn *t, const char *site)
+{
+	unsigned char key[REFERRER_SITE_MAX + 5];
+	MDB_cursor *cur;
+	MDB_val k, d;
+	size_t plen;
+	int rc;
+
+	if (!t->st->has_referrers || strlen(site) > REFERRER_SITE_MAX)
+		return STORE_OK;
+	if ((rc = mdb_cursor_open(t->txn, t->st->referrers, &cur)) != 0)
+		return fail(t->st, rc, "mdb_cursor_open");
+	plen = referrer_key(key, site, 0) - 4;
+	for (;;) {
+		/* Sought again after each delete: a day at a time. */
+		k.mv_size = plen + 4;
+		k.mv_data = key;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+		if (rc || k.mv_size != plen + 4 ||
+		    memcmp(k.mv_data, key, plen) != 0)
+			break;
+		if ((rc = mdb_cursor_del(cur, MDB_NODUPDATA)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(t->st, rc, "deleting referrers");
+	return STORE_OK;
 }

@@ -123,10 +123,14 @@ struct verify_problem {
 };
 typedef int (*verify_fn)(void *arg, const struct verify_problem *);
 struct verify_totals {
-	uint64_t	 sites, series, rows;
+	uint64_t	 sites, series, rows, referrer_rows;
 };
 int ctl_verify(struct store_view *, const char *site, verify_fn, void *arg,
     struct verify_totals *);
+/* The same of the referrer rows of site (NULL: every site), whose hosts
+ * a day may be at most max (max_referrers) besides (other). */
+int ctl_verify_referrers(struct store_view *, const char *site, long max,
+    verify_fn, void *arg, struct verify_totals *);
 
 /* ctl_show.c */
 int cmd_stats(struct ctl *, int, char **);
@@ -134,6 +138,7 @@ int cmd_top(struct ctl *, int, char **);
 int cmd_page(struct ctl *, int, char **);
 int cmd_history(struct ctl *, int, char **);
 int cmd_sites(struct ctl *, int, char **);
+int cmd_referrers(struct ctl *, int, char **);
 
 /* ctl_export.c */
 int cmd_export(struct ctl *, int, char **);

@@ -314,7 +314,8 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 
 	store_reader_check(ctl->store);
 	/* A page's reset leaves the site's own counts alone: those views
-	 * happened on the site. */
+	 * happened on the site. So do its referrers, which are the site's
+	 * (store.h). */
 	w.site = site;
 	w.path = path_opt ? path : NULL;
 	if (store_write(ctl->store, reset_series, &w) != STORE_OK)
@@ -323,9 +324,10 @@ cmd_reset(struct ctl *ctl, int argc, char **argv)
 		return 0;
 	if (path_opt)
 		printf("deleted the counts of %s %s (the site's own totals "
-		    "keep its views)\n", site, path);
+		    "and referrers keep its views)\n", site, path);
 	else
-		printf("deleted every count of site %s\n", site);
+		printf("deleted every count of site %s, its referrers too\n",
+		    site);
 	return 0;
 }
 
@@ -446,7 +448,8 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 	struct store_view *v = NULL;
 	struct store_stat ss;
 	struct stat sb;
-	char file[PATH_MAX], n1[NUM_STRLEN], n2[NUM_STRLEN], n3[NUM_STRLEN];
+	char file[PATH_MAX], n1[NUM_STRLEN], n2[NUM_STRLEN], n3[NUM_STRLEN],
+	    n4[NUM_STRLEN];
 	uint32_t schema = 0, next_id = 0;
 	size_t len;
 	int rc, nargs;
@@ -488,9 +491,10 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 	if (store_meta_get(v, "schema", &schema, &len) != STORE_OK ||
 	    len != sizeof(schema)) {
 		problem(&c, "the schema version cannot be read");
-	} else if (schema != STORE_SCHEMA_VERSION)
-		problem(&c, "schema version %" PRIu32 ", want %d", schema,
-		    STORE_SCHEMA_VERSION);
+	} else if (schema < STORE_SCHEMA_OLDEST ||
+	    schema > STORE_SCHEMA_VERSION)
+		problem(&c, "schema version %" PRIu32 ", want %d to %d", schema,
+		    STORE_SCHEMA_OLDEST, STORE_SCHEMA_VERSION);
 	len = sizeof(next_id);
 	rc = store_meta_get(v, "next_id", &next_id, &len);
 	if (rc == STORE_ERROR || (rc == STORE_OK && len != sizeof(next_id)))
@@ -499,6 +503,10 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 
 	if (ctl_verify(v, NULL, check_problem, &c, &tot) != STORE_OK)
 		problem(&c, "reading the series: %s", store_error(ctl->store));
+	if (ctl_verify_referrers(v, NULL, ctl->cfg.max_referrers,
+	    check_problem, &c, &tot) != STORE_OK)
+		problem(&c, "reading the referrers: %s",
+		    store_error(ctl->store));
 	{
 		uint64_t orphans;
 
@@ -518,8 +526,9 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		printf("{\"ok\":%s,\"schema\":%" PRIu32 ",\"sites\":%" PRIu64
 		    ",\"series\":%" PRIu64 ",\"rows\":%" PRIu64
-		    ",\"problems\":[%s%s]}\n", c.problems ? "false" : "true",
-		    schema, tot.sites, tot.series, tot.rows, c.out.data,
+		    ",\"referrer_rows\":%" PRIu64 ",\"problems\":[%s%s]}\n",
+		    c.problems ? "false" : "true", schema, tot.sites,
+		    tot.series, tot.rows, tot.referrer_rows, c.out.data,
 		    c.problems ? "\n" : "");
 	} else if (c.problems > MAX_PROBLEMS)
 		printf("... and %" PRIu64 " more problems\n",
@@ -531,9 +540,10 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 		rc = 1;
 	} else if (!ctl->json)
 		printf("ok: schema %" PRIu32 ", %s site%s, %s series, %s day "
-		    "rows\n", schema, ctl_thousands(n1, tot.sites),
-		    tot.sites == 1 ? "" : "s", ctl_thousands(n2, tot.series),
-		    ctl_thousands(n3, tot.rows));
+		    "rows, %s referrer rows\n", schema,
+		    ctl_thousands(n1, tot.sites), tot.sites == 1 ? "" : "s",
+		    ctl_thousands(n2, tot.series), ctl_thousands(n3, tot.rows),
+		    ctl_thousands(n4, tot.referrer_rows));
 done:
 	store_view_free(v);
 	buf_free(&c.out);

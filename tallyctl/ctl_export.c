@@ -3,10 +3,12 @@
  * "site,day,path,views,visitors", in CSV or JSON.
  *
  * Path "*" is a site's own series, day "-" a series' all-time
- * adjustment (what "set" made). Rows come by site, then by path in the
+ * adjustment (what "set" made), path "referrer:HOST" the site's views of
+ * a day from a referring host. Rows come by site, then by path in the
  * store's order (the site's own series first), the adjustment before
- * the days, days ascending: the order is the store's, so that exporting
- * what an import wrote gives the same bytes back.
+ * the days, days ascending, then the site's referrers by day and host:
+ * the order is the store's, so that exporting what an import wrote
+ * gives the same bytes back.
  */
 #include <errno.h>
 #include <limits.h>
@@ -34,31 +36,16 @@ struct export_state {
 	struct buf	 out;
 	uint64_t	 rows;
 	bool		 tty;		/* stdout is a terminal */
+	char		 site[SITE_NAME_MAX + 2];	/* its series so far */
 };
 
 static int
-export_row(void *arg, const char *site, const char *path, int day,
-    const struct counts *c)
+export_put(struct export_state *es, const struct exportrow *row)
 {
-	struct export_state *es = arg;
-	struct exportrow row;
-	char shown[4 * PATH_MAX_LEN + 1];
-
-	row.site = site;
-	row.path = path;
-	/* A store from before paths were checked may hold controls: not
-	 * raw onto a terminal. A file gets the bytes, which import names. */
-	if (es->tty && es->fmt == FMT_CSV) {
-		text_escape(shown, sizeof(shown), path, strlen(path));
-		row.path = shown;
-	}
-	row.day = day;
-	row.views = c->views;
-	row.visitors = c->visitors;
 	if (es->fmt == FMT_JSON)
 		buf_puts(&es->out, es->rows ? ",\n" : "\n");
-	exportrow_format(&es->out, es->fmt == FMT_JSON ? EXPORTROW_JSON : EXPORTROW_CSV,
-	    &row);
+	exportrow_format(&es->out, es->fmt == FMT_JSON ? EXPORTROW_JSON :
+	    EXPORTROW_CSV, row);
 	es->rows++;
 	if (es->out.len >= FLUSH_AT) {
 		if (fwrite(es->out.data, 1, es->out.len, stdout) !=
@@ -70,11 +57,70 @@ export_row(void *arg, const char *site, const char *path, int day,
 }
 
 static int
+export_referrer(void *arg, int day, const char *host, uint64_t views)
+{
+	struct export_state *es = arg;
+	struct exportrow row;
+	char shown[4 * STORE_REFERRER_MAX + 1];
+
+	memset(&row, 0, sizeof(row));
+	row.site = es->site;
+	row.day = day;
+	row.referrer = host;
+	/* As paths: checked on the way in, never raw onto a terminal. */
+	if (es->tty && es->fmt == FMT_CSV) {
+		text_escape(shown, sizeof(shown), host, strlen(host));
+		row.referrer = shown;
+	}
+	row.views = views;
+	return export_put(es, &row);
+}
+
+/* The referrers of the site whose series were written last. */
+static int
+export_referrers(struct export_state *es)
+{
+	if (es->site[0] == '\0')
+		return STORE_OK;
+	return store_each_referrer(es->v, es->site, 0, INT_MAX,
+	    export_referrer, es);
+}
+
+static int
+export_row(void *arg, const char *site, const char *path, int day,
+    const struct counts *c)
+{
+	struct export_state *es = arg;
+	struct exportrow row;
+	char shown[4 * PATH_MAX_LEN + 1];
+
+	memset(&row, 0, sizeof(row));
+	row.site = site;
+	row.path = path;
+	/* A store from before paths were checked may hold controls: not
+	 * raw onto a terminal. A file gets the bytes, which import names. */
+	if (es->tty && es->fmt == FMT_CSV) {
+		text_escape(shown, sizeof(shown), path, strlen(path));
+		row.path = shown;
+	}
+	row.day = day;
+	row.views = c->views;
+	row.visitors = c->visitors;
+	return export_put(es, &row);
+}
+
+static int
 export_series(void *arg, const char *site, const char *path,
     const struct series_counts *sc)
 {
 	struct export_state *es = arg;
+	int rc;
 
+	if (strcmp(es->site, site) != 0) {
+		if ((rc = export_referrers(es)) != STORE_OK)
+			return rc;
+		snprintf(es->site, sizeof(es->site), "%s", site);
+	}
 	return store_each_day(es->v, site, path, 0, INT_MAX, true, export_row,
 	    es);
 }
@@ -115,7 +161,8 @@ cmd_export(struct ctl *ctl, int argc, char **argv)
 	if (site && (rc = ctl_site_known(ctl, es.v, site)) != 0)
 		goto done;
 	buf_puts(&es.out, es.fmt == FMT_JSON ? "[" : EXPORTROW_HEADER "\n");
-	if (store_each_series(es.v, site, export_series, &es) != STORE_OK) {
+	if (store_each_series(es.v, site, export_series, &es) != STORE_OK ||
+	    export_referrers(&es) != STORE_OK) {
 		if (ferror(stdout))
 			rc = ctl_fail(ctl, "writing the output: %s",
 			    strerror(errno));

@@ -47,11 +47,18 @@ add_row(struct import *im, const struct exportrow *row)
 	if (im->last_site == NULL || strcmp(im->last_site, r.site) != 0)
 		im->last_site = arena_strdup(&im->strings, r.site,
 		    strlen(r.site));
-	if (im->last_path == NULL || strcmp(im->last_path, r.path) != 0)
-		im->last_path = arena_strdup(&im->strings, r.path,
-		    strlen(r.path));
 	r.site = im->last_site;
-	r.path = im->last_path;
+	if (r.referrer != NULL) {
+		/* Each its own: a day's hosts rarely repeat in a row. */
+		r.referrer = arena_strdup(&im->strings, r.referrer,
+		    strlen(r.referrer));
+	} else {
+		if (im->last_path == NULL ||
+		    strcmp(im->last_path, r.path) != 0)
+			im->last_path = arena_strdup(&im->strings, r.path,
+			    strlen(r.path));
+		r.path = im->last_path;
+	}
 	if (im->n == im->cap) {
 		im->cap = im->cap ? im->cap * 2 : 1024;
 		if ((im->rows = reallocarray(im->rows, im->cap,
@@ -109,7 +116,7 @@ blame(const struct import *im, const struct verify_problem *p)
 			r = &im->rows[i];
 			if (strcmp(r->site, p->site) != 0)
 				continue;
-			if (pass < 2 && (p->path == NULL ||
+			if (pass < 2 && (p->path == NULL || r->path == NULL ||
 			    strcmp(r->path, p->path) != 0))
 				continue;
 			if ((pass == 0 || pass == 2) &&
@@ -129,6 +136,26 @@ import_problem(void *arg, const struct verify_problem *p)
 	im->bad_line = blame(im, p);
 	snprintf(im->bad, sizeof(im->bad), "%s", p->msg);
 	return 1;
+}
+
+/* A referrer row of a day and host the store already counts needs
+ * --add, as a series' row does. */
+static int
+referrer_welcome(struct store_txn *txn, struct import *im,
+    const struct exportrow *r)
+{
+	uint64_t views;
+	int rc;
+
+	if ((rc = store_referrer_get(store_txn_view(txn), r->site, r->day,
+	    r->referrer, &views)) != STORE_OK)
+		return rc;
+	if (views == 0)
+		return STORE_OK;
+	im->bad_line = r->line;
+	snprintf(im->bad, sizeof(im->bad), "the store already counts this "
+	    "row's referrer on that day; give --add to add to it");
+	return STORE_ERROR;
 }
 
 /*
@@ -166,6 +193,11 @@ rows_welcome(struct store_txn *txn, struct import *im)
 		}
 		if (im->add)
 			continue;
+		if (r->referrer != NULL) {
+			if ((rc = referrer_welcome(txn, im, r)) != STORE_OK)
+				return rc;
+			continue;
+		}
 		if ((rc = store_txn_get(txn, r->site, r->path,
 		    r->day == DAY_ADJUST ? 0 : r->day, &sc)) != STORE_OK)
 			return rc;
@@ -197,7 +229,10 @@ add_rows(struct store_txn *txn, void *arg)
 		return rc;
 	for (i = 0; i < im->n && rc == STORE_OK; i++) {
 		r = &im->rows[i];
-		if (r->day == DAY_ADJUST)
+		if (r->referrer != NULL)
+			rc = store_referrer_add_exact(txn, r->site, r->day,
+			    r->referrer, r->views);
+		else if (r->day == DAY_ADJUST)
 			rc = store_add_adjust(txn, r->site, r->path,
 			    (int64_t)r->views, (int64_t)r->visitors);
 		else
@@ -217,6 +252,10 @@ add_rows(struct store_txn *txn, void *arg)
 		site = r->site;
 		rc = ctl_verify(store_txn_view(txn), site, import_problem, im,
 		    NULL);
+		if (rc == STORE_OK && !im->bad[0])
+			rc = ctl_verify_referrers(store_txn_view(txn), site,
+			    im->ctl->cfg.max_referrers, import_problem, im,
+			    NULL);
 		if (im->bad[0])
 			rc = STORE_ERROR;
 	}

@@ -1,7 +1,8 @@
 /*
- * tallyctl's reading commands: stats, top, page, history, sites. They
- * open the store read-only (which never creates one) and read it in one
- * snapshot, so a running tallyd's commits never tear what they print.
+ * tallyctl's reading commands: stats, top, page, history, sites,
+ * referrers. They open the store read-only (which never creates one) and
+ * read it in one snapshot, so a running tallyd's commits never tear what
+ * they print.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -824,6 +825,158 @@ cmd_sites(struct ctl *ctl, int argc, char **argv)
 	table_free(&t);
 done:
 	free(ss.e);
+	end_read(v);
+	return rc;
+}
+
+/*
+ * referrers
+ */
+
+struct ref_entry {
+	char		*host;
+	uint64_t	 views;
+};
+
+struct ref_state {
+	struct ref_entry *e;
+	size_t		 n, cap;
+};
+
+static int
+ref_row(void *arg, int day, const char *host, uint64_t views)
+{
+	struct ref_state *rs = arg;
+
+	if (rs->n == rs->cap) {
+		rs->cap = rs->cap ? rs->cap * 2 : 256;
+		if ((rs->e = reallocarray(rs->e, rs->cap, sizeof(*rs->e))) ==
+		    NULL)
+			fatal("referrers");
+	}
+	if ((rs->e[rs->n].host = strdup(host)) == NULL)
+		fatal("referrers");
+	rs->e[rs->n++].views = views;
+	return STORE_OK;
+}
+
+static int
+ref_host_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ref_entry *)a)->host,
+	    ((const struct ref_entry *)b)->host);
+}
+
+static int
+ref_views_cmp(const void *a, const void *b)
+{
+	const struct ref_entry *x = a, *y = b;
+
+	if (x->views != y->views)
+		return x->views < y->views ? 1 : -1;
+	return strcmp(x->host, y->host);
+}
+
+/* One entry per host, its days' views summed (saturating, as counts
+ * do), most first. */
+static void
+ref_sum(struct ref_state *rs)
+{
+	size_t i, n = 0;
+
+	if (rs->n == 0)
+		return;
+	qsort(rs->e, rs->n, sizeof(*rs->e), ref_host_cmp);
+	for (i = 0; i < rs->n; i++) {
+		if (n > 0 && strcmp(rs->e[n - 1].host, rs->e[i].host) == 0) {
+			if (rs->e[i].views > STORE_COUNT_MAX -
+			    rs->e[n - 1].views)
+				rs->e[n - 1].views = STORE_COUNT_MAX;
+			else
+				rs->e[n - 1].views += rs->e[i].views;
+			free(rs->e[i].host);
+			continue;
+		}
+		rs->e[n++] = rs->e[i];
+	}
+	rs->n = n;
+	qsort(rs->e, rs->n, sizeof(*rs->e), ref_views_cmp);
+}
+
+int
+cmd_referrers(struct ctl *ctl, int argc, char **argv)
+{
+	const char *site_opt = NULL, *days_opt = NULL, *site;
+	struct ctl_opt opts[] = {
+		{ "site", &site_opt, NULL },
+		{ "days", &days_opt, NULL },
+		{ NULL, NULL, NULL },
+	};
+	struct store_view *v = NULL;
+	struct ref_state rs;
+	struct table t;
+	struct buf b;
+	char n1[NUM_STRLEN], rank[24], d1[DAY_STRLEN], d2[DAY_STRLEN],
+	    ehost[4 * STORE_REFERRER_MAX + 1];
+	size_t i;
+	int rc, nargs, days = 0, from, to;
+
+	memset(&rs, 0, sizeof(rs));
+	if ((rc = ctl_parse(ctl, argc, argv, opts, NULL, &nargs, 0, 0)) != 0 ||
+	    (rc = ctl_site(ctl, site_opt, &site)) != 0 ||
+	    (rc = parse_days(ctl, days_opt, 30, &days)) != 0)
+		return rc;
+	if ((rc = begin_read(ctl, &v)) != 0 ||
+	    (rc = ctl_site_known(ctl, v, site)) != 0)
+		goto done;
+	to = day_today();
+	from = to - days + 1;
+	if (store_each_referrer(v, site, from, to, ref_row, &rs) != STORE_OK) {
+		rc = ctl_fail(ctl, "reading %s: %s", site,
+		    store_error(ctl->store));
+		goto done;
+	}
+	ref_sum(&rs);
+
+	if (ctl->json) {
+		buf_init(&b);
+		buf_putc(&b, '[');
+		for (i = 0; i < rs.n; i++) {
+			buf_puts(&b, i ? ",\n{\"host\":" : "\n{\"host\":");
+			json_string(&b, rs.e[i].host);
+			buf_printf(&b, ",\"views\":%" PRIu64 "}",
+			    rs.e[i].views);
+		}
+		buf_puts(&b, rs.n ? "\n]\n" : "]\n");
+		fputs(b.data, stdout);
+		buf_free(&b);
+		goto done;
+	}
+	day_format(from, d1);
+	day_format(to, d2);
+	printf("%s%s%s  referrers, %d day%s (%s to %s)\n\n",
+	    ctl_sgr(ctl, "1"), site, ctl_sgr(ctl, "0"), days,
+	    days == 1 ? "" : "s", d1, d2);
+	if (rs.n == 0) {
+		printf("no views from other sites\n");
+		goto done;
+	}
+	table_init(&t, "rrl");
+	table_row(&t, "#", "views", "host");
+	for (i = 0; i < rs.n; i++) {
+		snprintf(rank, sizeof(rank), "%zu", i + 1);
+		/* Checked on the way in; a damaged store is no excuse to
+		 * drive a terminal. */
+		text_escape(ehost, sizeof(ehost), rs.e[i].host,
+		    strlen(rs.e[i].host));
+		table_row(&t, rank, ctl_thousands(n1, rs.e[i].views), ehost);
+	}
+	table_print(&t, ctl, stdout, true, 0);
+	table_free(&t);
+done:
+	for (i = 0; i < rs.n; i++)
+		free(rs.e[i].host);
+	free(rs.e);
 	end_read(v);
 	return rc;
 }

@@ -12,7 +12,10 @@
  *    view to both; only a page's reset or set makes the site larger);
  *  - every day: the site's views >= its pages' views, and no page has
  *    more visitors than the site;
- *  - site ids and paths are valid.
+ *  - site ids and paths are valid;
+ *  - referrers: only of sites with counts, valid names, at least one
+ *    view a row, at most max_referrers hosts a day besides (other), and
+ *    no more views from them on a day than the site had.
  *
  * Rows of a site come site series first, then pages, each series' days
  * in order: one pass with the site's days kept in a sorted array.
@@ -27,6 +30,7 @@
 #include "tally/day.h"
 #include "tally/escape.h"
 #include "tally/path.h"
+#include "tally/referrer.h"
 
 #include "ctl.h"
 
@@ -301,5 +305,139 @@ ctl_verify(struct store_view *v, const char *site, verify_fn fn, void *arg,
 	free(c.days);
 	if (c.stop)
 		return c.stop;
+	return rc;
+}
+
+/*
+ * Referrers. Rows come by site, then day: one pass, each day's hosts
+ * counted and their views summed as they come.
+ */
+
+struct verify_ref {
+	struct store_view *v;
+	verify_fn	 fn;
+	void		*arg;
+	int		 stop;
+	long		 max;
+	struct verify_totals *tot;
+	char		 site[SITE_NAME_MAX + 2];
+	bool		 in_site, site_known;
+	int		 day;
+	bool		 in_day;
+	uint64_t	 hosts;		/* of the day, (other) aside */
+	uint64_t	 views;		/* of the day, summed, saturating */
+};
+
+static void ref_problem(struct verify_ref *, const char *, int, const char *,
+    ...) TALLY_PRINTF(4, 5);
+
+static void
+ref_problem(struct verify_ref *r, const char *site, int day, const char *fmt,
+    ...)
+{
+	struct verify_problem p;
+	char msg[1024];
+	va_list ap;
+
+	if (r->stop)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p.site = site;
+	p.path = NULL;
+	p.day = day;
+	p.msg = msg;
+	r->stop = r->fn(r->arg, &p);
+}
+
+/* The day just walked: its hosts within the cap, and no more views from
+ * elsewhere than the site had that day. */
+static void
+ref_finish_day(struct verify_ref *r)
+{
+	struct series_counts sc;
+	char d[DAY_STRLEN];
+
+	if (!r->in_day || !r->site_known)
+		goto out;
+	day_format(r->day, d);
+	if (r->hosts > (uint64_t)r->max)
+		ref_problem(r, r->site, r->day, "%s %s: %" PRIu64 " referring "
+		    "hosts, more than max_referrers (%ld) and %s", r->site, d,
+		    r->hosts, r->max, STORE_REFERRER_OTHER);
+	if (store_get(r->v, r->site, SITE_SERIES, r->day, &sc) != STORE_OK)
+		ref_problem(r, r->site, r->day, "%s %s: the site's day cannot "
+		    "be read", r->site, d);
+	else if (r->views > sc.day.views)
+		ref_problem(r, r->site, r->day, "%s %s: %" PRIu64 " views from "
+		    "referrers, more than the site's %" PRIu64, r->site, d,
+		    r->views, sc.day.views);
+out:
+	r->in_day = false;
+	r->hosts = r->views = 0;
+}
+
+static int
+verify_referrer(void *arg, const char *site, int day, const char *host,
+    uint64_t views)
+{
+	struct verify_ref *r = arg;
+	struct series_counts sc;
+	char d[DAY_STRLEN], ehost[4 * STORE_REFERRER_MAX + 1];
+
+	if (!r->in_site || strcmp(r->site, site) != 0) {
+		ref_finish_day(r);
+		r->in_site = true;
+		snprintf(r->site, sizeof(r->site), "%s", site);
+		if (store_get(r->v, site, SITE_SERIES, 0, &sc) != STORE_OK)
+			return STORE_ERROR;
+		r->site_known = sc.exists && site_name_valid(site);
+		if (!r->site_known)
+			ref_problem(r, site, VERIFY_ALL_TIME, "referrer rows of "
+			    "\"%s\", a site without counts", site);
+	}
+	if (!r->in_day || r->day != day) {
+		ref_finish_day(r);
+		r->in_day = true;
+		r->day = day;
+	}
+	if (r->tot)
+		r->tot->referrer_rows++;
+	day_format(day, d);
+	if (!referrer_name_valid(host)) {
+		text_escape(ehost, sizeof(ehost), host, strlen(host));
+		ref_problem(r, site, day, "%s %s: invalid referrer \"%s\"",
+		    site, d, ehost);
+	}
+	if (views == 0 || views > STORE_COUNT_MAX)
+		ref_problem(r, site, day, "%s %s: %" PRIu64 " views from %s "
+		    "(1 to %" PRId64 ")", site, d, views, host,
+		    (int64_t)STORE_COUNT_MAX);
+	if (strcmp(host, STORE_REFERRER_OTHER) != 0)
+		r->hosts++;
+	if (__builtin_add_overflow(r->views, views, &r->views))
+		r->views = UINT64_MAX;
+	return r->stop;
+}
+
+int
+ctl_verify_referrers(struct store_view *v, const char *site, long max,
+    verify_fn fn, void *arg, struct verify_totals *tot)
+{
+	struct verify_ref r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.v = v;
+	r.fn = fn;
+	r.arg = arg;
+	r.max = max;
+	r.tot = tot;
+	rc = store_each_referrer_row(v, site, verify_referrer, &r);
+	if (rc == STORE_OK || r.stop)
+		ref_finish_day(&r);
+	if (r.stop)
+		return r.stop;
 	return rc;
 }

@@ -46,6 +46,10 @@ static const struct command {
 	    "One row a day, with a bar, for the site or one path." },
 	{ "sites",	cmd_sites,	"",
 	    "The sites, with their pages and totals." },
+	{ "referrers",	cmd_referrers,	"[--site S] [--days N]",
+	    "The hosts of other sites that sent views in the last N days\n"
+	    "(default 30), most first: the host only, search engines and\n"
+	    "social sites under one name each, (other) past max_referrers." },
 	{ "export",	cmd_export,	"[--site S] [--format csv|json]",
 	    "Every row, to standard output: site,day,path,views,visitors." },
 	{ "import",	cmd_import,

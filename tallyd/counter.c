@@ -28,6 +28,11 @@
 #define ADDRESS_SLOTS	65536	/* counters per row of the new-visitor sketch */
 #define CANDIDATE_SLOTS	16384	/* paths waiting past max_pages */
 
+/*
+ * The deltas of a series and day. An entry whose "path" neither starts
+ * with '/' nor is the site's own "" is a referring host instead: it
+ * holds the site's views of the day that came from it (store_referrer_add).
+ */
 struct pending {
 	struct pending *next;
 	uint64_t hash;
@@ -35,9 +40,18 @@ struct pending {
 	uint64_t views;
 	uint64_t visitors;
 	uint32_t new_pages;	/* site entry: pages first seen here */
+	uint32_t max_referrers;	/* referrer entry: the day's cap */
 	size_t	 site_len;	/* key is site '\0' path '\0' */
 	char	 key[];
 };
+
+static bool
+is_referrer(const struct pending *p)
+{
+	char c = p->key[p->site_len + 1];
+
+	return c != '/' && c != '\0';
+}
 
 /*
  * A visitor id of a day on a series: new in this batch, to be written;
@@ -618,6 +632,12 @@ add_hit(struct counter *c, struct store_view *view, struct batch *inflight,
 	pp->visitors += new_page;
 	sp->views++;
 	sp->visitors += new_site;
+	if (hit->referrer != NULL) {
+		pp = pending_get(c->pending, hit->site, hit->referrer,
+		    hit->day, &created);
+		pp->views++;
+		pp->max_referrers = hit->max_referrers;
+	}
 	*path_out = path;
 	/* What was read is what the answer needs: no second lookup. */
 	*pagep = page;
@@ -795,8 +815,14 @@ write_batch(struct store_txn *txn, void *arg)
 	unlock(c);
 	for (i = 0; i < b->nbuckets && b->n > 0; i++) {
 		for (p = b->buckets[i]; p; p = p->next) {
-			rc = store_add(txn, p->key, p->key + p->site_len + 1,
-			    p->day, p->views, p->visitors);
+			if (is_referrer(p))
+				rc = store_referrer_add(txn, p->key, p->day,
+				    p->key + p->site_len + 1, p->views,
+				    p->max_referrers);
+			else
+				rc = store_add(txn, p->key,
+				    p->key + p->site_len + 1, p->day, p->views,
+				    p->visitors);
 			if (rc != STORE_OK)
 				return rc;
 		}
@@ -849,6 +875,7 @@ merge_back(struct counter *c, struct batch *b)
 			q->views += p->views;
 			q->visitors += p->visitors;
 			q->new_pages += p->new_pages;
+			q->max_referrers = p->max_referrers;
 		}
 	}
 	for (i = 0; i < b->seen_cap; i++) {

@@ -25,6 +25,8 @@ struct hit {
 	uint64_t visitor;	/* the day's visitor id */
 	uint64_t address;	/* address_key() of the client */
 	long	 new_visitors_max; /* new visitors per address a day; 0: any */
+	const char *referrer;	/* referrer_name() of another site, or NULL */
+	uint32_t max_referrers;	/* referring hosts the site keeps a day */
 };
 
 /* Told, from the committer thread, once the commit holding a hit is on

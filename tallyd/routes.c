@@ -15,6 +15,7 @@
 #include "tally/escape.h"
 #include "tally/log.h"
 #include "tally/path.h"
+#include "tally/referrer.h"
 #include "tally/render.h"
 #include "tally/store.h"
 
@@ -232,8 +233,9 @@ route_prepare(struct route_ctx *ctx, bool with_body)
 			http_respond_error(r, 400, path_strerror(pe));
 			return -1;
 		}
-	} else if (((src = ctx->params.v[P_REFERRER]) == NULL || *src == '\0') &&
-	    (src = http_header_get(r, "referer")) == NULL) {
+	} else if ((src = http_header_get(r, "referer")) == NULL) {
+		/* Not the referrer parameter: that names the page the
+		 * visitor came from, not the one counted. */
 		strcpy(ctx->path, "/");
 	} else if (path_normalize(src, strlen(src), ctx->path) != PATH_OK) {
 		/* A broken Referer is the browser's doing, not the page's. */
@@ -242,6 +244,33 @@ route_prepare(struct route_ctx *ctx, bool with_body)
 	ctx->day = day_today();
 	add_cors(ctx);
 	return 0;
+}
+
+/*
+ * The name a counted view's referrer is kept under (referrer.h), or NULL:
+ * none given, not an http(s) URL, not kept, or a page of the site itself:
+ * a host of one of the site's origins, or of the page that sent the hit
+ * (its Origin, else its Referer), which is all there is to go by when the
+ * site takes any origin.
+ */
+static const char *
+hit_referrer(struct route_ctx *ctx, char *out)
+{
+	const char *src = ctx->params.v[P_REFERRER], *own;
+	struct origin ref, o;
+	size_t i;
+
+	if (src == NULL || *src == '\0' || origin_parse(src, &ref) != NULL)
+		return NULL;
+	for (i = 0; i < ctx->site->norigins; i++)
+		if (origin_parse(ctx->site->origins[i], &o) == NULL &&
+		    referrer_same_site(ref.host, o.host))
+			return NULL;
+	if ((own = request_origin(ctx)) != NULL &&
+	    origin_parse(own, &o) == NULL &&
+	    referrer_same_site(ref.host, o.host))
+		return NULL;
+	return referrer_name(&ref, out);
 }
 
 static bool
@@ -327,7 +356,7 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	enum decline_reason why = DECLINE_READONLY;
 	struct deferred *def = NULL;
 	const char *path = ctx->path;
-	char failure[256];
+	char failure[256], referrer[REFERRER_NAME_MAX + 1];
 	unsigned char addr[16];
 	uint64_t akey = 0;
 	struct hit hit, *hp = NULL;
@@ -378,6 +407,8 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		}
 		hit.new_visitors_max = cfg->new_visitors_per_address;
 		hit.address = akey;
+		hit.referrer = hit_referrer(ctx, referrer);
+		hit.max_referrers = (uint32_t)cfg->max_referrers;
 		hp = &hit;
 		if (cfg->durability == DURABILITY_STRICT) {
 			if ((def = calloc(1, sizeof(*def))) == NULL)

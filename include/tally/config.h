@@ -9,6 +9,8 @@
 
 #define SITE_NAME_MAX	63
 #define DEFAULT_SITE	"default"
+/* The most referring hosts a site may keep a day: each is a row. */
+#define MAX_REFERRERS_MAX	100000
 
 enum durability { DURABILITY_BATCH, DURABILITY_STRICT };
 enum dnt_mode { DNT_VIEWS_ONLY, DNT_IGNORE };
@@ -53,6 +55,7 @@ struct config {
 	long	 rate_limit_address;	/* views per address per minute; 0: off */
 	long	 new_visitors_per_address;	/* per address per day; 0: off */
 	long	 max_pages;
+	long	 max_referrers;	/* referring hosts per site and day */
 	char	**bots;		/* extra patterns */
 	size_t	 nbots;
 	enum dnt_mode dnt;

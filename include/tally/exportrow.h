@@ -4,7 +4,9 @@
  * from text one at a time and checked, and written.
  *
  * Path "*" is a site's own series (SITE_SERIES in a row); day "-" is a
- * series' all-time adjustment (DAY_ADJUST), whose counts are signed.
+ * series' all-time adjustment (DAY_ADJUST), whose counts are signed. A
+ * path "referrer:HOST" makes a referrer row instead: the site's views of
+ * the day that came from HOST (a name referrer.h keeps), visitors 0.
  */
 #ifndef TALLY_EXPORTROW_H
 #define TALLY_EXPORTROW_H
@@ -17,6 +19,7 @@
 
 #define EXPORTROW_HEADER	"site,day,path,views,visitors"
 #define EXPORTROW_NFIELDS	5
+#define EXPORTROW_REFERRER	"referrer:"
 /* Field text kept: the longest valid field, a path, and one byte to
  * tell that it is too long. */
 #define EXPORTROW_TEXT_MAX	(PATH_MAX_LEN + 1)
@@ -25,11 +28,13 @@ enum exportrow_format { EXPORTROW_CSV, EXPORTROW_JSON };
 
 struct exportrow {
 	const char	*site;
-	const char	*path;		/* "/...", or SITE_SERIES */
+	const char	*path;		/* "/...", SITE_SERIES, or NULL in a
+					 * referrer row */
 	int		 day;		/* or DAY_ADJUST */
 	uint64_t	 views;		/* an adjustment's: int64_t deltas */
 	uint64_t	 visitors;
 	unsigned long	 line;		/* where the row starts, from 1 */
+	const char	*referrer;	/* a referrer row's host, else NULL */
 };
 
 /*

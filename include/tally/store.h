@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2	/* 2 added referrers */
+#define STORE_SCHEMA_OLDEST	1	/* opened, and migrated when writable */
 #define SITE_SERIES		""	/* path of a site's own series */
 #define DAY_ADJUST		(-1)	/* day of an all-time adjustment row */
 #define STORE_META_SALTS	"salts"	/* the visitor salts: never backed up */
@@ -157,7 +158,7 @@ int store_add_adjust(struct store_txn *, const char *site, const char *path,
 int store_set_total(struct store_txn *, const char *site, const char *path,
     uint64_t views, uint64_t visitors);
 /* Deletes a series with its rows, its recent rows and the visitor ids
- * seen on it; path NULL deletes the whole site. */
+ * seen on it; path NULL deletes the whole site, its referrers too. */
 int store_reset(struct store_txn *, const char *site, const char *path);
 int store_meta_put(struct store_txn *, const char *key, const void *val, size_t len);
 /* The uncommitted state as a view, for the readers that take one; it
@@ -180,5 +181,40 @@ int store_seen_put(struct store_txn *, int day, uint64_t series, uint64_t visito
 int store_seen_prune(struct store_txn *, int day);
 int store_commit(struct store_txn *);
 void store_abort(struct store_txn *);
+
+/*
+ * Referrers: how many of a site's views a day came from each referring
+ * host (a host only, or a group name: see referrer.h). A day keeps at
+ * most max hosts; the views of any further host count under
+ * STORE_REFERRER_OTHER, so a day has at most max + 1 rows. They belong
+ * to the site, not to a page: only the reset of the whole site deletes
+ * them.
+ */
+#define STORE_REFERRER_OTHER	"(other)"
+#define STORE_REFERRER_MAX	253	/* the longest host kept */
+/* Visits site's rows with from <= day <= to, ordered by day, then host
+ * (bytewise). */
+typedef int (*store_referrer_cb)(void *arg, int day, const char *host,
+    uint64_t views);
+int store_each_referrer(struct store_view *, const char *site, int from,
+    int to, store_referrer_cb, void *);
+/* Every row of site (NULL: of every site), by site, day and host. */
+typedef int (*store_referrer_row_cb)(void *arg, const char *site, int day,
+    const char *host, uint64_t views);
+int store_each_referrer_row(struct store_view *, const char *site,
+    store_referrer_row_cb, void *);
+/* The views of one row; 0 when there is none. */
+int store_referrer_get(struct store_view *, const char *site, int day,
+    const char *host, uint64_t *views);
+/* Adds a hit's views, saturating at STORE_COUNT_MAX; a host new to a day
+ * that has max hosts already counts as STORE_REFERRER_OTHER. */
+int store_referrer_add(struct store_txn *, const char *site, int day,
+    const char *host, uint64_t views, uint32_t max);
+/* Adds an imported row as it is: no cap; refuses a row past
+ * STORE_COUNT_MAX. */
+int store_referrer_add_exact(struct store_txn *, const char *site, int day,
+    const char *host, uint64_t views);
+/* Deletes every row of site. */
+int store_referrer_reset(struct store_txn *, const char *site);
 
 #endif

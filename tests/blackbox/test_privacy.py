@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Privacy (issue 4): after a run with a recognisable client address,
-User-Agent and referrer, none of them is anywhere in the data directory,
-in tallyd's working directory or in its log."""
+"""Privacy: after a run with a recognisable client address, User-Agent
+and referrer, none of them is anywhere in the data directory, in tallyd's
+working directory or in its log; of the referrer, the store holds the
+host alone (never its path, query or user), the log not even that."""
 
 import ipaddress
 import json
@@ -9,18 +10,27 @@ import os
 import signal
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import (Daemon, check, eq, check_counts_shape,  # noqa: E402
-                     parse_json)
+                     parse_json, run_tallyctl)
 
 ADDR4 = "198.51.100.77"
 ADDR6 = "2001:db8:c0ff:ee::77"
 UA = "Mozilla/5.0 PrivacyCanary-7f3a9c Chrome/126"
 UA_BOT = "Mozilla/5.0 (compatible; PrivacyCanaryBot-7f3a9c/1.0)"
 REF_HOST = "canary-referrer.example"
-REFERRER = "https://%s/x" % REF_HOST
+REF_PATH = "secret-path-5d1e"
+REF_QUERY = "secret-query-9b2c"
+REF_USER = "canaryuser-3e8f"
+REFERRER = "https://%s:pw@%s/%s?q=%s" % (REF_USER, REF_HOST, REF_PATH,
+                                         REF_QUERY)
+# The page that sends the hits (its Referer): its path is the page's when a
+# hit names none; its query is dropped.
+PAGE_QUERY = "page-query-4c1d"
+PAGE_URL = "https://page-canary.example/x?pq=%s" % PAGE_QUERY
 PATH = "/privacy-canary-page"
 
 
@@ -41,12 +51,23 @@ def needles():
         "the User-Agent's unique number": b"7f3a9c",
         "the referrer host": REF_HOST.encode(),
         "the referrer URL": REFERRER.encode(),
+        "the referrer's path": REF_PATH.encode(),
+        "the referrer's query": REF_QUERY.encode(),
+        "the referrer's user": REF_USER.encode(),
+        "the page's query": PAGE_QUERY.encode(),
     }
     # Also as UTF-16, which some writers use.
     for k in ("the IPv4 address as text", "the User-Agent's unique word",
-              "the referrer host"):
+              "the referrer host", "the referrer's path"):
         out[k + " (UTF-16LE)"] = out[k].decode().encode("utf-16-le")
     return out
+
+
+def store_needles():
+    """What the store must not hold: everything but the referrer's host,
+    which it keeps (as itself, and so in no other encoding)."""
+    return {k: v for k, v in needles().items()
+            if not k.startswith("the referrer host")}
 
 
 def files_under(top):
@@ -55,10 +76,10 @@ def files_under(top):
             yield os.path.join(root, f)
 
 
-def search(paths, what):
+def search(paths, what, ns=None):
     """Returns [(file, needle name)] for every needle found (case-blind)."""
     found = []
-    ns = needles()
+    ns = ns if ns is not None else needles()
     for p in paths:
         try:
             with open(p, "rb") as f:
@@ -75,7 +96,7 @@ def search(paths, what):
 def exercise(d):
     """Every kind of request, each carrying the canaries."""
     base = {"User-Agent": UA, "X-Forwarded-For": ADDR4,
-            "Referer": REFERRER}
+            "Referer": PAGE_URL}
     six = dict(base, **{"X-Forwarded-For": ADDR6})
 
     # counted hits: path given, path from the Referer, POST JSON with a
@@ -91,10 +112,16 @@ def exercise(d):
     st, _, body = d.request(
         "POST", "/hit",
         dict(six, **{"Content-Type": "application/x-www-form-urlencoded"}),
-        "path=%2Fprivacy-canary-page&referrer=" + REFERRER)
+        "path=%2Fprivacy-canary-page&referrer=" +
+        urllib.parse.quote(REFERRER, safe=""))
     eq(st, 200, "POST form status")
     c = check_counts_shape(parse_json(body), counted=True)
     eq(c["today"]["visitors"], 2, "visitors: one IPv4, one IPv6 client")
+    st, _, body = d.request(
+        "GET", "/hit?path=%s&referrer=%s" % (
+            PATH, urllib.parse.quote(REFERRER, safe="")), base)
+    eq(st, 200, "GET /hit with a referrer")
+    check_counts_shape(parse_json(body), counted=True)
     # the other counting routes
     for route in ("/pixel.gif", "/counter.svg"):
         st, _, _ = d.request("GET", route + "?path=" + PATH, base)
@@ -113,6 +140,7 @@ def exercise(d):
         d.request("GET", target, base)
     d.request("DELETE", "/hit", base)
     d.request("OPTIONS", "/hit", dict(base, Origin=REFERRER[:-2]))
+    d.request("OPTIONS", "/hit", dict(base, Origin="https://" + REF_HOST))
     d.request("POST", "/hit", dict(base, **{"Content-Type": "text/html"}),
               "x")
     c = check_counts_shape(d.count(PATH, ua=UA, headers=base))
@@ -130,6 +158,10 @@ def run_and_search(extra):
     d.start()
     exercise(d)
     eq(d.stop(signal.SIGTERM), 0, "exit code after the second SIGTERM")
+    rc, out, err = run_tallyctl("--data", d.data, "--json", "referrers")
+    eq(rc, 0, "tallyctl referrers (stderr %r)" % err)
+    eq([r["host"] for r in parse_json(out.encode())], [REF_HOST],
+       "the referrers kept: the host alone")
 
     files = list(files_under(d.data))
     check(files, "no file in the data directory %s" % d.data)
@@ -141,7 +173,12 @@ def run_and_search(extra):
                 seen_path = True
     check(seen_path, "the page path %r is in no file of the data directory:"
           " the search would not see the store's text" % PATH)
-    found = search(files, d.data)
+    # The referrer's host is kept: the store holds referrer text, and the
+    # search looks for the rest of the referrer in it.
+    check(search(files, d.data, {"host": REF_HOST.encode()}),
+          "the referrer's host %r is in no file of the data directory: "
+          "the search would not see referrers" % REF_HOST)
+    found = search(files, d.data, store_needles())
     check(not found, "found in the data directory: %s"
           % ", ".join("%s in %s" % (n, f) for f, n in found))
     found = search(list(files_under(d.cwd)), d.cwd)

@@ -9,6 +9,7 @@
 #include "tally/config.h"
 #include "tally/exportrow.h"
 #include "tally/escape.h"
+#include "tally/referrer.h"
 #include "tally/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,6 +25,13 @@ check_row(const struct exportrow *row)
 		abort();
 	if (row->day < 0 && row->day != DAY_ADJUST)
 		abort();
+	/* A referrer row: a day's views from a name tally keeps. */
+	if (row->referrer != NULL) {
+		if (row->path != NULL || row->day < 0 || row->views == 0 ||
+		    row->visitors != 0 || !referrer_name_valid(row->referrer))
+			abort();
+		return;
+	}
 	n = strlen(row->path);
 	if (n > 0 && (row->path[0] != '/' || n > PATH_MAX_LEN ||
 	    !utf8_valid(row->path, n)))
@@ -36,7 +44,11 @@ check_row(const struct exportrow *row)
 static void
 same(const struct exportrow *a, const struct exportrow *b)
 {
-	if (strcmp(a->site, b->site) != 0 || strcmp(a->path, b->path) != 0 ||
+	if ((a->referrer == NULL) != (b->referrer == NULL) ||
+	    (a->referrer != NULL && strcmp(a->referrer, b->referrer) != 0))
+		abort();
+	if (strcmp(a->site, b->site) != 0 ||
+	    (a->path != NULL && strcmp(a->path, b->path) != 0) ||
 	    a->day != b->day || a->views != b->views ||
 	    a->visitors != b->visitors)
 		abort();

@@ -37,7 +37,7 @@ sources_of() {
 	path) echo "lib/log lib/buf lib/escape lib/number lib/net lib/path" ;;
 	params) echo "lib/log lib/buf lib/escape tallyd/params" ;;
 	config) echo "$lib" ;;
-	csv) echo "$lib lib/exportrow" ;;
+	csv) echo "$lib lib/referrer lib/exportrow" ;;
 	logline) echo "lib/log lib/buf lib/escape lib/day lib/logline" ;;
 	esac
 }

@@ -258,6 +258,88 @@ test_failed_commit(void)
 	counter_free(c);
 }
 
+static int
+ref_row(void *arg, int day, const char *host, uint64_t views)
+{
+	char *out = arg;
+	size_t len = strlen(out);
+
+	snprintf(out + len, 256 - len, "%d %s %llu;", day, host,
+	    (unsigned long long)views);
+	return STORE_OK;
+}
+
+/* The views in the rows of ref_row's text, and the rows (*n). */
+static uint64_t
+ref_sum(const char *text, size_t *n)
+{
+	unsigned long long v;
+	uint64_t sum = 0;
+	const char *p;
+
+	*n = 0;
+	for (p = text; (p = strchr(p, ';')) != NULL; p++) {
+		const char *sp = p;
+
+		while (sp > text && sp[-1] != ' ')
+			sp--;
+		if (sscanf(sp, "%llu", &v) == 1)
+			sum += v;
+		(*n)++;
+	}
+	return sum;
+}
+
+/* Referrers ride in the batch with the counts of their hits: written in
+ * the same commit, put back by a failed one and written once, capped by
+ * the hit's max_referrers; they are no page. */
+static void
+test_referrers(void)
+{
+	struct counter *c = counter_new(st);
+	struct page_counts pc;
+	struct hit h;
+	const char *counted;
+	char got[256] = "";
+	const char *hosts[] = { "a.example", "Google", "a.example",
+	    "b.example", NULL, "c.example" };
+	size_t i;
+
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		h = make_hit("s4", "/p", i + 1);
+		h.referrer = hosts[i];
+		h.max_referrers = 2;
+		CHECK(counter_add(c, view, &h, NULL, &counted, &pc) ==
+		    STORE_OK);
+	}
+	CHECK_INT(counter_pending(c), 6);
+	hook_status = STORE_NOSPACE;
+	CHECK(counter_commit(c) != STORE_OK);
+	hook_status = STORE_OK;
+	CHECK(store_view_begin(view) == STORE_OK);
+	CHECK(store_each_referrer(view, "s4", 0, DAY, ref_row, got) ==
+	    STORE_OK);
+	store_view_end(view);
+	CHECK_STR(got, "");
+	CHECK(counter_commit(c) == STORE_OK);
+	CHECK(store_view_begin(view) == STORE_OK);
+	CHECK(store_each_referrer(view, "s4", 0, DAY, ref_row, got) ==
+	    STORE_OK);
+	store_view_end(view);
+	/* Two hosts kept, those the batch came to first; the views of the
+	 * others are "(other)"'s: 5 in all, the hit without one aside. */
+	CHECK_INT(ref_sum(got, &i), 5);
+	CHECK_INT(i, 3);
+	CHECK(strstr(got, " (other) ") != NULL);
+	pc = read_counts(c, "s4", "/p");
+	CHECK_INT(pc.page.views, 6);
+	CHECK_INT(pc.total.views, 6);
+	CHECK_INT(pc.total.visitors, 6);
+	pc = read_counts(c, "s4", "a.example");
+	CHECK_INT(pc.page.views, 0);
+	counter_free(c);
+}
+
 int
 main(void)
 {
@@ -278,6 +360,7 @@ main(void)
 	test_batching();
 	test_inflight();
 	test_failed_commit();
+	test_referrers();
 	store_view_free(view);
 	store_close(st);
 	cleanup(dir);

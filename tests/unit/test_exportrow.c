@@ -207,6 +207,37 @@ static const struct bad bad[] = {
 	{ EXPORTROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
 	    "\"path\":\"/\\u0000\",\"views\":1,\"visitors\":1}]"), 1,
 	    "invalid path: longer than 512 bytes or holding NUL" },
+	{ EXPORTROW_CSV, T("blog,2025-01-02,referrer:https://a.example/x,1,0\n"),
+	    1, "invalid referrer \"https://a.example/x\" (a host name without "
+	    "www., a group such as Google, or (other))" },
+	{ EXPORTROW_CSV, T("blog,2025-01-02,referrer:a.example/x,1,0\n"), 1,
+	    "invalid referrer \"a.example/x\" (a host name without www., a "
+	    "group such as Google, or (other))" },
+	{ EXPORTROW_CSV, T("blog,2025-01-02,referrer:www.a.example,1,0\n"), 1,
+	    "invalid referrer \"www.a.example\" (a host name without www., a "
+	    "group such as Google, or (other))" },
+	{ EXPORTROW_CSV, T("blog,2025-01-02,referrer:A.example,1,0\n"), 1,
+	    "invalid referrer \"A.example\" (a host name without www., a "
+	    "group such as Google, or (other))" },
+	{ EXPORTROW_CSV, T("blog,2025-01-02,referrer:google.com,1,0\n"), 1,
+	    "invalid referrer \"google.com\" (a host name without www., a "
+	    "group such as Google, or (other))" },
+	{ EXPORTROW_CSV, T("blog,2025-01-02,referrer:10.0.0.1,1,0\n"), 1,
+	    "invalid referrer \"10.0.0.1\" (a host name without www., a "
+	    "group such as Google, or (other))" },
+	{ EXPORTROW_CSV, T("blog,2025-01-02,referrer:,1,0\n"), 1,
+	    "invalid referrer \"\" (a host name without www., a group such as "
+	    "Google, or (other))" },
+	{ EXPORTROW_CSV, T("blog,-,referrer:a.example,1,0\n"), 1,
+	    "a referrer row is a day's: - is no day for it" },
+	{ EXPORTROW_CSV, T("blog,2025-01-02,referrer:a.example,0,0\n"), 1,
+	    "invalid views \"0\" (a referrer row's, 1 to 9223372036854775807)" },
+	{ EXPORTROW_CSV, T("blog,2025-01-02,referrer:a.example,1,1\n"), 1,
+	    "invalid visitors \"1\" (a referrer row has none: 0)" },
+	{ EXPORTROW_JSON, T("[{\"site\":\"blog\",\"day\":\"2025-01-02\","
+	    "\"path\":\"referrer:a.example\\u0000x\",\"views\":1,"
+	    "\"visitors\":0}]"), 1, "invalid referrer \"a.example\" (a host "
+	    "name without www., a group such as Google, or (other))" },
 	{ EXPORTROW_JSON, T("[{\"site\":\"default\",\"day\":\"2025-01-02\","
 	    "\"path\":\"/n\",\"views\":1,\"visitors\":1},]"), 1,
 	    "expected { (a row object)" },
@@ -313,27 +344,39 @@ test_format(void)
 		struct exportrow	 row;
 		const char	*csv, *json;
 	} cases[] = {
-		{ { "default", "", DAY_ADJUST, 254003, 0, 0 },
+		{ { "default", "", DAY_ADJUST, 254003, 0, 0, NULL },
 		  "default,-,*,254003,0\n",
 		  "{\"site\":\"default\",\"day\":\"-\",\"path\":\"*\","
 		  "\"views\":254003,\"visitors\":0}" },
 		{ { "default", "/x", DAY_ADJUST, (uint64_t)-3, (uint64_t)-1,
-		    0 },
+		    0, NULL },
 		  "default,-,/x,-3,-1\n",
 		  "{\"site\":\"default\",\"day\":\"-\",\"path\":\"/x\","
 		  "\"views\":-3,\"visitors\":-1}" },
-		{ { "a.example", "/a,b", D20261127, UINT64_MAX, 1, 0 },
+		{ { "a.example", "/a,b", D20261127, UINT64_MAX, 1, 0, NULL },
 		  "a.example,2026-11-27,\"/a,b\",18446744073709551615,1\n",
 		  "{\"site\":\"a.example\",\"day\":\"2026-11-27\",\"path\":"
 		  "\"/a,b\",\"views\":18446744073709551615,\"visitors\":1}" },
-		{ { "default", "/q\"uote", 0, 2, 1, 0 },
+		{ { "default", "/q\"uote", 0, 2, 1, 0, NULL },
 		  "default,1970-01-01,\"/q\"\"uote\",2,1\n",
 		  "{\"site\":\"default\",\"day\":\"1970-01-01\",\"path\":"
 		  "\"/q\\\"uote\",\"views\":2,\"visitors\":1}" },
-		{ { "default", "/ünï<code>", D20250102, 1, 1, 0 },
+		{ { "default", "/ünï<code>", D20250102, 1, 1, 0, NULL },
 		  "default,2025-01-02,/ünï<code>,1,1\n",
 		  "{\"site\":\"default\",\"day\":\"2025-01-02\",\"path\":"
 		  "\"/ünï\\u003ccode\\u003e\",\"views\":1,\"visitors\":1}" },
+		{ { "blog", NULL, D20250102, 12, 0, 0, "news.example" },
+		  "blog,2025-01-02,referrer:news.example,12,0\n",
+		  "{\"site\":\"blog\",\"day\":\"2025-01-02\",\"path\":"
+		  "\"referrer:news.example\",\"views\":12,\"visitors\":0}" },
+		{ { "blog", NULL, D20250102, 3, 0, 0, "X (Twitter)" },
+		  "blog,2025-01-02,referrer:X (Twitter),3,0\n",
+		  "{\"site\":\"blog\",\"day\":\"2025-01-02\",\"path\":"
+		  "\"referrer:X (Twitter)\",\"views\":3,\"visitors\":0}" },
+		{ { "blog", NULL, 0, 1, 0, 0, "(other)" },
+		  "blog,1970-01-01,referrer:(other),1,0\n",
+		  "{\"site\":\"blog\",\"day\":\"1970-01-01\",\"path\":"
+		  "\"referrer:(other)\",\"views\":1,\"visitors\":0}" },
 	};
 	static const enum exportrow_format fmts[] = { EXPORTROW_CSV, EXPORTROW_JSON };
 	struct exportrow_reader r;
@@ -360,7 +403,16 @@ test_format(void)
 			exportrow_reader_init(&r, fmts[f], b.data, b.len);
 			CHECK_INT(exportrow_parse(&r, &row), 1);
 			CHECK_STR(row.site, cases[i].row.site);
-			CHECK_STR(row.path, cases[i].row.path);
+			if (cases[i].row.referrer != NULL) {
+				CHECK(row.path == NULL);
+				CHECK(row.referrer != NULL);
+				if (row.referrer != NULL)
+					CHECK_STR(row.referrer,
+					    cases[i].row.referrer);
+			} else {
+				CHECK(row.referrer == NULL);
+				CHECK_STR(row.path, cases[i].row.path);
+			}
 			CHECK_INT(row.day, cases[i].row.day);
 			CHECK(row.views == cases[i].row.views);
 			CHECK(row.visitors == cases[i].row.visitors);

@@ -491,6 +491,227 @@ test_grow(void)
 	store_close(st);
 }
 
+/* A referrer walk's rows, as "day host views;" text. */
+struct ref_text {
+	char	 s[4096];
+	size_t	 len;
+};
+
+static int
+ref_text_row(void *arg, int day, const char *host, uint64_t views)
+{
+	struct ref_text *rt = arg;
+	int n;
+
+	n = snprintf(rt->s + rt->len, sizeof(rt->s) - rt->len, "%d %s %llu;",
+	    day, host, (unsigned long long)views);
+	if (n > 0 && (size_t)n < sizeof(rt->s) - rt->len)
+		rt->len += (size_t)n;
+	return STORE_OK;
+}
+
+static const char *
+referrers_of(struct store *st, const char *site, int from, int to,
+    struct ref_text *rt)
+{
+	struct store_view *v = store_view_new(st);
+
+	rt->len = 0;
+	rt->s[0] = '\0';
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_each_referrer(v, site, from, to, ref_text_row, rt) ==
+	    STORE_OK);
+	store_view_free(v);
+	return rt->s;
+}
+
+static void
+test_referrers(void)
+{
+	struct store *st = NULL;
+	struct store_txn *t;
+	struct store_view *v;
+	struct ref_text rt;
+	char d2[300], err[512];
+	uint64_t n;
+
+	snprintf(d2, sizeof(d2), "%s/referrers", dir);
+	CHECK(store_open(&st, d2, 0, err, sizeof(err)) == STORE_OK);
+	if (st == NULL)
+		return;
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_referrer_add(t, "blog", 20001, "Google", 2, 3) == STORE_OK);
+	CHECK(store_referrer_add(t, "blog", 20001, "a.example", 1, 3) ==
+	    STORE_OK);
+	CHECK(store_referrer_add(t, "blog", 20000, "z.example", 4, 3) ==
+	    STORE_OK);
+	CHECK(store_referrer_add(t, "blog", 20001, "Google", 1, 3) == STORE_OK);
+	/* the third host of the day, then the cap */
+	CHECK(store_referrer_add(t, "blog", 20001, "b.example", 1, 3) ==
+	    STORE_OK);
+	CHECK(store_referrer_add(t, "blog", 20001, "c.example", 5, 3) ==
+	    STORE_OK);
+	CHECK(store_referrer_add(t, "blog", 20001, "d.example", 1, 3) ==
+	    STORE_OK);
+	/* a host the day has keeps counting past the cap */
+	CHECK(store_referrer_add(t, "blog", 20001, "a.example", 1, 3) ==
+	    STORE_OK);
+	/* another site, and a site whose name is a prefix */
+	CHECK(store_referrer_add(t, "blo", 20001, "x.example", 9, 3) ==
+	    STORE_OK);
+	CHECK(store_referrer_add(t, "blog.b", 20001, "y.example", 8, 0) ==
+	    STORE_OK);
+	/* saturation, and what an import may not pass */
+	CHECK(store_referrer_add(t, "sat", 20001, "s.example", STORE_COUNT_MAX,
+	    3) == STORE_OK);
+	CHECK(store_referrer_add(t, "sat", 20001, "s.example", 5, 3) ==
+	    STORE_OK);
+	CHECK(store_referrer_add_exact(t, "sat", 20001, "s.example", 1) ==
+	    STORE_ERROR);
+	CHECK(store_referrer_add(t, "blog", 20001, "", 1, 3) == STORE_ERROR);
+	CHECK(store_commit(t) == STORE_OK);
+
+	CHECK_STR(referrers_of(st, "blog", 0, 30000, &rt),
+	    "20000 z.example 4;20001 (other) 6;20001 Google 3;"
+	    "20001 a.example 2;20001 b.example 1;");
+	CHECK_STR(referrers_of(st, "blog", 20001, 20001, &rt),
+	    "20001 (other) 6;20001 Google 3;20001 a.example 2;"
+	    "20001 b.example 1;");
+	CHECK_STR(referrers_of(st, "blog", 0, 20000, &rt), "20000 z.example 4;");
+	CHECK_STR(referrers_of(st, "blo", 0, 30000, &rt), "20001 x.example 9;");
+	CHECK_STR(referrers_of(st, "blog.b", 0, 30000, &rt),
+	    "20001 (other) 8;");
+	CHECK_STR(referrers_of(st, "nosuch", 0, 30000, &rt), "");
+	CHECK_STR(referrers_of(st, "sat", 0, 30000, &rt),
+	    "20001 s.example 9223372036854775807;");
+
+	v = store_view_new(st);
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_referrer_get(v, "blog", 20001, "a.example", &n) == STORE_OK);
+	CHECK_INT(n, 2);
+	CHECK(store_referrer_get(v, "blog", 20001, "d.example", &n) == STORE_OK);
+	CHECK_INT(n, 0);
+	store_view_free(v);
+
+	/* A page's reset leaves them; the site's takes them all. */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_add(t, "blog", "/a", 20001, 1, 1) == STORE_OK);
+	CHECK(store_add(t, "blog", "", 20001, 1, 1) == STORE_OK);
+	CHECK(store_reset(t, "blog", "/a") == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	CHECK(strstr(referrers_of(st, "blog", 0, 30000, &rt), "Google") !=
+	    NULL);
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_reset(t, "blog", NULL) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	CHECK_STR(referrers_of(st, "blog", 0, 30000, &rt), "");
+	CHECK_STR(referrers_of(st, "blo", 0, 30000, &rt), "20001 x.example 9;");
+	CHECK_STR(referrers_of(st, "blog.b", 0, 30000, &rt),
+	    "20001 (other) 8;");
+	store_close(st);
+	cleanup(d2);
+}
+
+/* Makes the layout of schema 1 of a store: no referrers, version 1. */
+static void
+make_schema1(const char *d)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k, v;
+	uint32_t version = 1;
+
+	CHECK(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 8);
+	CHECK(mdb_env_open(env, d, 0, 0640) == 0);
+	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+	CHECK(mdb_dbi_open(txn, "referrers", 0, &dbi) == 0);
+	CHECK(mdb_drop(txn, dbi, 1) == 0);
+	CHECK(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+	k.mv_data = "schema";
+	k.mv_size = 6;
+	v.mv_data = &version;
+	v.mv_size = sizeof(version);
+	CHECK(mdb_put(txn, dbi, &k, &v, 0) == 0);
+	CHECK(mdb_txn_commit(txn) == 0);
+	mdb_env_close(env);
+}
+
+static uint32_t
+schema_of(const char *d)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k, v;
+	uint32_t version = 0;
+
+	CHECK(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 8);
+	CHECK(mdb_env_open(env, d, MDB_RDONLY, 0640) == 0);
+	CHECK(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0);
+	CHECK(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+	k.mv_data = "schema";
+	k.mv_size = 6;
+	if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == sizeof(version))
+		memcpy(&version, v.mv_data, sizeof(version));
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return version;
+}
+
+/* A store of schema 1 is read as it is, and migrated by a writable
+ * open: never refused. */
+static void
+test_schema1_migrated(void)
+{
+	struct store *st = NULL;
+	struct store_txn *t;
+	struct series_counts sc;
+	struct ref_text rt;
+	char d2[300], err[512];
+
+	snprintf(d2, sizeof(d2), "%s/schema1", dir);
+	CHECK(store_open(&st, d2, 0, err, sizeof(err)) == STORE_OK);
+	if (st == NULL)
+		return;
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_add(t, "blog", "/a", 20001, 3, 2) == STORE_OK);
+	CHECK(store_add(t, "blog", "", 20001, 3, 2) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	store_close(st);
+	make_schema1(d2);
+	CHECK_INT(schema_of(d2), 1);
+
+	/* read-only: it stays as it is, with no referrers */
+	CHECK(store_open(&st, d2, STORE_READONLY, err, sizeof(err)) ==
+	    STORE_OK);
+	if (st == NULL)
+		return;
+	get(st, "blog", "/a", 20001, &sc);
+	CHECK_INT(sc.total.views, 3);
+	CHECK_STR(referrers_of(st, "blog", 0, 30000, &rt), "");
+	store_close(st);
+	CHECK_INT(schema_of(d2), 1);
+
+	/* writable: migrated, counts kept, referrers taken */
+	CHECK(store_open(&st, d2, 0, err, sizeof(err)) == STORE_OK);
+	if (st == NULL)
+		return;
+	CHECK_INT(schema_of(d2), STORE_SCHEMA_VERSION);
+	get(st, "blog", "/a", 20001, &sc);
+	CHECK_INT(sc.total.views, 3);
+	CHECK_INT(sc.total.visitors, 2);
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_referrer_add(t, "blog", 20001, "Google", 1, 10) ==
+	    STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	CHECK_STR(referrers_of(st, "blog", 0, 30000, &rt), "20001 Google 1;");
+	store_close(st);
+	cleanup(d2);
+}
+
 int
 main(void)
 {
@@ -505,6 +726,8 @@ main(void)
 	test_orphans();
 	test_recent();
 	test_readonly_never_creates();
+	test_referrers();
+	test_schema1_migrated();
 	test_corrupt_refused();
 	test_newer_schema_refused();
 	test_grow();
