@@ -105,6 +105,14 @@ utf8_length(const char *s, size_t len)
 	return count;
 }
 
+/* Printable ASCII but " \\ < > &: copied as it is. */
+static inline bool
+plain(unsigned char ch)
+{
+	return ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' &&
+	    ch != '<' && ch != '>' && ch != '&';
+}
+
 void
 json_escape(struct buf *b, const char *s, size_t len)
 {
@@ -117,8 +125,7 @@ json_escape(struct buf *b, const char *s, size_t len)
 	buf_reserve(b, len);
 	for (i = 0; i < len; i += n) {
 		/* Copy plain ASCII in one go: it is nearly all of it. */
-		for (run = i; run < len && p[run] >= 0x20 && p[run] < 0x7f &&
-		    strchr("\"\\<>&", p[run]) == NULL; run++)
+		for (run = i; run < len && plain(p[run]); run++)
 			;
 		if (run > i) {
 			buf_append(b, p + i, run - i);

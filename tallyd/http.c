@@ -308,13 +308,18 @@ header_end(struct http_conn *c)
 static bool
 is_token(const char *s, size_t len)
 {
+	static const bool symbol[256] = {
+		['!'] = true, ['#'] = true, ['$'] = true, ['%'] = true,
+		['&'] = true, ['\''] = true, ['*'] = true, ['+'] = true,
+		['-'] = true, ['.'] = true, ['^'] = true, ['_'] = true,
+		['`'] = true, ['|'] = true, ['~'] = true,
+	};
 	size_t i;
 
 	for (i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') ||
-		    (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch)))
+		    (ch >= '0' && ch <= '9') || symbol[ch])
 			continue;
 		return false;
 	}
@@ -448,6 +453,7 @@ on_headers_complete(http_parser *p)
 		*q = '\0';
 	for (i = 0; i < r->nheaders; i++) {
 		r->headers[i].name = c->hdr + c->name_off[i];
+		r->headers[i].name_len = c->value_off[i] - c->name_off[i] - 1;
 		r->headers[i].value = trim(c->hdr + c->value_off[i]);
 	}
 	r->verb = verb_of(p->method);
@@ -483,12 +489,14 @@ on_message_complete(http_parser *p)
 }
 
 const char *
-http_header_get(const struct http_request *r, const char *lname)
+http_header_getn(const struct http_request *r, const char *lname,
+    size_t len)
 {
 	size_t i;
 
 	for (i = 0; i < r->nheaders; i++)
-		if (strcmp(r->headers[i].name, lname) == 0)
+		if (r->headers[i].name_len == len &&
+		    memcmp(r->headers[i].name, lname, len) == 0)
 			return r->headers[i].value;
 	return NULL;
 }
@@ -568,14 +576,27 @@ access_log(struct http_request *r, int status, size_t len)
 	    r->method ? r->method : "-", path, status, len, ms);
 }
 
+/* Appends a and b (either may be empty) to out at n; the caller has
+ * checked the room. */
+static size_t
+put(char *out, size_t n, const void *a, size_t alen, const void *b,
+    size_t blen)
+{
+	if (alen)
+		memcpy(out + n, a, alen);
+	if (blen)
+		memcpy(out + n + alen, b, blen);
+	return n + alen + blen;
+}
+
 void
 http_respond(struct http_request *r, int status, const char *content_type,
     const char *headers, const void *body, size_t len)
 {
 	struct http_conn *c = r->conn;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	char head[256];
-	size_t n;
+	char head[2048];
+	size_t n, ctlen, hlen, blen;
 
 	if (c->dead) {
 		c->waiting = false;
@@ -598,19 +619,37 @@ http_respond(struct http_request *r, int status, const char *content_type,
 		head[n++] = '\r';
 		head[n++] = '\n';
 	}
-	evbuffer_add(out, head, n);
-	if (content_type) {
-		evbuffer_add(out, "Content-Type: ", 14);
-		evbuffer_add(out, content_type, strlen(content_type));
+	ctlen = content_type ? strlen(content_type) : 0;
+	hlen = headers ? strlen(headers) : 0;
+	blen = r->verb != HTTP_VERB_HEAD ? len : 0;
+	if (n + 14 + ctlen + 2 + 19 + hlen + 2 + blen <= sizeof(head)) {
+		/* The usual small answer: one copy into the output, where
+		 * each evbuffer_add costs as much as the copying. */
+		if (content_type) {
+			n = put(head, n, "Content-Type: ", 14, content_type,
+			    ctlen);
+			n = put(head, n, "\r\n", 2, NULL, 0);
+		}
+		if (c->closing)
+			n = put(head, n, "Connection: close\r\n", 19, NULL, 0);
+		n = put(head, n, headers, hlen, "\r\n", 2);
+		n = put(head, n, body, blen, NULL, 0);
+		evbuffer_add(out, head, n);
+	} else {
+		evbuffer_add(out, head, n);
+		if (content_type) {
+			evbuffer_add(out, "Content-Type: ", 14);
+			evbuffer_add(out, content_type, ctlen);
+			evbuffer_add(out, "\r\n", 2);
+		}
+		if (c->closing)
+			evbuffer_add(out, "Connection: close\r\n", 19);
+		if (headers)
+			evbuffer_add(out, headers, hlen);
 		evbuffer_add(out, "\r\n", 2);
+		if (blen)
+			evbuffer_add(out, body, blen);
 	}
-	if (c->closing)
-		evbuffer_add(out, "Connection: close\r\n", 19);
-	if (headers)
-		evbuffer_add(out, headers, strlen(headers));
-	evbuffer_add(out, "\r\n", 2);
-	if (r->verb != HTTP_VERB_HEAD && len)
-		evbuffer_add(out, body, len);
 
 	if (c->srv->limits.access_log)
 		access_log(r, status, len);

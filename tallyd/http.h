@@ -8,6 +8,7 @@
 #define TALLYD_HTTP_H
 
 #include <stdbool.h>
+#include <string.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -33,6 +34,7 @@ enum http_verb {
 struct http_header {
 	const char *name;	/* lowercased */
 	const char *value;	/* surrounding whitespace trimmed */
+	size_t	 name_len;
 };
 
 struct http_request {
@@ -80,7 +82,12 @@ int http_server_adopt(struct http_server *, int fd, char *err, size_t errlen);
 void http_server_close_listeners(struct http_server *);
 
 /* The first line of a header, or NULL. */
-const char *http_header_get(const struct http_request *, const char *lname);
+const char *http_header_getn(const struct http_request *, const char *,
+    size_t);
+/* With a literal name the compiler measures it: lookups compare lengths
+ * before bytes. */
+#define http_header_get(r, lname) \
+	http_header_getn((r), (lname), strlen(lname))
 /* All lines of a list header joined with ", " in their order: the line
  * itself when there is one, else written to buf, which
  * HTTP_JOINED_MAX bytes always suffice for. NULL when absent (or
