@@ -44,6 +44,7 @@ struct worker {
 	uint64_t	 heartbeats;	/* the loop's turns, for the watchdog */
 	uint64_t	 heartbeats_seen;
 	struct event	*heartbeat_timer;
+	struct strict_answers *strict;	/* routes.c: hits now on disk */
 };
 
 struct daemon {

@@ -2,6 +2,7 @@
  * Every request comes through routes_handle: the route table decides
  * what a method may do on a path, and everything else gets a JSON error.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -312,19 +313,29 @@ should_count(struct route_ctx *ctx, const unsigned char addr[16],
 /* A strict-mode request waiting for its commit. */
 struct deferred {
 	struct counter_waiter waiter;
+	struct deferred	*next;		/* in its worker's finished list */
 	struct config_ref *ref;		/* ctx.cfg and ctx.site live in it */
-	struct event	*ev;
 	int		 status;
 	struct route_ctx ctx;
 };
 
+/*
+ * The strict hits of one worker whose commit has ended, oldest first.
+ * The committer appends a whole commit's worth and wakes the worker with
+ * one event, which answers them all: no event is made per hit.
+ */
+struct strict_answers {
+	pthread_mutex_t	 lock;
+	struct deferred	*head;
+	struct deferred	**tail;
+	struct event	*ev;
+};
+
 static void
-replay(evutil_socket_t fd, short what, void *arg)
+replay(struct deferred *def)
 {
-	struct deferred *def = arg;
 	struct route_ctx *ctx = &def->ctx;
 
-	event_free(def->ev);
 	if (def->status != STORE_OK) {
 		http_respond_error(ctx->r, 503, "store unavailable");
 	} else {
@@ -337,14 +348,76 @@ replay(evutil_socket_t fd, short what, void *arg)
 	free(def);
 }
 
+/* Runs on the worker: answers every finished hit, in order. */
+static void
+answer_finished(evutil_socket_t fd, short what, void *arg)
+{
+	struct strict_answers *sa = arg;
+	struct deferred *def, *next;
+
+	pthread_mutex_lock(&sa->lock);
+	def = sa->head;
+	sa->head = NULL;
+	sa->tail = &sa->head;
+	pthread_mutex_unlock(&sa->lock);
+	for (; def; def = next) {
+		next = def->next;
+		replay(def);
+	}
+}
+
 /* Runs on the committer thread: the answer is made on the worker's. */
 static void
 commit_done(struct counter_waiter *w, int status)
 {
 	struct deferred *def = (struct deferred *)w;
+	struct strict_answers *sa = def->ctx.w->strict;
+	bool wake;
 
 	def->status = status;
-	event_active(def->ev, EV_TIMEOUT, 0);
+	def->next = NULL;
+	pthread_mutex_lock(&sa->lock);
+	wake = sa->head == NULL;
+	*sa->tail = def;
+	sa->tail = &def->next;
+	pthread_mutex_unlock(&sa->lock);
+	if (wake)
+		event_active(sa->ev, EV_TIMEOUT, 0);
+}
+
+void
+routes_worker_init(struct worker *w)
+{
+	struct strict_answers *sa;
+
+	if ((sa = calloc(1, sizeof(*sa))) == NULL)
+		fatal("strict answers");
+	pthread_mutex_init(&sa->lock, NULL);
+	sa->tail = &sa->head;
+	if ((sa->ev = event_new(w->base, -1, 0, answer_finished, sa)) ==
+	    NULL)
+		fatalx("strict answers: out of memory");
+	w->strict = sa;
+}
+
+/* After the loop: hits left unanswered have no connection any more. */
+void
+routes_worker_free(struct worker *w)
+{
+	struct strict_answers *sa = w->strict;
+	struct deferred *def, *next;
+
+	if (sa == NULL)
+		return;
+	for (def = sa->head; def; def = next) {
+		next = def->next;
+		config_ref_release(def->ref);
+		free(def);
+	}
+	event_free(sa->ev);
+	pthread_mutex_destroy(&sa->lock);
+	free(sa);
+	w->strict = NULL;
 }
 
 int
@@ -414,9 +487,6 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 			if ((def = calloc(1, sizeof(*def))) == NULL)
 				fatal("strict hit");
 			def->waiter.done = commit_done;
-			def->ev = event_new(ctx->w->base, -1, 0, replay, def);
-			if (def->ev == NULL)
-				fatalx("strict hit: out of memory");
 		}
 	} else if (why != DECLINE_READONLY) {
 		__atomic_fetch_add(&d->declined[why], 1, __ATOMIC_RELAXED);
@@ -439,7 +509,6 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		    ctx->path, ctx->day, out);
 	if (rc != STORE_OK) {
 		if (def) {
-			event_free(def->ev);
 			config_ref_release(def->ref);
 			free(def);
 		}

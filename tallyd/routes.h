@@ -36,6 +36,10 @@ struct route_ctx {
 void routes_handle(struct http_request *);
 /* Frees what routes keep per thread. */
 void routes_thread_exit(void);
+/* What a worker needs to answer strict hits once they are on disk: made
+ * before its loop runs, freed after it has stopped. */
+void routes_worker_init(struct worker *);
+void routes_worker_free(struct worker *);
 
 /* Parses parameters (query, and a POST body when with_body) and finds
  * the site and path. On bad input it answers and returns -1. */

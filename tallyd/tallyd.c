@@ -459,6 +459,7 @@ open_workers(struct daemon *d)
 		w->stop_accepting = event_new(w->base, -1, 0, stop_accepting,
 		    w);
 		w->switch_config = event_new(w->base, -1, 0, switch_config, w);
+		routes_worker_init(w);
 		if (w->stop_accepting == NULL || w->switch_config == NULL)
 			fatalx("worker %d: out of memory", k);
 		w->ref = config_ref_hold_latest();
@@ -642,6 +643,7 @@ main(int argc, char *argv[])
 		store_view_free(workers[k].view);
 		event_free(workers[k].stop_accepting);
 		event_free(workers[k].switch_config);
+		routes_worker_free(&workers[k]);
 		config_ref_release(workers[k].ref);
 		if (workers[k].heartbeat_timer)
 			event_free(workers[k].heartbeat_timer);
