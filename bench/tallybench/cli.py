@@ -13,10 +13,10 @@ from .build import build
 from .common import BenchError, log
 from .machine import loadavg, machine, tool_version
 from .report import report
-from .sections import callgrind, ctl, rss, throughput
+from .sections import callgrind, clients, ctl, rss, throughput
 from .servers import tallyd_flags
 
-SECTIONS = ("throughput", "rss", "ctl", "callgrind")
+SECTIONS = ("throughput", "clients", "rss", "ctl", "callgrind")
 
 
 def parse_args():
@@ -47,7 +47,7 @@ def parse_args():
                     help="hits under callgrind (20000)")
     ap.add_argument("--cg-warmup", type=int, default=2000)
     ap.add_argument("--skip", default="",
-                    help="comma-separated: throughput,rss,ctl,callgrind")
+                    help="comma-separated: throughput,clients,rss,ctl,callgrind")
     ap.add_argument("--nginx",
                     default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--keep", action="store_true",
@@ -68,7 +68,7 @@ def missing_tools(args):
     missing = []
     if not shutil.which("taskset"):
         missing.append("taskset (apt-get install util-linux)")
-    if "throughput" not in args.skip:
+    if "throughput" not in args.skip or "clients" not in args.skip:
         if not os.access(args.nginx, os.X_OK):
             missing.append("nginx (apt-get install nginx-light)")
         if not shutil.which("wrk"):
@@ -126,7 +126,8 @@ def run_sections(args, exes, R):
     run also makes the answer nginx serves, so throughput needs it."""
     failures = 0
     answer = None
-    if "rss" not in args.skip or "throughput" not in args.skip:
+    if "rss" not in args.skip or "throughput" not in args.skip or \
+            "clients" not in args.skip:
         ok, answer = run_section("RSS", R, "rss_error", rss.run, args, exes, R)
         failures += not ok
     if "throughput" not in args.skip:
@@ -135,6 +136,10 @@ def run_sections(args, exes, R):
         if not ok:
             for k in ("nginx_a", "batch", "nginx_b", "strict", "rounds"):
                 R.pop(k, None)
+        failures += not ok
+    if "clients" not in args.skip:
+        ok, _ = run_section("clients", R, "clients_error", clients.run,
+                            args, exes, R, answer)
         failures += not ok
     if "ctl" not in args.skip:
         ok, _ = run_section("tallyctl", R, "ctl_error", ctl.run, args, exes, R)

@@ -20,6 +20,8 @@ TARGETS = {
     "stats_ms": 20.0,
     "top_ms": 300.0,
     "row_bytes": 64.0,
+    "clients": 0.95,         # x nginx req/s, 1k and 10k keep-alive
+    "close": 1.0,            # x nginx req/s, a connection per request
 }
 
 
@@ -301,10 +303,34 @@ def callgrind_rows(R):
     return out
 
 
+def clients_rows(R):
+    out = []
+    for label, c in R.get("clients", {}).items():
+        what = ("a new connection per request, 64 at a time" if c["close"]
+                else "%s keep-alive connections" % fmt_int(c["conns"]))
+        tgt = TARGETS["close" if c["close"] else "clients"]
+        out.append("| many clients, tallyd batch / nginx: %s | %.2f "
+                   "(%s / %s req/s; p99 %s / %s; errors %d / %d) | ≥ %.2g × "
+                   "nginx | %s |" % (
+                       what, c["ratio"], fmt_int(round(c["tallyd"]["rps"])),
+                       fmt_int(round(c["nginx"]["rps"])),
+                       fmt_ms(c["tallyd"]["p99_us"]),
+                       fmt_ms(c["nginx"]["p99_us"]), errors(c["tallyd"]),
+                       errors(c["nginx"]), tgt, verdict(c["ratio"] >= tgt)))
+    if "clients_error" in R:
+        out.append("| many clients | not measured: %s | — | |" %
+                   R["clients_error"])
+    return out
+
+
+def errors(r):
+    return r["connect"] + r["read"] + r["write"] + r["timeout"]
+
+
 def targets_table(args, R):
     return (["### Results and targets", "",
              "| figure | result | target | met |", "|---|---|---|---|"] +
-            throughput_target_rows(args, R) + rss_rows(R) +
+            throughput_target_rows(args, R) + clients_rows(R) + rss_rows(R) +
             row_bytes_rows(R) + gen_row_bytes_rows(R) + ctl_rows(R) +
             callgrind_rows(R))
 

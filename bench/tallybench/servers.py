@@ -123,7 +123,8 @@ master_process {master};
 worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
+worker_rlimit_nofile {nofile};
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     sendfile on;
@@ -151,7 +152,7 @@ class Nginx:
     wrapper sees the process that answers."""
 
     def __init__(self, exe, answer, headers, cpu, wrapper=(),
-                 ready_timeout=10):
+                 ready_timeout=10, connections=4096):
         top = procs.tmpdir()
         tmp = os.path.join(top, "nginx")
         www = os.path.join(top, "www")
@@ -169,6 +170,7 @@ class Nginx:
             f.write(NGINX_CONF.format(
                 tmp=tmp, www=www, port=self.port,
                 master="off" if wrapper else "on",
+                connections=connections, nofile=connections + 256,
                 temp_paths=self._temp_paths(exe, tmp),
                 add_headers="\n".join(
                     "            add_header %s \"%s\";" % (k, v)

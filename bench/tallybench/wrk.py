@@ -59,12 +59,14 @@ def _script():
     return lua
 
 
-def wrk(args, port, target, seconds, label):
+def wrk(args, port, target, seconds, label, connections=None, close=False):
     """One wrk run from the client core; its output is kept as
-    wrk-LABEL.txt. Returns the JSON figures plus req/s."""
+    wrk-LABEL.txt. Returns the JSON figures plus req/s. close: a new
+    connection for each request (Connection: close)."""
     argv = procs.pinned(args.client_cpu, [
-        "wrk", "-t1", "-c%d" % args.connections, "-d%ds" % seconds,
-        "--latency", "-s", _script(),
+        "wrk", "-t1", "-c%d" % (connections or args.connections),
+        "-d%ds" % seconds, "--latency", "-s", _script()] +
+        (["-H", "Connection: close"] if close else []) + [
         "http://127.0.0.1:%d%s" % (port, target)])
     p = subprocess.run(argv, capture_output=True, text=True,
                        timeout=seconds + 60)
