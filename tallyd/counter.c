@@ -11,6 +11,7 @@
  * lookups; the committer takes it twice per commit.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 #define PROBE_MAX	(8 << 20)
 #define ADDRESS_SLOTS	65536	/* counters per row of the new-visitor sketch */
 #define CANDIDATE_SLOTS	16384	/* paths waiting past max_pages */
+#define KICK_AFTER	1024	/* pending entries that start a commit */
+#define TRIM_AFTER	KICK_AFTER	/* entries worth a malloc_trim */
 
 /*
  * The deltas of a series and day. An entry whose "path" neither starts
@@ -724,6 +727,11 @@ counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
 		waiter->next = NULL;
 		*c->pending->waiters_tail = waiter;
 		c->pending->waiters_tail = &waiter->next;
+	}
+	/* Strict hits wait: commit as soon as the committer is free. So
+	 * does a batch of many series, whose commit would otherwise make
+	 * the store's write (and its memory) as large as the burst. */
+	if (!c->kicked && (waiter || c->pending->n >= KICK_AFTER)) {
 		c->kicked = true;
 		pthread_cond_signal(&c->wake);
 	}
@@ -910,6 +918,7 @@ commit(struct counter *c, bool probe)
 	struct batch *b;
 	double start, took;
 	int rc = STORE_OK;
+	bool large;
 
 	pthread_mutex_lock(&c->commit_lock);
 	lock(c);
@@ -971,9 +980,14 @@ commit(struct counter *c, bool probe)
 	}
 	c->inflight = NULL;
 	c->inflight_version = 0;
+	large = b->n > TRIM_AFTER;
 	batch_clear(b);
 	c->spare = b;
 	unlock(c);
+	/* A burst of new paths leaves the heap full of freed entries:
+	 * give those pages back rather than keep the burst's peak. */
+	if (large)
+		malloc_trim(0);
 
 	if (rc == STORE_OK && c->observer)
 		c->observer(took, c->observer_arg);

@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "tally/config.h"
 #include "tally/log.h"
 #include "tally/net.h"
 
@@ -44,6 +45,7 @@ struct visitors {
 	pthread_mutex_t	 salt_lock;
 	struct salt_rec	 salts[2];	/* today's and yesterday's */
 	unsigned char	 rate_key[crypto_shorthash_KEYBYTES];
+	uint64_t	 serial;	/* which visitors_new made it */
 	struct rate_slot *rate;		/* per visitor */
 	struct rate_slot *rate_address;	/* per address (/32, /64) */
 };
@@ -355,6 +357,10 @@ client_identify(const struct config *cfg, const struct http_request *r,
 	return 0;
 }
 
+/* Numbers each struct visitors, so that a key kept from one is never
+ * taken for another's. */
+static uint64_t visitors_made;
+
 struct visitors *
 visitors_new(struct store *store)
 {
@@ -374,6 +380,7 @@ visitors_new(struct store *store)
 		fatal("visitors");
 	/* The rate table's key lives in memory only. */
 	crypto_shorthash_keygen(v->rate_key);
+	v->serial = __atomic_add_fetch(&visitors_made, 1, __ATOMIC_RELAXED);
 	return v;
 }
 
@@ -569,17 +576,35 @@ bucket_store(struct rate_slot *s, uint64_t key, uint64_t tat)
 uint64_t
 address_key(struct visitors *v, const char *site, const unsigned char addr[16])
 {
+	/* A keep-alive connection asks for the same key hit after hit:
+	 * the last one of this thread is kept, with what it was made of
+	 * (the rate key never changes while tallyd runs). */
+	static __thread struct {
+		uint64_t	 serial;
+		unsigned char	 net[16];
+		char		 site[SITE_NAME_MAX + 1];
+		uint64_t	 key;
+	} last;
 	unsigned char in[HASH_INPUT_MAX], net[16], out[crypto_shorthash_BYTES];
 	uint64_t key;
-	size_t n;
+	size_t n, sl = strlen(site);
 
 	memcpy(net, addr, 16);
 	addr_client_net(net);
+	if (last.serial == v->serial && memcmp(last.net, net, 16) == 0 &&
+	    strcmp(last.site, site) == 0)
+		return last.key;
 	/* No User-Agent, unlike a visitor: the two never share a key. */
 	n = hash_input(in, site, net, NULL);
 	in[n++] = 'A';
 	crypto_shorthash(out, in, n, v->rate_key);
 	memcpy(&key, out, sizeof(key));
+	if (sl <= SITE_NAME_MAX) {
+		last.serial = v->serial;
+		memcpy(last.net, net, 16);
+		memcpy(last.site, site, sl + 1);
+		last.key = key;
+	}
 	return key;
 }
 
