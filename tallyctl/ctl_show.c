@@ -889,11 +889,7 @@ ref_sum(struct ref_state *rs)
 	qsort(rs->e, rs->n, sizeof(*rs->e), ref_host_cmp);
 	for (i = 0; i < rs->n; i++) {
 		if (n > 0 && strcmp(rs->e[n - 1].host, rs->e[i].host) == 0) {
-			if (rs->e[i].views > STORE_COUNT_MAX -
-			    rs->e[n - 1].views)
-				rs->e[n - 1].views = STORE_COUNT_MAX;
-			else
-				rs->e[n - 1].views += rs->e[i].views;
+			store_count_add(&rs->e[n - 1].views, rs->e[i].views);
 			free(rs->e[i].host);
 			continue;
 		}

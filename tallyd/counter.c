@@ -648,16 +648,6 @@ add_hit(struct counter *c, struct store_view *view, struct batch *inflight,
 	return STORE_OK;
 }
 
-/* The store saturates at its largest count: so does what is shown. */
-static void
-add_count(uint64_t *to, uint64_t n)
-{
-	if (*to >= STORE_COUNT_MAX || n >= STORE_COUNT_MAX - *to)
-		*to = STORE_COUNT_MAX;
-	else
-		*to += n;
-}
-
 /* Adds what a batch holds for a series: all of it to the total, the
  * day's to the day. Yesterday's hits can be pending after midnight. */
 static void
@@ -675,11 +665,11 @@ add_batch(struct batch *b, const char *site, const char *path, int day,
 		p = pending_find(b, site, path, d, key_hash_day(series, d));
 		if (p == NULL)
 			continue;
-		add_count(&total->views, p->views);
-		add_count(&total->visitors, p->visitors);
+		store_count_add(&total->views, p->views);
+		store_count_add(&total->visitors, p->visitors);
 		if (d == day) {
-			add_count(&today->views, p->views);
-			add_count(&today->visitors, p->visitors);
+			store_count_add(&today->views, p->views);
+			store_count_add(&today->visitors, p->visitors);
 		}
 	}
 }

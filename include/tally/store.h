@@ -20,6 +20,17 @@
  * count, all-time or daily, stays within them: counts never wrap. */
 #define STORE_COUNT_MAX		INT64_MAX
 
+/* Adds n to a count the way the store does: saturating at
+ * STORE_COUNT_MAX, so that what is shown never wraps either. */
+static inline void
+store_count_add(uint64_t *to, uint64_t n)
+{
+	if (*to >= STORE_COUNT_MAX || n >= STORE_COUNT_MAX - *to)
+		*to = STORE_COUNT_MAX;
+	else
+		*to += n;
+}
+
 struct store;
 struct store_view;
 struct store_txn;
