@@ -40,11 +40,16 @@ struct day_sum {
 	uint64_t	 page_views;	/* summed, saturating */
 };
 
-struct verify {
-	struct store_view *v;
+/* Where problems go: fn, until it answers non-zero to stop the walk. */
+struct reporter {
 	verify_fn	 fn;
 	void		*arg;
 	int		 stop;		/* fn's non-zero answer */
+};
+
+struct verify {
+	struct store_view *v;
+	struct reporter	 rep;
 	struct verify_totals *tot;
 	/* the site being walked */
 	char		 site[SITE_NAME_MAX + 1];
@@ -60,18 +65,18 @@ struct verify {
 	bool		 is_site;
 };
 
-static void problem(struct verify *, const char *, const char *, int,
+static void problem(struct reporter *, const char *, const char *, int,
     const char *, ...) TALLY_PRINTF(5, 6);
 
 static void
-problem(struct verify *c, const char *site, const char *path, int day,
+problem(struct reporter *rep, const char *site, const char *path, int day,
     const char *fmt, ...)
 {
 	struct verify_problem p;
 	char msg[1024];
 	va_list ap;
 
-	if (c->stop)
+	if (rep->stop)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -80,7 +85,7 @@ problem(struct verify *c, const char *site, const char *path, int day,
 	p.path = path;
 	p.day = day;
 	p.msg = msg;
-	c->stop = c->fn(c->arg, &p);
+	rep->stop = rep->fn(rep->arg, &p);
 }
 
 static struct day_sum *
@@ -112,7 +117,7 @@ verify_row(void *arg, const char *site, const char *path, int day,
 	if (day == DAY_ADJUST) {
 		c->adj_views = (int64_t)cn->views;
 		c->adj_visitors = (int64_t)cn->visitors;
-		return c->stop;
+		return c->rep.stop;
 	}
 	c->over_views |= __builtin_add_overflow(c->sum_views, cn->views,
 	    &c->sum_views);
@@ -122,11 +127,13 @@ verify_row(void *arg, const char *site, const char *path, int day,
 		c->tot->rows++;
 	day_format(day, d);
 	if (cn->visitors > cn->views)
-		problem(c, site, path, day, "%s %s %s: %" PRIu64 " visitors "
+		problem(&c->rep, site, path, day,
+		    "%s %s %s: %" PRIu64 " visitors "
 		    "but only %" PRIu64 " views", site, what, d, cn->visitors,
 		    cn->views);
 	if (cn->views > STORE_COUNT_MAX || cn->visitors > STORE_COUNT_MAX)
-		problem(c, site, path, day, "%s %s %s: more than the largest "
+		problem(&c->rep, site, path, day,
+		    "%s %s %s: more than the largest "
 		    "count (%" PRId64 ")", site, what, d,
 		    (int64_t)STORE_COUNT_MAX);
 	if (c->is_site) {
@@ -140,22 +147,24 @@ verify_row(void *arg, const char *site, const char *path, int day,
 		memset(&c->days[c->ndays], 0, sizeof(c->days[0]));
 		c->days[c->ndays].day = day;
 		c->days[c->ndays++].site = *cn;
-		return c->stop;
+		return c->rep.stop;
 	}
 	if (!c->has_site_series)
-		return c->stop;
+		return c->rep.stop;
 	if ((ds = find_day(c, day)) == NULL) {
-		problem(c, site, path, day, "%s %s %s: %" PRIu64 " views on a "
+		problem(&c->rep, site, path, day,
+		    "%s %s %s: %" PRIu64 " views on a "
 		    "day the site has none", site, path, d, cn->views);
-		return c->stop;
+		return c->rep.stop;
 	}
 	if (__builtin_add_overflow(ds->page_views, cn->views, &ds->page_views))
 		ds->page_views = UINT64_MAX;
 	if (cn->visitors > ds->site.visitors)
-		problem(c, site, path, day, "%s %s %s: %" PRIu64 " visitors, "
+		problem(&c->rep, site, path, day,
+		    "%s %s %s: %" PRIu64 " visitors, "
 		    "more than the site's %" PRIu64, site, path, d,
 		    cn->visitors, ds->site.visitors);
-	return c->stop;
+	return c->rep.stop;
 }
 
 static void
@@ -167,14 +176,15 @@ finish_site(struct verify *c)
 	if (!c->in_site)
 		return;
 	if (c->has_site_series && c->pages != c->npages)
-		problem(c, c->site, NULL, VERIFY_ALL_TIME, "%s: the site "
+		problem(&c->rep, c->site, NULL, VERIFY_ALL_TIME, "%s: the site "
 		    "records %" PRIu32 " pages, the store holds %" PRIu32,
 		    c->site, c->npages, c->pages);
 	for (i = 0; i < c->ndays; i++) {
 		if (c->days[i].page_views <= c->days[i].site.views)
 			continue;
 		day_format(c->days[i].day, d);
-		problem(c, c->site, NULL, c->days[i].day, "%s %s: its pages "
+		problem(&c->rep, c->site, NULL, c->days[i].day,
+		    "%s %s: its pages "
 		    "have %" PRIu64 " views, more than the site's %" PRIu64,
 		    c->site, d, c->days[i].page_views, c->days[i].site.views);
 	}
@@ -219,15 +229,18 @@ verify_total(struct verify *c, const char *site, const char *path,
 	uint64_t want;
 
 	if (!expected_total(rows, over, adj, &want))
-		problem(c, site, path, VERIFY_ALL_TIME, "%s %s: its rows and "
+		problem(&c->rep, site, path, VERIFY_ALL_TIME,
+		    "%s %s: its rows and "
 		    "adjustment of %s add up to %s", site, what, kind,
 		    over ? "more than 2^64" : "less than 0");
 	else if (want != total)
-		problem(c, site, path, VERIFY_ALL_TIME, "%s %s: total %" PRIu64
+		problem(&c->rep, site, path, VERIFY_ALL_TIME,
+		    "%s %s: total %" PRIu64
 		    " %s, its rows and adjustment add up to %" PRIu64, site,
 		    what, total, kind, want);
 	if (total > STORE_COUNT_MAX)
-		problem(c, site, path, VERIFY_ALL_TIME, "%s %s: %" PRIu64 " %s, "
+		problem(&c->rep, site, path, VERIFY_ALL_TIME,
+		    "%s %s: %" PRIu64 " %s, "
 		    "more than the largest count (%" PRId64 ")", site, what,
 		    total, kind, (int64_t)STORE_COUNT_MAX);
 }
@@ -253,20 +266,24 @@ verify_series(void *arg, const char *site, const char *path,
 		c->site_total = sc->total;
 		c->pages = 0;
 		if (!site_name_valid(site))
-			problem(c, site, NULL, VERIFY_ALL_TIME, "invalid site "
+			problem(&c->rep, site, NULL, VERIFY_ALL_TIME,
+			    "invalid site "
 			    "id \"%s\"", site);
 		if (!c->has_site_series)
-			problem(c, site, path, VERIFY_ALL_TIME, "%s: pages "
+			problem(&c->rep, site, path, VERIFY_ALL_TIME,
+			    "%s: pages "
 			    "without the site's own series", site);
 	}
 	c->is_site = path[0] == '\0';
 	if (!c->is_site) {
 		c->pages++;
 		if (!path_ok(path))
-			problem(c, site, path, VERIFY_ALL_TIME, "%s: invalid "
+			problem(&c->rep, site, path, VERIFY_ALL_TIME,
+			    "%s: invalid "
 			    "path \"%s\"", site, path);
 		if (c->has_site_series && sc->total.views > c->site_total.views)
-			problem(c, site, path, VERIFY_ALL_TIME, "%s %s: %" PRIu64
+			problem(&c->rep, site, path, VERIFY_ALL_TIME,
+			    "%s %s: %" PRIu64
 			    " views in all, more than the site's %" PRIu64,
 			    site, path, sc->total.views, c->site_total.views);
 	}
@@ -281,10 +298,10 @@ verify_series(void *arg, const char *site, const char *path,
 	verify_total(c, site, path, "visitors", sc->total.visitors,
 	    c->sum_visitors, c->over_visitors, c->adj_visitors);
 	if (sc->total.visitors > sc->total.views)
-		problem(c, site, path, VERIFY_ALL_TIME, "%s %s: %" PRIu64
+		problem(&c->rep, site, path, VERIFY_ALL_TIME, "%s %s: %" PRIu64
 		    " visitors in all but only %" PRIu64 " views", site, what,
 		    sc->total.visitors, sc->total.views);
-	return c->stop;
+	return c->rep.stop;
 }
 
 int
@@ -296,15 +313,15 @@ ctl_verify(struct store_view *v, const char *site, verify_fn fn, void *arg,
 
 	memset(&c, 0, sizeof(c));
 	c.v = v;
-	c.fn = fn;
-	c.arg = arg;
+	c.rep.fn = fn;
+	c.rep.arg = arg;
 	c.tot = tot;
 	rc = store_each_series(v, site, verify_series, &c);
-	if (rc == STORE_OK || c.stop)
+	if (rc == STORE_OK || c.rep.stop)
 		finish_site(&c);
 	free(c.days);
-	if (c.stop)
-		return c.stop;
+	if (c.rep.stop)
+		return c.rep.stop;
 	return rc;
 }
 
@@ -315,9 +332,7 @@ ctl_verify(struct store_view *v, const char *site, verify_fn fn, void *arg,
 
 struct verify_ref {
 	struct store_view *v;
-	verify_fn	 fn;
-	void		*arg;
-	int		 stop;
+	struct reporter	 rep;
 	long		 max;
 	struct verify_totals *tot;
 	char		 site[SITE_NAME_MAX + 2];
@@ -327,29 +342,6 @@ struct verify_ref {
 	uint64_t	 hosts;		/* of the day, (other) aside */
 	uint64_t	 views;		/* of the day, summed, saturating */
 };
-
-static void ref_problem(struct verify_ref *, const char *, int, const char *,
-    ...) TALLY_PRINTF(4, 5);
-
-static void
-ref_problem(struct verify_ref *r, const char *site, int day, const char *fmt,
-    ...)
-{
-	struct verify_problem p;
-	char msg[1024];
-	va_list ap;
-
-	if (r->stop)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	p.site = site;
-	p.path = NULL;
-	p.day = day;
-	p.msg = msg;
-	r->stop = r->fn(r->arg, &p);
-}
 
 /* The day just walked: its hosts within the cap, and no more views from
  * elsewhere than the site had that day. */
@@ -363,14 +355,17 @@ ref_finish_day(struct verify_ref *r)
 		goto out;
 	day_format(r->day, d);
 	if (r->hosts > (uint64_t)r->max)
-		ref_problem(r, r->site, r->day, "%s %s: %" PRIu64 " referring "
+		problem(&r->rep, r->site, NULL, r->day,
+		    "%s %s: %" PRIu64 " referring "
 		    "hosts, more than max_referrers (%ld) and %s", r->site, d,
 		    r->hosts, r->max, STORE_REFERRER_OTHER);
 	if (store_get(r->v, r->site, SITE_SERIES, r->day, &sc) != STORE_OK)
-		ref_problem(r, r->site, r->day, "%s %s: the site's day cannot "
+		problem(&r->rep, r->site, NULL, r->day,
+		    "%s %s: the site's day cannot "
 		    "be read", r->site, d);
 	else if (r->views > sc.day.views)
-		ref_problem(r, r->site, r->day, "%s %s: %" PRIu64 " views from "
+		problem(&r->rep, r->site, NULL, r->day,
+		    "%s %s: %" PRIu64 " views from "
 		    "referrers, more than the site's %" PRIu64, r->site, d,
 		    r->views, sc.day.views);
 out:
@@ -394,7 +389,8 @@ verify_referrer(void *arg, const char *site, int day, const char *host,
 			return STORE_ERROR;
 		r->site_known = sc.exists && site_name_valid(site);
 		if (!r->site_known)
-			ref_problem(r, site, VERIFY_ALL_TIME, "referrer rows of "
+			problem(&r->rep, site, NULL, VERIFY_ALL_TIME,
+			    "referrer rows of "
 			    "\"%s\", a site without counts", site);
 	}
 	if (!r->in_day || r->day != day) {
@@ -407,18 +403,20 @@ verify_referrer(void *arg, const char *site, int day, const char *host,
 	day_format(day, d);
 	if (!referrer_name_valid(host)) {
 		text_escape(ehost, sizeof(ehost), host, strlen(host));
-		ref_problem(r, site, day, "%s %s: invalid referrer \"%s\"",
+		problem(&r->rep, site, NULL, day,
+		    "%s %s: invalid referrer \"%s\"",
 		    site, d, ehost);
 	}
 	if (views == 0 || views > STORE_COUNT_MAX)
-		ref_problem(r, site, day, "%s %s: %" PRIu64 " views from %s "
+		problem(&r->rep, site, NULL, day,
+		    "%s %s: %" PRIu64 " views from %s "
 		    "(1 to %" PRId64 ")", site, d, views, host,
 		    (int64_t)STORE_COUNT_MAX);
 	if (strcmp(host, STORE_REFERRER_OTHER) != 0)
 		r->hosts++;
 	if (__builtin_add_overflow(r->views, views, &r->views))
 		r->views = UINT64_MAX;
-	return r->stop;
+	return r->rep.stop;
 }
 
 int
@@ -430,14 +428,14 @@ ctl_verify_referrers(struct store_view *v, const char *site, long max,
 
 	memset(&r, 0, sizeof(r));
 	r.v = v;
-	r.fn = fn;
-	r.arg = arg;
+	r.rep.fn = fn;
+	r.rep.arg = arg;
 	r.max = max;
 	r.tot = tot;
 	rc = store_each_referrer_row(v, site, verify_referrer, &r);
-	if (rc == STORE_OK || r.stop)
+	if (rc == STORE_OK || r.rep.stop)
 		ref_finish_day(&r);
-	if (r.stop)
-		return r.stop;
+	if (r.rep.stop)
+		return r.rep.stop;
 	return rc;
 }
