@@ -56,6 +56,21 @@ export_put(struct export_state *es, const struct exportrow *row)
 	return STORE_OK;
 }
 
+/*
+ * A path or host as export writes it: escaped on a terminal, for a store
+ * from before paths were checked may hold controls; a file gets the
+ * bytes, which import names. shown holds 4 * len + 1 bytes.
+ */
+static const char *
+for_output(const struct export_state *es, const char *s, char *shown,
+    size_t shownsz)
+{
+	if (!es->tty || es->fmt != FMT_CSV)
+		return s;
+	text_escape(shown, shownsz, s, strlen(s));
+	return shown;
+}
+
 static int
 export_referrer(void *arg, int day, const char *host, uint64_t views)
 {
@@ -66,12 +81,7 @@ export_referrer(void *arg, int day, const char *host, uint64_t views)
 	memset(&row, 0, sizeof(row));
 	row.site = es->site;
 	row.day = day;
-	row.referrer = host;
-	/* As paths: checked on the way in, never raw onto a terminal. */
-	if (es->tty && es->fmt == FMT_CSV) {
-		text_escape(shown, sizeof(shown), host, strlen(host));
-		row.referrer = shown;
-	}
+	row.referrer = for_output(es, host, shown, sizeof(shown));
 	row.views = views;
 	return export_put(es, &row);
 }
@@ -96,13 +106,7 @@ export_row(void *arg, const char *site, const char *path, int day,
 
 	memset(&row, 0, sizeof(row));
 	row.site = site;
-	row.path = path;
-	/* A store from before paths were checked may hold controls: not
-	 * raw onto a terminal. A file gets the bytes, which import names. */
-	if (es->tty && es->fmt == FMT_CSV) {
-		text_escape(shown, sizeof(shown), path, strlen(path));
-		row.path = shown;
-	}
+	row.path = for_output(es, path, shown, sizeof(shown));
 	row.day = day;
 	row.views = c->views;
 	row.visitors = c->visitors;
