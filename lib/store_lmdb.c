@@ -2175,35 +2175,42 @@ store_each_referrer_row(struct store_view *v, const char *site,
 	return referrer_walk(v, site, 0, INT_MAX, NULL, cb, arg);
 }
 
-/* Puts the cursor on host's row of the day of key; MDB_NOTFOUND when
- * there is none. *nhosts: the day's rows. */
+/* Puts the cursor on host's row of the day of key and reads its views;
+ * MDB_NOTFOUND when there is none, MDB_CORRUPTED when the row is not
+ * one. */
 static int
-referrer_find(struct store_txn *t, MDB_cursor *cur, MDB_val *k,
-    const char *host, uint64_t *views, size_t *nhosts)
+referrer_lookup(MDB_cursor *cur, MDB_val *k, const char *host,
+    uint64_t *views)
 {
 	unsigned char rec[STORE_REFERRER_MAX + REFERRER_TAIL];
 	char found[STORE_REFERRER_MAX + 1];
+	MDB_val d;
+	int rc;
+
+	*views = 0;
+	d.mv_size = referrer_rec(rec, host, 0);
+	d.mv_data = rec;
+	if ((rc = mdb_cursor_get(cur, k, &d, MDB_GET_BOTH)) != 0)
+		return rc;
+	return referrer_unrec(&d, found, views) == -1 ? MDB_CORRUPTED : 0;
+}
+
+/* referrer_lookup, and *nhosts: the day's rows. */
+static int
+referrer_find(MDB_cursor *cur, MDB_val *k, const char *host,
+    uint64_t *views, size_t *nhosts)
+{
 	MDB_val d;
 	size_t n;
 	int rc;
 
 	*nhosts = 0;
 	*views = 0;
-	rc = mdb_cursor_get(cur, k, &d, MDB_SET);
-	if (rc)
-		return rc;
-	if ((rc = mdb_cursor_count(cur, &n)) != 0)
+	if ((rc = mdb_cursor_get(cur, k, &d, MDB_SET)) != 0 ||
+	    (rc = mdb_cursor_count(cur, &n)) != 0)
 		return rc;
 	*nhosts = n;
-	d.mv_size = referrer_rec(rec, host, 0);
-	d.mv_data = rec;
-	if ((rc = mdb_cursor_get(cur, k, &d, MDB_GET_BOTH)) != 0)
-		return rc;
-	if (referrer_unrec(&d, found, views) == -1) {
-		set_error("corrupt referrer row");
-		return MDB_CORRUPTED;
-	}
-	return 0;
+	return referrer_lookup(cur, k, host, views);
 }
 
 static int
@@ -2228,12 +2235,11 @@ referrer_put(struct store_txn *t, const char *site, int day, const char *host,
 		return fail(t->st, rc, "mdb_cursor_open");
 	k.mv_size = referrer_key(key, site, day);
 	k.mv_data = key;
-	rc = referrer_find(t, cur, &k, host, &have, &nhosts);
+	rc = referrer_find(cur, &k, host, &have, &nhosts);
 	/* A new host past the day's max: its views go to "(other)". */
 	if (rc == MDB_NOTFOUND && !exact &&
 	    strcmp(host, STORE_REFERRER_OTHER) != 0) {
-		rc = referrer_find(t, cur, &k, STORE_REFERRER_OTHER, &other,
-		    &n);
+		rc = referrer_find(cur, &k, STORE_REFERRER_OTHER, &other, &n);
 		if (nhosts - (rc == 0) >= max) {
 			host = STORE_REFERRER_OTHER;
 			have = other;
@@ -2245,8 +2251,6 @@ referrer_put(struct store_txn *t, const char *site, int day, const char *host,
 		flags = MDB_CURRENT;
 	else if (rc != MDB_NOTFOUND) {
 		mdb_cursor_close(cur);
-		if (rc == MDB_CORRUPTED)
-			return STORE_ERROR;
 		return fail(t->st, rc, "reading a referrer");
 	}
 	if (exact) {
@@ -2288,32 +2292,22 @@ store_referrer_get(struct store_view *v, const char *site, int day,
     const char *host, uint64_t *views)
 {
 	unsigned char key[REFERRER_SITE_MAX + 5];
-	unsigned char rec[STORE_REFERRER_MAX + REFERRER_TAIL];
-	char found[STORE_REFERRER_MAX + 1];
-	MDB_val k, d;
 	MDB_cursor *cur;
+	MDB_val k;
 	int rc;
 
 	*views = 0;
 	if (!v->st->has_referrers || day < 0 || strlen(site) > REFERRER_SITE_MAX ||
-	    referrer_rec(rec, host, 0) == 0)
+	    strlen(host) == 0 || strlen(host) > STORE_REFERRER_MAX)
 		return STORE_OK;
 	if ((rc = mdb_cursor_open(v->txn, v->st->referrers, &cur)) != 0)
 		return fail(v->st, rc, "mdb_cursor_open");
 	k.mv_size = referrer_key(key, site, day);
 	k.mv_data = key;
-	d.mv_size = referrer_rec(rec, host, 0);
-	d.mv_data = rec;
-	rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH);
+	rc = referrer_lookup(cur, &k, host, views);
 	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND)
-		return STORE_OK;
-	if (rc)
+	if (rc && rc != MDB_NOTFOUND)
 		return fail(v->st, rc, "reading a referrer");
-	if (referrer_unrec(&d, found, views) == -1) {
-		set_error("corrupt referrer row");
-		return STORE_ERROR;
-	}
 	return STORE_OK;
 }
 
