@@ -576,17 +576,13 @@ access_log(struct http_request *r, int status, size_t len)
 	    r->method ? r->method : "-", path, status, len, ms);
 }
 
-/* Appends a and b (either may be empty) to out at n; the caller has
- * checked the room. */
-static size_t
-put(char *out, size_t n, const void *a, size_t alen, const void *b,
-    size_t blen)
+/* Copies len bytes of src to p; returns the end. */
+static char *
+put(char *p, const void *src, size_t len)
 {
-	if (alen)
-		memcpy(out + n, a, alen);
-	if (blen)
-		memcpy(out + n + alen, b, blen);
-	return n + alen + blen;
+	if (len > 0)
+		memcpy(p, src, len);
+	return p + len;
 }
 
 void
@@ -595,8 +591,9 @@ http_respond(struct http_request *r, int status, const char *content_type,
 {
 	struct http_conn *c = r->conn;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	char head[2048];
-	size_t n, ctlen, hlen, blen;
+	struct evbuffer_iovec v;
+	char head[256], *p;
+	size_t n, ctlen, hlen, blen, total;
 
 	if (c->dead) {
 		c->waiting = false;
@@ -622,34 +619,27 @@ http_respond(struct http_request *r, int status, const char *content_type,
 	ctlen = content_type ? strlen(content_type) : 0;
 	hlen = headers ? strlen(headers) : 0;
 	blen = r->verb != HTTP_VERB_HEAD ? len : 0;
-	if (n + 14 + ctlen + 2 + 19 + hlen + 2 + blen <= sizeof(head)) {
-		/* The usual small answer: one copy into the output, where
-		 * each evbuffer_add costs as much as the copying. */
-		if (content_type) {
-			n = put(head, n, "Content-Type: ", 14, content_type,
-			    ctlen);
-			n = put(head, n, "\r\n", 2, NULL, 0);
-		}
-		if (c->closing)
-			n = put(head, n, "Connection: close\r\n", 19, NULL, 0);
-		n = put(head, n, headers, hlen, "\r\n", 2);
-		n = put(head, n, body, blen, NULL, 0);
-		evbuffer_add(out, head, n);
-	} else {
-		evbuffer_add(out, head, n);
-		if (content_type) {
-			evbuffer_add(out, "Content-Type: ", 14);
-			evbuffer_add(out, content_type, ctlen);
-			evbuffer_add(out, "\r\n", 2);
-		}
-		if (c->closing)
-			evbuffer_add(out, "Connection: close\r\n", 19);
-		if (headers)
-			evbuffer_add(out, headers, hlen);
-		evbuffer_add(out, "\r\n", 2);
-		if (blen)
-			evbuffer_add(out, body, blen);
+	/*
+	 * The whole answer is written straight into the output in one
+	 * piece: each evbuffer_add of a piece costs as much as copying it.
+	 */
+	total = n + (content_type ? 14 + ctlen + 2 : 0) +
+	    (c->closing ? 19 : 0) + hlen + 2 + blen;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) != 1)
+		fatalx("answer of %zu bytes: out of memory", total);
+	p = put(v.iov_base, head, n);
+	if (content_type) {
+		p = put(p, "Content-Type: ", 14);
+		p = put(p, content_type, ctlen);
+		p = put(p, "\r\n", 2);
 	}
+	if (c->closing)
+		p = put(p, "Connection: close\r\n", 19);
+	p = put(p, headers, hlen);
+	p = put(p, "\r\n", 2);
+	put(p, body, blen);
+	v.iov_len = total;
+	evbuffer_commit_space(out, &v, 1);
 
 	if (c->srv->limits.access_log)
 		access_log(r, status, len);
