@@ -165,6 +165,33 @@ def write_file(path, text):
     return path
 
 
+def need_lmdb_tools(*tools):
+    """Skips the test unless lmdb-utils' tools are there."""
+    for t in tools or ("mdb_dump", "mdb_load"):
+        if shutil.which(t) is None:
+            raise Skip("%s not installed (Debian: lmdb-utils)" % t)
+
+
+def mdb_dump(data):
+    """mdb_dump -a of a store: every database, as text."""
+    p = subprocess.run(["mdb_dump", "-a", data], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    eq(p.returncode, 0, "mdb_dump -a: %r" % p.stderr[:300])
+    return p.stdout.decode("ascii")
+
+
+def mdb_load(text):
+    """mdb_load of a dump into a fresh data directory."""
+    data = os.path.join(mkdtemp(), "data")
+    os.makedirs(data)
+    path = write_file(os.path.join(mkdtemp(), "dump.txt"), text)
+    p = subprocess.run(["mdb_load", "-f", path, data],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    eq(p.returncode, 0, "mdb_load: %r" % p.stderr[:300])
+    return data
+
+
 def query(**params):
     """Builds a query string from keyword arguments, values None left out."""
     return urllib.parse.urlencode(

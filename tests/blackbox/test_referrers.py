@@ -8,17 +8,16 @@ them; a store of the schema before them is migrated, never refused."""
 import json
 import os
 import re
-import shutil
 import struct
-import subprocess
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (BROWSER_UA, Daemon, Skip, check, eq,  # noqa: E402
-                     check_counts_shape, mkdtemp, parse_json, run_tallyctl,
-                     utc_today, write_file)
+from harness import (BROWSER_UA, Daemon, check,  # noqa: E402
+                     check_counts_shape, eq, mdb_dump, mdb_load,
+                     mkdtemp, need_lmdb_tools, parse_json,
+                     run_tallyctl, utc_today, write_file)
 
 BLOG = "https://blog.example"
 SITES_INI = """\
@@ -358,30 +357,6 @@ def test_import_refuses_what_check_would():
     check("3 referring hosts" in out, "check with a smaller cap: %r" % out)
 
 
-def need_tools():
-    for t in ("mdb_dump", "mdb_load"):
-        if shutil.which(t) is None:
-            raise Skip("%s not installed (Debian: lmdb-utils)" % t)
-
-
-def dump(data):
-    p = subprocess.run(["mdb_dump", "-a", data], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=60)
-    eq(p.returncode, 0, "mdb_dump -a: %r" % p.stderr[:300])
-    return p.stdout.decode("ascii")
-
-
-def load(text):
-    data = os.path.join(mkdtemp(), "data")
-    os.makedirs(data)
-    path = write_file(os.path.join(mkdtemp(), "dump.txt"), text)
-    p = subprocess.run(["mdb_load", "-f", path, data],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=60)
-    eq(p.returncode, 0, "mdb_load: %r" % p.stderr[:300])
-    return data
-
-
 def databases(text):
     """The dump as {name: (header lines, [(key hex, value hex)])}."""
     out, name, lines = {}, None, text.split("\n")
@@ -428,7 +403,7 @@ def day_number(iso):
 
 
 def test_check_reports_referrers_that_cannot_be_right():
-    need_tools()
+    need_lmdb_tools()
     today = utc_today()
     data = os.path.join(mkdtemp(), "data")
     ctl("--data", data, "import", "--create", write_file(
@@ -437,7 +412,7 @@ def test_check_reports_referrers_that_cannot_be_right():
         "blog,%s,referrer:a.example,2,0\n" % (today, today)))
     out, _ = ctl("--data", data, "check")
     check("1 referrer rows" in out, "check counts the rows: %r" % out)
-    dbs = databases(dump(data))
+    dbs = databases(mdb_dump(data))
     check("referrers" in dbs, "no referrers database: %r" % list(dbs))
     day = struct.pack(">I", day_number(today))
     rows = dbs["referrers"][1]
@@ -450,7 +425,7 @@ def test_check_reports_referrers_that_cannot_be_right():
     rows.append(((b"blog\0" + day).hex(),
                  (b"z.example\0" + struct.pack("<Q", 5)).hex()))
     rows.sort()
-    bad = load(undump(dbs))
+    bad = mdb_load(undump(dbs))
     out, err = ctl("--data", bad, "check", want=1)
     for want in ('"ghost", a site without counts', 'invalid referrer '
                  '"Evil/Path?q"', "0 views from Evil/Path?q",
@@ -463,32 +438,32 @@ def test_check_reports_referrers_that_cannot_be_right():
 def test_schema1_store_is_migrated():
     """A store written before referrers (schema 1, no "referrers"
     database) is read as it is, and tallyd migrates it."""
-    need_tools()
+    need_lmdb_tools()
     today = utc_today()
     src = os.path.join(mkdtemp(), "data")
     ctl("--data", src, "import", "--create", write_file(
         os.path.join(mkdtemp(), "a.csv"),
         "site,day,path,views,visitors\nblog,%s,*,3,2\nblog,%s,/p,3,2\n"
         % (today, today)))
-    dbs = databases(dump(src))
+    dbs = databases(mdb_dump(src))
     del dbs["referrers"]
     dbs["meta"] = (dbs["meta"][0], [
         (k, (1).to_bytes(4, "little").hex() if bytes.fromhex(k) == b"schema"
          else v) for k, v in dbs["meta"][1]])
-    data = load(undump(dbs))
-    eq(schema_of(databases(dump(data))), 1, "schema of the old store")
+    data = mdb_load(undump(dbs))
+    eq(schema_of(databases(mdb_dump(data))), 1, "schema of the old store")
     # read-only: as it is
     before = export(data)
     eq(referrers(data), [], "referrers of an old store")
     out, _ = ctl("--data", data, "check")
     check(out.startswith("ok: schema 1,"), "check of an old store: %r" % out)
-    eq(schema_of(databases(dump(data))), 1, "a reader changes nothing")
+    eq(schema_of(databases(mdb_dump(data))), 1, "a reader changes nothing")
     # tallyd: migrated, counts kept, referrers counted
     d = daemon(data=data)
     c = post(d, "https://a.example/")
     eq((c["page"]["views"], c["today"]["views"]), (4, 4), "counts kept")
     d.stop()
-    eq(schema_of(databases(dump(data))), 2, "schema after tallyd")
+    eq(schema_of(databases(mdb_dump(data))), 2, "schema after tallyd")
     eq(referrers(data), [("a.example", 1)], "referrers after migration")
     ctl("--data", data, "check")
     check(export(data).startswith(before.replace("*,3,2", "*,4,3")

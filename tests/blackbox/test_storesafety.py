@@ -26,9 +26,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (BROWSER_UA, Daemon, Failure, Skip, check, eq,  # noqa: E402
-                     free_port, mkdtemp, parse_json, run_tallyctl,
-                     write_file)
+from harness import (BROWSER_UA, Daemon, Failure, check,  # noqa: E402
+                     eq, free_port, mdb_dump, mdb_load, mkdtemp,
+                     need_lmdb_tools, parse_json, run_tallyctl)
 
 SCALE = float(os.environ.get("TALLY_TIME_SCALE", "1"))
 
@@ -256,31 +256,6 @@ def test_truncated_to_a_page_refused_unchanged():
 
 # ------------------------------------------------- schema, via lmdb-utils
 
-def need_tools():
-    for t in ("mdb_dump", "mdb_load", "mdb_stat"):
-        if shutil.which(t) is None:
-            raise Skip("%s not installed (Debian: lmdb-utils)" % t)
-
-
-def dump(data):
-    p = subprocess.run(["mdb_dump", "-a", data], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=60)
-    eq(p.returncode, 0, "mdb_dump -a: %r" % p.stderr[:300])
-    return p.stdout.decode("ascii")
-
-
-def load(text):
-    """mdb_load of a dump into a fresh data directory."""
-    data = os.path.join(mkdtemp(), "data")
-    os.makedirs(data)
-    path = write_file(os.path.join(mkdtemp(), "dump.txt"), text)
-    p = subprocess.run(["mdb_load", "-f", path, data],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=60)
-    eq(p.returncode, 0, "mdb_load: %r" % p.stderr[:300])
-    return data
-
-
 def with_schema(text, version):
     """The dump with meta "schema" set to version (u32 little-endian)."""
     out, db, done, lines = [], None, False, text.split("\n")
@@ -308,17 +283,17 @@ def schema_of(text):
 
 
 def test_newer_schema_refused_unchanged():
-    need_tools()
+    need_lmdb_tools("mdb_dump", "mdb_load", "mdb_stat")
     src = store()
-    text = dump(src)
+    text = mdb_dump(src)
     current = schema_of(text)
     # The dump/load round trip itself gives a store tally accepts.
-    same = load(text)
+    same = mdb_load(text)
     rc, out, err = run_tallyctl("--data", same, "--json", "page", "/s/0001")
     eq(rc, 0, "tallyctl page on a reloaded store (stderr %r)" % err[:300])
     eq(parse_json(out.encode())["page"]["views"], 1, "views after reload")
     for newer in (current + 1, 99):
-        data = load(with_schema(text, newer))
+        data = mdb_load(with_schema(text, newer))
         err = refused_everywhere(data, ("newer", "schema"),
                                  "schema version %d" % newer)
         check("newer" in err.lower() or str(newer) in err,
@@ -328,8 +303,8 @@ def test_newer_schema_refused_unchanged():
 def test_foreign_lmdb_environment_not_adopted():
     """An LMDB environment of some other program is not a tally store:
     tallyd must not add its databases to it."""
-    need_tools()
-    data = load("VERSION=3\nformat=bytevalue\ndatabase=other\ntype=btree\n"
+    need_lmdb_tools("mdb_dump", "mdb_load", "mdb_stat")
+    data = mdb_load("VERSION=3\nformat=bytevalue\ndatabase=other\ntype=btree\n"
                 "HEADER=END\n %s\n %s\nDATA=END\n"
                 % (b"key".hex(), b"value".hex()))
     refused_everywhere(data, ("not a tally store", "refus", "schema"),
@@ -448,7 +423,7 @@ def test_stale_reader_cleared_by_next_tallyctl():
     """tallyctl killed while tallyd runs: its slot stays (tallyd keeps the
     store open); tallyd commits on regardless; the next tallyctl clears
     it."""
-    need_tools()
+    need_lmdb_tools("mdb_dump", "mdb_load", "mdb_stat")
     data = copy_store(big_store())
     d = Daemon(["--commit-interval", "50ms"], data=data)
     pids = []
@@ -475,7 +450,7 @@ def test_stale_reader_cleared_by_tallyd_start():
     """A restarted tallyd clears the slot of a killed tallyctl, even while
     a live tallyctl keeps the store open (so LMDB does not reset the
     table) -- and leaves the live one's slot alone."""
-    need_tools()
+    need_lmdb_tools("mdb_dump", "mdb_load", "mdb_stat")
     data = copy_store(big_store())
     d = Daemon(["--commit-interval", "50ms"], data=data)
     holder = blocked_export(data)
