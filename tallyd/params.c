@@ -32,6 +32,7 @@ static const char *const param_names[P_COUNT_KEYS] = {
 	[P_SHARE] = "share",
 	[P_PREFIX] = "prefix",
 	[P_PAGE] = "page",
+	[P_PERIOD] = "period",
 };
 
 void

@@ -25,6 +25,7 @@ enum param_key {
 	P_SHARE,
 	P_PREFIX,
 	P_PAGE,
+	P_PERIOD,
 	P_COUNT_KEYS
 };
 

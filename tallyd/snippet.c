@@ -33,10 +33,7 @@
 /* The icon never changes under its name: browsers keep it a week. */
 #define FAVICON_CACHE	"Cache-Control: public, max-age=604800\r\n"
 
-/* Answers that a page on any origin may load as a script or image, also
- * under Cross-Origin-Embedder-Policy. */
-#define EMBEDDABLE	"Cross-Origin-Resource-Policy: cross-origin\r\n" \
-			"X-Content-Type-Options: nosniff\r\n"
+#define EMBEDDABLE	ROUTE_EMBEDDABLE
 
 /* GIF89a, 1x1, one transparent colour: the smallest valid image. */
 static const unsigned char pixel_gif[43] = {
@@ -421,8 +418,7 @@ route_counter_svg(struct route_ctx *ctx)
 	buf_init(&b);
 	render_badge_svg(&b, items, (size_t)n, locale, &look);
 	route_add_header(ctx, "Cache-Control: no-store\r\n" EMBEDDABLE
-	    "Content-Security-Policy: default-src 'none'; "
-	    "style-src 'unsafe-inline'\r\n");
+	    ROUTE_SVG_CSP);
 	http_respond(ctx->r, 200, "image/svg+xml; charset=utf-8", ctx->headers,
 	    b.data, b.len);
 	buf_free(&b);
