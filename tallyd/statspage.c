@@ -334,7 +334,8 @@ top_by_id(struct store_view *v, struct page_data *pd, const struct sums *s)
 		if (s->by_id[i].views > 0)
 			ids[nids++] = (uint32_t)i;
 	sort_sums = s->by_id;
-	qsort(ids, nids, sizeof(*ids), id_cmp);
+	if (nids > 0)
+		qsort(ids, nids, sizeof(*ids), id_cmp);
 	for (i = 0; i < nids && pd->ntop < want; i++) {
 		rc = store_series_name(v, ids[i], site, sizeof(site), path,
 		    sizeof(path));
@@ -380,7 +381,7 @@ read_top(struct store_view *v, struct page_data *pd)
 		rc = top_by_id(v, pd, &s);
 	else {
 		rc = store_each_series(v, q->site, walk_page, &sw);
-		if (rc == STORE_OK)
+		if (rc == STORE_OK && pd->ntop > 0)
 			qsort(pd->top, pd->ntop, sizeof(*pd->top), top_cmp);
 	}
 	if (rc != STORE_OK)
@@ -393,14 +394,14 @@ read_top(struct store_view *v, struct page_data *pd)
 			free(pd->top[i].path);
 			pd->top[i].path = NULL;
 		}
-	if (first < pd->ntop) {
+	if (first > 0 && first < pd->ntop) {
 		memmove(pd->top, pd->top + first, (pd->ntop - first) *
 		    sizeof(*pd->top));
 		pd->ntop -= first;
-		if (pd->ntop > STATS_TOP_PER_PAGE)
-			pd->ntop = STATS_TOP_PER_PAGE;
-	} else
+	} else if (first > 0)
 		pd->ntop = 0;
+	if (pd->ntop > STATS_TOP_PER_PAGE)
+		pd->ntop = STATS_TOP_PER_PAGE;
 done:
 	free(s.by_id);
 	return rc;
@@ -449,7 +450,7 @@ read_referrers(struct store_view *v, struct page_data *pd)
 	int rc;
 
 	rc = store_each_referrer(v, q->site, pd->from, pd->to, ref_row, pd);
-	if (rc != STORE_OK)
+	if (rc != STORE_OK || pd->nrefs == 0)
 		return rc;
 	qsort(pd->refs, pd->nrefs, sizeof(*pd->refs), ref_host_cmp);
 	for (i = 0; i < pd->nrefs; i++) {
