@@ -6,7 +6,10 @@
  * the previous period in one walk; the top pages of a recent window
  * from the day-first rows (one range however many pages, see store.h),
  * naming only the pages shown; those of all time from the series walk.
- * Only a window older than the day-first rows sums each page's days.
+ * A window older than the day-first rows ranks pages by their all-time
+ * counts, which no window exceeds, and sums the days of pages in that
+ * order until no page left can reach the list: a few hundred pages
+ * rather than all of them.
  *
  * The HTML needs no script and loads nothing: charts are inline SVG with
  * a <title> per bar (the browser's tooltip) and a table beside them for
@@ -272,7 +275,7 @@ sum_day(void *arg, const char *site, const char *path, int day,
 }
 
 /* Every page of the site matching the prefix, its window summed from
- * sums, its all-time count or its own days. */
+ * sums, or its all-time count: the window itself, or a bound of it. */
 static int
 walk_page(void *arg, const char *site, const char *path,
     const struct series_counts *sc)
@@ -280,7 +283,6 @@ walk_page(void *arg, const char *site, const char *path,
 	struct series_walk *sw = arg;
 	const struct stats_query *q = sw->pd->q;
 	struct counts c;
-	int rc;
 
 	if (path[0] == '\0' || !has_prefix(path, q->prefix))
 		return 0;
@@ -288,19 +290,102 @@ walk_page(void *arg, const char *site, const char *path,
 		if (sc->id >= sw->sums->n)
 			return 0;
 		c = sw->sums->by_id[sc->id];
-	} else if (q->period == PERIOD_ALL)
+	} else
 		c = sc->total;
-	else {
-		memset(&sw->one, 0, sizeof(sw->one));
-		rc = store_each_day(sw->v, site, path, q->from, q->to, false,
-		    sum_day, sw);
-		if (rc != STORE_OK)
-			return rc;
-		c = sw->one;
-	}
 	if (c.views > 0)
 		top_push(sw->pd, path, sc->id, &c);
 	return 0;
+}
+
+/* A min-heap of the views of the best pages so far: its top is the
+ * least of them, which a page must beat to enter the list. */
+struct min_heap {
+	uint64_t	*v;
+	size_t		 n, cap;
+};
+
+static void
+heap_push(struct min_heap *h, uint64_t views)
+{
+	size_t i, parent;
+	uint64_t t;
+
+	if (h->n == h->cap) {
+		if (views <= h->v[0])
+			return;
+		/* Replace the least and sift it down. */
+		h->v[0] = views;
+		for (i = 0;;) {
+			size_t l = 2 * i + 1, r = l + 1, m = i;
+
+			if (l < h->n && h->v[l] < h->v[m])
+				m = l;
+			if (r < h->n && h->v[r] < h->v[m])
+				m = r;
+			if (m == i)
+				break;
+			t = h->v[i];
+			h->v[i] = h->v[m];
+			h->v[m] = t;
+			i = m;
+		}
+		return;
+	}
+	for (i = h->n++, h->v[i] = views; i > 0; i = parent) {
+		parent = (i - 1) / 2;
+		if (h->v[parent] <= h->v[i])
+			break;
+		t = h->v[i];
+		h->v[i] = h->v[parent];
+		h->v[parent] = t;
+	}
+}
+
+/*
+ * The window of each page, in the order of their all-time counts (which
+ * bound it: pd->top holds them, sorted), until the next page's bound is
+ * below the list's least: then no page left can enter it. Ties at the
+ * bound are taken, so the list is that of summing every page. (A page
+ * whose all-time count was set below its days, tallyctl set, has a
+ * bound too low and may be missed.)
+ */
+static int
+top_by_bound(struct store_view *v, struct page_data *pd)
+{
+	const struct stats_query *q = pd->q;
+	struct series_walk sw = { pd, v, NULL, { 0, 0 } };
+	struct min_heap h;
+	size_t i, n = 0;
+	int rc = STORE_OK;
+
+	h.cap = (size_t)q->page * STATS_TOP_PER_PAGE + 1;
+	h.n = 0;
+	if ((h.v = calloc(h.cap, sizeof(*h.v))) == NULL)
+		fatal("stats top");
+	for (i = 0; i < pd->ntop; i++) {
+		if (h.n == h.cap && pd->top[i].c.views < h.v[0])
+			break;
+		memset(&sw.one, 0, sizeof(sw.one));
+		rc = store_each_day(v, q->site, pd->top[i].path, q->from, q->to,
+		    false, sum_day, &sw);
+		if (rc != STORE_OK)
+			break;
+		if (sw.one.views == 0) {
+			free(pd->top[i].path);
+			continue;
+		}
+		heap_push(&h, sw.one.views);
+		pd->top[n] = pd->top[i];
+		pd->top[n++].c = sw.one;
+	}
+	/* What was not summed is not shown. */
+	for (; i < pd->ntop; i++)
+		free(pd->top[i].path);
+	pd->ntop = n;
+	free(h.v);
+	if (rc == STORE_OK && n > 0)
+		qsort(pd->top, n, sizeof(*pd->top), top_cmp);
+	return rc;
 }
 
 static const struct counts *sort_sums;	/* for id_cmp; one render thread */
@@ -383,6 +468,9 @@ read_top(struct store_view *v, struct page_data *pd)
 		rc = store_each_series(v, q->site, walk_page, &sw);
 		if (rc == STORE_OK && pd->ntop > 0)
 			qsort(pd->top, pd->ntop, sizeof(*pd->top), top_cmp);
+		if (rc == STORE_OK && sw.sums == NULL &&
+		    q->period != PERIOD_ALL)
+			rc = top_by_bound(v, pd);
 	}
 	if (rc != STORE_OK)
 		goto done;

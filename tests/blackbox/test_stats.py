@@ -362,6 +362,31 @@ def test_top_pages_paged_and_filtered():
               for link in p.links), "no link to page 2: %r" % p.links)
 
 
+def test_top_pages_of_a_long_window():
+    """Beyond the recent days, pages are ranked by their all-time counts
+    and summed in that order: a page big long ago and quiet now must
+    not stand in for the pages of the window."""
+    config = conf()
+    data = os.path.join(mkdtemp(), "data")
+    rows = [("blog", ago(500), "/old/%d" % i, 10000 + i, 1)
+            for i in range(30)]
+    rows += [("blog", ago(100 + i), "/new/%d" % i, 5 + i, 1)
+             for i in range(30)]
+    rows += [("blog", ago(200), "/old/0", 1, 1)]
+    history(data, rows, config)
+    d = daemon(data=data, config=config)
+    top = ctl_json(d, config, "top", "--site", "blog", "--days", "365",
+                   "--limit", "0")
+    got = []
+    for page in (1, 2):
+        j = page_json(d, "/stats/blog?period=12m&page=%d" % page)
+        got += [(p["path"], p["views"]) for p in j["pages"]]
+    eq(sorted(got), sorted((p["path"], p["views"]) for p in top),
+       "top pages of 12 months against tallyctl top --days 365")
+    eq(got[0], ("/new/29", 34), "the most viewed of 12 months")
+    eq(got[-1], ("/old/0", 1), "the least viewed of 12 months")
+
+
 def test_referrers_on_the_page():
     d = daemon()
     h = {"User-Agent": BROWSER_UA, "Content-Type": "text/plain",
