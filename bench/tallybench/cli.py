@@ -34,8 +34,8 @@ def parse_args():
                          "are reported (1; more on a noisy machine)")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
-    ap.add_argument("--paths", type=int, default=100000,
-                    help="distinct paths for the RSS run (100000)")
+    ap.add_argument("--paths", type=int, default=1000000,
+                    help="distinct paths for the RSS run (1000000)")
     ap.add_argument("--pages", type=int, default=100000,
                     help="pages of the generated store (100000)")
     ap.add_argument("--days", type=int, default=365,

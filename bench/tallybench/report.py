@@ -16,7 +16,8 @@ TARGETS = {
     "strict": 0.5,           # x nginx req/s
     "p99_ms": 5.0,
     "rss_idle_mib": 8.0,
-    "rss_paths_mib": 32.0,
+    "rss_paths_mib": 32.0,   # VmRSS, 100,000 paths
+    "anon_paths_mib": 16.0,  # anonymous memory, 1,000,000 paths
     "stats_ms": 20.0,
     "top_ms": 300.0,
     "row_bytes": 64.0,
@@ -190,17 +191,29 @@ def rss_rows(R):
     if "rss_paths_kib" in R:
         allc = (R["paths_counted"] == R["paths_sent"] and
                 R["paths_site_views"] == R["paths_sent"])
+        # The VmRSS target is for 100,000 paths; the anonymous one
+        # holds at any number, and is stated for 1,000,000.
+        vm_target = R["paths_sent"] == 100000
         out.append(
             "| RSS with %s paths | %.1f MiB%s, peak %.1f MiB; %s of %s "
-            "distinct paths counted%s | < %g MiB | %s |" % (
+            "distinct paths counted%s | %s | %s |" % (
                 fmt_int(R["paths_sent"]), R["rss_paths_kib"] / 1024,
                 _rss_split(R, "paths"), R["rss_paths_hwm_kib"] / 1024,
                 fmt_int(R["paths_counted"]), fmt_int(R["paths_sent"]),
                 "" if allc else
                 " (site views %s)" % fmt_int(R["paths_site_views"]),
-                TARGETS["rss_paths_mib"],
+                "< %g MiB" % TARGETS["rss_paths_mib"] if vm_target else "—",
                 verdict(R["rss_paths_kib"] / 1024 < TARGETS["rss_paths_mib"]
-                        and allc)))
+                        and allc) if vm_target else ""))
+        anon = R.get("rss_paths_anon_kib")
+        if anon is not None:
+            out.append(
+                "| anonymous memory with %s paths, once all are committed "
+                "(%.1f s after the last) | %.1f MiB | < %g MiB | %s |" % (
+                    fmt_int(R["paths_sent"]), R.get("rss_drain_s", 0),
+                    anon / 1024, TARGETS["anon_paths_mib"],
+                    verdict(anon / 1024 < TARGETS["anon_paths_mib"]
+                            and allc)))
     elif "rss_error" in R:
         out.append("| RSS, store size | not measured: %s | | |" %
                    R["rss_error"])
