@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "build-config.h"
 #include "tally/hash.h"
 #include "tally/store.h"
 
@@ -48,11 +49,27 @@ unsupported(struct store *st, const char *what)
 	return STORE_ERROR;
 }
 
+bool
+store_is_url(const char *location)
+{
+	return strncmp(location, "postgresql://", 13) == 0 ||
+	    strncmp(location, "postgres://", 11) == 0;
+}
+
 int
 store_open(struct store **out, const char *location, int flags, char *err,
     size_t errlen)
 {
 	*out = NULL;
+	if (store_is_url(location)) {
+#if HAVE_POSTGRESQL
+		return store_pg_ops.open(out, location, flags, err, errlen);
+#else
+		snprintf(err, errlen, "this tally was built without "
+		    "PostgreSQL (libpq): it cannot open a postgresql:// store");
+		return STORE_ERROR;
+#endif
+	}
 	return store_lmdb_ops.open(out, location, flags, err, errlen);
 }
 
@@ -139,6 +156,22 @@ store_reader_check(struct store *st)
 	if (st->ops->reader_check == NULL)
 		return 0;	/* no reader table to clear */
 	return st->ops->reader_check(st);
+}
+
+uint64_t
+store_reconnects(struct store *st)
+{
+	if (st->ops->reconnects == NULL)
+		return 0;	/* no connection to lose */
+	return st->ops->reconnects(st);
+}
+
+int
+store_refresh(struct store *st, uint64_t max_age_ms)
+{
+	if (st->ops->refresh == NULL)
+		return STORE_OK;	/* views read the store itself */
+	return st->ops->refresh(st, max_age_ms);
 }
 
 struct store_view *

@@ -33,6 +33,9 @@ need_store(struct ctl *ctl)
 
 	if ((rc = ctl_setup(ctl)) != 0)
 		return rc;
+	/* A database is there or not: connecting tells. */
+	if (store_is_url(ctl->data))
+		return 0;
 	snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
 	if (stat(file, &sb) == -1)
 		return ctl_fail(ctl, "no store in %s: %s", ctl->data,
@@ -466,19 +469,22 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 		return rc;
 
 	/* Before any page is read: a data file shorter than the pages in
-	 * use would be read past its end. */
-	snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
-	if (store_stat(ctl->store, &ss) != STORE_OK ||
-	    stat(file, &sb) == -1) {
-		rc = ctl_fail(ctl, "reading the size of %s: %s", file,
-		    strerror(errno));
-		goto done;
-	}
-	if ((uint64_t)sb.st_size < ss.used_bytes) {
-		rc = ctl_fail(ctl, "%s is truncated: %lld bytes, but the store "
-		    "uses %" PRIu64, file, (long long)sb.st_size,
-		    ss.used_bytes);
-		goto done;
+	 * use would be read past its end. A database's files are its
+	 * server's to check. */
+	if (!store_is_url(ctl->data)) {
+		snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
+		if (store_stat(ctl->store, &ss) != STORE_OK ||
+		    stat(file, &sb) == -1) {
+			rc = ctl_fail(ctl, "reading the size of %s: %s", file,
+			    strerror(errno));
+			goto done;
+		}
+		if ((uint64_t)sb.st_size < ss.used_bytes) {
+			rc = ctl_fail(ctl, "%s is truncated: %lld bytes, but "
+			    "the store uses %" PRIu64, file,
+			    (long long)sb.st_size, ss.used_bytes);
+			goto done;
+		}
 	}
 
 	if ((v = store_view_new(ctl->store)) == NULL ||
