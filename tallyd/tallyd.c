@@ -325,6 +325,14 @@ log_lines(const char *text)
 	}
 }
 
+/* What the counter needs of the configuration for a shared store. */
+static void
+set_shared(struct counter *c, const struct config *cfg)
+{
+	counter_set_shared(c, (size_t)cfg->buffer_max,
+	    (uint64_t)cfg->count_max_age * 1000);
+}
+
 static void
 reload(evutil_socket_t sig, short what, void *arg)
 {
@@ -355,6 +363,8 @@ reload(evutil_socket_t sig, short what, void *arg)
 	cfg->durability = old->durability;
 	config_ref_publish(cfg);
 	d->cfg = cfg;
+	if (d->shared)
+		set_shared(d->counter, cfg);
 	for (k = 0; k < nworkers; k++)
 		event_active(workers[k].switch_config, EV_TIMEOUT, 0);
 	if (!verbose_flag)
@@ -557,15 +567,20 @@ main(int argc, char *argv[])
 	if (day_set_timezone(d->cfg->timezone) == -1)
 		fatalx("unknown time zone %s", d->cfg->timezone);
 	location_shown(where, sizeof(where), store_location(d->cfg));
-	if (store_open(&d->store, store_location(d->cfg), 0, err,
-	    sizeof(err)) != STORE_OK)
+	/* Requests read a shared store's counts from a copy in memory:
+	 * none of them waits on the network. */
+	d->shared = location_is_url(store_location(d->cfg));
+	if (store_open(&d->store, store_location(d->cfg),
+	    d->shared ? STORE_CACHED : 0, err, sizeof(err)) != STORE_OK)
 		fatalx("%s", err);
 	if (store_lock_daemon(d->store, err, sizeof(err)) != STORE_OK)
 		fatalx("%s", err);
 	d->counter = counter_new(d->store);
 	d->visitors = visitors_new(d->store);
 	config_ref_publish(d->cfg);
-	counter_observe_commits(d->counter, metrics_observe_commit, NULL);
+	counter_observe_commits(d->counter, metrics_observe_commit, d);
+	if (d->shared)
+		set_shared(d->counter, d->cfg);
 	/* Committers and other workers wake loops across threads. */
 	if (evthread_use_pthreads() == -1)
 		fatalx("evthread_use_pthreads failed");
