@@ -7,6 +7,14 @@
  * shows until a view holds the commit. A failed commit puts its deltas
  * back, so nothing answered is dropped while the disk is full.
  *
+ * A shared store (PostgreSQL) may also be unreachable. Then the batch
+ * goes back the same way and batch-mode hits go on being answered, kept
+ * in memory up to buffer_max, until a commit reaches the database: the
+ * store learns from its ledger whether the flush cut off had counted,
+ * and sends only what it had not. The committer also refreshes the
+ * store's copy of other nodes' counts, so that no request waits on the
+ * network.
+ *
  * One mutex guards the batches. Each request takes it once, for a few
  * lookups; the committer takes it twice per commit.
  */
@@ -129,7 +137,11 @@ struct counter {
 	size_t		 nadmissions;
 
 	bool		 failed;
+	bool		 unavailable;	/* failed: the database is unreachable */
 	size_t		 failed_bytes;	/* a strict batch that did not fit */
+	bool		 shared;	/* a store on the network */
+	size_t		 buffer_max;	/* hits kept while it is unreachable */
+	uint64_t	 refresh_ms;	/* the copy of its counts, at most this old */
 	double		 last_commit;	/* monotonic seconds of the last success */
 	char		 failure[256];
 	struct commit_stats stats;
@@ -889,6 +901,28 @@ merge_back(struct counter *c, struct batch *b)
 	c->pending->hits += b->hits;
 }
 
+/* Notes a failure of the store. Called under the lock. */
+static void
+failed(struct counter *c, int rc)
+{
+	snprintf(c->failure, sizeof(c->failure), "%s", store_error(c->store));
+	if (!c->failed)
+		log_warnx("commit failed: %s", c->failure);
+	c->failed = true;
+	c->unavailable = rc == STORE_UNAVAILABLE;
+	c->stats.failures++;
+}
+
+/* The store works again. Called under the lock. */
+static void
+recovered(struct counter *c)
+{
+	if (c->failed)
+		log_info("commits work again");
+	c->failed = false;
+	c->unavailable = false;
+}
+
 static void
 tell_waiters(struct counter_waiter *w, int status)
 {
@@ -946,24 +980,21 @@ commit(struct counter *c, bool probe)
 	lock(c);
 	waiters = b->waiters;
 	if (rc != STORE_OK) {
-		snprintf(c->failure, sizeof(c->failure), "%s",
-		    store_error(c->store));
-		if (!c->failed)
-			log_warnx("commit failed: %s", c->failure);
-		c->failed = true;
-		c->stats.failures++;
+		failed(c, rc);
 		/* Answered hits (batch) are kept for the next try. Hits
 		 * that wait for their commit (strict) are answered 503 now
 		 * and dropped: no hit refused is counted later. Until the
-		 * store takes a write that large again, it is failing. */
-		if (waiters == NULL)
+		 * store takes a write that large again, it is failing.
+		 * But a flush to an unreachable database may have counted
+		 * before the connection broke, and the store takes what it
+		 * sent off the next one: so the next one must hold it, and
+		 * a strict hit answered 503 then may count after all. */
+		if (waiters == NULL || rc == STORE_UNAVAILABLE)
 			merge_back(c, b);
 		else if (!probe)
 			c->failed_bytes = batch_bytes(b);
 	} else {
-		if (c->failed)
-			log_info("commits work again");
-		c->failed = false;
+		recovered(c);
 		c->failed_bytes = 0;
 		c->stats.commits++;
 		c->last_commit = now_seconds();
@@ -986,6 +1017,34 @@ commit(struct counter *c, bool probe)
 	return rc;
 }
 
+/*
+ * Brings the shared store's copy of the counts up to date when it is
+ * older than count_max_age: other nodes' hits show. While the database
+ * is unreachable with nothing to write (strict hits are refused), this
+ * read is what tells that it is back.
+ */
+static void
+refresh(struct counter *c)
+{
+	uint64_t max_age;
+	bool idle;
+	int rc;
+
+	pthread_mutex_lock(&c->commit_lock);
+	lock(c);
+	idle = c->failed && c->pending->n == 0;
+	max_age = idle ? 0 : c->refresh_ms;
+	unlock(c);
+	rc = store_refresh(c->store, max_age);
+	lock(c);
+	if (rc == STORE_UNAVAILABLE || (rc != STORE_OK && idle))
+		failed(c, rc);
+	else if (rc == STORE_OK && idle)
+		recovered(c);
+	unlock(c);
+	pthread_mutex_unlock(&c->commit_lock);
+}
+
 int
 counter_commit(struct counter *c)
 {
@@ -1002,6 +1061,10 @@ counter_probe(struct counter *c)
 	lock(c);
 	recent = !c->failed && c->stats.commits > 0 &&
 	    now_seconds() - c->last_commit < 1.0;
+	/* Nor may it wait on the network: the committer's reads of a
+	 * shared store tell whether it answers. */
+	if (c->shared)
+		recent = true;
 	unlock(c);
 	if (recent)
 		return STORE_OK;
@@ -1014,6 +1077,7 @@ committer(void *arg)
 	struct counter *c = arg;
 	struct timespec deadline;
 	bool stopping, probe;
+	int rc;
 
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -1035,9 +1099,13 @@ committer(void *arg)
 		/* A failing store is retried every interval, not in a spin;
 		 * with nothing pending, a probe tells when it works again. */
 		pthread_mutex_lock(&c->lock);
-		probe = c->failed && c->pending->n == 0;
+		/* A shared store is probed by reading it (refresh). */
+		probe = c->failed && c->pending->n == 0 && !c->shared;
 		pthread_mutex_unlock(&c->lock);
-		if (commit(c, probe) != STORE_OK) {
+		rc = commit(c, probe);
+		if (c->shared)
+			refresh(c);
+		if (rc != STORE_OK) {
 			struct timespec ts = { c->interval_ms / 1000,
 			    (c->interval_ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
@@ -1078,6 +1146,36 @@ counter_pending(struct counter *c)
 	n = c->pending->hits + (c->inflight ? c->inflight->hits : 0);
 	unlock(c);
 	return n;
+}
+
+void
+counter_set_shared(struct counter *c, size_t buffer_max, uint64_t refresh_ms)
+{
+	lock(c);
+	c->shared = true;
+	c->buffer_max = buffer_max;
+	c->refresh_ms = refresh_ms;
+	unlock(c);
+}
+
+bool
+counter_refuses(struct counter *c, bool strict, char *buf, size_t len)
+{
+	size_t hits;
+	bool refuses;
+
+	lock(c);
+	hits = c->pending->hits + (c->inflight ? c->inflight->hits : 0);
+	refuses = c->failed;
+	if (refuses && c->unavailable && !strict && hits < c->buffer_max)
+		refuses = false;
+	if (refuses && c->unavailable && !strict)
+		snprintf(buf, len, "store unavailable, and %zu hits wait for "
+		    "it (buffer_max): %s", hits, c->failure);
+	else if (refuses)
+		snprintf(buf, len, "%s", c->failure);
+	unlock(c);
+	return refuses;
 }
 
 bool
