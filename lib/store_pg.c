@@ -64,7 +64,31 @@
  * count rows, adding the views sent and the visitors actually inserted,
  * in series and day order (rows locked in one order by every node: no
  * deadlock), upserts the referrer rows, and answers the absolute counts
- * of every series it touched.
+ * of every series it touched. It runs after, at most, one other round
+ * trip: NEW_SERIES_SQL, when the batch has a series the copy lacks.
+ *
+ * A node is named by libpq's application_name when the URL gives one,
+ * else by host name and process id: names must differ between nodes
+ * running at once. A node starts its sequence after its ledger entry.
+ *
+ * A flush whose answer is lost (the connection broke) may have counted
+ * or not. The commit answers STORE_UNAVAILABLE and keeps it; the counter
+ * puts the batch back. Before the next flush, SELECT ... FOR UPDATE of
+ * the node's ledger entry (waiting for the lost statement, should it
+ * still run) tells: if it counted, its counts are taken off what is
+ * sent, until a flush is known to have counted. Visitor ids need
+ * nothing: one inserted again counts none.
+ *
+ * Reads in cached mode: the copy is read whole (REFRESH_SQL) at open
+ * and by store_refresh, which the committer calls at most every
+ * count_max_age; each flush's answer updates the series it touched.
+ * Another node's hits therefore show within about count_max_age. The
+ * salts are the one read that waits on the database (at start and once
+ * a day).
+ *
+ * Not done yet: the ledger entries of nodes gone for good stay (a row
+ * each); REFRESH_SQL sums every row of the database, fine for a few
+ * hundred thousand rows, not for far more.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -111,7 +135,8 @@ struct pg_store {
 	struct seen_set *seen;
 	char	 node[128];	/* this node's name in the rows and ledger */
 	int64_t	 seq;		/* its last flush's sequence number */
-	struct flush *in_doubt;	/* sent, answer lost: applied or not? */
+	struct flush *in_doubt;	/* sent, answer lost, since the last
+				 * flush known to have counted */
 	uint64_t refreshed_ms;	/* when the copy was last read whole */
 	unsigned char salts[2 * STORE_SALT_REC];	/* put back after a */
 	size_t	 salts_len;				/* failover */
@@ -202,15 +227,24 @@ static int
 failed(struct pg_store *st, const char *step, const PGresult *res)
 {
 	const char *msg, *state;
-	size_t len;
+	char line[400];
+	size_t n = 0;
 
 	msg = res ? PQresultErrorMessage(res) : "";
 	if (msg[0] == '\0')
 		msg = PQerrorMessage(st->conn);
-	len = strlen(msg);
-	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-		len--;
-	store_set_error("%s: %.*s", step, (int)len, msg);
+	/* libpq's messages run over lines, indented: one line here. */
+	for (; *msg != '\0' && n < sizeof(line) - 1; msg++) {
+		if (*msg == '\n' || *msg == '\t' || *msg == ' ') {
+			if (n > 0 && line[n - 1] != ' ')
+				line[n++] = ' ';
+		} else
+			line[n++] = *msg;
+	}
+	while (n > 0 && line[n - 1] == ' ')
+		n--;
+	line[n] = '\0';
+	store_set_error("%s: %s", step, line);
 	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	if (PQstatus(st->conn) == CONNECTION_BAD || state == NULL ||
 	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
@@ -1882,6 +1916,8 @@ struct flush {
 	struct ref_row *refs;
 	size_t	 nrefs, caprefs;
 	int64_t	 seq;
+	struct flush *next;	/* in doubt: the one before */
+	bool	 applied;	/* in doubt: the ledger says it counted */
 };
 
 struct pg_ctxn {
@@ -2414,21 +2450,56 @@ c_connect(struct pg_store *st)
 	return STORE_OK;
 }
 
-/* Was the flush of seq applied? The ledger knows. */
-static int
-ledger_has(struct pg_store *st, int64_t seq, bool *applied)
+static void
+doubts_free(struct pg_store *st)
 {
+	struct flush *d, *next;
+
+	for (d = st->in_doubt; d != NULL; d = next) {
+		next = d->next;
+		flush_free(d);
+		free(d);
+	}
+	st->in_doubt = NULL;
+}
+
+/*
+ * Settles the flushes whose answer was lost: the ledger says which
+ * counted (its number is theirs or later). FOR UPDATE waits for a flush
+ * still running on the server (its connection gone, it may not know
+ * yet) to end, so that none counts after this look. Those that did not
+ * count are forgotten; those that did stay, to be taken off every flush
+ * until one is known to have counted, since the counter keeps putting
+ * their hits back until then.
+ */
+static int
+doubts_settle(struct pg_store *st)
+{
+	struct flush *d, **pd;
 	struct params p = { 0 };
 	PGresult *res;
+	int64_t seq;
 	int rc;
 
+	if (st->in_doubt == NULL)
+		return STORE_OK;
 	p_text(&p, st->node);
 	if ((rc = exec_p(st, "reading the ledger", "SELECT seq FROM "
-	    "tally_ledger WHERE node = $1", &p, 0, &res)) != STORE_OK)
+	    "tally_ledger WHERE node = $1 FOR UPDATE", &p, 0, &res)) !=
+	    STORE_OK)
 		return rc;
-	*applied = PQntuples(res) > 0 &&
-	    strtoll(val(res, 0, 0), NULL, 10) >= seq;
+	seq = PQntuples(res) > 0 ? strtoll(val(res, 0, 0), NULL, 10) : 0;
 	PQclear(res);
+	for (pd = &st->in_doubt; (d = *pd) != NULL;) {
+		if (!d->applied && seq < d->seq) {
+			*pd = d->next;
+			flush_free(d);
+			free(d);
+			continue;
+		}
+		d->applied = true;
+		pd = &d->next;
+	}
 	return STORE_OK;
 }
 
@@ -2535,8 +2606,8 @@ c_commit(struct store_txn *base_t)
 	struct pg_store *st = t->st;
 	struct flush *f = &t->f;
 	struct params p = { 0 };
+	struct flush *d;
 	PGresult *res = NULL;
-	bool applied;
 	size_t i;
 	int rc;
 
@@ -2544,16 +2615,8 @@ c_commit(struct store_txn *base_t)
 	pthread_mutex_lock(&st->conn_lock);
 	if ((rc = c_connect(st)) != STORE_OK)
 		goto done;
-	if (st->in_doubt != NULL) {
-		if ((rc = ledger_has(st, st->in_doubt->seq, &applied)) !=
-		    STORE_OK)
-			goto done;
-		if (applied)
-			flush_subtract(f, st->in_doubt);
-		flush_free(st->in_doubt);
-		free(st->in_doubt);
-		st->in_doubt = NULL;
-	}
+	if ((rc = doubts_settle(st)) != STORE_OK)
+		goto done;
 	if (t->salts_len > 0) {
 		if ((rc = salts_put(st, t->salts, t->salts_len)) != STORE_OK)
 			goto done;
@@ -2573,6 +2636,8 @@ c_commit(struct store_txn *base_t)
 		pthread_mutex_unlock(&st->cache_lock);
 	}
 	if (f->nadds + f->nseen + f->nrefs > 0) {
+		for (d = st->in_doubt; d != NULL; d = d->next)
+			flush_subtract(f, d);
 		if ((rc = flush_ids(st, f)) == STORE_NOTFOUND &&
 		    (rc = flush_ids(st, f)) == STORE_NOTFOUND) {
 			store_set_error("creating series: one is not there");
@@ -2585,14 +2650,20 @@ c_commit(struct store_txn *base_t)
 		if (rc < 0) {
 			/* Kept, to learn from the ledger whether it
 			 * counted before the next flush is sent. */
-			if ((st->in_doubt = malloc(sizeof(*f))) != NULL) {
-				*st->in_doubt = *f;
+			if ((d = malloc(sizeof(*d))) != NULL) {
+				*d = *f;
 				memset(f, 0, sizeof(*f));
+				d->applied = false;
+				d->next = st->in_doubt;
+				st->in_doubt = d;
 			}
 			rc = -rc;
 		}
 		if (rc != STORE_OK)
 			goto done;
+		/* This one counted: the counter has let go of the hits of
+		 * those before. */
+		doubts_free(st);
 	}
 	pthread_mutex_lock(&st->cache_lock);
 	if (res != NULL)
@@ -2919,10 +2990,7 @@ cached_free(struct pg_store *st)
 	if (st->seen)
 		free(st->seen->slots);
 	free(st->seen);
-	if (st->in_doubt) {
-		flush_free(st->in_doubt);
-		free(st->in_doubt);
-	}
+	doubts_free(st);
 	explicit_bzero(st->salts, sizeof(st->salts));
 	pthread_mutex_destroy(&st->conn_lock);
 	pthread_mutex_destroy(&st->cache_lock);
