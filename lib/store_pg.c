@@ -1590,7 +1590,8 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
  * visitor ids: $8 days, $9 series hashes, $10 ids; the referrers: $11
  * sites, $12 days, $13 hosts, $14 views, $15 the day's cap of hosts.
  * Every CTE after "ledger" does nothing unless the ledger took the
- * sequence number. Visitors of a series and day are the ids of it that
+ * sequence number. Counts of a series deleted since the copy had it
+ * (tallyctl reset) are dropped, not left as rows of no series. Visitors of a series and day are the ids of it that
  * "seen" actually inserted. A new referring host past the cap counts as
  * "(other)" (rank among the batch's new hosts included; two nodes
  * adding new hosts at the same moment may pass the cap by their
@@ -1608,7 +1609,8 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	"day = excluded.day WHERE l.seq < excluded.seq RETURNING seq), " \
 	"adds AS (SELECT a.id, a.day, a.views, a.hash FROM " \
 	"unnest($4::bigint[], $5::integer[], $6::bigint[], $7::bigint[]) " \
-	"AS a(id, day, views, hash) WHERE EXISTS (SELECT 1 FROM ledger)), " \
+	"AS a(id, day, views, hash) WHERE EXISTS (SELECT 1 FROM ledger) " \
+	"AND EXISTS (SELECT 1 FROM tally_series s WHERE s.id = a.id)), " \
 	"seen AS (INSERT INTO tally_visitors (day, series_hash, visitor) " \
 	"SELECT v.day, v.hash, v.visitor FROM " \
 	"unnest($8::integer[], $9::bigint[], $10::bigint[]) " \
@@ -2435,6 +2437,43 @@ cache_apply(struct cache *c, const PGresult *res)
 	}
 }
 
+/* A series of the batch that the flush did not answer for was deleted
+ * (tallyctl reset): the copy forgets its id, and the next flush makes
+ * it again. */
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+cache_forget_gone(struct cache *c, const struct flush *f, const PGresult *res)
+{
+	struct centry *e;
+	int64_t *ids;
+	size_t i, n = (size_t)PQntuples(res);
+
+	if (f->nadds == 0 || (ids = calloc(n + 1, sizeof(*ids))) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		ids[i] = strtoll(val(res, (int)i, 0), NULL, 10);
+	qsort(ids, n, sizeof(*ids), cmp_i64);
+	for (i = 0; i < f->nadds; i++) {
+		if (bsearch(&f->adds[i].id, ids, n, sizeof(*ids), cmp_i64))
+			continue;
+		if ((e = cache_find(c, f->adds[i].site, f->adds[i].path,
+		    store_series_hash(f->adds[i].site, f->adds[i].path))) !=
+		    NULL) {
+			e->id = 0;
+			e->total.views = e->total.visitors = 0;
+			e->day[0] = e->day[1] = -1;
+		}
+	}
+	free(ids);
+}
+
 /* Reconnects when the connection is lost, and puts this node's salts
  * back: a failover empties the UNLOGGED table. */
 static int
@@ -2666,8 +2705,10 @@ c_commit(struct store_txn *base_t)
 		doubts_free(st);
 	}
 	pthread_mutex_lock(&st->cache_lock);
-	if (res != NULL)
+	if (res != NULL) {
+		cache_forget_gone(st->cache, f, res);
 		cache_apply(st->cache, res);
+	}
 	for (i = 0; i < f->nseen; i++)
 		seen_add(st->seen, &f->seen[i]);
 	st->version++;
