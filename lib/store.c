@@ -10,6 +10,7 @@
 
 #include "build-config.h"
 #include "tally/hash.h"
+#include "tally/location.h"
 #include "tally/store.h"
 
 #include "store_backend.h"
@@ -49,19 +50,12 @@ unsupported(struct store *st, const char *what)
 	return STORE_ERROR;
 }
 
-bool
-store_is_url(const char *location)
-{
-	return strncmp(location, "postgresql://", 13) == 0 ||
-	    strncmp(location, "postgres://", 11) == 0;
-}
-
 int
 store_open(struct store **out, const char *location, int flags, char *err,
     size_t errlen)
 {
 	*out = NULL;
-	if (store_is_url(location)) {
+	if (location_is_url(location)) {
 #if HAVE_POSTGRESQL
 		return store_pg_ops.open(out, location, flags, err, errlen);
 #else

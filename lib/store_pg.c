@@ -64,7 +64,31 @@
  * count rows, adding the views sent and the visitors actually inserted,
  * in series and day order (rows locked in one order by every node: no
  * deadlock), upserts the referrer rows, and answers the absolute counts
- * of every series it touched.
+ * of every series it touched. It runs after, at most, one other round
+ * trip: NEW_SERIES_SQL, when the batch has a series the copy lacks.
+ *
+ * A node is named by libpq's application_name when the URL gives one,
+ * else by host name and process id: names must differ between nodes
+ * running at once. A node starts its sequence after its ledger entry.
+ *
+ * A flush whose answer is lost (the connection broke) may have counted
+ * or not. The commit answers STORE_UNAVAILABLE and keeps it; the counter
+ * puts the batch back. Before the next flush, SELECT ... FOR UPDATE of
+ * the node's ledger entry (waiting for the lost statement, should it
+ * still run) tells: if it counted, its counts are taken off what is
+ * sent, until a flush is known to have counted. Visitor ids need
+ * nothing: one inserted again counts none.
+ *
+ * Reads in cached mode: the copy is read whole (REFRESH_SQL) at open
+ * and by store_refresh, which the committer calls at most every
+ * count_max_age; each flush's answer updates the series it touched.
+ * Another node's hits therefore show within about count_max_age. The
+ * salts are the one read that waits on the database (at start and once
+ * a day).
+ *
+ * Not done yet: the ledger entries of nodes gone for good stay (a row
+ * each); REFRESH_SQL sums every row of the database, fine for a few
+ * hundred thousand rows, not for far more.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -80,6 +104,7 @@
 
 #include <libpq-fe.h>
 
+#include "tally/day.h"
 #include "tally/store.h"
 
 #include "store_backend.h"
@@ -88,6 +113,10 @@
 #define PG_SCHEMA_VERSION	1
 #define REFERRER_SITE_MAX	255	/* as LMDB's: the longest site kept */
 #define MAX_PARAMS		8
+
+struct cache;
+struct seen_set;
+struct flush;
 
 struct pg_store {
 	struct store base;
@@ -98,6 +127,19 @@ struct pg_store {
 	bool	 busy;		/* direct: a view or transaction is open */
 	uint64_t version;	/* commits seen by this process */
 	uint64_t reconnects;
+	/* cached mode */
+	pthread_mutex_t conn_lock;	/* the connection: one statement at
+					 * a time, whichever thread */
+	pthread_mutex_t cache_lock;	/* the copy and the seen set */
+	struct cache *cache;
+	struct seen_set *seen;
+	char	 node[128];	/* this node's name in the rows and ledger */
+	int64_t	 seq;		/* its last flush's sequence number */
+	struct flush *in_doubt;	/* sent, answer lost, since the last
+				 * flush known to have counted */
+	uint64_t refreshed_ms;	/* when the copy was last read whole */
+	unsigned char salts[2 * STORE_SALT_REC];	/* put back after a */
+	size_t	 salts_len;				/* failover */
 };
 
 struct pg_view {
@@ -185,15 +227,24 @@ static int
 failed(struct pg_store *st, const char *step, const PGresult *res)
 {
 	const char *msg, *state;
-	size_t len;
+	char line[400];
+	size_t n = 0;
 
 	msg = res ? PQresultErrorMessage(res) : "";
 	if (msg[0] == '\0')
 		msg = PQerrorMessage(st->conn);
-	len = strlen(msg);
-	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-		len--;
-	store_set_error("%s: %.*s", step, (int)len, msg);
+	/* libpq's messages run over lines, indented: one line here. */
+	for (; *msg != '\0' && n < sizeof(line) - 1; msg++) {
+		if (*msg == '\n' || *msg == '\t' || *msg == ' ') {
+			if (n > 0 && line[n - 1] != ' ')
+				line[n++] = ' ';
+		} else
+			line[n++] = *msg;
+	}
+	while (n > 0 && line[n - 1] == ' ')
+		n--;
+	line[n] = '\0';
+	store_set_error("%s: %s", step, line);
 	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	if (PQstatus(st->conn) == CONNECTION_BAD || state == NULL ||
 	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
@@ -368,6 +419,10 @@ bad:
 	return rc;
 }
 
+static const struct store_ops pg_cached_ops;
+static int cached_init(struct pg_store *);
+static void cached_free(struct pg_store *);
+
 /* The server's notices ("relation ... already exists, skipping") are
  * not tally's to print. */
 static void
@@ -405,6 +460,10 @@ pg_open(struct store **out, const char *url, int flags, char *err,
 	for (tries = 0; (rc = schema_init(st)) == STORE_ERROR && tries < 2 &&
 	    strstr(store_error(NULL), "duplicate key") != NULL; tries++)
 		;
+	if (rc == STORE_OK && (flags & STORE_CACHED)) {
+		st->base.ops = &pg_cached_ops;
+		rc = cached_init(st);
+	}
 	if (rc != STORE_OK) {
 		snprintf(err, errlen, "%s: %s", st->where, store_error(NULL));
 		goto bad;
@@ -412,6 +471,8 @@ pg_open(struct store **out, const char *url, int flags, char *err,
 	*out = &st->base;
 	return STORE_OK;
 bad:
+	if (flags & STORE_CACHED && st->base.ops == &pg_cached_ops)
+		cached_free(st);
 	PQfinish(st->conn);
 	free(st->url);
 	free(st);
@@ -425,6 +486,8 @@ pg_close(struct store *base_st)
 
 	if (st == NULL)
 		return;
+	if (st->base.ops == &pg_cached_ops)
+		cached_free(st);
 	PQfinish(st->conn);
 	free(st->url);
 	free(st);
@@ -487,7 +550,7 @@ pg_view_new(struct store *base_st)
 
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return NULL;
-	v->base.ops = &store_pg_ops;
+	v->base.ops = st->base.ops;
 	v->st = st;
 	return &v->base;
 }
@@ -1501,6 +1564,1522 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	return exec_p(t->st, "deleting referrers", "DELETE FROM "
 	    "tally_referrers WHERE site = $1", &p, 0, NULL);
 }
+
+/*
+ * The statements of cached mode.
+ *
+ * NEW_SERIES_SQL: the series a flush needs and the copy lacks, created
+ * where missing; $1 sites, $2 paths (text[]). Only missing rows take an
+ * identity value.
+ */
+#define NEW_SERIES_SQL \
+	"WITH wanted AS (SELECT DISTINCT site, path " \
+	"FROM unnest($1::text[], $2::text[]) AS w(site, path)), " \
+	"made AS (INSERT INTO tally_series (site, path) " \
+	"SELECT site, path FROM wanted w WHERE NOT EXISTS (SELECT 1 " \
+	"FROM tally_series s WHERE s.site = w.site AND s.path = w.path) " \
+	"ORDER BY site, path " \
+	"ON CONFLICT (site, path) DO NOTHING RETURNING id, site, path) " \
+	"SELECT id, site, path FROM made UNION ALL " \
+	"SELECT s.id, s.site, s.path FROM tally_series s " \
+	"JOIN wanted w ON s.site = w.site AND s.path = w.path"
+
+/*
+ * FLUSH_SQL: a whole batch. $1 node, $2 its sequence number, $3 today;
+ * the counts: $4 series ids, $5 days, $6 views, $7 series hashes; the
+ * visitor ids: $8 days, $9 series hashes, $10 ids; the referrers: $11
+ * sites, $12 days, $13 hosts, $14 views, $15 the day's cap of hosts.
+ * Every CTE after "ledger" does nothing unless the ledger took the
+ * sequence number. Counts of a series deleted since the copy had it
+ * (tallyctl reset) are dropped, not left as rows of no series. Visitors of a series and day are the ids of it that
+ * "seen" actually inserted. A new referring host past the cap counts as
+ * "(other)" (rank among the batch's new hosts included; two nodes
+ * adding new hosts at the same moment may pass the cap by their
+ * number). The answer: the absolute counts of each series and day of
+ * the batch, as the statement leaves them (its snapshot plus what it
+ * added, since a statement does not see its own changes).
+ */
+#define SAT_ADD(t, col) \
+	"CASE WHEN " t "." col " > 9223372036854775807 - excluded." col \
+	" THEN 9223372036854775807 ELSE " t "." col " + excluded." col " END"
+#define FLUSH_SQL \
+	"WITH ledger AS (INSERT INTO tally_ledger AS l (node, seq, day) " \
+	"VALUES ($1, $2::bigint, $3::integer) " \
+	"ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, " \
+	"day = excluded.day WHERE l.seq < excluded.seq RETURNING seq), " \
+	"adds AS (SELECT a.id, a.day, a.views, a.hash FROM " \
+	"unnest($4::bigint[], $5::integer[], $6::bigint[], $7::bigint[]) " \
+	"AS a(id, day, views, hash) WHERE EXISTS (SELECT 1 FROM ledger) " \
+	"AND EXISTS (SELECT 1 FROM tally_series s WHERE s.id = a.id)), " \
+	"seen AS (INSERT INTO tally_visitors (day, series_hash, visitor) " \
+	"SELECT v.day, v.hash, v.visitor FROM " \
+	"unnest($8::integer[], $9::bigint[], $10::bigint[]) " \
+	"AS v(day, hash, visitor) WHERE EXISTS (SELECT 1 FROM ledger) " \
+	"ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING " \
+	"RETURNING day, series_hash), " \
+	"fresh AS (SELECT day, series_hash, count(*) AS n FROM seen " \
+	"GROUP BY day, series_hash), " \
+	"delta AS (SELECT a.id, a.day, a.views, coalesce(f.n, 0) AS visitors " \
+	"FROM adds a LEFT JOIN fresh f " \
+	"ON f.day = a.day AND f.series_hash = a.hash), " \
+	"counts AS (INSERT INTO tally_counts AS c " \
+	"(series_id, day, node, views, visitors) " \
+	"SELECT id, day, $1, views, visitors FROM delta ORDER BY id, day " \
+	"ON CONFLICT (series_id, day, node) DO UPDATE SET " \
+	"views = " SAT_ADD("c", "views") ", " \
+	"visitors = " SAT_ADD("c", "visitors") " RETURNING series_id), " \
+	"refs_in AS (SELECT x.site, x.day, x.host, x.views, x.cap, " \
+	"EXISTS (SELECT 1 FROM tally_referrers r WHERE r.site = x.site " \
+	"AND r.day = x.day AND r.host = x.host) AS known, " \
+	"(SELECT count(DISTINCT r.host) FROM tally_referrers r " \
+	"WHERE r.site = x.site AND r.day = x.day " \
+	"AND r.host <> '" STORE_REFERRER_OTHER "') AS nhosts " \
+	"FROM unnest($11::text[], $12::integer[], $13::text[], " \
+	"$14::bigint[], $15::integer[]) AS x(site, day, host, views, cap) " \
+	"WHERE EXISTS (SELECT 1 FROM ledger)), " \
+	"refs_ranked AS (SELECT *, row_number() OVER (PARTITION BY site, " \
+	"day, known ORDER BY host) AS nth FROM refs_in), " \
+	"refs AS (INSERT INTO tally_referrers AS r " \
+	"(site, day, host, node, views) " \
+	"SELECT site, day, host, $1, sum(views) FROM (SELECT site, day, " \
+	"CASE WHEN known OR host = '" STORE_REFERRER_OTHER "' " \
+	"OR nhosts + nth <= cap THEN host " \
+	"ELSE '" STORE_REFERRER_OTHER "' END AS host, views " \
+	"FROM refs_ranked) z GROUP BY site, day, host " \
+	"ORDER BY site, day, host " \
+	"ON CONFLICT (site, day, host, node) DO UPDATE SET " \
+	"views = " SAT_ADD("r", "views") " RETURNING 1) " \
+	"SELECT s.id, s.site, s.path, " \
+	"(coalesce((SELECT sum(c.views) FROM tally_counts c " \
+	"WHERE c.series_id = s.id), 0) + s.adj_views + " \
+	"coalesce((SELECT sum(d.views) FROM delta d WHERE d.id = s.id), 0)" \
+	")::text, " \
+	"(coalesce((SELECT sum(c.visitors) FROM tally_counts c " \
+	"WHERE c.series_id = s.id), 0) + s.adj_visitors + " \
+	"coalesce((SELECT sum(d.visitors) FROM delta d WHERE d.id = s.id), 0)" \
+	")::text, " \
+	"CASE WHEN s.path = '' THEN (SELECT count(*) FROM tally_series p " \
+	"WHERE p.site = s.site AND p.path <> '') ELSE 0 END, " \
+	"t.day, " \
+	"(coalesce((SELECT sum(c.views) FROM tally_counts c " \
+	"WHERE c.series_id = s.id AND c.day = t.day), 0) + " \
+	"coalesce((SELECT sum(d.views) FROM delta d WHERE d.id = s.id " \
+	"AND d.day = t.day), 0))::text, " \
+	"(coalesce((SELECT sum(c.visitors) FROM tally_counts c " \
+	"WHERE c.series_id = s.id AND c.day = t.day), 0) + " \
+	"coalesce((SELECT sum(d.visitors) FROM delta d WHERE d.id = s.id " \
+	"AND d.day = t.day), 0))::text " \
+	"FROM (SELECT DISTINCT id, day FROM " \
+	"unnest($4::bigint[], $5::integer[]) AS a(id, day)) t " \
+	"JOIN tally_series s ON s.id = t.id"
+
+/*
+ * REFRESH_SQL: the whole copy, every series with its all-time counts,
+ * pages, and the counts of the days $1 to $2 (a row per day; the day
+ * NULL for a series without any).
+ */
+#define REFRESH_SQL \
+	"SELECT s.id, s.site, s.path, " \
+	"(coalesce(t.v, 0) + s.adj_views)::text, " \
+	"(coalesce(t.u, 0) + s.adj_visitors)::text, " \
+	"CASE WHEN s.path = '' THEN coalesce(pc.n, 0) ELSE 0 END, " \
+	"d.day, d.v::text, d.u::text " \
+	"FROM tally_series s " \
+	"LEFT JOIN (SELECT series_id, sum(views) AS v, sum(visitors) AS u " \
+	"FROM tally_counts GROUP BY series_id) t ON t.series_id = s.id " \
+	"LEFT JOIN (SELECT site, count(*) AS n FROM tally_series " \
+	"WHERE path <> '' GROUP BY site) pc ON pc.site = s.site " \
+	"LEFT JOIN (SELECT series_id, day, sum(views) AS v, " \
+	"sum(visitors) AS u FROM tally_counts WHERE day BETWEEN $1 AND $2 " \
+	"GROUP BY series_id, day) d ON d.series_id = s.id"
+
+/*
+ * Cached mode (the daemon): the node-local copy of the counts.
+ *
+ * struct cache holds every series of the database: its id, all-time
+ * counts, pages (site series) and the counts of its two latest days.
+ * Views read it under cache_lock and never wait on the network; a
+ * series it lacks reads as zero and not existing until the next commit
+ * or refresh brings it. Another node's hits show after the next
+ * store_refresh, within about count_max_age.
+ */
+
+struct centry {
+	struct centry *next;
+	uint64_t hash;		/* store_series_hash of site and path */
+	int64_t	 id;
+	uint32_t npages;
+	struct counts total;
+	int32_t	 day[2];	/* the two latest days known, or -1 */
+	struct counts on[2];
+	size_t	 site_len;
+	char	 key[];		/* site '\0' path '\0' */
+};
+
+struct cache {
+	struct centry **buckets;
+	size_t	 nbuckets;
+	size_t	 n;
+};
+
+static struct cache *
+cache_new(size_t hint)
+{
+	struct cache *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	for (c->nbuckets = 1024; c->nbuckets < hint; c->nbuckets *= 2)
+		;
+	if ((c->buckets = calloc(c->nbuckets, sizeof(*c->buckets))) == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+cache_free(struct cache *c)
+{
+	struct centry *e, *next;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nbuckets; i++)
+		for (e = c->buckets[i]; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	free(c->buckets);
+	free(c);
+}
+
+static struct centry *
+cache_find(struct cache *c, const char *site, const char *path, uint64_t h)
+{
+	struct centry *e;
+
+	for (e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next)
+		if (e->hash == h && strcmp(e->key, site) == 0 &&
+		    strcmp(e->key + e->site_len + 1, path) == 0)
+			return e;
+	return NULL;
+}
+
+/* The entry of a series, made (empty) when missing; NULL: no memory. */
+static struct centry *
+cache_entry(struct cache *c, const char *site, const char *path)
+{
+	uint64_t h = store_series_hash(site, path);
+	size_t sl = strlen(site), pl = strlen(path);
+	struct centry *e;
+
+	if ((e = cache_find(c, site, path, h)) != NULL)
+		return e;
+	if ((e = calloc(1, sizeof(*e) + sl + pl + 2)) == NULL)
+		return NULL;
+	e->hash = h;
+	e->day[0] = e->day[1] = -1;
+	e->site_len = sl;
+	memcpy(e->key, site, sl + 1);
+	memcpy(e->key + sl + 1, path, pl + 1);
+	e->next = c->buckets[h & (c->nbuckets - 1)];
+	c->buckets[h & (c->nbuckets - 1)] = e;
+	c->n++;
+	return e;
+}
+
+/* Sets the counts of a day, keeping the two latest days. */
+static void
+centry_day(struct centry *e, int day, const struct counts *cnt)
+{
+	int i = e->day[0] == day ? 0 : e->day[1] == day ? 1 : -1;
+
+	if (i == -1) {
+		i = e->day[0] < e->day[1] ? 0 : 1;	/* the older goes */
+		if (e->day[i] > day)
+			return;
+	}
+	e->day[i] = day;
+	e->on[i] = *cnt;
+}
+
+/*
+ * The visitor ids this node has sent, per day and series: a visitor
+ * seen again costs no insert. Open addressing; a key of zeros marks a
+ * free slot (a visitor id of 0 is then never remembered: it is sent
+ * each time, which is only slower).
+ */
+struct seen_key {
+	uint64_t series;
+	uint64_t visitor;
+	int32_t	 day;
+};
+
+struct seen_set {
+	struct seen_key *slots;
+	size_t	 cap;		/* a power of two */
+	size_t	 n;
+};
+
+static size_t
+seen_slot(const struct seen_set *s, const struct seen_key *k)
+{
+	uint64_t h = k->series * 0x9e3779b97f4a7c15ULL ^ k->visitor ^
+	    (uint64_t)(uint32_t)k->day << 32;
+
+	h ^= h >> 29;
+	return (size_t)(h * 0xbf58476d1ce4e5b9ULL >> 17) & (s->cap - 1);
+}
+
+static bool
+seen_has(const struct seen_set *s, const struct seen_key *k)
+{
+	size_t i;
+
+	if (k->visitor == 0 || s->cap == 0)
+		return false;
+	for (i = seen_slot(s, k); s->slots[i].visitor != 0;
+	    i = (i + 1) & (s->cap - 1))
+		if (s->slots[i].visitor == k->visitor &&
+		    s->slots[i].series == k->series &&
+		    s->slots[i].day == k->day)
+			return true;
+	return false;
+}
+
+static void seen_rebuild(struct seen_set *, size_t cap, int min_day);
+
+static void
+seen_add(struct seen_set *s, const struct seen_key *k)
+{
+	size_t i;
+
+	if (k->visitor == 0)
+		return;
+	if ((s->n + 1) * 2 > s->cap) {
+		seen_rebuild(s, s->cap ? s->cap * 2 : 4096, INT32_MIN);
+		if ((s->n + 1) * 2 > s->cap)
+			return;	/* no memory: only slower */
+	}
+	for (i = seen_slot(s, k); s->slots[i].visitor != 0;
+	    i = (i + 1) & (s->cap - 1))
+		if (s->slots[i].visitor == k->visitor &&
+		    s->slots[i].series == k->series &&
+		    s->slots[i].day == k->day)
+			return;
+	s->slots[i] = *k;
+	s->n++;
+}
+
+/* Copies the keys of days >= min_day into a table of cap slots. */
+static void
+seen_rebuild(struct seen_set *s, size_t cap, int min_day)
+{
+	struct seen_set n = { 0 };
+	size_t i;
+
+	if ((n.slots = calloc(cap, sizeof(*n.slots))) == NULL)
+		return;
+	n.cap = cap;
+	for (i = 0; i < s->cap; i++)
+		if (s->slots[i].visitor != 0 && s->slots[i].day >= min_day)
+			seen_add(&n, &s->slots[i]);
+	free(s->slots);
+	*s = n;
+}
+
+/*
+ * What a write transaction gathers in cached mode, and what a flush
+ * sends: counts per series and day, visitor ids, referrer views.
+ */
+struct add_row {
+	char	*site;
+	char	*path;
+	int32_t	 day;
+	uint64_t views;
+	int64_t	 id;		/* filled at commit */
+};
+
+struct ref_row {
+	char	*site;
+	char	*host;
+	int32_t	 day;
+	uint32_t max;
+	uint64_t views;
+};
+
+struct flush {
+	struct add_row *adds;
+	size_t	 nadds, capadds;
+	struct seen_key *seen;
+	size_t	 nseen, capseen;
+	struct ref_row *refs;
+	size_t	 nrefs, caprefs;
+	int64_t	 seq;
+	struct flush *next;	/* in doubt: the one before */
+	bool	 applied;	/* in doubt: the ledger says it counted */
+};
+
+struct pg_ctxn {
+	struct store_txn base;
+	struct pg_store *st;
+	struct flush f;
+	unsigned char *salts;
+	size_t	 salts_len;
+	int	 prune_before;	/* seen_prune's day, or INT_MIN */
+};
+
+static void
+flush_free(struct flush *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->nadds; i++)
+		free(f->adds[i].site);	/* path shares its allocation */
+	for (i = 0; i < f->nrefs; i++)
+		free(f->refs[i].site);
+	free(f->adds);
+	free(f->seen);
+	free(f->refs);
+	memset(f, 0, sizeof(*f));
+}
+
+static void *
+grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	void *np;
+
+	if (n < *cap)
+		return p;
+	if ((np = reallocarray(p, *cap ? *cap * 2 : 64, size)) == NULL)
+		return NULL;
+	*cap = *cap ? *cap * 2 : 64;
+	return np;
+}
+
+/* Two strings in one allocation: a, then b. */
+static char *
+strdup_pair(const char *a, const char *b, char **bcopy)
+{
+	size_t al = strlen(a), bl = strlen(b);
+	char *p;
+
+	if ((p = malloc(al + bl + 2)) == NULL)
+		return NULL;
+	memcpy(p, a, al + 1);
+	memcpy(p + al + 1, b, bl + 1);
+	*bcopy = p + al + 1;
+	return p;
+}
+
+static int
+oom(void)
+{
+	store_set_error("out of memory");
+	return STORE_ERROR;
+}
+
+static int
+c_add(struct store_txn *base_t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	struct flush *f = &t->f;
+	struct add_row *r, *np;
+
+	(void)visitors;	/* the database counts the ids it inserts */
+	if (day < 0) {
+		store_set_error("bad day");
+		return STORE_ERROR;
+	}
+	if ((np = grow(f->adds, &f->capadds, f->nadds, sizeof(*r))) == NULL)
+		return oom();
+	f->adds = np;
+	r = &f->adds[f->nadds];
+	memset(r, 0, sizeof(*r));
+	if ((r->site = strdup_pair(site, path, &r->path)) == NULL)
+		return oom();
+	r->day = day;
+	r->views = views;
+	f->nadds++;
+	return STORE_OK;
+}
+
+static int
+c_seen_put(struct store_txn *base_t, int day, uint64_t series,
+    uint64_t visitor)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	struct flush *f = &t->f;
+	struct seen_key *np;
+
+	if ((np = grow(f->seen, &f->capseen, f->nseen, sizeof(*np))) == NULL)
+		return oom();
+	f->seen = np;
+	f->seen[f->nseen].day = day;
+	f->seen[f->nseen].series = series;
+	f->seen[f->nseen++].visitor = visitor;
+	return STORE_OK;
+}
+
+static int
+c_referrer_add(struct store_txn *base_t, const char *site, int day,
+    const char *host, uint64_t views, uint32_t max)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	struct flush *f = &t->f;
+	struct ref_row *r, *np;
+
+	if (day < 0 || strlen(site) > REFERRER_SITE_MAX || host[0] == '\0' ||
+	    strlen(host) > STORE_REFERRER_MAX) {
+		store_set_error("bad referrer row");
+		return STORE_ERROR;
+	}
+	if ((np = grow(f->refs, &f->caprefs, f->nrefs, sizeof(*r))) == NULL)
+		return oom();
+	f->refs = np;
+	r = &f->refs[f->nrefs];
+	if ((r->site = strdup_pair(site, host, &r->host)) == NULL)
+		return oom();
+	r->day = day;
+	r->views = views;
+	r->max = max;
+	f->nrefs++;
+	return STORE_OK;
+}
+
+/* The database decides at commit: nothing is "seen" before. */
+static int
+c_txn_seen_get(struct store_txn *base_t, int day, uint64_t series,
+    uint64_t visitor, bool *seen)
+{
+	*seen = false;
+	return STORE_OK;
+}
+
+static int
+c_seen_prune(struct store_txn *base_t, int day)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+
+	if (day > t->prune_before)
+		t->prune_before = day;
+	return STORE_OK;
+}
+
+/* The salts go to the database at commit; any other record (LMDB's
+ * disk probe) has no meaning here. */
+static int
+c_meta_put(struct store_txn *base_t, const char *key, const void *v,
+    size_t len)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+
+	if (strcmp(key, STORE_META_SALTS) != 0)
+		return STORE_OK;
+	free(t->salts);
+	t->salts_len = 0;
+	if ((t->salts = malloc(len ? len : 1)) == NULL)
+		return oom();
+	memcpy(t->salts, v, len);
+	t->salts_len = len;
+	return STORE_OK;
+}
+
+static int
+c_unsupported(void)
+{
+	store_set_error("not available in the daemon's mode of the "
+	    "PostgreSQL store");
+	return STORE_ERROR;
+}
+
+static int
+c_write_begin(struct store *base_st, struct store_txn **out)
+{
+	struct pg_store *st = (struct pg_store *)base_st;
+	struct pg_ctxn *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return oom();
+	t->base.ops = st->base.ops;
+	t->st = st;
+	t->prune_before = INT_MIN;
+	*out = &t->base;
+	return STORE_OK;
+}
+
+static void
+c_abort(struct store_txn *base_t)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+
+	if (t == NULL)
+		return;
+	flush_free(&t->f);
+	free(t->salts);
+	free(t);
+}
+
+static uint64_t
+c_txn_version(struct store_txn *base_t)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	uint64_t v;
+
+	pthread_mutex_lock(&t->st->cache_lock);
+	v = t->st->version + 1;
+	pthread_mutex_unlock(&t->st->cache_lock);
+	return v;
+}
+
+static int
+add_cmp(const void *a, const void *b)
+{
+	const struct add_row *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(x->site, y->site)) != 0 ||
+	    (c = strcmp(x->path, y->path)) != 0)
+		return c;
+	return x->day < y->day ? -1 : x->day > y->day;
+}
+
+static int
+seen_cmp(const void *a, const void *b)
+{
+	const struct seen_key *x = a, *y = b;
+
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	if (x->series != y->series)
+		return x->series < y->series ? -1 : 1;
+	return x->visitor < y->visitor ? -1 : x->visitor > y->visitor;
+}
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	const struct ref_row *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(x->site, y->site)) != 0)
+		return c;
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	return strcmp(x->host, y->host);
+}
+
+/* Sorts the rows (the order rows are locked in) and merges those of
+ * one key. */
+static void
+flush_sort(struct flush *f)
+{
+	size_t i, n;
+
+	if (f->nadds > 1)
+		qsort(f->adds, f->nadds, sizeof(*f->adds), add_cmp);
+	for (i = n = 0; i < f->nadds; i++) {
+		if (n > 0 && add_cmp(&f->adds[n - 1], &f->adds[i]) == 0) {
+			store_count_add(&f->adds[n - 1].views,
+			    f->adds[i].views);
+			free(f->adds[i].site);
+		} else
+			f->adds[n++] = f->adds[i];
+	}
+	f->nadds = n;
+	if (f->nseen > 1)
+		qsort(f->seen, f->nseen, sizeof(*f->seen), seen_cmp);
+	for (i = n = 0; i < f->nseen; i++)
+		if (n == 0 || seen_cmp(&f->seen[n - 1], &f->seen[i]) != 0)
+			f->seen[n++] = f->seen[i];
+	f->nseen = n;
+	if (f->nrefs > 1)
+		qsort(f->refs, f->nrefs, sizeof(*f->refs), ref_cmp);
+	for (i = n = 0; i < f->nrefs; i++) {
+		if (n > 0 && ref_cmp(&f->refs[n - 1], &f->refs[i]) == 0) {
+			store_count_add(&f->refs[n - 1].views,
+			    f->refs[i].views);
+			free(f->refs[i].site);
+		} else
+			f->refs[n++] = f->refs[i];
+	}
+	f->nrefs = n;
+}
+
+/* The flush whose answer was lost was applied after all: what it sent
+ * comes off this one (the counter has put its hits back into this
+ * batch). Visitor ids need nothing: inserting one again adds none. */
+static void
+flush_subtract(struct flush *f, const struct flush *sent)
+{
+	struct add_row *a;
+	struct ref_row *r;
+	size_t i;
+
+	for (i = 0; i < sent->nadds && f->nadds > 0; i++) {
+		a = bsearch(&sent->adds[i], f->adds, f->nadds,
+		    sizeof(*f->adds), add_cmp);
+		if (a != NULL)
+			a->views -= a->views < sent->adds[i].views ?
+			    a->views : sent->adds[i].views;
+	}
+	for (i = 0; i < sent->nrefs && f->nrefs > 0; i++) {
+		r = bsearch(&sent->refs[i], f->refs, f->nrefs,
+		    sizeof(*f->refs), ref_cmp);
+		if (r != NULL)
+			r->views -= r->views < sent->refs[i].views ?
+			    r->views : sent->refs[i].views;
+	}
+}
+
+/*
+ * Binary arrays (PostgreSQL's array_send format): a header of five
+ * 32-bit numbers, then each element as its length and its bytes, all
+ * big-endian.
+ */
+struct arr {
+	unsigned char *buf;
+	size_t	 len, cap;
+	uint32_t n;
+	uint32_t oid;
+	bool	 failed;
+};
+
+#define OID_INT4	23
+#define OID_INT8	20
+#define OID_TEXT	25
+
+static void
+arr_put(struct arr *a, const void *p, size_t len)
+{
+	unsigned char *nb;
+	size_t cap;
+
+	if (a->failed)
+		return;
+	if (a->len + len > a->cap) {
+		for (cap = a->cap ? a->cap : 256; cap < a->len + len; cap *= 2)
+			;
+		if ((nb = realloc(a->buf, cap)) == NULL) {
+			a->failed = true;
+			return;
+		}
+		a->buf = nb;
+		a->cap = cap;
+	}
+	memcpy(a->buf + a->len, p, len);
+	a->len += len;
+}
+
+static void
+arr_u32(struct arr *a, uint32_t v)
+{
+	v = htonl(v);
+	arr_put(a, &v, 4);
+}
+
+static void
+arr_init(struct arr *a, uint32_t oid)
+{
+	memset(a, 0, sizeof(*a));
+	a->oid = oid;
+	/* ndim, has nulls, element type, length, lower bound */
+	arr_u32(a, 1);
+	arr_u32(a, 0);
+	arr_u32(a, oid);
+	arr_u32(a, 0);
+	arr_u32(a, 1);
+}
+
+static void
+arr_i32(struct arr *a, int32_t v)
+{
+	arr_u32(a, 4);
+	arr_u32(a, (uint32_t)v);
+	a->n++;
+}
+
+static void
+arr_i64(struct arr *a, int64_t v)
+{
+	arr_u32(a, 8);
+	arr_u32(a, (uint32_t)((uint64_t)v >> 32));
+	arr_u32(a, (uint32_t)v);
+	a->n++;
+}
+
+static void
+arr_text(struct arr *a, const char *s)
+{
+	size_t len = strlen(s);
+
+	arr_u32(a, (uint32_t)len);
+	arr_put(a, s, len);
+	a->n++;
+}
+
+/* Fills in the length; false when memory ran out. */
+static bool
+arr_done(struct arr *a)
+{
+	uint32_t n = htonl(a->n);
+
+	if (a->failed)
+		return false;
+	memcpy(a->buf + 12, &n, 4);
+	return true;
+}
+
+/*
+ * The ids of the series a flush adds to, creating those missing. A
+ * round trip of its own, only when the copy lacks one of them (a new
+ * page, a new site): creating them in the flush itself would leave the
+ * statement unable to see a series another node created at the same
+ * time.
+ */
+static int
+flush_ids(struct pg_store *st, struct flush *f)
+{
+	struct arr sites, paths;
+	struct params p = { 0 };
+	struct centry *e;
+	PGresult *res;
+	size_t i, missing = 0;
+	int rc, j;
+
+	arr_init(&sites, OID_TEXT);
+	arr_init(&paths, OID_TEXT);
+	pthread_mutex_lock(&st->cache_lock);
+	for (i = 0; i < f->nadds; i++) {
+		struct add_row *a = &f->adds[i];
+
+		e = cache_find(st->cache, a->site, a->path,
+		    store_series_hash(a->site, a->path));
+		if (e != NULL && e->id > 0) {
+			a->id = e->id;
+			continue;
+		}
+		missing++;
+		/* A page's site is made with it, first. */
+		if (a->path[0] != '\0') {
+			arr_text(&sites, a->site);
+			arr_text(&paths, SITE_SERIES);
+		}
+		arr_text(&sites, a->site);
+		arr_text(&paths, a->path);
+	}
+	pthread_mutex_unlock(&st->cache_lock);
+	if (missing == 0) {
+		free(sites.buf);
+		free(paths.buf);
+		return STORE_OK;
+	}
+	if (!arr_done(&sites) || !arr_done(&paths)) {
+		free(sites.buf);
+		free(paths.buf);
+		return oom();
+	}
+	p_bytes(&p, sites.buf, sites.len);
+	p_bytes(&p, paths.buf, paths.len);
+	rc = exec_p(st, "creating series", NEW_SERIES_SQL, &p, 0, &res);
+	free(sites.buf);
+	free(paths.buf);
+	if (rc != STORE_OK)
+		return rc;
+	pthread_mutex_lock(&st->cache_lock);
+	for (j = 0; j < PQntuples(res); j++)
+		if ((e = cache_entry(st->cache, val(res, j, 1),
+		    val(res, j, 2))) != NULL && e->id == 0)
+			e->id = strtoll(val(res, j, 0), NULL, 10);
+	for (i = 0; i < f->nadds; i++) {
+		struct add_row *a = &f->adds[i];
+
+		if (a->id == 0 && (e = cache_find(st->cache, a->site, a->path,
+		    store_series_hash(a->site, a->path))) != NULL)
+			a->id = e->id;
+	}
+	pthread_mutex_unlock(&st->cache_lock);
+	PQclear(res);
+	/* Made by another node after this statement began: the next
+	 * statement sees it. */
+	for (i = 0; i < f->nadds; i++)
+		if (f->adds[i].id == 0)
+			return STORE_NOTFOUND;
+	return STORE_OK;
+}
+
+/* The absolute counts a flush or a refresh answers, into the copy:
+ * id, site, path, total views, total visitors, pages, day, views and
+ * visitors of the day (the day columns NULL: none). */
+static void
+cache_apply(struct cache *c, const PGresult *res)
+{
+	struct centry *e;
+	struct counts cnt;
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if ((e = cache_entry(c, val(res, i, 1), val(res, i, 2))) ==
+		    NULL)
+			continue;
+		e->id = strtoll(val(res, i, 0), NULL, 10);
+		e->total.views = num_count(val(res, i, 3));
+		e->total.visitors = num_count(val(res, i, 4));
+		e->npages = (uint32_t)strtoul(val(res, i, 5), NULL, 10);
+		if (PQgetisnull(res, i, 6))
+			continue;
+		cnt.views = num_count(val(res, i, 7));
+		cnt.visitors = num_count(val(res, i, 8));
+		centry_day(e, atoi(val(res, i, 6)), &cnt);
+	}
+}
+
+/* A series of the batch that the flush did not answer for was deleted
+ * (tallyctl reset): the copy forgets its id, and the next flush makes
+ * it again. */
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+cache_forget_gone(struct cache *c, const struct flush *f, const PGresult *res)
+{
+	struct centry *e;
+	int64_t *ids;
+	size_t i, n = (size_t)PQntuples(res);
+
+	if (f->nadds == 0 || (ids = calloc(n + 1, sizeof(*ids))) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		ids[i] = strtoll(val(res, (int)i, 0), NULL, 10);
+	qsort(ids, n, sizeof(*ids), cmp_i64);
+	for (i = 0; i < f->nadds; i++) {
+		if (bsearch(&f->adds[i].id, ids, n, sizeof(*ids), cmp_i64))
+			continue;
+		if ((e = cache_find(c, f->adds[i].site, f->adds[i].path,
+		    store_series_hash(f->adds[i].site, f->adds[i].path))) !=
+		    NULL) {
+			e->id = 0;
+			e->total.views = e->total.visitors = 0;
+			e->day[0] = e->day[1] = -1;
+		}
+	}
+	free(ids);
+}
+
+/* Reconnects when the connection is lost, and puts this node's salts
+ * back: a failover empties the UNLOGGED table. */
+static int
+c_connect(struct pg_store *st)
+{
+	bool was_down = PQstatus(st->conn) != CONNECTION_OK;
+	int rc;
+
+	if ((rc = reconnect(st)) != STORE_OK)
+		return rc;
+	if (was_down && st->salts_len > 0)
+		return salts_put(st, st->salts, st->salts_len);
+	return STORE_OK;
+}
+
+static void
+doubts_free(struct pg_store *st)
+{
+	struct flush *d, *next;
+
+	for (d = st->in_doubt; d != NULL; d = next) {
+		next = d->next;
+		flush_free(d);
+		free(d);
+	}
+	st->in_doubt = NULL;
+}
+
+/*
+ * Settles the flushes whose answer was lost: the ledger says which
+ * counted (its number is theirs or later). FOR UPDATE waits for a flush
+ * still running on the server (its connection gone, it may not know
+ * yet) to end, so that none counts after this look. Those that did not
+ * count are forgotten; those that did stay, to be taken off every flush
+ * until one is known to have counted, since the counter keeps putting
+ * their hits back until then.
+ */
+static int
+doubts_settle(struct pg_store *st)
+{
+	struct flush *d, **pd;
+	struct params p = { 0 };
+	PGresult *res;
+	int64_t seq;
+	int rc;
+
+	if (st->in_doubt == NULL)
+		return STORE_OK;
+	p_text(&p, st->node);
+	if ((rc = exec_p(st, "reading the ledger", "SELECT seq FROM "
+	    "tally_ledger WHERE node = $1 FOR UPDATE", &p, 0, &res)) !=
+	    STORE_OK)
+		return rc;
+	seq = PQntuples(res) > 0 ? strtoll(val(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	for (pd = &st->in_doubt; (d = *pd) != NULL;) {
+		if (!d->applied && seq < d->seq) {
+			*pd = d->next;
+			flush_free(d);
+			free(d);
+			continue;
+		}
+		d->applied = true;
+		pd = &d->next;
+	}
+	return STORE_OK;
+}
+
+static int
+flush_send(struct pg_store *st, struct flush *f, PGresult **out)
+{
+	struct arr ids, days, views, hashes, sday, shash, svis, rsite, rday,
+	    rhost, rviews, rmax;
+	struct arr *all[] = { &ids, &days, &views, &hashes, &sday, &shash,
+	    &svis, &rsite, &rday, &rhost, &rviews, &rmax };
+	struct params p = { 0 };
+	const char *pv[16];
+	int pl[16], pf[16];
+	size_t i;
+	bool ok = true;
+	PGresult *res;
+	char seqbuf[24], daybuf[16];
+	int rc, np;
+
+	arr_init(&ids, OID_INT8);
+	arr_init(&days, OID_INT4);
+	arr_init(&views, OID_INT8);
+	arr_init(&hashes, OID_INT8);
+	arr_init(&sday, OID_INT4);
+	arr_init(&shash, OID_INT8);
+	arr_init(&svis, OID_INT8);
+	arr_init(&rsite, OID_TEXT);
+	arr_init(&rday, OID_INT4);
+	arr_init(&rhost, OID_TEXT);
+	arr_init(&rviews, OID_INT8);
+	arr_init(&rmax, OID_INT4);
+	for (i = 0; i < f->nadds; i++) {
+		arr_i64(&ids, f->adds[i].id);
+		arr_i32(&days, f->adds[i].day);
+		arr_i64(&views, (int64_t)(f->adds[i].views > STORE_COUNT_MAX ?
+		    STORE_COUNT_MAX : f->adds[i].views));
+		arr_i64(&hashes, (int64_t)store_series_hash(f->adds[i].site,
+		    f->adds[i].path));
+	}
+	for (i = 0; i < f->nseen; i++) {
+		arr_i32(&sday, f->seen[i].day);
+		arr_i64(&shash, (int64_t)f->seen[i].series);
+		arr_i64(&svis, (int64_t)f->seen[i].visitor);
+	}
+	for (i = 0; i < f->nrefs; i++) {
+		arr_text(&rsite, f->refs[i].site);
+		arr_i32(&rday, f->refs[i].day);
+		arr_text(&rhost, f->refs[i].host);
+		arr_i64(&rviews, (int64_t)(f->refs[i].views > STORE_COUNT_MAX ?
+		    STORE_COUNT_MAX : f->refs[i].views));
+		arr_i32(&rmax, (int32_t)(f->refs[i].max > INT32_MAX ?
+		    INT32_MAX : f->refs[i].max));
+	}
+	snprintf(seqbuf, sizeof(seqbuf), "%" PRId64, f->seq);
+	snprintf(daybuf, sizeof(daybuf), "%d", day_today());
+	p_text(&p, st->node);
+	p_text(&p, seqbuf);
+	p_text(&p, daybuf);
+	for (np = 0; np < p.n; np++) {
+		pv[np] = p.val[np];
+		pl[np] = 0;
+		pf[np] = 0;
+	}
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		ok = arr_done(all[i]) && ok;
+		pv[np] = (const char *)all[i]->buf;
+		pl[np] = (int)all[i]->len;
+		pf[np++] = 1;
+	}
+	rc = STORE_OK;
+	if (!ok)
+		rc = oom();
+	else {
+		res = PQexecParams(st->conn, FLUSH_SQL, np, NULL, pv, pl, pf, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			*out = res;
+		else {
+			rc = failed(st, "flushing", res);
+			/* No answer from the server: in doubt. */
+			if (res == NULL || PQresultErrorField(res,
+			    PG_DIAG_SQLSTATE) == NULL ||
+			    PQstatus(st->conn) != CONNECTION_OK)
+				rc = -rc;
+			PQclear(res);
+		}
+	}
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		free(all[i]->buf);
+	return rc;
+}
+
+static void
+c_forget(struct pg_ctxn *t)
+{
+	flush_free(&t->f);
+	free(t->salts);
+	free(t);
+}
+
+static int
+c_commit(struct store_txn *base_t)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	struct pg_store *st = t->st;
+	struct flush *f = &t->f;
+	struct params p = { 0 };
+	struct flush *d;
+	PGresult *res = NULL;
+	size_t i;
+	int rc;
+
+	flush_sort(f);
+	pthread_mutex_lock(&st->conn_lock);
+	if ((rc = c_connect(st)) != STORE_OK)
+		goto done;
+	if ((rc = doubts_settle(st)) != STORE_OK)
+		goto done;
+	if (t->salts_len > 0) {
+		if ((rc = salts_put(st, t->salts, t->salts_len)) != STORE_OK)
+			goto done;
+		if (t->salts_len <= sizeof(st->salts)) {
+			memcpy(st->salts, t->salts, t->salts_len);
+			st->salts_len = t->salts_len;
+		}
+	}
+	if (t->prune_before != INT_MIN) {
+		p_i64(&p, t->prune_before);
+		if ((rc = exec_p(st, "pruning seen visitors", "DELETE FROM "
+		    "tally_visitors WHERE day < $1", &p, 0, NULL)) != STORE_OK)
+			goto done;
+		pthread_mutex_lock(&st->cache_lock);
+		seen_rebuild(st->seen, st->seen->cap ? st->seen->cap : 4096,
+		    t->prune_before);
+		pthread_mutex_unlock(&st->cache_lock);
+	}
+	if (f->nadds + f->nseen + f->nrefs > 0) {
+		for (d = st->in_doubt; d != NULL; d = d->next)
+			flush_subtract(f, d);
+		if ((rc = flush_ids(st, f)) == STORE_NOTFOUND &&
+		    (rc = flush_ids(st, f)) == STORE_NOTFOUND) {
+			store_set_error("creating series: one is not there");
+			rc = STORE_ERROR;
+		}
+		if (rc != STORE_OK)
+			goto done;
+		f->seq = ++st->seq;
+		rc = flush_send(st, f, &res);
+		if (rc < 0) {
+			/* Kept, to learn from the ledger whether it
+			 * counted before the next flush is sent. */
+			if ((d = malloc(sizeof(*d))) != NULL) {
+				*d = *f;
+				memset(f, 0, sizeof(*f));
+				d->applied = false;
+				d->next = st->in_doubt;
+				st->in_doubt = d;
+			}
+			rc = -rc;
+		}
+		if (rc != STORE_OK)
+			goto done;
+		/* This one counted: the counter has let go of the hits of
+		 * those before. */
+		doubts_free(st);
+	}
+	pthread_mutex_lock(&st->cache_lock);
+	if (res != NULL) {
+		cache_forget_gone(st->cache, f, res);
+		cache_apply(st->cache, res);
+	}
+	for (i = 0; i < f->nseen; i++)
+		seen_add(st->seen, &f->seen[i]);
+	st->version++;
+	pthread_mutex_unlock(&st->cache_lock);
+done:
+	pthread_mutex_unlock(&st->conn_lock);
+	PQclear(res);
+	c_forget(t);
+	return rc;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Reads the whole copy again: every series, with today's and
+ * yesterday's counts. */
+static int
+cache_load(struct pg_store *st)
+{
+	struct params p = { 0 };
+	struct cache *c, *old;
+	PGresult *res;
+	int rc, today = day_today();
+
+	p_i64(&p, today - 1);
+	p_i64(&p, today);
+	if ((rc = exec_p(st, "reading the counts", REFRESH_SQL, &p, 0,
+	    &res)) != STORE_OK)
+		return rc;
+	if ((c = cache_new((size_t)PQntuples(res))) == NULL) {
+		PQclear(res);
+		return oom();
+	}
+	cache_apply(c, res);
+	PQclear(res);
+	pthread_mutex_lock(&st->cache_lock);
+	old = st->cache;
+	st->cache = c;
+	st->version++;
+	pthread_mutex_unlock(&st->cache_lock);
+	cache_free(old);
+	st->refreshed_ms = now_ms();
+	return STORE_OK;
+}
+
+static int
+c_refresh(struct store *base_st, uint64_t max_age_ms)
+{
+	struct pg_store *st = (struct pg_store *)base_st;
+	int rc;
+
+	if (now_ms() - st->refreshed_ms < max_age_ms)
+		return STORE_OK;
+	pthread_mutex_lock(&st->conn_lock);
+	if ((rc = c_connect(st)) == STORE_OK)
+		rc = cache_load(st);
+	pthread_mutex_unlock(&st->conn_lock);
+	return rc;
+}
+
+/* Views: the copy, under its lock for each read. */
+static int
+c_view_begin(struct store_view *base_v)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+
+	pthread_mutex_lock(&v->st->cache_lock);
+	v->version = v->st->version;
+	pthread_mutex_unlock(&v->st->cache_lock);
+	v->active = true;
+	return STORE_OK;
+}
+
+static void
+c_view_end(struct store_view *base_v)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+
+	v->active = false;
+}
+
+static void
+c_view_free(struct store_view *base_v)
+{
+	free(base_v);
+}
+
+static int
+c_get(struct store_view *base_v, const char *site, const char *path, int day,
+    struct series_counts *out)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct centry *e;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&v->st->cache_lock);
+	e = cache_find(v->st->cache, site, path,
+	    store_series_hash(site, path));
+	if (e != NULL && e->id > 0) {
+		out->exists = true;
+		out->id = (uint32_t)e->id;
+		out->total = e->total;
+		out->npages = e->npages;
+		if (e->day[0] == day)
+			out->day = e->on[0];
+		else if (e->day[1] == day)
+			out->day = e->on[1];
+	}
+	pthread_mutex_unlock(&v->st->cache_lock);
+	return STORE_OK;
+}
+
+static int
+c_seen_get(struct store_view *base_v, int day, uint64_t series,
+    uint64_t visitor, bool *seen)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct seen_key k = { series, visitor, day };
+
+	pthread_mutex_lock(&v->st->cache_lock);
+	*seen = seen_has(v->st->seen, &k);
+	pthread_mutex_unlock(&v->st->cache_lock);
+	return STORE_OK;
+}
+
+/* The salts (once a day, and at start) are read from the database
+ * itself, the only read of a view that waits on it: every node must
+ * use the one that won. Other records are LMDB's. */
+static int
+c_meta_get(struct store_view *base_v, const char *key, void *out, size_t *len)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct pg_store *st = v->st;
+	int rc;
+
+	if (strcmp(key, STORE_META_SALTS) != 0)
+		return STORE_NOTFOUND;
+	pthread_mutex_lock(&st->conn_lock);
+	if ((rc = c_connect(st)) == STORE_OK)
+		rc = pg_meta_get(base_v, key, out, len);
+	pthread_mutex_unlock(&st->conn_lock);
+	return rc;
+}
+
+static int
+c_view_unsupported(struct store_view *base_v)
+{
+	return c_unsupported();
+}
+
+static int
+c_each_series(struct store_view *v, const char *site, store_series_cb cb,
+    void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_each_day(struct store_view *v, const char *site, const char *path, int from,
+    int to, bool with_adjust, store_row_cb cb, void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
+    void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_series_name(struct store_view *v, uint32_t id, char *site, size_t sitesz,
+    char *path, size_t pathsz)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_max_id(struct store_view *v, uint32_t *max)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_orphan_rows(struct store_view *v, uint64_t *orphans)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_each_referrer(struct store_view *v, const char *site, int from, int to,
+    store_referrer_cb cb, void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_each_referrer_row(struct store_view *v, const char *site,
+    store_referrer_row_cb cb, void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_referrer_get(struct store_view *v, const char *site, int day,
+    const char *host, uint64_t *views)
+{
+	*views = 0;
+	return c_view_unsupported(v);
+}
+
+static int
+c_add_exact(struct store_txn *t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors)
+{
+	return c_unsupported();
+}
+
+static int
+c_add_adjust(struct store_txn *t, const char *site, const char *path,
+    int64_t views, int64_t visitors)
+{
+	return c_unsupported();
+}
+
+static int
+c_set_total(struct store_txn *t, const char *site, const char *path,
+    uint64_t views, uint64_t visitors)
+{
+	return c_unsupported();
+}
+
+static int
+c_reset(struct store_txn *t, const char *site, const char *path)
+{
+	return c_unsupported();
+}
+
+static struct store_view *
+c_txn_view(struct store_txn *t)
+{
+	return NULL;
+}
+
+static int
+c_txn_get(struct store_txn *t, const char *site, const char *path, int day,
+    struct series_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	return c_unsupported();
+}
+
+static int
+c_referrer_add_exact(struct store_txn *t, const char *site, int day,
+    const char *host, uint64_t views)
+{
+	return c_unsupported();
+}
+
+static int
+c_referrer_reset(struct store_txn *t, const char *site)
+{
+	return c_unsupported();
+}
+
+/* This node's name: libpq's application_name when the URL gives one,
+ * else host name and process id. Names must differ between the nodes
+ * running at once: each has its own count rows and ledger entry. */
+static void
+node_name(struct pg_store *st)
+{
+	const char *app = PQparameterStatus(st->conn, "application_name");
+	char host[64];
+
+	if (app != NULL && app[0] != '\0') {
+		snprintf(st->node, sizeof(st->node), "%s", app);
+		return;
+	}
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(st->node, sizeof(st->node), "%s:%ld", host, (long)getpid());
+}
+
+/* Sets the store up for the daemon: its name, where its ledger stands,
+ * the copy. */
+static int
+cached_init(struct pg_store *st)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	pthread_mutex_init(&st->conn_lock, NULL);
+	pthread_mutex_init(&st->cache_lock, NULL);
+	if ((st->seen = calloc(1, sizeof(*st->seen))) == NULL ||
+	    (st->cache = cache_new(0)) == NULL)
+		return oom();
+	node_name(st);
+	p_text(&p, st->node);
+	if ((rc = exec_p(st, "reading the ledger", "SELECT seq FROM "
+	    "tally_ledger WHERE node = $1", &p, 0, &res)) != STORE_OK)
+		return rc;
+	st->seq = PQntuples(res) ? strtoll(val(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return cache_load(st);
+}
+
+static void
+cached_free(struct pg_store *st)
+{
+	cache_free(st->cache);
+	if (st->seen)
+		free(st->seen->slots);
+	free(st->seen);
+	doubts_free(st);
+	explicit_bzero(st->salts, sizeof(st->salts));
+	pthread_mutex_destroy(&st->conn_lock);
+	pthread_mutex_destroy(&st->cache_lock);
+}
+
+static const struct store_ops pg_cached_ops = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.reconnects = pg_reconnects,
+	.refresh = c_refresh,
+	.view_new = pg_view_new,
+	.view_free = c_view_free,
+	.view_begin = c_view_begin,
+	.view_end = c_view_end,
+	.view_version = pg_view_version,
+	.txn_version = c_txn_version,
+	.get = c_get,
+	.meta_get = c_meta_get,
+	.each_series = c_each_series,
+	.each_day = c_each_day,
+	.recent_floor = pg_recent_floor,
+	.each_recent = c_each_recent,
+	.series_name = c_series_name,
+	.max_id = c_max_id,
+	.orphan_rows = c_orphan_rows,
+	.write_begin = c_write_begin,
+	.add = c_add,
+	.add_exact = c_add_exact,
+	.add_adjust = c_add_adjust,
+	.set_total = c_set_total,
+	.reset = c_reset,
+	.meta_put = c_meta_put,
+	.txn_view = c_txn_view,
+	.txn_get = c_txn_get,
+	.seen_get = c_seen_get,
+	.txn_seen_get = c_txn_seen_get,
+	.seen_put = c_seen_put,
+	.seen_prune = c_seen_prune,
+	.commit = c_commit,
+	.abort = c_abort,
+	.each_referrer = c_each_referrer,
+	.each_referrer_row = c_each_referrer_row,
+	.referrer_get = c_referrer_get,
+	.referrer_add = c_referrer_add,
+	.referrer_add_exact = c_referrer_add_exact,
+	.referrer_reset = c_referrer_reset,
+};
 
 const struct store_ops store_pg_ops = {
 	.name = "postgresql",

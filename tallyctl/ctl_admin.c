@@ -16,6 +16,7 @@
 #include "tally/buf.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/location.h"
 #include "tally/path.h"
 
 #include "ctl.h"
@@ -34,7 +35,7 @@ need_store(struct ctl *ctl)
 	if ((rc = ctl_setup(ctl)) != 0)
 		return rc;
 	/* A database is there or not: connecting tells. */
-	if (store_is_url(ctl->data))
+	if (location_is_url(ctl->data))
 		return 0;
 	snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
 	if (stat(file, &sb) == -1)
@@ -471,7 +472,7 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 	/* Before any page is read: a data file shorter than the pages in
 	 * use would be read past its end. A database's files are its
 	 * server's to check. */
-	if (!store_is_url(ctl->data)) {
+	if (!location_is_url(ctl->data)) {
 		snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
 		if (store_stat(ctl->store, &ss) != STORE_OK ||
 		    stat(file, &sb) == -1) {

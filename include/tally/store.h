@@ -93,9 +93,6 @@ enum store_status {
  * err says which step failed and why. */
 int store_open(struct store **, const char *dir, int flags, char *err, size_t errlen);
 void store_close(struct store *);
-/* Whether location names a database (postgresql://, postgres://) rather
- * than a directory. */
-bool store_is_url(const char *location);
 /* Why this thread's last call on the store failed. */
 const char *store_error(struct store *);
 /* The daemon holds this while it runs, so a second one refuses to start. */
