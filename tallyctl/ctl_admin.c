@@ -358,6 +358,25 @@ dir_empty(const char *dir)
 	return empty;
 }
 
+/*
+ * A database is copied by its own tools: say how, and write nothing.
+ * The copy leaves out the visitor ids and salts, as LMDB's backup does;
+ * the password stays where libpq finds it (~/.pgpass, PGPASSWORD).
+ */
+static int
+backup_with_pg_dump(struct ctl *ctl, const char *dest)
+{
+	char shown[2 * PATH_MAX];
+
+	text_escape(shown, sizeof(shown), dest, strlen(dest));
+	fprintf(stderr, "tallyctl: backup: a PostgreSQL store is copied by "
+	    "pg_dump; run:\n");
+	printf("pg_dump --format=custom --exclude-table-data=tally_visitors "
+	    "--exclude-table-data=tally_salts --file='%s' '%s'\n", shown,
+	    ctl->where);
+	return 0;
+}
+
 int
 cmd_backup(struct ctl *ctl, int argc, char **argv)
 {
@@ -367,6 +386,10 @@ cmd_backup(struct ctl *ctl, int argc, char **argv)
 
 	if ((rc = ctl_parse(ctl, argc, argv, NULL, args, &nargs, 1, 1)) != 0)
 		return rc;
+	if ((rc = ctl_setup(ctl)) != 0)
+		return rc;
+	if (location_is_url(ctl->data))
+		return backup_with_pg_dump(ctl, args[0]);
 	if (stat(args[0], &sb) == 0 && (!S_ISDIR(sb.st_mode) ||
 	    !dir_empty(args[0])))
 		return ctl_fail(ctl, "%s exists and is not an empty directory",
