@@ -282,7 +282,16 @@ def test_kill9_strict_loses_no_answered_hit():
     finish(stop, ts, errors)
     check(truth.total() > 100, "hits answered: %d" % truth.total())
     wait_flushed(ds[1:])
-    check_exact(c, truth, ds[1:])
+    # Every answered hit is there; a hit committed but not answered
+    # (the node died first) may be too: at most one a client thread.
+    views, vis, site = stored(c)
+    for p, v in truth.views.items():
+        check(views.get(p, 0) >= v, "%s: %d views stored, %d answered"
+              % (p, views.get(p, 0), v))
+    check(site[0] - truth.total() <= 4, "%d views stored, %d answered"
+          % (site[0], truth.total()))
+    check(len(truth.visitors) <= site[1] <= len(truth.visitors) + 4,
+          "%d visitors stored, %d answered" % (site[1], len(truth.visitors)))
 
 
 def test_kill9_batch_loses_at_most_an_interval():
