@@ -34,6 +34,7 @@
 #include "tally/config.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/location.h"
 #include "tally/log.h"
 #include "tally/net.h"
 #include "tally/number.h"
@@ -609,11 +610,15 @@ const struct config_key config_keys[] = {
 
 	{ "store", "data", CONFIG_STRING, CONFIG_RESTART,
 	    "./tally-data", CFG(data), 0, 0, 0, NULL },
+	{ "store", "url", CONFIG_URL, CONFIG_RESTART,
+	    "", CFG(url), 0, 0, 0, NULL },
 	{ "store", "durability", CONFIG_ENUM, CONFIG_RESTART,
 	    "batch", CFG(durability), 0, 0, 0, durabilities },
 	{ "store", "commit_interval", CONFIG_DURATION, CONFIG_RESTART,
 	    "100ms", CFG(commit_interval_ms), 0, COMMIT_INTERVAL_MIN,
 	    COMMIT_INTERVAL_MAX, NULL },
+	{ "store", "buffer_max", CONFIG_LONG, 0,
+	    "1000000", CFG(buffer_max), 0, 0, LONG_MAX, NULL },
 
 	{ "count", "timezone", CONFIG_ZONE, CONFIG_RESTART,
 	    "", CFG(timezone), 0, 0, 0, NULL },
@@ -654,6 +659,19 @@ static bool
 is_site_key(const struct config_key *k)
 {
 	return strcmp(k->section, "site") == 0;
+}
+
+void
+config_flag_name(const struct config_key *k, char *buf, size_t len)
+{
+	size_t	 i;
+
+	/* The flag of url says what it chooses, as --data does. */
+	snprintf(buf, len, "%s", strcmp(k->section, "store") == 0 &&
+	    strcmp(k->name, "url") == 0 ? "store" : k->name);
+	for (i = 0; buf[i] != '\0'; i++)
+		if (buf[i] == '_')
+			buf[i] = '-';
 }
 
 const struct config_key *
@@ -711,6 +729,14 @@ key_set(struct config *cfg, struct site_config *site,
 			return -1;
 		}
 		/* Empty is the host's zone, as if the key were not given. */
+		replace_str(f, value[0] != '\0' ? value : NULL);
+		return 0;
+	case CONFIG_URL:
+		/* The value is not quoted back: it may hold a password. */
+		if (value[0] != '\0' && !location_is_url(value)) {
+			snprintf(err, errlen, "not a postgresql:// URL");
+			return -1;
+		}
 		replace_str(f, value[0] != '\0' ? value : NULL);
 		return 0;
 	case CONFIG_LOCALE:
@@ -792,6 +818,7 @@ key_clear(const struct config_key *k, struct config *cfg,
 	case CONFIG_STRING:
 	case CONFIG_NAME:
 	case CONFIG_ZONE:
+	case CONFIG_URL:
 	case CONFIG_LOCALE:
 	case CONFIG_TOKEN:
 	case CONFIG_CIDRS:
@@ -867,6 +894,7 @@ config_key_changed(const struct config_key *k, const struct config *a,
 	case CONFIG_STRING:
 	case CONFIG_NAME:
 	case CONFIG_ZONE:
+	case CONFIG_URL:
 		return str_differs(*(char *const *)fa, *(char *const *)fb);
 	case CONFIG_BOOL:
 		return *(const bool *)fa != *(const bool *)fb;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "build-config.h"
 #include "tally/hash.h"
+#include "tally/location.h"
 #include "tally/store.h"
 
 #include "store_backend.h"
@@ -53,6 +55,15 @@ store_open(struct store **out, const char *location, int flags, char *err,
     size_t errlen)
 {
 	*out = NULL;
+	if (location_is_url(location)) {
+#if HAVE_POSTGRESQL
+		return store_pg_ops.open(out, location, flags, err, errlen);
+#else
+		snprintf(err, errlen, "this tally was built without "
+		    "PostgreSQL (libpq): it cannot open a postgresql:// store");
+		return STORE_ERROR;
+#endif
+	}
 	return store_lmdb_ops.open(out, location, flags, err, errlen);
 }
 
@@ -139,6 +150,22 @@ store_reader_check(struct store *st)
 	if (st->ops->reader_check == NULL)
 		return 0;	/* no reader table to clear */
 	return st->ops->reader_check(st);
+}
+
+uint64_t
+store_reconnects(struct store *st)
+{
+	if (st->ops->reconnects == NULL)
+		return 0;	/* no connection to lose */
+	return st->ops->reconnects(st);
+}
+
+int
+store_refresh(struct store *st, uint64_t max_age_ms)
+{
+	if (st->ops->refresh == NULL)
+		return STORE_OK;	/* views read the store itself */
+	return st->ops->refresh(st, max_age_ms);
 }
 
 struct store_view *

@@ -41,12 +41,15 @@ struct store_ops {
 	int (*open)(struct store **, const char *location, int flags,
 	    char *err, size_t errlen);
 	void (*close)(struct store *);
-	/* optional: lock_daemon, stat, grow, backup, reader_check */
+	/* optional: lock_daemon, stat, grow, backup, reader_check,
+	 * reconnects, refresh */
 	int (*lock_daemon)(struct store *, char *err, size_t errlen);
 	int (*stat)(struct store *, struct store_stat *);
 	int (*grow)(struct store *);
 	int (*backup)(struct store *, const char *dest, char *err, size_t errlen);
 	int (*reader_check)(struct store *);
+	uint64_t (*reconnects)(struct store *);
+	int (*refresh)(struct store *, uint64_t max_age_ms);
 	struct store_view * (*view_new)(struct store *);
 	void (*view_free)(struct store_view *);
 	int (*view_begin)(struct store_view *);
@@ -86,6 +89,7 @@ struct store_ops {
 };
 
 extern const struct store_ops store_lmdb_ops;
+extern const struct store_ops store_pg_ops;	/* built with libpq only */
 
 /* Sets what store_error() answers on this thread. */
 void store_set_error(const char *, ...) __attribute__((format(printf, 1, 2)));

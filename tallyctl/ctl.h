@@ -25,11 +25,13 @@ struct ctl {
 	const char	*cmd;		/* the command's name */
 	const char	*config_file;	/* --config */
 	const char	*data_flag;	/* --data */
+	const char	*store_flag;	/* --store */
 	bool		 json;		/* --json */
 	bool		 color;	/* stdout a terminal, no NO_COLOR */
 	bool		 cfg_ready;
 	struct config	 cfg;
-	const char	*data;		/* the store directory in use */
+	const char	*data;		/* the store in use: a directory or URL */
+	char		 where[512];	/* data as it may be shown */
 	struct store	*store;
 };
 

@@ -16,6 +16,7 @@
 #include "tally/buf.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/location.h"
 #include "tally/path.h"
 
 #include "ctl.h"
@@ -33,6 +34,9 @@ need_store(struct ctl *ctl)
 
 	if ((rc = ctl_setup(ctl)) != 0)
 		return rc;
+	/* A database is there or not: connecting tells. */
+	if (location_is_url(ctl->data))
+		return 0;
 	snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
 	if (stat(file, &sb) == -1)
 		return ctl_fail(ctl, "no store in %s: %s", ctl->data,
@@ -354,6 +358,25 @@ dir_empty(const char *dir)
 	return empty;
 }
 
+/*
+ * A database is copied by its own tools: say how, and write nothing.
+ * The copy leaves out the visitor ids and salts, as LMDB's backup does;
+ * the password stays where libpq finds it (~/.pgpass, PGPASSWORD).
+ */
+static int
+backup_with_pg_dump(struct ctl *ctl, const char *dest)
+{
+	char shown[2 * PATH_MAX];
+
+	text_escape(shown, sizeof(shown), dest, strlen(dest));
+	fprintf(stderr, "tallyctl: backup: a PostgreSQL store is copied by "
+	    "pg_dump; run:\n");
+	printf("pg_dump --format=custom --exclude-table-data=tally_visitors "
+	    "--exclude-table-data=tally_salts --file='%s' '%s'\n", shown,
+	    ctl->where);
+	return 0;
+}
+
 int
 cmd_backup(struct ctl *ctl, int argc, char **argv)
 {
@@ -363,6 +386,10 @@ cmd_backup(struct ctl *ctl, int argc, char **argv)
 
 	if ((rc = ctl_parse(ctl, argc, argv, NULL, args, &nargs, 1, 1)) != 0)
 		return rc;
+	if ((rc = ctl_setup(ctl)) != 0)
+		return rc;
+	if (location_is_url(ctl->data))
+		return backup_with_pg_dump(ctl, args[0]);
 	if (stat(args[0], &sb) == 0 && (!S_ISDIR(sb.st_mode) ||
 	    !dir_empty(args[0])))
 		return ctl_fail(ctl, "%s exists and is not an empty directory",
@@ -466,19 +493,22 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 		return rc;
 
 	/* Before any page is read: a data file shorter than the pages in
-	 * use would be read past its end. */
-	snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
-	if (store_stat(ctl->store, &ss) != STORE_OK ||
-	    stat(file, &sb) == -1) {
-		rc = ctl_fail(ctl, "reading the size of %s: %s", file,
-		    strerror(errno));
-		goto done;
-	}
-	if ((uint64_t)sb.st_size < ss.used_bytes) {
-		rc = ctl_fail(ctl, "%s is truncated: %lld bytes, but the store "
-		    "uses %" PRIu64, file, (long long)sb.st_size,
-		    ss.used_bytes);
-		goto done;
+	 * use would be read past its end. A database's files are its
+	 * server's to check. */
+	if (!location_is_url(ctl->data)) {
+		snprintf(file, sizeof(file), "%s/data.mdb", ctl->data);
+		if (store_stat(ctl->store, &ss) != STORE_OK ||
+		    stat(file, &sb) == -1) {
+			rc = ctl_fail(ctl, "reading the size of %s: %s", file,
+			    strerror(errno));
+			goto done;
+		}
+		if ((uint64_t)sb.st_size < ss.used_bytes) {
+			rc = ctl_fail(ctl, "%s is truncated: %lld bytes, but "
+			    "the store uses %" PRIu64, file,
+			    (long long)sb.st_size, ss.used_bytes);
+			goto done;
+		}
 	}
 
 	if ((v = store_view_new(ctl->store)) == NULL ||

@@ -20,6 +20,7 @@
 #include "tally/buf.h"
 #include "tally/day.h"
 #include "tally/escape.h"
+#include "tally/location.h"
 #include "tally/number.h"
 #include "tally/path.h"
 #include "tally/render.h"
@@ -80,7 +81,8 @@ static const struct command {
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
 static const char synopsis[] =
-    "usage: tallyctl [--data DIR | --config FILE] [--json] COMMAND [ARGS]\n";
+    "usage: tallyctl [--data DIR | --store URL | --config FILE] [--json] "
+    "COMMAND [ARGS]\n";
 
 static void
 usage(FILE *f)
@@ -94,7 +96,8 @@ usage(FILE *f)
 		    commands[i].args[0] ? " " : "", commands[i].args);
 	fputs("\n"
 	    "  --data DIR     the store (./tally-data)\n"
-	    "  --config FILE  tallyd's configuration: its data directory and"
+	    "  --store URL    a shared store: postgresql://...\n"
+	    "  --config FILE  tallyd's configuration: its store and"
 	    " time zone\n"
 	    "  --json         JSON output for scripts\n"
 	    "\n"
@@ -110,7 +113,8 @@ usage(FILE *f)
 static void
 command_usage(FILE *f, const struct command *c)
 {
-	fprintf(f, "usage: tallyctl [--data DIR | --config FILE] [--json] %s%s%s"
+	fprintf(f, "usage: tallyctl [--data DIR | --store URL | --config FILE] "
+	    "[--json] %s%s%s"
 	    "\n\n%s\n", c->name, c->args[0] ? " " : "", c->args, c->help);
 }
 
@@ -158,8 +162,8 @@ nearest(const char *name, const char *const *candidates, size_t n)
 	return bestd <= 2 && bestd < strlen(name) ? best : NULL;
 }
 
-static const char *const global_options[] = { "data", "config", "json",
-    "help", "version" };
+static const char *const global_options[] = { "data", "store", "config",
+    "json", "help", "version" };
 
 static const struct command *
 command_find(const char *name)
@@ -221,8 +225,8 @@ ctl_usage(struct ctl *ctl, const char *fmt, ...)
 	vsay(ctl->cmd, fmt, ap);
 	va_end(ap);
 	if (ctl->cmd && (c = command_find(ctl->cmd)) != NULL)
-		fprintf(stderr, "usage: tallyctl [--data DIR | --config FILE] "
-		    "[--json] %s%s%s\n", c->name, c->args[0] ? " " : "",
+		fprintf(stderr, "usage: tallyctl [--data DIR | --store URL | "
+		    "--config FILE] [--json] %s%s%s\n", c->name, c->args[0] ? " " : "",
 		    c->args);
 	else
 		fputs(synopsis, stderr);
@@ -335,6 +339,7 @@ ctl_parse(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
 		}
 		if (!(o && o->name) &&
 			    !(nlen == 4 && strncmp(arg, "data", 4) == 0) &&
+			    !(nlen == 5 && strncmp(arg, "store", 5) == 0) &&
 			    !(nlen == 6 && strncmp(arg, "config", 6) == 0))
 			return unknown_option(ctl, opts, arg, nlen);
 		/* Everything else takes a value. */
@@ -349,6 +354,8 @@ ctl_parse(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
 			*o->value = val;
 		else if (nlen == 4 && strncmp(arg, "data", 4) == 0)
 			ctl->data_flag = val;
+		else if (nlen == 5 && strncmp(arg, "store", 5) == 0)
+			ctl->store_flag = val;
 		else
 			ctl->config_file = val;
 	}
@@ -381,12 +388,24 @@ ctl_setup(struct ctl *ctl)
 		    "configuration", err);
 		return EXIT_CONFIG;
 	}
-	/* Like tallyd, a flag wins over the file. */
-	ctl->data = ctl->data_flag ? ctl->data_flag : ctl->cfg.data;
+	/* Like tallyd, a flag wins over the file, and the file's url over
+	 * its data. */
+	if (ctl->store_flag && ctl->data_flag)
+		return ctl_usage(ctl, "--data and --store: one store at a "
+		    "time");
+	if (ctl->store_flag && !location_is_url(ctl->store_flag))
+		return ctl_usage(ctl, "--store: not a postgresql:// URL");
+	if (ctl->data_flag)
+		ctl->data = ctl->data_flag;
+	else if (ctl->store_flag)
+		ctl->data = ctl->store_flag;
+	else
+		ctl->data = ctl->cfg.url ? ctl->cfg.url : ctl->cfg.data;
 	if (ctl->data == NULL || ctl->data[0] == '\0') {
 		fprintf(stderr, "tallyctl: no data directory\n");
 		return EXIT_CONFIG;
 	}
+	location_shown(ctl->where, sizeof(ctl->where), ctl->data);
 	/* Days must be tallyd's days. */
 	if (day_set_timezone(ctl->cfg.timezone) == -1) {
 		say("unknown time zone \"%s\"", ctl->cfg.timezone);
@@ -751,6 +770,7 @@ main(int argc, char *argv[])
 			return 0;
 		}
 		if ((strcmp(argv[i], "--data") == 0 ||
+		    strcmp(argv[i], "--store") == 0 ||
 		    strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
 			i++;
 			continue;
@@ -760,8 +780,10 @@ main(int argc, char *argv[])
 		if (strncmp(argv[i], "--", 2) == 0 && argv[i][2] != '\0' &&
 		    strcmp(argv[i], "--json") != 0 &&
 		    strncmp(argv[i], "--data=", 7) != 0 &&
+		    strncmp(argv[i], "--store=", 8) != 0 &&
 		    strncmp(argv[i], "--config=", 9) != 0 &&
 		    strcmp(argv[i], "--data") != 0 &&
+		    strcmp(argv[i], "--store") != 0 &&
 		    strcmp(argv[i], "--config") != 0)
 			return unknown_option(&ctl, NULL, argv[i] + 2,
 			    strcspn(argv[i] + 2, "="));

@@ -14,6 +14,14 @@
  * for the life of the store, so the largest transaction sets tallyd's
  * memory for good: it must not grow with the burst.
  *
+ * A shared store (PostgreSQL) may also be unreachable. Then the batch
+ * goes back the same way and batch-mode hits go on being answered, kept
+ * in memory up to buffer_max, until a commit reaches the database: the
+ * store learns from its ledger whether the flush cut off had counted,
+ * and sends only what it had not. The committer also refreshes the
+ * store's copy of other nodes' counts, so that no request waits on the
+ * network.
+ *
  * One mutex guards the batches. Each request takes it once, for a few
  * lookups; the committer takes it twice per commit.
  */
@@ -137,7 +145,11 @@ struct counter {
 	size_t		 nadmissions;
 
 	bool		 failed;
+	bool		 unavailable;	/* failed: the database is unreachable */
 	size_t		 failed_bytes;	/* a strict batch that did not fit */
+	bool		 shared;	/* a store on the network */
+	size_t		 buffer_max;	/* hits kept while it is unreachable */
+	uint64_t	 refresh_ms;	/* the copy of its counts, at most this old */
 	double		 last_commit;	/* monotonic seconds of the last success */
 	char		 failure[256];
 	struct commit_stats stats;
@@ -929,6 +941,28 @@ requeue(struct counter *c, struct batch *b)
 	t->older = b;
 }
 
+/* Notes a failure of the store. Called under the lock. */
+static void
+failed(struct counter *c, int rc)
+{
+	snprintf(c->failure, sizeof(c->failure), "%s", store_error(c->store));
+	if (!c->failed)
+		log_warnx("commit failed: %s", c->failure);
+	c->failed = true;
+	c->unavailable = rc == STORE_UNAVAILABLE;
+	c->stats.failures++;
+}
+
+/* The store works again. Called under the lock. */
+static void
+recovered(struct counter *c)
+{
+	if (c->failed)
+		log_info("commits work again");
+	c->failed = false;
+	c->unavailable = false;
+}
+
 static void
 tell_waiters(struct counter_waiter *w, int status)
 {
@@ -995,24 +1029,22 @@ commit(struct counter *c, bool probe)
 	waiters = b->waiters;
 	kept = false;
 	if (rc != STORE_OK) {
-		snprintf(c->failure, sizeof(c->failure), "%s",
-		    store_error(c->store));
-		if (!c->failed)
-			log_warnx("commit failed: %s", c->failure);
-		c->failed = true;
-		c->stats.failures++;
+		failed(c, rc);
 		/* Answered hits (batch) are kept for the next try. Hits
 		 * that wait for their commit (strict) are answered 503 now
 		 * and dropped: no hit refused is counted later. Until the
-		 * store takes a write that large again, it is failing. */
-		if (waiters == NULL)
+		 * store takes a write that large again, it is failing.
+		 * But a flush to an unreachable database may have counted
+		 * before the connection broke, and the store takes what it
+		 * sent off the next one: so the batch is tried again as it
+		 * is, and a strict hit answered 503 then may count after
+		 * all. */
+		if (waiters == NULL || rc == STORE_UNAVAILABLE)
 			kept = b->n > 0 || b->nseen > 0;
 		else if (!probe)
 			c->failed_bytes = batch_bytes(b);
 	} else {
-		if (c->failed)
-			log_info("commits work again");
-		c->failed = false;
+		recovered(c);
 		c->failed_bytes = 0;
 		c->stats.commits++;
 		c->last_commit = now_seconds();
@@ -1021,8 +1053,12 @@ commit(struct counter *c, bool probe)
 	c->inflight_version = 0;
 	/* The last full batch of a burst. */
 	large = b->n >= TRIM_AFTER && c->pending->older == NULL;
-	if (kept)
+	if (kept) {
+		/* its waiters are answered below, once */
+		b->waiters = NULL;
+		b->waiters_tail = &b->waiters;
 		requeue(c, b);
+	}
 	else if (c->spare == NULL) {
 		batch_clear(b);
 		c->spare = b;
@@ -1039,6 +1075,34 @@ commit(struct counter *c, bool probe)
 	pthread_mutex_unlock(&c->commit_lock);
 	tell_waiters(waiters, rc);
 	return rc;
+}
+
+/*
+ * Brings the shared store's copy of the counts up to date when it is
+ * older than count_max_age: other nodes' hits show. While the database
+ * is unreachable with nothing to write (strict hits are refused), this
+ * read is what tells that it is back.
+ */
+static void
+refresh(struct counter *c)
+{
+	uint64_t max_age;
+	bool idle;
+	int rc;
+
+	pthread_mutex_lock(&c->commit_lock);
+	lock(c);
+	idle = c->failed && c->pending->n == 0 && c->pending->older == NULL;
+	max_age = idle ? 0 : c->refresh_ms;
+	unlock(c);
+	rc = store_refresh(c->store, max_age);
+	lock(c);
+	if (rc == STORE_UNAVAILABLE || (rc != STORE_OK && idle))
+		failed(c, rc);
+	else if (rc == STORE_OK && idle)
+		recovered(c);
+	unlock(c);
+	pthread_mutex_unlock(&c->commit_lock);
 }
 
 int
@@ -1068,6 +1132,10 @@ counter_probe(struct counter *c)
 	lock(c);
 	recent = !c->failed && c->stats.commits > 0 &&
 	    now_seconds() - c->last_commit < 1.0;
+	/* Nor may it wait on the network: the committer's reads of a
+	 * shared store tell whether it answers. */
+	if (c->shared)
+		recent = true;
 	unlock(c);
 	if (recent)
 		return STORE_OK;
@@ -1080,6 +1148,7 @@ committer(void *arg)
 	struct counter *c = arg;
 	struct timespec deadline;
 	bool stopping, probe;
+	int rc;
 
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -1101,10 +1170,14 @@ committer(void *arg)
 		/* A failing store is retried every interval, not in a spin;
 		 * with nothing pending, a probe tells when it works again. */
 		pthread_mutex_lock(&c->lock);
+		/* A shared store is probed by reading it (refresh). */
 		probe = c->failed && c->pending->n == 0 &&
-		    c->pending->older == NULL;
+		    c->pending->older == NULL && !c->shared;
 		pthread_mutex_unlock(&c->lock);
-		if (commit(c, probe) != STORE_OK) {
+		rc = commit(c, probe);
+		if (c->shared)
+			refresh(c);
+		if (rc != STORE_OK) {
 			struct timespec ts = { c->interval_ms / 1000,
 			    (c->interval_ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
@@ -1147,6 +1220,38 @@ counter_pending(struct counter *c)
 		n += b->hits;
 	unlock(c);
 	return n;
+}
+
+void
+counter_set_shared(struct counter *c, size_t buffer_max, uint64_t refresh_ms)
+{
+	lock(c);
+	c->shared = true;
+	c->buffer_max = buffer_max;
+	c->refresh_ms = refresh_ms;
+	unlock(c);
+}
+
+bool
+counter_refuses(struct counter *c, bool strict, char *buf, size_t len)
+{
+	struct batch *b;
+	size_t hits = 0;
+	bool refuses;
+
+	lock(c);
+	FOR_UNSTORED(b, c, c->inflight)
+		hits += b->hits;
+	refuses = c->failed;
+	if (refuses && c->unavailable && !strict && hits < c->buffer_max)
+		refuses = false;
+	if (refuses && c->unavailable && !strict)
+		snprintf(buf, len, "store unavailable, and %zu hits wait for "
+		    "it (buffer_max): %s", hits, c->failure);
+	else if (refuses)
+		snprintf(buf, len, "%s", c->failure);
+	unlock(c);
+	return refuses;
 }
 
 bool

@@ -64,6 +64,18 @@ int counter_probe(struct counter *);
 int counter_start(struct counter *, long interval_ms);
 void counter_stop(struct counter *);
 
+/*
+ * The store is shared and on the network: the committer also keeps the
+ * store's copy of the counts at most refresh_ms old, and while the
+ * database is unreachable batch-mode hits are kept, up to buffer_max.
+ */
+void counter_set_shared(struct counter *, size_t buffer_max,
+    uint64_t refresh_ms);
+/* Whether this node cannot take a hit now (strict: one that waits for
+ * its commit), and why, into buf: the store fails, or it is
+ * unreachable and strict or buffer_max hits wait already. */
+bool counter_refuses(struct counter *, bool strict, char *buf, size_t len);
+
 size_t counter_pending(struct counter *);
 /* Copies why the last commit failed; false when it worked. */
 bool counter_failure(struct counter *, char *buf, size_t len);

@@ -57,6 +57,7 @@ struct daemon {
 	struct visitors	*visitors;
 	struct event_base *base;
 	time_t		 started;
+	bool		 shared;	/* the store is PostgreSQL's */
 	uint64_t	 declined[DECLINE_COUNT];
 };
 

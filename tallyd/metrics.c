@@ -31,6 +31,13 @@ static const double commit_buckets[] = {
 };
 #define NBUCKETS (sizeof(commit_buckets) / sizeof(commit_buckets[0]))
 
+/* A flush to a shared store crosses the network, and waits out the
+ * database's failover. */
+static const double flush_buckets[] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 10,
+};
+#define NFLUSH (sizeof(flush_buckets) / sizeof(flush_buckets[0]))
+
 /*
  * Views counted by this process, by site: the counter
  * tally_views_total, which only counted hits move (tallyctl set and
@@ -109,10 +116,14 @@ static pthread_mutex_t histogram_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t bucket_counts[NBUCKETS];
 static uint64_t commit_count;
 static double commit_sum;
+static uint64_t flush_bucket_counts[NFLUSH];
+static uint64_t flush_count;
+static double flush_sum;
 
 void
 metrics_observe_commit(double seconds, void *arg)
 {
+	const struct daemon *d = arg;
 	size_t i;
 
 	pthread_mutex_lock(&histogram_lock);
@@ -121,6 +132,13 @@ metrics_observe_commit(double seconds, void *arg)
 			bucket_counts[i]++;
 	commit_count++;
 	commit_sum += seconds;
+	if (d != NULL && d->shared) {
+		for (i = 0; i < NFLUSH; i++)
+			if (seconds <= flush_buckets[i])
+				flush_bucket_counts[i]++;
+		flush_count++;
+		flush_sum += seconds;
+	}
 	pthread_mutex_unlock(&histogram_lock);
 }
 
@@ -178,6 +196,34 @@ site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 		buf_printf(b, "tally_visitors_today{site=\"%s\"} %" PRIu64 "\n",
 		    cfg->sites[i].name, pc[i].today.visitors);
 	free(pc);
+}
+
+/* The shared store's own: backlog, flushes, reconnects. */
+static void
+shared_metrics(struct buf *b, struct daemon *d)
+{
+	size_t i;
+
+	help(b, "tally_store_backlog_hits", "gauge",
+	    "Hits kept in memory that the database does not hold yet.");
+	buf_printf(b, "tally_store_backlog_hits %zu\n",
+	    counter_pending(d->counter));
+	help(b, "tally_store_flush_seconds", "histogram",
+	    "Time taken by a flush to the database, its round trip included.");
+	pthread_mutex_lock(&histogram_lock);
+	for (i = 0; i < NFLUSH; i++)
+		buf_printf(b, "tally_store_flush_seconds_bucket{le=\"%g\"} %"
+		    PRIu64 "\n", flush_buckets[i], flush_bucket_counts[i]);
+	buf_printf(b, "tally_store_flush_seconds_bucket{le=\"+Inf\"} %"
+	    PRIu64 "\n", flush_count);
+	buf_printf(b, "tally_store_flush_seconds_sum %.9f\n", flush_sum);
+	buf_printf(b, "tally_store_flush_seconds_count %" PRIu64 "\n",
+	    flush_count);
+	pthread_mutex_unlock(&histogram_lock);
+	help(b, "tally_store_reconnects_total", "counter",
+	    "Connections to the database made again after one was lost.");
+	buf_printf(b, "tally_store_reconnects_total %" PRIu64 "\n",
+	    store_reconnects(d->store));
 }
 
 void
@@ -242,6 +288,8 @@ metrics_route(struct route_ctx *ctx)
 		buf_printf(&b, "tally_store_used_bytes %" PRIu64 "\n",
 		    ss.used_bytes);
 	}
+	if (d->shared)
+		shared_metrics(&b, d);
 	help(&b, "tally_build_info", "gauge", "The running version.");
 	buf_printf(&b, "tally_build_info{version=\"%s\"} 1\n", TALLY_VERSION);
 	help(&b, "process_start_time_seconds", "gauge",

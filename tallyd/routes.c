@@ -497,7 +497,8 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	}
 	if (why == DECLINE_NONE) {
 		/* A store that cannot commit must not take hits it may lose. */
-		if (counter_failure(d->counter, failure, sizeof(failure))) {
+		if (counter_refuses(d->counter, cfg->durability ==
+		    DURABILITY_STRICT, failure, sizeof(failure))) {
 			http_respond_error(ctx->r, 503, failure);
 			return -1;
 		}
@@ -620,8 +621,13 @@ route_healthz(struct route_ctx *ctx)
 	char failure[256];
 
 	route_add_header(ctx, "Cache-Control: no-store\r\n");
-	if (counter_probe(d->counter) != STORE_OK &&
-	    counter_failure(d->counter, failure, sizeof(failure))) {
+	/* A failed probe is a failure that refuses hits; a shared store
+	 * that cannot be reached refuses them only when this node cannot
+	 * keep them, so that a load balancer does not drain every node at
+	 * once when the database goes. */
+	(void)counter_probe(d->counter);
+	if (counter_refuses(d->counter, ctx->cfg->durability ==
+	    DURABILITY_STRICT, failure, sizeof(failure))) {
 		http_respond_error(ctx->r, 503, failure);
 		return;
 	}

@@ -26,6 +26,7 @@
 #include "tally/day.h"
 #include "tally/exitcodes.h"
 #include "tally/escape.h"
+#include "tally/location.h"
 #include "tally/log.h"
 #include "tally/net.h"
 #include "tally/store.h"
@@ -105,6 +106,7 @@ value_hint(const struct config_key *k, char *buf, size_t bufsz)
 	case CONFIG_CIDRS: return "cidrs";
 	case CONFIG_WORDS: return "patterns";
 	case CONFIG_ZONE: return "zone";
+	case CONFIG_URL: return "url";
 	default: return "value";
 	}
 }
@@ -136,6 +138,7 @@ usage(FILE *f)
 	    "  -c, --config FILE     read FILE (INI); flags override it\n"
 	    "  -l, --listen ADDR     host:port or [v6]:port; repeatable (127.0.0.1:8080)\n"
 	    "  -d, --data DIR        the store (./tally-data)\n"
+	    "  --store URL           a shared PostgreSQL store instead\n"
 	    "  -n, --check           check the configuration and exit\n"
 	    "  -v, --verbose         log debug messages\n"
 	    "  -h, --help            this text\n"
@@ -143,23 +146,29 @@ usage(FILE *f)
 	    "  --KEY VALUE           any key of tallyd.conf(5) outside [site NAME]\n");
 }
 
+/* Where the counts are: the shared store when url is set, else LMDB in
+ * data. */
+static const char *
+store_location(const struct config *cfg)
+{
+	return cfg->url != NULL ? cfg->url : cfg->data;
+}
+
 /* The long options: the fixed ones, then one per key. */
 static void
 make_options(void)
 {
-	size_t i, n = 0, j;
+	size_t i, n = 0;
 
 	for (i = 0; i < nitems(fixed_options); i++)
 		longopts[n++] = fixed_options[i];
 	for (i = 0; i < config_nkeys; i++) {
 		if (strcmp(config_keys[i].section, "site") == 0)
 			continue;
-		if (i >= MAX_KEYS || strlen(config_keys[i].name) >=
-		    sizeof(flag_names[i]))
+		if (i >= MAX_KEYS)
 			fatalx("%s: too many keys", __func__);
-		for (j = 0; config_keys[i].name[j] != '\0'; j++)
-			flag_names[i][j] = config_keys[i].name[j] == '_' ? '-' :
-			    config_keys[i].name[j];
+		config_flag_name(&config_keys[i], flag_names[i],
+		    sizeof(flag_names[i]));
 		longopts[n].name = flag_names[i];
 		longopts[n].has_arg = required_argument;
 		longopts[n].flag = NULL;
@@ -317,6 +326,14 @@ log_lines(const char *text)
 	}
 }
 
+/* What the counter needs of the configuration for a shared store. */
+static void
+set_shared(struct counter *c, const struct config *cfg)
+{
+	counter_set_shared(c, (size_t)cfg->buffer_max,
+	    (uint64_t)cfg->count_max_age * 1000);
+}
+
 static void
 reload(evutil_socket_t sig, short what, void *arg)
 {
@@ -347,6 +364,8 @@ reload(evutil_socket_t sig, short what, void *arg)
 	cfg->durability = old->durability;
 	config_ref_publish(cfg);
 	d->cfg = cfg;
+	if (d->shared)
+		set_shared(d->counter, cfg);
 	for (k = 0; k < nworkers; k++)
 		event_active(workers[k].switch_config, EV_TIMEOUT, 0);
 	if (!verbose_flag)
@@ -494,7 +513,7 @@ main(int argc, char *argv[])
 	struct timeval flush = { 0, 200000 };
 	struct commit_stats cs;
 	sigset_t sigs, oldsigs;
-	char err[8192], shown[4 * sizeof(err)];
+	char err[8192], shown[4 * sizeof(err)], where[512];
 	const char *line, *end;
 	bool check_only = false;
 	int ch, verbose = 0, tries, k;
@@ -548,14 +567,21 @@ main(int argc, char *argv[])
 
 	if (day_set_timezone(d->cfg->timezone) == -1)
 		fatalx("unknown time zone %s", d->cfg->timezone);
-	if (store_open(&d->store, d->cfg->data, 0, err, sizeof(err)) != STORE_OK)
+	location_shown(where, sizeof(where), store_location(d->cfg));
+	/* Requests read a shared store's counts from a copy in memory:
+	 * none of them waits on the network. */
+	d->shared = location_is_url(store_location(d->cfg));
+	if (store_open(&d->store, store_location(d->cfg),
+	    d->shared ? STORE_CACHED : 0, err, sizeof(err)) != STORE_OK)
 		fatalx("%s", err);
 	if (store_lock_daemon(d->store, err, sizeof(err)) != STORE_OK)
 		fatalx("%s", err);
 	d->counter = counter_new(d->store);
 	d->visitors = visitors_new(d->store);
 	config_ref_publish(d->cfg);
-	counter_observe_commits(d->counter, metrics_observe_commit, NULL);
+	counter_observe_commits(d->counter, metrics_observe_commit, d);
+	if (d->shared)
+		set_shared(d->counter, d->cfg);
 	/* Committers and other workers wake loops across threads. */
 	if (evthread_use_pthreads() == -1)
 		fatalx("evthread_use_pthreads failed");
@@ -599,10 +625,10 @@ main(int argc, char *argv[])
 	pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
 
 	log_info("tallyd %s ready, %d thread%s, store %s", TALLY_VERSION,
-	    nworkers, nworkers == 1 ? "" : "s", d->cfg->data);
+	    nworkers, nworkers == 1 ? "" : "s", where);
 	notify("READY=1");
 	notify_status("counting with %d thread%s; store %s", nworkers,
-	    nworkers == 1 ? "" : "s", d->cfg->data);
+	    nworkers == 1 ? "" : "s", where);
 
 	event_base_dispatch(d->base);
 

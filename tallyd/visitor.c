@@ -434,17 +434,17 @@ write_salts(struct store_txn *txn, void *arg)
 	return store_seen_prune(txn, w->day - 1);
 }
 
-/* Loads the salts of day and day - 1, making day's when it is new and
- * dropping every older one. */
+/* The stored salts of day and day - 1, into keep; how many. */
 static int
-load_salts(struct visitors *v, int day)
+read_salts(struct visitors *v, int day, struct salt_rec keep[2], size_t *k,
+    size_t *n)
 {
-	struct salt_rec stored[2], keep[2];
-	struct salts_write sw;
-	size_t len = sizeof(stored), n, i, k = 0;
+	struct salt_rec stored[2];
+	size_t len = sizeof(stored), i;
 	int rc;
 
 	memset(stored, 0, sizeof(stored));
+	*k = 0;
 	if ((rc = store_view_begin(v->view)) != STORE_OK)
 		return rc;
 	rc = store_meta_get(v->view, STORE_META_SALTS, stored, &len);
@@ -453,10 +453,30 @@ load_salts(struct visitors *v, int day)
 		len = 0;
 	else if (rc != STORE_OK)
 		return rc;
-	n = len / sizeof(stored[0]);
-	for (i = 0; i < n; i++)
+	*n = len / sizeof(stored[0]);
+	for (i = 0; i < *n; i++)
 		if (stored[i].day == day || stored[i].day == day - 1)
-			keep[k++] = stored[i];
+			keep[(*k)++] = stored[i];
+	sodium_memzero(stored, sizeof(stored));
+	return STORE_OK;
+}
+
+/*
+ * Loads the salts of day and day - 1, making day's when it is new and
+ * dropping every older one. They are read again after writing: a shared
+ * store keeps the salt another node wrote first, and every node must
+ * use that one.
+ */
+static int
+load_salts(struct visitors *v, int day)
+{
+	struct salt_rec keep[2];
+	struct salts_write sw;
+	size_t n, i, k;
+	int rc;
+
+	if ((rc = read_salts(v, day, keep, &k, &n)) != STORE_OK)
+		return rc;
 	for (i = 0; i < k; i++)
 		if (keep[i].day == day)
 			break;
@@ -474,12 +494,13 @@ load_salts(struct visitors *v, int day)
 		if ((rc = store_write(v->store, write_salts, &sw)) != STORE_OK)
 			return rc;
 		log_info("visitor salt rotated");
+		if ((rc = read_salts(v, day, keep, &k, &n)) != STORE_OK)
+			return rc;
 	}
 	memset(v->salts, 0, sizeof(v->salts));
 	v->salts[0].day = v->salts[1].day = -1;
 	for (i = 0; i < k; i++)
 		v->salts[i] = keep[i];
-	sodium_memzero(stored, sizeof(stored));
 	sodium_memzero(keep, sizeof(keep));
 	return STORE_OK;
 }

@@ -48,6 +48,8 @@ struct config {
 
 	/* [store] */
 	char	*data;
+	char	*url;		/* a PostgreSQL URL; NULL: LMDB in data */
+	long	 buffer_max;	/* hits kept while the database is away */
 	enum durability durability;
 	long	 commit_interval_ms;
 
@@ -76,6 +78,7 @@ enum config_type {
 	CONFIG_STRING,		/* not empty */
 	CONFIG_NAME,		/* one of names, kept as names spells it */
 	CONFIG_ZONE,		/* an IANA time zone; empty: the host's */
+	CONFIG_URL,		/* a postgresql:// URL; empty: none */
 	CONFIG_LOCALE,		/* a language tag such as de or pt-BR */
 	CONFIG_BOOL,
 	CONFIG_INT,		/* an int field, min to max */
@@ -115,6 +118,9 @@ struct config_key {
 
 extern const struct config_key config_keys[];
 extern const size_t config_nkeys;
+
+/* tallyd's flag of a key outside [site NAME], without "--": "rate-limit". */
+void config_flag_name(const struct config_key *, char *buf, size_t len);
 
 /* The key of section ("server", "site", ...) named name, or NULL. */
 const struct config_key *config_key_find(const char *section,

@@ -3,7 +3,9 @@
  * of a site (path "/...") or the whole site (path ""). This interface is
  * all that the rest of tally knows of a store: store_open picks the
  * backend by the location (lib/store_backend.h), and each call goes to
- * it. LMDB (lib/store_lmdb.c) is the embedded default.
+ * it. LMDB (lib/store_lmdb.c) is the embedded default; a postgresql://
+ * or postgres:// URL (libpq's URI form) opens the shared PostgreSQL
+ * store (lib/store_pg.c), which several tallyd nodes write at once.
  */
 #ifndef TALLY_STORE_H
 #define TALLY_STORE_H
@@ -17,6 +19,11 @@
 #define SITE_SERIES		""	/* path of a site's own series */
 #define DAY_ADJUST		(-1)	/* day of an all-time adjustment row */
 #define STORE_META_SALTS	"salts"	/* the visitor salts: never backed up */
+/* The salts are records of STORE_SALT_REC bytes: the day (int32_t, in
+ * the host's order), then the salt. A shared store keeps one salt per
+ * day, the first written winning: read them back after writing. */
+#define STORE_SALT_BYTES	16
+#define STORE_SALT_REC		(4 + STORE_SALT_BYTES)
 /* The largest count. Adjustments are signed 64-bit numbers, so every
  * count, all-time or daily, stays within them: counts never wrap. */
 #define STORE_COUNT_MAX		INT64_MAX
@@ -60,6 +67,16 @@ struct series_counts {
 enum store_flags {
 	STORE_READONLY	= 1 << 0,	/* never creates, never writes */
 	STORE_NOLOCK	= 1 << 1,	/* do not take the daemon lock */
+	/*
+	 * The daemon's mode of a shared store: views never wait on the
+	 * network. They read a node-local copy of the counts, which each
+	 * commit and store_refresh bring up to date; a write transaction
+	 * only gathers its changes, and its commit sends them in one round
+	 * trip, where the database decides which visitor ids are new (the
+	 * visitors argument of store_add is then ignored). A store without
+	 * a network (LMDB) ignores the flag.
+	 */
+	STORE_CACHED	= 1 << 2,
 };
 
 enum store_status {
@@ -68,6 +85,8 @@ enum store_status {
 	STORE_NOSPACE,		/* the disk is full; nothing was written */
 	STORE_NOTFOUND,
 	STORE_MAPFULL,		/* the map must grow: abort, store_grow, retry */
+	STORE_UNAVAILABLE,	/* the database cannot be reached: nothing was
+				 * written; the next call tries to reconnect */
 };
 
 /* Opens (creating unless STORE_READONLY) the store in dir. On failure,
@@ -92,6 +111,15 @@ int store_grow(struct store *);
 int store_backup(struct store *, const char *dest, char *err, size_t errlen);
 /* Clears reader slots left by dead processes; returns how many. */
 int store_reader_check(struct store *);
+/* How often the store has connected again after losing its database
+ * (0 for a store that has none). */
+uint64_t store_reconnects(struct store *);
+/* STORE_CACHED: reads the counts of the sites in the node-local copy
+ * (and of the sites its commits touched) again from the database, when
+ * the copy is older than max_age_ms. Call it from the thread that
+ * commits, never from one that answers requests: it may wait on the
+ * network. Does nothing for a store without a copy. */
+int store_refresh(struct store *, uint64_t max_age_ms);
 
 /* A read-only snapshot. One view per thread; reuse it across requests. */
 struct store_view *store_view_new(struct store *);

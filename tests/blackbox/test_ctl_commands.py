@@ -207,7 +207,8 @@ def test_help_exit_0():
                     "import", "import-log", "set", "reset", "backup",
                     "check"):
             check(cmd in out, "%s not in the help of %s" % (cmd, args))
-        check("[--data DIR | --config FILE] [--json] COMMAND [ARGS]" in out,
+        check("[--data DIR | --store URL | --config FILE] [--json] "
+              "COMMAND [ARGS]" in out,
               "synopsis missing from %r" % out[:200])
 
 

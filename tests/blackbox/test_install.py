@@ -221,7 +221,8 @@ def test_example_config_has_every_key_commented():
             "log_level", "data", "durability", "commit_interval", "timezone",
             "rate_limit", "max_pages", "bots", "dnt", "count_max_age",
             "origins", "labels", "locale", "max_connections_per_address",
-            "rate_limit_address", "new_visitors_per_address"}
+            "rate_limit_address", "new_visitors_per_address", "url",
+            "buffer_max"}
     eq(sorted(want - keys), [], "keys missing from the example")
     # Uncommented, every example value is valid.
     sbin = dpath(dest, os.path.join(under_prefix(opts, "sbindir"), "tallyd"))

@@ -18,7 +18,8 @@ from harness import Skip, check, eq, mkdtemp  # noqa: E402
 POLICY = "/usr/sbin/policy-rc.d"
 BUILD = ["build-essential", "meson", "ninja-build", "pkg-config", "python3",
          "libevent-dev", "liblmdb-dev", "libsodium-dev",
-         "libsystemd-dev", "libhttp-parser-dev", "zlib1g-dev", "scdoc"]
+         "libsystemd-dev", "libhttp-parser-dev", "zlib1g-dev", "scdoc",
+         "libpq-dev"]
 NOT_FOR_BUILDING = ["chromium", "firefox-esr", "prometheus", "clang", "valgrind", "goaccess",
                     "wrk", "nginx-light", "faketime", "lintian"]
 

@@ -31,7 +31,7 @@ if ! clang -fsanitize=fuzzer "$OUT/probe.c" -o "$OUT/probe" 2>/dev/null; then
 	exit 77
 fi
 
-lib="lib/log lib/buf lib/escape lib/path lib/day lib/net lib/number lib/render lib/config"
+lib="lib/log lib/buf lib/escape lib/path lib/day lib/net lib/number lib/render lib/location lib/config"
 sources_of() {
 	case $1 in
 	path) echo "lib/log lib/buf lib/escape lib/number lib/net lib/path" ;;

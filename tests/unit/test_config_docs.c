@@ -273,15 +273,15 @@ static void
 test_flags(const char *path)
 {
 	char	*text = slurp(path), flag[80];
-	size_t	 i, j;
+	size_t	 i;
 
 	for (i = 0; i < config_nkeys; i++) {
 		if (strcmp(config_keys[i].section, "site") == 0)
 			continue;
-		snprintf(flag, sizeof(flag), "*--%s*", config_keys[i].name);
-		for (j = 3; flag[j] != '\0'; j++)
-			if (flag[j] == '_')
-				flag[j] = '-';
+		flag[0] = '*';
+		flag[1] = flag[2] = '-';
+		config_flag_name(&config_keys[i], flag + 3, sizeof(flag) - 4);
+		strcat(flag, "*");
 		if (strstr(text, flag) == NULL)
 			fprintf(stderr, "tallyd(8) lacks %s\n", flag);
 		CHECK(strstr(text, flag) != NULL);

@@ -1,0 +1,3126 @@
+/*
+ * The store on PostgreSQL, through libpq: one set of counts that several
+ * tallyd nodes write at once, and that tallyctl reads and edits.
+ *
+ * Two modes, chosen at open:
+ *
+ *   direct	(tallyctl) a view is a REPEATABLE READ READ ONLY transaction
+ *		and every read a query; a write transaction is a database
+ *		transaction, each call a statement in it. One connection,
+ *		one thread.
+ *   cached	(tallyd, STORE_CACHED) views never touch the network: they
+ *		read a node-local copy of the counts of the sites this node
+ *		has served (struct cache). A write transaction only gathers
+ *		what it adds; its commit sends everything in ONE statement,
+ *		whose answer (the new absolute counts of the series touched)
+ *		updates the copy. store_refresh reads the copy's sites again,
+ *		so that other nodes' hits show.
+ *
+ * The SQL keeps to what PostgreSQL-compatible distributed engines run
+ * too (CockroachDB, YugabyteDB, Citus): no advisory locks, no functions
+ * of PostgreSQL's own where a standard form exists. Statements and why:
+ *
+ * Tables (created at open, in one transaction, with IF NOT EXISTS so
+ * that nodes starting together do not fail; versioned by the row
+ * 'schema' of tally_meta; a newer version is refused):
+ *   tally_meta (key, val bytea)	 what LMDB keeps in "meta"
+ *   tally_series (id, site, path, adj_views, adj_visitors)
+ *		 a series and its all-time adjustment ("set", an imported
+ *		 "-" row). id is an identity column: it names the series in
+ *		 the counts and in store_each_recent (tallyctl top --days).
+ *		 site and path are COLLATE "C", so that ORDER BY is bytewise
+ *		 like LMDB's keys and export is the same file.
+ *   tally_counts (series_id, day, node, views, visitors)
+ *		 a day's counts: one row PER NODE, summed on read, so that
+ *		 concurrent nodes never wait on one site's row. tallyctl
+ *		 writes node ''. All-time counts are the sum of a series'
+ *		 rows plus its adjustment: nothing to keep in step.
+ *   tally_visitors (day, series_hash, visitor)
+ *		 the visitor ids of today and yesterday: its primary key
+ *		 decides, across every node, whether a visitor is new
+ *		 (INSERT ... ON CONFLICT DO NOTHING RETURNING).
+ *   tally_referrers (site, day, host, node, views)
+ *		 referring hosts, one row per node like the counts.
+ *   tally_ledger (node, seq, day)
+ *		 the last flush applied of each node: a flush carries its
+ *		 sequence number and is applied only when it is above it,
+ *		 so that a flush sent again after a lost answer counts once.
+ *   tally_salts (day, salt) UNLOGGED
+ *		 the day's visitor salt, shared by every node: the first
+ *		 inserted wins (ON CONFLICT DO NOTHING, then read). UNLOGGED
+ *		 keeps it out of WAL, standbys and backups; a node puts its
+ *		 salts back when it reconnects (a failover empties it).
+ *
+ * Reads sum the per-node rows (sum(...) GROUP BY), as numeric, so that
+ * the sum cannot overflow; the text is parsed here.
+ *
+ * The flush (cached commit) is one statement of data-modifying CTEs over
+ * arrays sent in binary (unnest), see FLUSH_SQL below: it claims the
+ * node's next sequence number in tally_ledger (the whole statement does
+ * nothing when the number was already applied), creates missing series
+ * (INSERT ... SELECT ... WHERE NOT EXISTS, so that no identity value is
+ * spent on series that exist), inserts the visitor ids (ON CONFLICT DO
+ * NOTHING RETURNING: only the new ones come back), upserts the node's
+ * count rows, adding the views sent and the visitors actually inserted,
+ * in series and day order (rows locked in one order by every node: no
+ * deadlock), upserts the referrer rows, and answers the absolute counts
+ * of every series it touched. It runs after, at most, one other round
+ * trip: NEW_SERIES_SQL, when the batch has a series the copy lacks.
+ *
+ * A node is named by libpq's application_name when the URL gives one,
+ * else by host name and process id: names must differ between nodes
+ * running at once. A node starts its sequence after its ledger entry.
+ *
+ * A flush whose answer is lost (the connection broke) may have counted
+ * or not. The commit answers STORE_UNAVAILABLE and keeps it; the counter
+ * puts the batch back. Before the next flush, SELECT ... FOR UPDATE of
+ * the node's ledger entry (waiting for the lost statement, should it
+ * still run) tells: if it counted, its counts are taken off what is
+ * sent, until a flush is known to have counted. Visitor ids need
+ * nothing: one inserted again counts none.
+ *
+ * Reads in cached mode: the copy is read whole (REFRESH_SQL) at open
+ * and by store_refresh, which the committer calls at most every
+ * count_max_age; each flush's answer updates the series it touched.
+ * Another node's hits therefore show within about count_max_age. The
+ * salts are the one read that waits on the database (at start and once
+ * a day).
+ *
+ * Not done yet: the ledger entries of nodes gone for good stay (a row
+ * each); REFRESH_SQL sums every row of the database, fine for a few
+ * hundred thousand rows, not for far more.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <libpq-fe.h>
+
+#include "tally/day.h"
+#include "tally/store.h"
+
+#include "store_backend.h"
+
+/* The schema of the tables below; tally_meta's 'schema' row. */
+#define PG_SCHEMA_VERSION	1
+#define REFERRER_SITE_MAX	255	/* as LMDB's: the longest site kept */
+#define MAX_PARAMS		8
+
+struct cache;
+struct seen_set;
+struct flush;
+
+struct pg_store {
+	struct store base;
+	PGconn	*conn;
+	char	*url;		/* as given: libpq needs it to reconnect */
+	char	 where[512];	/* the URL without its password */
+	int	 flags;
+	bool	 busy;		/* direct: a view or transaction is open */
+	uint64_t version;	/* commits seen by this process */
+	uint64_t reconnects;
+	/* cached mode */
+	pthread_mutex_t conn_lock;	/* the connection: one statement at
+					 * a time, whichever thread */
+	pthread_mutex_t cache_lock;	/* the copy and the seen set */
+	struct cache *cache;
+	struct seen_set *seen;
+	char	 node[128];	/* this node's name in the rows and ledger */
+	int64_t	 seq;		/* its last flush's sequence number */
+	struct flush *in_doubt;	/* sent, answer lost, since the last
+				 * flush known to have counted */
+	uint64_t refreshed_ms;	/* when the copy was last read whole */
+	unsigned char salts[2 * STORE_SALT_REC];	/* put back after a */
+	size_t	 salts_len;				/* failover */
+};
+
+struct pg_view {
+	struct store_view base;
+	struct pg_store *st;
+	bool	 active;
+	bool	 in_txn;	/* a write transaction's view: no BEGIN/END */
+	uint64_t version;
+};
+
+struct pg_txn {
+	struct store_txn base;
+	struct pg_store *st;
+	struct pg_view view;	/* of the transaction, for store_txn_view */
+};
+
+/* Parameters of one statement: text, or binary where marked. */
+struct params {
+	int	 n;
+	const char *val[MAX_PARAMS];
+	int	 len[MAX_PARAMS];
+	int	 fmt[MAX_PARAMS];
+	char	 num[MAX_PARAMS][24];
+};
+
+static void
+p_text(struct params *p, const char *s)
+{
+	p->val[p->n] = s;
+	p->len[p->n] = 0;
+	p->fmt[p->n++] = 0;
+}
+
+static void
+p_i64(struct params *p, int64_t v)
+{
+	snprintf(p->num[p->n], sizeof(p->num[0]), "%" PRId64, v);
+	p_text(p, p->num[p->n]);
+}
+
+static void
+p_bytes(struct params *p, const void *b, size_t len)
+{
+	p->val[p->n] = b;
+	p->len[p->n] = (int)len;
+	p->fmt[p->n++] = 1;
+}
+
+/*
+ * The location for messages: user, host, port and database, never the
+ * password (nor any other parameter, which might hold one).
+ */
+static void
+safe_location(const char *url, char *out, size_t outsz)
+{
+	PQconninfoOption *opts, *o;
+	const char *user = NULL, *host = NULL, *port = NULL, *db = NULL;
+
+	if ((opts = PQconninfoParse(url, NULL)) == NULL) {
+		snprintf(out, outsz, "postgresql://(unreadable URL)");
+		return;
+	}
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+	}
+	snprintf(out, outsz, "postgresql://%s%s%s%s%s/%s", user ? user : "",
+	    user ? "@" : "", host ? host : "", port ? ":" : "",
+	    port ? port : "", db ? db : "");
+	PQconninfoFree(opts);
+}
+
+/* A failed statement: UNAVAILABLE when the database is out of reach
+ * (no connection, the server going away, a standby after failover),
+ * ERROR otherwise. */
+static int
+failed(struct pg_store *st, const char *step, const PGresult *res)
+{
+	const char *msg, *state;
+	char line[400];
+	size_t n = 0;
+
+	msg = res ? PQresultErrorMessage(res) : "";
+	if (msg[0] == '\0')
+		msg = PQerrorMessage(st->conn);
+	/* libpq's messages run over lines, indented: one line here. */
+	for (; *msg != '\0' && n < sizeof(line) - 1; msg++) {
+		if (*msg == '\n' || *msg == '\t' || *msg == ' ') {
+			if (n > 0 && line[n - 1] != ' ')
+				line[n++] = ' ';
+		} else
+			line[n++] = *msg;
+	}
+	while (n > 0 && line[n - 1] == ' ')
+		n--;
+	line[n] = '\0';
+	store_set_error("%s: %s", step, line);
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (PQstatus(st->conn) == CONNECTION_BAD || state == NULL ||
+	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+	    strcmp(state, "25006") == 0)
+		return STORE_UNAVAILABLE;
+	return STORE_ERROR;
+}
+
+/* Runs one statement; *out (when asked for) holds its rows. */
+static int
+exec_p(struct pg_store *st, const char *step, const char *sql,
+    const struct params *p, int binary, PGresult **out)
+{
+	PGresult *res;
+	ExecStatusType s;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	res = PQexecParams(st->conn, sql, p ? p->n : 0, NULL,
+	    p ? p->val : NULL, p ? p->len : NULL, p ? p->fmt : NULL, binary);
+	s = PQresultStatus(res);
+	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+		if (out)
+			*out = res;
+		else
+			PQclear(res);
+		return STORE_OK;
+	}
+	rc = failed(st, step, res);
+	PQclear(res);
+	return rc;
+}
+
+static int
+exec0(struct pg_store *st, const char *step, const char *sql)
+{
+	return exec_p(st, step, sql, NULL, 0, NULL);
+}
+
+/* An integer as numeric text, taken modulo 2^64 the way LMDB's unsigned
+ * all-time counts wrap on their way through an import. */
+static uint64_t
+num_wrap(const char *s)
+{
+	uint64_t v = 0;
+	bool neg = false;
+
+	if (*s == '-') {
+		neg = true;
+		s++;
+	}
+	for (; *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	return neg ? -v : v;
+}
+
+/* A count as numeric text, held to 0 ... STORE_COUNT_MAX. */
+static uint64_t
+num_count(const char *s)
+{
+	size_t digits;
+
+	if (*s == '-')
+		return 0;
+	for (digits = 0; s[digits] == '0' && s[digits + 1] != '\0';)
+		s++;
+	digits = strspn(s, "0123456789");
+	if (digits > 19 || (digits == 19 && strncmp(s,
+	    "9223372036854775807", 19) > 0))
+		return STORE_COUNT_MAX;
+	return num_wrap(s);
+}
+
+static const char *
+val(const PGresult *res, int row, int col)
+{
+	return PQgetvalue(res, row, col);
+}
+
+/*
+ * Opening: the schema.
+ */
+
+static const char *const schema_sql[] = {
+	"CREATE TABLE IF NOT EXISTS tally_meta ("
+	" key text PRIMARY KEY, val bytea NOT NULL)",
+	"CREATE TABLE IF NOT EXISTS tally_series ("
+	" id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	" site text COLLATE \"C\" NOT NULL,"
+	" path text COLLATE \"C\" NOT NULL,"
+	" adj_views bigint NOT NULL DEFAULT 0,"
+	" adj_visitors bigint NOT NULL DEFAULT 0,"
+	" UNIQUE (site, path))",
+	"CREATE TABLE IF NOT EXISTS tally_counts ("
+	" series_id bigint NOT NULL, day integer NOT NULL,"
+	" node text NOT NULL, views bigint NOT NULL,"
+	" visitors bigint NOT NULL,"
+	" PRIMARY KEY (series_id, day, node))",
+	/* top --days: a window over every page is one range of days. */
+	"CREATE INDEX IF NOT EXISTS tally_counts_day ON tally_counts (day)",
+	"CREATE TABLE IF NOT EXISTS tally_visitors ("
+	" day integer NOT NULL, series_hash bigint NOT NULL,"
+	" visitor bigint NOT NULL,"
+	" PRIMARY KEY (day, series_hash, visitor))",
+	"CREATE TABLE IF NOT EXISTS tally_referrers ("
+	" site text COLLATE \"C\" NOT NULL, day integer NOT NULL,"
+	" host text COLLATE \"C\" NOT NULL, node text NOT NULL,"
+	" views bigint NOT NULL,"
+	" PRIMARY KEY (site, day, host, node))",
+	"CREATE TABLE IF NOT EXISTS tally_ledger ("
+	" node text PRIMARY KEY, seq bigint NOT NULL, day integer NOT NULL)",
+	"CREATE UNLOGGED TABLE IF NOT EXISTS tally_salts ("
+	" day integer PRIMARY KEY, salt bytea NOT NULL)",
+};
+
+/* Checks (and, when writable, creates or migrates) the schema, in one
+ * transaction. */
+static int
+schema_init(struct pg_store *st)
+{
+	char vbuf[16];
+	struct params p = { 0 };
+	PGresult *res;
+	size_t i;
+	long version;
+	int rc;
+
+	if ((rc = exec0(st, "starting the schema check", "BEGIN")) != STORE_OK)
+		return rc;
+	if (!(st->flags & STORE_READONLY))
+		for (i = 0; i < sizeof(schema_sql) / sizeof(schema_sql[0]); i++)
+			if ((rc = exec0(st, "creating the tables",
+			    schema_sql[i])) != STORE_OK)
+				goto bad;
+	rc = exec_p(st, "reading the schema version",
+	    "SELECT convert_from(val, 'UTF8') FROM tally_meta "
+	    "WHERE key = 'schema'", NULL, 0, &res);
+	if (rc != STORE_OK) {
+		if (strstr(store_error(NULL), "does not exist"))
+			store_set_error("not a tally store (no schema)");
+		goto bad;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		if (st->flags & STORE_READONLY) {
+			store_set_error("not a tally store (no schema)");
+			rc = STORE_ERROR;
+			goto bad;
+		}
+		snprintf(vbuf, sizeof(vbuf), "%d", PG_SCHEMA_VERSION);
+		p_bytes(&p, vbuf, strlen(vbuf));
+		if ((rc = exec_p(st, "writing the schema version",
+		    "INSERT INTO tally_meta (key, val) VALUES ('schema', $1) "
+		    "ON CONFLICT (key) DO NOTHING", &p, 0, NULL)) != STORE_OK)
+			goto bad;
+	} else {
+		version = strtol(val(res, 0, 0), NULL, 10);
+		PQclear(res);
+		if (version != PG_SCHEMA_VERSION) {
+			store_set_error("store schema version %ld is %s than "
+			    "this tally's (%d); refusing to use it", version,
+			    version > PG_SCHEMA_VERSION ? "newer" : "older",
+			    PG_SCHEMA_VERSION);
+			rc = STORE_ERROR;
+			goto bad;
+		}
+	}
+	return exec0(st, "committing the schema", "COMMIT");
+bad:
+	PQclear(PQexec(st->conn, "ROLLBACK"));
+	return rc;
+}
+
+static const struct store_ops pg_cached_ops;
+static int cached_init(struct pg_store *);
+static void cached_free(struct pg_store *);
+
+/* The server's notices ("relation ... already exists, skipping") are
+ * not tally's to print. */
+static void
+quiet(void *arg, const char *message)
+{
+}
+
+static int
+pg_open(struct store **out, const char *url, int flags, char *err,
+    size_t errlen)
+{
+	struct pg_store *st;
+	int rc, tries;
+
+	*out = NULL;
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    (st->url = strdup(url)) == NULL) {
+		free(st);
+		snprintf(err, errlen, "%s", strerror(errno));
+		return STORE_ERROR;
+	}
+	st->base.ops = &store_pg_ops;
+	st->flags = flags;
+	safe_location(url, st->where, sizeof(st->where));
+	st->conn = PQconnectdb(url);
+	PQsetNoticeProcessor(st->conn, quiet, NULL);
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		failed(st, "connecting", NULL);
+		snprintf(err, errlen, "%s: %s", st->where, store_error(NULL));
+		rc = STORE_UNAVAILABLE;
+		goto bad;
+	}
+	/* Nodes starting at once may race to create the same table: the
+	 * loser sees a duplicate and finds the tables there next time. */
+	for (tries = 0; (rc = schema_init(st)) == STORE_ERROR && tries < 2 &&
+	    strstr(store_error(NULL), "duplicate key") != NULL; tries++)
+		;
+	if (rc == STORE_OK && (flags & STORE_CACHED)) {
+		st->base.ops = &pg_cached_ops;
+		rc = cached_init(st);
+	}
+	if (rc != STORE_OK) {
+		snprintf(err, errlen, "%s: %s", st->where, store_error(NULL));
+		goto bad;
+	}
+	*out = &st->base;
+	return STORE_OK;
+bad:
+	if (flags & STORE_CACHED && st->base.ops == &pg_cached_ops)
+		cached_free(st);
+	PQfinish(st->conn);
+	free(st->url);
+	free(st);
+	return rc;
+}
+
+static void
+pg_close(struct store *base_st)
+{
+	struct pg_store *st = (struct pg_store *)base_st;
+
+	if (st == NULL)
+		return;
+	if (st->base.ops == &pg_cached_ops)
+		cached_free(st);
+	PQfinish(st->conn);
+	free(st->url);
+	free(st);
+}
+
+static uint64_t
+pg_reconnects(struct store *base_st)
+{
+	struct pg_store *st = (struct pg_store *)base_st;
+
+	return __atomic_load_n(&st->reconnects, __ATOMIC_RELAXED);
+}
+
+/* A lost connection is made again before the next statement; the
+ * statement itself then runs on the new one. */
+static int
+reconnect(struct pg_store *st)
+{
+	if (PQstatus(st->conn) == CONNECTION_OK)
+		return STORE_OK;
+	PQreset(st->conn);
+	PQsetNoticeProcessor(st->conn, quiet, NULL);
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		failed(st, "connecting again", NULL);
+		return STORE_UNAVAILABLE;
+	}
+	__atomic_add_fetch(&st->reconnects, 1, __ATOMIC_RELAXED);
+	return STORE_OK;
+}
+
+static int
+pg_stat(struct store *base_st, struct store_stat *out)
+{
+	struct pg_store *st = (struct pg_store *)base_st;
+	PGresult *res;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* PostgreSQL's own function: the size is PostgreSQL's notion. */
+	rc = exec_p(st, "reading the tables' size",
+	    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::text "
+	    "FROM pg_class c WHERE c.relname LIKE 'tally\\_%' "
+	    "AND c.relkind = 'r'", NULL, 0, &res);
+	if (rc != STORE_OK)
+		return rc;
+	out->used_bytes = out->map_bytes = num_wrap(val(res, 0, 0));
+	PQclear(res);
+	return STORE_OK;
+}
+
+/*
+ * Views (direct mode).
+ */
+
+static struct store_view *
+pg_view_new(struct store *base_st)
+{
+	struct pg_store *st = (struct pg_store *)base_st;
+	struct pg_view *v;
+
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return NULL;
+	v->base.ops = st->base.ops;
+	v->st = st;
+	return &v->base;
+}
+
+static void pg_view_end(struct store_view *);
+
+static void
+pg_view_free(struct store_view *base_v)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+
+	if (v == NULL)
+		return;
+	pg_view_end(&v->base);
+	free(v);
+}
+
+static int
+pg_view_begin(struct store_view *base_v)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct pg_store *st = v->st;
+	int rc;
+
+	if (v->active)
+		return STORE_OK;
+	if (st->busy) {
+		store_set_error("a view or transaction of this store is "
+		    "already open");
+		return STORE_ERROR;
+	}
+	if ((rc = reconnect(st)) != STORE_OK ||
+	    (rc = exec0(st, "starting a read", "BEGIN ISOLATION LEVEL "
+	    "REPEATABLE READ READ ONLY")) != STORE_OK)
+		return rc;
+	st->busy = true;
+	v->active = true;
+	v->version = st->version;
+	return STORE_OK;
+}
+
+static void
+pg_view_end(struct store_view *base_v)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+
+	if (!v->active || v->in_txn)
+		return;
+	PQclear(PQexec(v->st->conn, "COMMIT"));
+	v->st->busy = false;
+	v->active = false;
+}
+
+static uint64_t
+pg_view_version(struct store_view *base_v)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+
+	return v->active ? v->version : 0;
+}
+
+static uint64_t
+pg_txn_version(struct store_txn *base_t)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+
+	return t->st->version + 1;
+}
+
+/*
+ * Reads. All-time counts are the sum of the rows plus the adjustment;
+ * a site's pages are its series with a path.
+ */
+
+#define SERIES_COLUMNS \
+	"s.id, s.site, s.path, " \
+	"(coalesce(t.v, 0) + s.adj_views)::text, " \
+	"(coalesce(t.u, 0) + s.adj_visitors)::text, " \
+	"CASE WHEN s.path = '' THEN (SELECT count(*) FROM tally_series p " \
+	"WHERE p.site = s.site AND p.path <> '') ELSE 0 END, " \
+	"s.adj_views, s.adj_visitors "
+#define SERIES_TOTALS \
+	"LEFT JOIN (SELECT series_id, sum(views) AS v, sum(visitors) AS u " \
+	"FROM tally_counts GROUP BY series_id) t ON t.series_id = s.id "
+
+/* The columns above as a series_counts (day left out). */
+static void
+series_row(const PGresult *res, int i, struct series_counts *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->exists = true;
+	sc->id = (uint32_t)strtoull(val(res, i, 0), NULL, 10);
+	sc->total.views = num_wrap(val(res, i, 3));
+	sc->total.visitors = num_wrap(val(res, i, 4));
+	sc->npages = (uint32_t)strtoul(val(res, i, 5), NULL, 10);
+}
+
+/* One series, with its counts of day. */
+static int
+series_get(struct pg_store *st, const char *site, const char *path, int day,
+    struct series_counts *out, int64_t adj[2])
+{
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	p_text(&p, site);
+	p_text(&p, path);
+	p_i64(&p, day);
+	rc = exec_p(st, "reading a series", "SELECT " SERIES_COLUMNS ", "
+	    "(SELECT sum(views) FROM tally_counts d WHERE d.series_id = s.id "
+	    "AND d.day = $3)::text, "
+	    "(SELECT sum(visitors) FROM tally_counts d WHERE d.series_id = s.id "
+	    "AND d.day = $3)::text "
+	    "FROM (SELECT * FROM tally_series WHERE site = $1 AND path = $2) s "
+	    "LEFT JOIN (SELECT series_id, sum(views) AS v, sum(visitors) AS u "
+	    "FROM tally_counts WHERE series_id = (SELECT id FROM tally_series "
+	    "WHERE site = $1 AND path = $2) GROUP BY series_id) t "
+	    "ON t.series_id = s.id", &p, 0, &res);
+	if (rc != STORE_OK)
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return STORE_NOTFOUND;
+	}
+	series_row(res, 0, out);
+	out->day.views = num_count(val(res, 0, 8));
+	out->day.visitors = num_count(val(res, 0, 9));
+	if (adj) {
+		adj[0] = strtoll(val(res, 0, 6), NULL, 10);
+		adj[1] = strtoll(val(res, 0, 7), NULL, 10);
+	}
+	PQclear(res);
+	return STORE_OK;
+}
+
+static int
+pg_get(struct store_view *base_v, const char *site, const char *path, int day,
+    struct series_counts *out)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	int rc;
+
+	rc = series_get(v->st, site, path, day, out, NULL);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+static struct store_view *
+pg_txn_view(struct store_txn *base_t)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+
+	t->view.base.ops = &store_pg_ops;
+	t->view.st = t->st;
+	t->view.active = true;
+	t->view.in_txn = true;
+	return &t->view.base;
+}
+
+static int
+pg_txn_get(struct store_txn *base_t, const char *site, const char *path,
+    int day, struct series_counts *out)
+{
+	return pg_get(pg_txn_view(base_t), site, path, day, out);
+}
+
+/* "schema" and "next_id" are LMDB's records: answered from what this
+ * store has, so that tallyctl check reads them the same way. */
+static int
+pg_meta_get(struct store_view *base_v, const char *key, void *out, size_t *len)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct pg_store *st = v->st;
+	struct params p = { 0 };
+	PGresult *res;
+	uint32_t u32;
+	size_t n;
+	int rc, i;
+
+	if (strcmp(key, "schema") == 0 || strcmp(key, "next_id") == 0) {
+		if (*len < sizeof(u32)) {
+			store_set_error("meta %s too large", key);
+			return STORE_ERROR;
+		}
+		u32 = STORE_SCHEMA_VERSION;
+		if (strcmp(key, "next_id") == 0) {
+			if ((rc = exec_p(st, "reading the series ids",
+			    "SELECT coalesce(max(id), 0) + 1 FROM tally_series",
+			    NULL, 0, &res)) != STORE_OK)
+				return rc;
+			u32 = (uint32_t)strtoul(val(res, 0, 0), NULL, 10);
+			PQclear(res);
+		}
+		memcpy(out, &u32, sizeof(u32));
+		*len = sizeof(u32);
+		return STORE_OK;
+	}
+	if (strcmp(key, STORE_META_SALTS) == 0) {
+		if ((rc = exec_p(st, "reading the salts", "SELECT day, salt "
+		    "FROM tally_salts ORDER BY day", NULL, 1, &res)) !=
+		    STORE_OK)
+			return rc;
+		n = 0;
+		for (i = 0; i < PQntuples(res); i++) {
+			int32_t day;
+			uint32_t be;
+
+			if (PQgetlength(res, i, 1) != STORE_SALT_BYTES ||
+			    PQgetlength(res, i, 0) != 4)
+				continue;
+			if (n + STORE_SALT_REC > *len) {
+				PQclear(res);
+				store_set_error("meta %s too large", key);
+				return STORE_ERROR;
+			}
+			memcpy(&be, PQgetvalue(res, i, 0), 4);
+			day = (int32_t)ntohl(be);
+			memcpy((char *)out + n, &day, 4);
+			memcpy((char *)out + n + 4, PQgetvalue(res, i, 1),
+			    STORE_SALT_BYTES);
+			n += STORE_SALT_REC;
+		}
+		PQclear(res);
+		*len = n;
+		return n > 0 ? STORE_OK : STORE_NOTFOUND;
+	}
+	p_text(&p, key);
+	if ((rc = exec_p(st, "reading meta", "SELECT val FROM tally_meta "
+	    "WHERE key = $1", &p, 1, &res)) != STORE_OK)
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return STORE_NOTFOUND;
+	}
+	n = (size_t)PQgetlength(res, 0, 0);
+	if (n > *len) {
+		PQclear(res);
+		store_set_error("meta %s too large", key);
+		return STORE_ERROR;
+	}
+	memcpy(out, PQgetvalue(res, 0, 0), n);
+	*len = n;
+	PQclear(res);
+	return STORE_OK;
+}
+
+static int
+pg_each_series(struct store_view *base_v, const char *site, store_series_cb cb,
+    void *arg)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct series_counts sc;
+	struct params p = { 0 };
+	PGresult *res;
+	int rc, i, n;
+
+	p_text(&p, site);
+	if ((rc = exec_p(v->st, "reading the series", "SELECT "
+	    SERIES_COLUMNS "FROM tally_series s " SERIES_TOTALS
+	    "WHERE $1::text IS NULL OR s.site = $1 ORDER BY s.site, s.path",
+	    &p, 0, &res)) != STORE_OK)
+		return rc;
+	n = PQntuples(res);
+	for (i = 0; i < n && rc == STORE_OK; i++) {
+		series_row(res, i, &sc);
+		rc = cb(arg, val(res, i, 1), val(res, i, 2), &sc);
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int
+pg_each_day(struct store_view *base_v, const char *site, const char *path,
+    int from, int to, bool with_adjust, store_row_cb cb, void *arg)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct series_counts sc;
+	struct params p = { 0 };
+	struct counts c;
+	PGresult *res;
+	int64_t adj[2];
+	int rc, i, n;
+
+	rc = series_get(v->st, site, path, -1, &sc, adj);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	if (with_adjust && (adj[0] || adj[1])) {
+		c.views = (uint64_t)adj[0];
+		c.visitors = (uint64_t)adj[1];
+		if ((rc = cb(arg, site, path, DAY_ADJUST, &c)) != 0)
+			return rc;
+	}
+	if (from < 0)
+		from = 0;
+	if (to < from)
+		return STORE_OK;
+	p_i64(&p, sc.id);
+	p_i64(&p, from);
+	p_i64(&p, to);
+	if ((rc = exec_p(v->st, "reading days", "SELECT day, "
+	    "sum(views)::text, sum(visitors)::text FROM tally_counts "
+	    "WHERE series_id = $1 AND day BETWEEN $2 AND $3 "
+	    "GROUP BY day ORDER BY day", &p, 0, &res)) != STORE_OK)
+		return rc;
+	n = PQntuples(res);
+	for (i = 0; i < n && rc == STORE_OK; i++) {
+		c.views = num_count(val(res, i, 1));
+		c.visitors = num_count(val(res, i, 2));
+		rc = cb(arg, site, path, atoi(val(res, i, 0)), &c);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Every day is in the one table of counts, found by day through its
+ * index: the "recent" window covers them all. */
+static int
+pg_recent_floor(struct store_view *base_v, int *floor)
+{
+	*floor = 0;
+	return STORE_OK;
+}
+
+static int
+pg_each_recent(struct store_view *base_v, int from, int to, store_recent_cb cb,
+    void *arg)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct params p = { 0 };
+	struct counts c;
+	PGresult *res;
+	int rc, i, n;
+
+	if (from < 0)
+		from = 0;
+	if (to < from)
+		return STORE_OK;
+	p_i64(&p, from);
+	p_i64(&p, to);
+	if ((rc = exec_p(v->st, "reading recent days", "SELECT series_id, "
+	    "day, sum(views)::text, sum(visitors)::text FROM tally_counts "
+	    "WHERE day BETWEEN $1 AND $2 GROUP BY day, series_id "
+	    "ORDER BY day, series_id", &p, 0, &res)) != STORE_OK)
+		return rc;
+	n = PQntuples(res);
+	for (i = 0; i < n && rc == STORE_OK; i++) {
+		c.views = num_count(val(res, i, 2));
+		c.visitors = num_count(val(res, i, 3));
+		rc = cb(arg, (uint32_t)strtoul(val(res, i, 0), NULL, 10),
+		    atoi(val(res, i, 1)), &c);
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int
+pg_series_name(struct store_view *base_v, uint32_t id, char *site,
+    size_t sitesz, char *path, size_t pathsz)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	p_i64(&p, id);
+	if ((rc = exec_p(v->st, "reading a series name", "SELECT site, path "
+	    "FROM tally_series WHERE id = $1", &p, 0, &res)) != STORE_OK)
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = STORE_NOTFOUND;
+	else if ((size_t)PQgetlength(res, 0, 0) >= sitesz ||
+	    (size_t)PQgetlength(res, 0, 1) >= pathsz) {
+		store_set_error("a series name too long");
+		rc = STORE_ERROR;
+	} else {
+		memcpy(site, val(res, 0, 0), (size_t)PQgetlength(res, 0, 0) + 1);
+		memcpy(path, val(res, 0, 1), (size_t)PQgetlength(res, 0, 1) + 1);
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int
+pg_max_id(struct store_view *base_v, uint32_t *max)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	PGresult *res;
+	int rc;
+
+	if ((rc = exec_p(v->st, "reading the series ids", "SELECT "
+	    "coalesce(max(id), 0) FROM tally_series", NULL, 0, &res)) !=
+	    STORE_OK)
+		return rc;
+	*max = (uint32_t)strtoul(val(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
+static int
+pg_orphan_rows(struct store_view *base_v, uint64_t *orphans)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	PGresult *res;
+	int rc;
+
+	if ((rc = exec_p(v->st, "reading the day rows", "SELECT count(*) "
+	    "FROM tally_counts c WHERE NOT EXISTS (SELECT 1 FROM tally_series "
+	    "s WHERE s.id = c.series_id)", NULL, 0, &res)) != STORE_OK)
+		return rc;
+	*orphans = num_wrap(val(res, 0, 0));
+	PQclear(res);
+	return STORE_OK;
+}
+
+/*
+ * Write transactions (direct mode): a database transaction, each call
+ * a statement in it. tallyctl writes its rows as node ''.
+ */
+
+static int
+pg_write_begin(struct store *base_st, struct store_txn **out)
+{
+	struct pg_store *st = (struct pg_store *)base_st;
+	struct pg_txn *t;
+	int rc;
+
+	*out = NULL;
+	if (st->flags & STORE_READONLY) {
+		store_set_error("store opened read-only");
+		return STORE_ERROR;
+	}
+	if (st->busy) {
+		store_set_error("a view or transaction of this store is "
+		    "already open");
+		return STORE_ERROR;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		store_set_error("%s", strerror(errno));
+		return STORE_ERROR;
+	}
+	if ((rc = reconnect(st)) != STORE_OK ||
+	    (rc = exec0(st, "starting a write", "BEGIN")) != STORE_OK) {
+		free(t);
+		return rc;
+	}
+	st->busy = true;
+	t->base.ops = &store_pg_ops;
+	t->st = st;
+	*out = &t->base;
+	return STORE_OK;
+}
+
+static int
+pg_commit(struct store_txn *base_t)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+	struct pg_store *st = t->st;
+	int rc;
+
+	rc = exec0(st, "committing", "COMMIT");
+	if (rc == STORE_OK)
+		st->version++;
+	st->busy = false;
+	free(t);
+	return rc;
+}
+
+static void
+pg_abort(struct store_txn *base_t)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+
+	if (t == NULL)
+		return;
+	PQclear(PQexec(t->st->conn, "ROLLBACK"));
+	t->st->busy = false;
+	free(t);
+}
+
+/* The id of a series, creating it, and its site's, when missing. Only a
+ * missing series takes an identity value. */
+static int
+series_id(struct pg_store *st, const char *site, const char *path,
+    int64_t *id)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	if (path[0] != '\0' &&
+	    (rc = series_id(st, site, SITE_SERIES, id)) != STORE_OK)
+		return rc;
+	p_text(&p, site);
+	p_text(&p, path);
+	if ((rc = exec_p(st, "creating a series", "INSERT INTO tally_series "
+	    "(site, path) SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM "
+	    "tally_series WHERE site = $1 AND path = $2) "
+	    "ON CONFLICT (site, path) DO NOTHING", &p, 0, NULL)) != STORE_OK ||
+	    (rc = exec_p(st, "reading a series", "SELECT id FROM tally_series "
+	    "WHERE site = $1 AND path = $2", &p, 0, &res)) != STORE_OK)
+		return rc;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		store_set_error("creating a series: it is not there");
+		return STORE_ERROR;
+	}
+	*id = strtoll(val(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
+/* Adds to a row of the node, saturating (a hit) or as it is. */
+#define ADD_SQL \
+	"INSERT INTO tally_counts AS c (series_id, day, node, views, " \
+	"visitors) VALUES ($1, $2, '', $3, $4) " \
+	"ON CONFLICT (series_id, day, node) DO UPDATE SET " \
+	"views = CASE WHEN c.views > 9223372036854775807 - excluded.views " \
+	"THEN 9223372036854775807 ELSE c.views + excluded.views END, " \
+	"visitors = CASE WHEN c.visitors > 9223372036854775807 - " \
+	"excluded.visitors THEN 9223372036854775807 " \
+	"ELSE c.visitors + excluded.visitors END"
+
+static int
+add_counts(struct pg_txn *t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors, bool exact)
+{
+	struct series_counts sc;
+	struct params p = { 0 };
+	int64_t id;
+	int rc;
+
+	if (day < 0) {
+		store_set_error("bad day");
+		return STORE_ERROR;
+	}
+	if ((rc = series_id(t->st, site, path, &id)) != STORE_OK)
+		return rc;
+	if (views > STORE_COUNT_MAX)
+		views = STORE_COUNT_MAX;
+	if (visitors > STORE_COUNT_MAX)
+		visitors = STORE_COUNT_MAX;
+	if (exact) {
+		/* An imported row must fit as it is. */
+		if ((rc = series_get(t->st, site, path, day, &sc, NULL)) !=
+		    STORE_OK)
+			return rc;
+		if (views > STORE_COUNT_MAX - sc.day.views ||
+		    visitors > STORE_COUNT_MAX - sc.day.visitors) {
+			store_set_error("the day's %s would pass the largest "
+			    "count (%" PRId64 ")", views > STORE_COUNT_MAX -
+			    sc.day.views ? "views" : "visitors",
+			    (int64_t)STORE_COUNT_MAX);
+			return STORE_ERROR;
+		}
+	}
+	p_i64(&p, id);
+	p_i64(&p, day);
+	p_i64(&p, (int64_t)views);
+	p_i64(&p, (int64_t)visitors);
+	return exec_p(t->st, "writing a day", ADD_SQL, &p, 0, NULL);
+}
+
+static int
+pg_add(struct store_txn *base_t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors)
+{
+	return add_counts((struct pg_txn *)base_t, site, path, day, views,
+	    visitors, false);
+}
+
+static int
+pg_add_exact(struct store_txn *base_t, const char *site, const char *path,
+    int day, uint64_t views, uint64_t visitors)
+{
+	return add_counts((struct pg_txn *)base_t, site, path, day, views,
+	    visitors, true);
+}
+
+static int
+write_adjust(struct pg_txn *t, int64_t id, int64_t views, int64_t visitors)
+{
+	struct params p = { 0 };
+
+	p_i64(&p, id);
+	p_i64(&p, views);
+	p_i64(&p, visitors);
+	return exec_p(t->st, "writing an adjustment", "UPDATE tally_series "
+	    "SET adj_views = $2, adj_visitors = $3 WHERE id = $1", &p, 0,
+	    NULL);
+}
+
+static int
+pg_add_adjust(struct store_txn *base_t, const char *site, const char *path,
+    int64_t views, int64_t visitors)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+	struct series_counts sc;
+	int64_t id, adj[2];
+	int rc;
+
+	if ((rc = series_id(t->st, site, path, &id)) != STORE_OK ||
+	    (rc = series_get(t->st, site, path, -1, &sc, adj)) != STORE_OK)
+		return rc;
+	if (__builtin_add_overflow(adj[0], views, &adj[0]) ||
+	    __builtin_add_overflow(adj[1], visitors, &adj[1])) {
+		store_set_error("the all-time "
+		    "adjustment would leave the range of counts");
+		return STORE_ERROR;
+	}
+	return write_adjust(t, id, adj[0], adj[1]);
+}
+
+/* As LMDB's: the adjustment that makes the rows (total - adj) add up to
+ * want; -1 when it is out of int64_t's range. */
+static int
+adjust_to(uint64_t total, int64_t adj, uint64_t want, int64_t *out)
+{
+	uint64_t rows = total - (uint64_t)adj, d;
+
+	if (want >= rows) {
+		if ((d = want - rows) > INT64_MAX)
+			return -1;
+		*out = (int64_t)d;
+	} else {
+		if ((d = rows - want) > (uint64_t)INT64_MAX + 1)
+			return -1;
+		*out = d == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)d;
+	}
+	return 0;
+}
+
+static int
+pg_set_total(struct store_txn *base_t, const char *site, const char *path,
+    uint64_t views, uint64_t visitors)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+	struct series_counts sc;
+	int64_t id, adj[2];
+	int rc;
+
+	if (views > STORE_COUNT_MAX || visitors > STORE_COUNT_MAX) {
+		store_set_error("more than the "
+		    "largest count (%" PRId64 ")", (int64_t)STORE_COUNT_MAX);
+		return STORE_ERROR;
+	}
+	if ((rc = series_id(t->st, site, path, &id)) != STORE_OK ||
+	    (rc = series_get(t->st, site, path, -1, &sc, adj)) != STORE_OK)
+		return rc;
+	if (adjust_to(sc.total.views, adj[0], views, &adj[0]) == -1 ||
+	    adjust_to(sc.total.visitors, adj[1], visitors, &adj[1]) == -1) {
+		store_set_error("too far from what "
+		    "the daily rows add up to");
+		return STORE_ERROR;
+	}
+	return write_adjust(t, id, adj[0], adj[1]);
+}
+
+/* Deletes the series of site matching path ($2 NULL: every one), their
+ * rows and the visitor ids seen on them. */
+static int
+delete_series(struct pg_txn *t, const char *site, const char *path)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	char *list = NULL, *np;
+	size_t len = 0, cap = 0;
+	int rc, i, n;
+
+	p_text(&p, site);
+	p_text(&p, path);
+	if ((rc = exec_p(t->st, "reading the series to delete", "SELECT path "
+	    "FROM tally_series WHERE site = $1 AND ($2::text IS NULL OR "
+	    "path = $2)", &p, 0, &res)) != STORE_OK)
+		return rc;
+	n = PQntuples(res);
+	/* The hashes as an array literal: {h,h,...} */
+	for (i = 0; i <= n; i++) {
+		if (len + 24 > cap) {
+			cap = cap ? cap * 2 : 256;
+			if ((np = realloc(list, cap)) == NULL) {
+				free(list);
+				PQclear(res);
+				store_set_error("out of memory");
+				return STORE_ERROR;
+			}
+			list = np;
+		}
+		if (i == n)
+			break;
+		len += (size_t)snprintf(list + len, cap - len, "%s%" PRId64,
+		    i ? "," : "{", (int64_t)store_series_hash(site,
+		    val(res, i, 0)));
+	}
+	snprintf(list + len, cap - len, "%s", n ? "}" : "{}");
+	PQclear(res);
+	{
+		struct params h = { 0 };
+
+		p_text(&h, list);
+		rc = exec_p(t->st, "deleting seen visitors", "DELETE FROM "
+		    "tally_visitors WHERE series_hash = ANY ($1::bigint[])",
+		    &h, 0, NULL);
+	}
+	free(list);
+	if (rc != STORE_OK ||
+	    (rc = exec_p(t->st, "deleting days", "DELETE FROM tally_counts "
+	    "WHERE series_id IN (SELECT id FROM tally_series WHERE site = $1 "
+	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK)
+		return rc;
+	return exec_p(t->st, "deleting a series", "DELETE FROM tally_series "
+	    "WHERE site = $1 AND ($2::text IS NULL OR path = $2)", &p, 0, NULL);
+}
+
+static int pg_referrer_reset(struct store_txn *, const char *);
+
+static int
+pg_reset(struct store_txn *base_t, const char *site, const char *path)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+	int rc;
+
+	/* A referrer is the site's: it goes with the whole site. */
+	if (path == NULL && (rc = pg_referrer_reset(base_t, site)) != STORE_OK)
+		return rc;
+	return delete_series(t, site, path);
+}
+
+/* A shared store's salts: one per day, the first inserted winning. Old
+ * days go: a salt lives for today and yesterday. */
+static int
+salts_put(struct pg_store *st, const unsigned char *recs, size_t len)
+{
+	struct params p = { 0 };
+	int32_t day, newest = INT32_MIN;
+	uint32_t be;
+	size_t i;
+	int rc;
+
+	for (i = 0; i + STORE_SALT_REC <= len; i += STORE_SALT_REC) {
+		memcpy(&day, recs + i, 4);
+		if (day > newest)
+			newest = day;
+		be = htonl((uint32_t)day);
+		p.n = 0;
+		p_bytes(&p, &be, 4);
+		p_bytes(&p, recs + i + 4, STORE_SALT_BYTES);
+		p.fmt[0] = 1;
+		if ((rc = exec_p(st, "writing a salt", "INSERT INTO tally_salts "
+		    "(day, salt) VALUES ($1::integer, $2) "
+		    "ON CONFLICT (day) DO NOTHING", &p, 0, NULL)) != STORE_OK)
+			return rc;
+	}
+	if (newest == INT32_MIN)
+		return STORE_OK;
+	p.n = 0;
+	p_i64(&p, (int64_t)newest - 1);
+	return exec_p(st, "erasing old salts", "DELETE FROM tally_salts "
+	    "WHERE day < $1", &p, 0, NULL);
+}
+
+static int
+pg_meta_put(struct store_txn *base_t, const char *key, const void *v,
+    size_t len)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+	struct params p = { 0 };
+
+	if (strcmp(key, STORE_META_SALTS) == 0)
+		return salts_put(t->st, v, len);
+	p_text(&p, key);
+	p_bytes(&p, v, len);
+	return exec_p(t->st, "writing meta", "INSERT INTO tally_meta (key, val) "
+	    "VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET val = excluded.val",
+	    &p, 0, NULL);
+}
+
+static int
+seen_get(struct pg_store *st, int day, uint64_t series, uint64_t visitor,
+    bool *seen)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	p_i64(&p, day);
+	p_i64(&p, (int64_t)series);
+	p_i64(&p, (int64_t)visitor);
+	if ((rc = exec_p(st, "reading seen visitors", "SELECT 1 FROM "
+	    "tally_visitors WHERE day = $1 AND series_hash = $2 AND "
+	    "visitor = $3", &p, 0, &res)) != STORE_OK)
+		return rc;
+	*seen = PQntuples(res) > 0;
+	PQclear(res);
+	return STORE_OK;
+}
+
+static int
+pg_seen_get(struct store_view *base_v, int day, uint64_t series,
+    uint64_t visitor, bool *seen)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+
+	return seen_get(v->st, day, series, visitor, seen);
+}
+
+static int
+pg_txn_seen_get(struct store_txn *base_t, int day, uint64_t series,
+    uint64_t visitor, bool *seen)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+
+	return seen_get(t->st, day, series, visitor, seen);
+}
+
+static int
+pg_seen_put(struct store_txn *base_t, int day, uint64_t series,
+    uint64_t visitor)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+	struct params p = { 0 };
+
+	p_i64(&p, day);
+	p_i64(&p, (int64_t)series);
+	p_i64(&p, (int64_t)visitor);
+	return exec_p(t->st, "writing seen visitors", "INSERT INTO "
+	    "tally_visitors (day, series_hash, visitor) VALUES ($1, $2, $3) "
+	    "ON CONFLICT DO NOTHING", &p, 0, NULL);
+}
+
+static int
+pg_seen_prune(struct store_txn *base_t, int day)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+	struct params p = { 0 };
+
+	p_i64(&p, day);
+	return exec_p(t->st, "pruning seen visitors", "DELETE FROM "
+	    "tally_visitors WHERE day < $1", &p, 0, NULL);
+}
+
+/*
+ * Referrers: a site's rows per day and host, one per node, summed.
+ */
+
+static int
+referrer_walk(struct pg_view *v, const char *site, int from, int to,
+    store_referrer_cb one, store_referrer_row_cb all, void *arg)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	int rc, i, n;
+
+	if (from < 0)
+		from = 0;
+	if (to < from)
+		return STORE_OK;
+	p_text(&p, site);
+	p_i64(&p, from);
+	p_i64(&p, to);
+	if ((rc = exec_p(v->st, "reading referrers", "SELECT site, day, host, "
+	    "sum(views)::text FROM tally_referrers WHERE ($1::text IS NULL OR "
+	    "site = $1) AND day BETWEEN $2 AND $3 GROUP BY site, day, host "
+	    "ORDER BY site, day, host", &p, 0, &res)) != STORE_OK)
+		return rc;
+	n = PQntuples(res);
+	for (i = 0; i < n && rc == STORE_OK; i++) {
+		if (one != NULL)
+			rc = one(arg, atoi(val(res, i, 1)), val(res, i, 2),
+			    num_count(val(res, i, 3)));
+		else
+			rc = all(arg, val(res, i, 0), atoi(val(res, i, 1)),
+			    val(res, i, 2), num_count(val(res, i, 3)));
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int
+pg_each_referrer(struct store_view *base_v, const char *site, int from, int to,
+    store_referrer_cb cb, void *arg)
+{
+	return referrer_walk((struct pg_view *)base_v, site, from, to, cb,
+	    NULL, arg);
+}
+
+static int
+pg_each_referrer_row(struct store_view *base_v, const char *site,
+    store_referrer_row_cb cb, void *arg)
+{
+	return referrer_walk((struct pg_view *)base_v, site, 0, INT_MAX,
+	    NULL, cb, arg);
+}
+
+/* A day's views from host, and its number of hosts. */
+static int
+referrer_day(struct pg_store *st, const char *site, int day, const char *host,
+    uint64_t *views, uint64_t *nhosts, bool *has_other)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	p_text(&p, site);
+	p_i64(&p, day);
+	p_text(&p, host);
+	p_text(&p, STORE_REFERRER_OTHER);
+	if ((rc = exec_p(st, "reading a referrer", "SELECT "
+	    "coalesce(sum(CASE WHEN host = $3 THEN views END), 0)::text, "
+	    "count(DISTINCT host), "
+	    "count(CASE WHEN host = $3 THEN 1 END), "
+	    "count(CASE WHEN host = $4 THEN 1 END) "
+	    "FROM tally_referrers WHERE site = $1 AND day = $2", &p, 0,
+	    &res)) != STORE_OK)
+		return rc;
+	*views = num_count(val(res, 0, 0));
+	if (nhosts) {
+		*nhosts = num_wrap(val(res, 0, 1));
+		*has_other = atoi(val(res, 0, 3)) > 0;
+	}
+	rc = atoi(val(res, 0, 2)) > 0 ? STORE_OK : STORE_NOTFOUND;
+	PQclear(res);
+	return rc;
+}
+
+static int
+pg_referrer_get(struct store_view *base_v, const char *site, int day,
+    const char *host, uint64_t *views)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	int rc;
+
+	*views = 0;
+	if (day < 0 || strlen(site) > REFERRER_SITE_MAX ||
+	    strlen(host) == 0 || strlen(host) > STORE_REFERRER_MAX)
+		return STORE_OK;
+	rc = referrer_day(v->st, site, day, host, views, NULL, NULL);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+#define REFERRER_ADD_SQL \
+	"INSERT INTO tally_referrers AS r (site, day, host, node, views) " \
+	"VALUES ($1, $2, $3, '', $4) " \
+	"ON CONFLICT (site, day, host, node) DO UPDATE SET " \
+	"views = CASE WHEN r.views > 9223372036854775807 - excluded.views " \
+	"THEN 9223372036854775807 ELSE r.views + excluded.views END"
+
+static int
+referrer_put(struct pg_txn *t, const char *site, int day, const char *host,
+    uint64_t views, uint32_t max, bool exact)
+{
+	struct params p = { 0 };
+	uint64_t have, nhosts;
+	bool has_other;
+	int rc;
+
+	if (day < 0 || strlen(site) > REFERRER_SITE_MAX || host[0] == '\0' ||
+	    strlen(host) > STORE_REFERRER_MAX) {
+		store_set_error("bad referrer row");
+		return STORE_ERROR;
+	}
+	rc = referrer_day(t->st, site, day, host, &have, &nhosts, &has_other);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return rc;
+	/* A new host past the day's max: its views go to "(other)". */
+	if (rc == STORE_NOTFOUND && !exact &&
+	    strcmp(host, STORE_REFERRER_OTHER) != 0 &&
+	    nhosts - has_other >= max)
+		host = STORE_REFERRER_OTHER;
+	if (views > STORE_COUNT_MAX)
+		views = STORE_COUNT_MAX;
+	if (exact && views > STORE_COUNT_MAX - have) {
+		store_set_error("the day's views from %s would pass the "
+		    "largest count (%" PRId64 ")", host,
+		    (int64_t)STORE_COUNT_MAX);
+		return STORE_ERROR;
+	}
+	p_text(&p, site);
+	p_i64(&p, day);
+	p_text(&p, host);
+	p_i64(&p, (int64_t)views);
+	return exec_p(t->st, "writing a referrer", REFERRER_ADD_SQL, &p, 0,
+	    NULL);
+}
+
+static int
+pg_referrer_add(struct store_txn *base_t, const char *site, int day,
+    const char *host, uint64_t views, uint32_t max)
+{
+	return referrer_put((struct pg_txn *)base_t, site, day, host, views,
+	    max, false);
+}
+
+static int
+pg_referrer_add_exact(struct store_txn *base_t, const char *site, int day,
+    const char *host, uint64_t views)
+{
+	return referrer_put((struct pg_txn *)base_t, site, day, host, views, 0,
+	    true);
+}
+
+static int
+pg_referrer_reset(struct store_txn *base_t, const char *site)
+{
+	struct pg_txn *t = (struct pg_txn *)base_t;
+	struct params p = { 0 };
+
+	p_text(&p, site);
+	return exec_p(t->st, "deleting referrers", "DELETE FROM "
+	    "tally_referrers WHERE site = $1", &p, 0, NULL);
+}
+
+/*
+ * The statements of cached mode.
+ *
+ * NEW_SERIES_SQL: the series a flush needs and the copy lacks, created
+ * where missing; $1 sites, $2 paths (text[]). Only missing rows take an
+ * identity value.
+ */
+#define NEW_SERIES_SQL \
+	"WITH wanted AS (SELECT DISTINCT site, path " \
+	"FROM unnest($1::text[], $2::text[]) AS w(site, path)), " \
+	"made AS (INSERT INTO tally_series (site, path) " \
+	"SELECT site, path FROM wanted w WHERE NOT EXISTS (SELECT 1 " \
+	"FROM tally_series s WHERE s.site = w.site AND s.path = w.path) " \
+	"ORDER BY site, path " \
+	"ON CONFLICT (site, path) DO NOTHING RETURNING id, site, path) " \
+	"SELECT id, site, path FROM made UNION ALL " \
+	"SELECT s.id, s.site, s.path FROM tally_series s " \
+	"JOIN wanted w ON s.site = w.site AND s.path = w.path"
+
+/*
+ * FLUSH_SQL: a whole batch. $1 node, $2 its sequence number, $3 today;
+ * the counts: $4 series ids, $5 days, $6 views, $7 series hashes; the
+ * visitor ids: $8 days, $9 series hashes, $10 ids; the referrers: $11
+ * sites, $12 days, $13 hosts, $14 views, $15 the day's cap of hosts.
+ * Every CTE after "ledger" does nothing unless the ledger took the
+ * sequence number. Counts of a series deleted since the copy had it
+ * (tallyctl reset) are dropped, not left as rows of no series. Visitors of a series and day are the ids of it that
+ * "seen" actually inserted. A new referring host past the cap counts as
+ * "(other)" (rank among the batch's new hosts included; two nodes
+ * adding new hosts at the same moment may pass the cap by their
+ * number). The answer: the absolute counts of each series and day of
+ * the batch, as the statement leaves them (its snapshot plus what it
+ * added, since a statement does not see its own changes).
+ */
+#define SAT_ADD(t, col) \
+	"CASE WHEN " t "." col " > 9223372036854775807 - excluded." col \
+	" THEN 9223372036854775807 ELSE " t "." col " + excluded." col " END"
+#define FLUSH_SQL \
+	"WITH ledger AS (INSERT INTO tally_ledger AS l (node, seq, day) " \
+	"VALUES ($1, $2::bigint, $3::integer) " \
+	"ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, " \
+	"day = excluded.day WHERE l.seq < excluded.seq RETURNING seq), " \
+	"adds AS (SELECT a.id, a.day, a.views, a.hash FROM " \
+	"unnest($4::bigint[], $5::integer[], $6::bigint[], $7::bigint[]) " \
+	"AS a(id, day, views, hash) WHERE EXISTS (SELECT 1 FROM ledger) " \
+	"AND EXISTS (SELECT 1 FROM tally_series s WHERE s.id = a.id)), " \
+	"seen AS (INSERT INTO tally_visitors (day, series_hash, visitor) " \
+	"SELECT v.day, v.hash, v.visitor FROM " \
+	"unnest($8::integer[], $9::bigint[], $10::bigint[]) " \
+	"AS v(day, hash, visitor) WHERE EXISTS (SELECT 1 FROM ledger) " \
+	"ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING " \
+	"RETURNING day, series_hash), " \
+	"fresh AS (SELECT day, series_hash, count(*) AS n FROM seen " \
+	"GROUP BY day, series_hash), " \
+	"delta AS (SELECT a.id, a.day, a.views, coalesce(f.n, 0) AS visitors " \
+	"FROM adds a LEFT JOIN fresh f " \
+	"ON f.day = a.day AND f.series_hash = a.hash), " \
+	"counts AS (INSERT INTO tally_counts AS c " \
+	"(series_id, day, node, views, visitors) " \
+	"SELECT id, day, $1, views, visitors FROM delta ORDER BY id, day " \
+	"ON CONFLICT (series_id, day, node) DO UPDATE SET " \
+	"views = " SAT_ADD("c", "views") ", " \
+	"visitors = " SAT_ADD("c", "visitors") " RETURNING series_id), " \
+	"refs_in AS (SELECT x.site, x.day, x.host, x.views, x.cap, " \
+	"EXISTS (SELECT 1 FROM tally_referrers r WHERE r.site = x.site " \
+	"AND r.day = x.day AND r.host = x.host) AS known, " \
+	"(SELECT count(DISTINCT r.host) FROM tally_referrers r " \
+	"WHERE r.site = x.site AND r.day = x.day " \
+	"AND r.host <> '" STORE_REFERRER_OTHER "') AS nhosts " \
+	"FROM unnest($11::text[], $12::integer[], $13::text[], " \
+	"$14::bigint[], $15::integer[]) AS x(site, day, host, views, cap) " \
+	"WHERE EXISTS (SELECT 1 FROM ledger)), " \
+	"refs_ranked AS (SELECT *, row_number() OVER (PARTITION BY site, " \
+	"day, known ORDER BY host) AS nth FROM refs_in), " \
+	"refs AS (INSERT INTO tally_referrers AS r " \
+	"(site, day, host, node, views) " \
+	"SELECT site, day, host, $1, sum(views) FROM (SELECT site, day, " \
+	"CASE WHEN known OR host = '" STORE_REFERRER_OTHER "' " \
+	"OR nhosts + nth <= cap THEN host " \
+	"ELSE '" STORE_REFERRER_OTHER "' END AS host, views " \
+	"FROM refs_ranked) z GROUP BY site, day, host " \
+	"ORDER BY site, day, host " \
+	"ON CONFLICT (site, day, host, node) DO UPDATE SET " \
+	"views = " SAT_ADD("r", "views") " RETURNING 1) " \
+	"SELECT s.id, s.site, s.path, " \
+	"(coalesce((SELECT sum(c.views) FROM tally_counts c " \
+	"WHERE c.series_id = s.id), 0) + s.adj_views + " \
+	"coalesce((SELECT sum(d.views) FROM delta d WHERE d.id = s.id), 0)" \
+	")::text, " \
+	"(coalesce((SELECT sum(c.visitors) FROM tally_counts c " \
+	"WHERE c.series_id = s.id), 0) + s.adj_visitors + " \
+	"coalesce((SELECT sum(d.visitors) FROM delta d WHERE d.id = s.id), 0)" \
+	")::text, " \
+	"CASE WHEN s.path = '' THEN (SELECT count(*) FROM tally_series p " \
+	"WHERE p.site = s.site AND p.path <> '') ELSE 0 END, " \
+	"t.day, " \
+	"(coalesce((SELECT sum(c.views) FROM tally_counts c " \
+	"WHERE c.series_id = s.id AND c.day = t.day), 0) + " \
+	"coalesce((SELECT sum(d.views) FROM delta d WHERE d.id = s.id " \
+	"AND d.day = t.day), 0))::text, " \
+	"(coalesce((SELECT sum(c.visitors) FROM tally_counts c " \
+	"WHERE c.series_id = s.id AND c.day = t.day), 0) + " \
+	"coalesce((SELECT sum(d.visitors) FROM delta d WHERE d.id = s.id " \
+	"AND d.day = t.day), 0))::text " \
+	"FROM (SELECT DISTINCT id, day FROM " \
+	"unnest($4::bigint[], $5::integer[]) AS a(id, day)) t " \
+	"JOIN tally_series s ON s.id = t.id"
+
+/*
+ * REFRESH_SQL: the whole copy, every series with its all-time counts,
+ * pages, and the counts of the days $1 to $2 (a row per day; the day
+ * NULL for a series without any).
+ */
+#define REFRESH_SQL \
+	"SELECT s.id, s.site, s.path, " \
+	"(coalesce(t.v, 0) + s.adj_views)::text, " \
+	"(coalesce(t.u, 0) + s.adj_visitors)::text, " \
+	"CASE WHEN s.path = '' THEN coalesce(pc.n, 0) ELSE 0 END, " \
+	"d.day, d.v::text, d.u::text " \
+	"FROM tally_series s " \
+	"LEFT JOIN (SELECT series_id, sum(views) AS v, sum(visitors) AS u " \
+	"FROM tally_counts GROUP BY series_id) t ON t.series_id = s.id " \
+	"LEFT JOIN (SELECT site, count(*) AS n FROM tally_series " \
+	"WHERE path <> '' GROUP BY site) pc ON pc.site = s.site " \
+	"LEFT JOIN (SELECT series_id, day, sum(views) AS v, " \
+	"sum(visitors) AS u FROM tally_counts WHERE day BETWEEN $1 AND $2 " \
+	"GROUP BY series_id, day) d ON d.series_id = s.id"
+
+/*
+ * Cached mode (the daemon): the node-local copy of the counts.
+ *
+ * struct cache holds every series of the database: its id, all-time
+ * counts, pages (site series) and the counts of its two latest days.
+ * Views read it under cache_lock and never wait on the network; a
+ * series it lacks reads as zero and not existing until the next commit
+ * or refresh brings it. Another node's hits show after the next
+ * store_refresh, within about count_max_age.
+ */
+
+struct centry {
+	struct centry *next;
+	uint64_t hash;		/* store_series_hash of site and path */
+	int64_t	 id;
+	uint32_t npages;
+	struct counts total;
+	int32_t	 day[2];	/* the two latest days known, or -1 */
+	struct counts on[2];
+	size_t	 site_len;
+	char	 key[];		/* site '\0' path '\0' */
+};
+
+struct cache {
+	struct centry **buckets;
+	size_t	 nbuckets;
+	size_t	 n;
+};
+
+static struct cache *
+cache_new(size_t hint)
+{
+	struct cache *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	for (c->nbuckets = 1024; c->nbuckets < hint; c->nbuckets *= 2)
+		;
+	if ((c->buckets = calloc(c->nbuckets, sizeof(*c->buckets))) == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+cache_free(struct cache *c)
+{
+	struct centry *e, *next;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nbuckets; i++)
+		for (e = c->buckets[i]; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	free(c->buckets);
+	free(c);
+}
+
+static struct centry *
+cache_find(struct cache *c, const char *site, const char *path, uint64_t h)
+{
+	struct centry *e;
+
+	for (e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next)
+		if (e->hash == h && strcmp(e->key, site) == 0 &&
+		    strcmp(e->key + e->site_len + 1, path) == 0)
+			return e;
+	return NULL;
+}
+
+/* The entry of a series, made (empty) when missing; NULL: no memory. */
+static struct centry *
+cache_entry(struct cache *c, const char *site, const char *path)
+{
+	uint64_t h = store_series_hash(site, path);
+	size_t sl = strlen(site), pl = strlen(path);
+	struct centry *e;
+
+	if ((e = cache_find(c, site, path, h)) != NULL)
+		return e;
+	if ((e = calloc(1, sizeof(*e) + sl + pl + 2)) == NULL)
+		return NULL;
+	e->hash = h;
+	e->day[0] = e->day[1] = -1;
+	e->site_len = sl;
+	memcpy(e->key, site, sl + 1);
+	memcpy(e->key + sl + 1, path, pl + 1);
+	e->next = c->buckets[h & (c->nbuckets - 1)];
+	c->buckets[h & (c->nbuckets - 1)] = e;
+	c->n++;
+	return e;
+}
+
+/* Sets the counts of a day, keeping the two latest days. */
+static void
+centry_day(struct centry *e, int day, const struct counts *cnt)
+{
+	int i = e->day[0] == day ? 0 : e->day[1] == day ? 1 : -1;
+
+	if (i == -1) {
+		i = e->day[0] < e->day[1] ? 0 : 1;	/* the older goes */
+		if (e->day[i] > day)
+			return;
+	}
+	e->day[i] = day;
+	e->on[i] = *cnt;
+}
+
+/*
+ * The visitor ids this node has sent, per day and series: a visitor
+ * seen again costs no insert. Open addressing; a key of zeros marks a
+ * free slot (a visitor id of 0 is then never remembered: it is sent
+ * each time, which is only slower).
+ */
+struct seen_key {
+	uint64_t series;
+	uint64_t visitor;
+	int32_t	 day;
+};
+
+struct seen_set {
+	struct seen_key *slots;
+	size_t	 cap;		/* a power of two */
+	size_t	 n;
+};
+
+static size_t
+seen_slot(const struct seen_set *s, const struct seen_key *k)
+{
+	uint64_t h = k->series * 0x9e3779b97f4a7c15ULL ^ k->visitor ^
+	    (uint64_t)(uint32_t)k->day << 32;
+
+	h ^= h >> 29;
+	return (size_t)(h * 0xbf58476d1ce4e5b9ULL >> 17) & (s->cap - 1);
+}
+
+static bool
+seen_has(const struct seen_set *s, const struct seen_key *k)
+{
+	size_t i;
+
+	if (k->visitor == 0 || s->cap == 0)
+		return false;
+	for (i = seen_slot(s, k); s->slots[i].visitor != 0;
+	    i = (i + 1) & (s->cap - 1))
+		if (s->slots[i].visitor == k->visitor &&
+		    s->slots[i].series == k->series &&
+		    s->slots[i].day == k->day)
+			return true;
+	return false;
+}
+
+static void seen_rebuild(struct seen_set *, size_t cap, int min_day);
+
+static void
+seen_add(struct seen_set *s, const struct seen_key *k)
+{
+	size_t i;
+
+	if (k->visitor == 0)
+		return;
+	if ((s->n + 1) * 2 > s->cap) {
+		seen_rebuild(s, s->cap ? s->cap * 2 : 4096, INT32_MIN);
+		if ((s->n + 1) * 2 > s->cap)
+			return;	/* no memory: only slower */
+	}
+	for (i = seen_slot(s, k); s->slots[i].visitor != 0;
+	    i = (i + 1) & (s->cap - 1))
+		if (s->slots[i].visitor == k->visitor &&
+		    s->slots[i].series == k->series &&
+		    s->slots[i].day == k->day)
+			return;
+	s->slots[i] = *k;
+	s->n++;
+}
+
+/* Copies the keys of days >= min_day into a table of cap slots. */
+static void
+seen_rebuild(struct seen_set *s, size_t cap, int min_day)
+{
+	struct seen_set n = { 0 };
+	size_t i;
+
+	if ((n.slots = calloc(cap, sizeof(*n.slots))) == NULL)
+		return;
+	n.cap = cap;
+	for (i = 0; i < s->cap; i++)
+		if (s->slots[i].visitor != 0 && s->slots[i].day >= min_day)
+			seen_add(&n, &s->slots[i]);
+	free(s->slots);
+	*s = n;
+}
+
+/*
+ * What a write transaction gathers in cached mode, and what a flush
+ * sends: counts per series and day, visitor ids, referrer views.
+ */
+struct add_row {
+	char	*site;
+	char	*path;
+	int32_t	 day;
+	uint64_t views;
+	int64_t	 id;		/* filled at commit */
+};
+
+struct ref_row {
+	char	*site;
+	char	*host;
+	int32_t	 day;
+	uint32_t max;
+	uint64_t views;
+};
+
+struct flush {
+	struct add_row *adds;
+	size_t	 nadds, capadds;
+	struct seen_key *seen;
+	size_t	 nseen, capseen;
+	struct ref_row *refs;
+	size_t	 nrefs, caprefs;
+	int64_t	 seq;
+	struct flush *next;	/* in doubt: the one before */
+	bool	 applied;	/* in doubt: the ledger says it counted */
+};
+
+struct pg_ctxn {
+	struct store_txn base;
+	struct pg_store *st;
+	struct flush f;
+	unsigned char *salts;
+	size_t	 salts_len;
+	int	 prune_before;	/* seen_prune's day, or INT_MIN */
+};
+
+static void
+flush_free(struct flush *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->nadds; i++)
+		free(f->adds[i].site);	/* path shares its allocation */
+	for (i = 0; i < f->nrefs; i++)
+		free(f->refs[i].site);
+	free(f->adds);
+	free(f->seen);
+	free(f->refs);
+	memset(f, 0, sizeof(*f));
+}
+
+static void *
+grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	void *np;
+
+	if (n < *cap)
+		return p;
+	if ((np = reallocarray(p, *cap ? *cap * 2 : 64, size)) == NULL)
+		return NULL;
+	*cap = *cap ? *cap * 2 : 64;
+	return np;
+}
+
+/* Two strings in one allocation: a, then b. */
+static char *
+strdup_pair(const char *a, const char *b, char **bcopy)
+{
+	size_t al = strlen(a), bl = strlen(b);
+	char *p;
+
+	if ((p = malloc(al + bl + 2)) == NULL)
+		return NULL;
+	memcpy(p, a, al + 1);
+	memcpy(p + al + 1, b, bl + 1);
+	*bcopy = p + al + 1;
+	return p;
+}
+
+static int
+oom(void)
+{
+	store_set_error("out of memory");
+	return STORE_ERROR;
+}
+
+static int
+c_add(struct store_txn *base_t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	struct flush *f = &t->f;
+	struct add_row *r, *np;
+
+	(void)visitors;	/* the database counts the ids it inserts */
+	if (day < 0) {
+		store_set_error("bad day");
+		return STORE_ERROR;
+	}
+	if ((np = grow(f->adds, &f->capadds, f->nadds, sizeof(*r))) == NULL)
+		return oom();
+	f->adds = np;
+	r = &f->adds[f->nadds];
+	memset(r, 0, sizeof(*r));
+	if ((r->site = strdup_pair(site, path, &r->path)) == NULL)
+		return oom();
+	r->day = day;
+	r->views = views;
+	f->nadds++;
+	return STORE_OK;
+}
+
+static int
+c_seen_put(struct store_txn *base_t, int day, uint64_t series,
+    uint64_t visitor)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	struct flush *f = &t->f;
+	struct seen_key *np;
+
+	if ((np = grow(f->seen, &f->capseen, f->nseen, sizeof(*np))) == NULL)
+		return oom();
+	f->seen = np;
+	f->seen[f->nseen].day = day;
+	f->seen[f->nseen].series = series;
+	f->seen[f->nseen++].visitor = visitor;
+	return STORE_OK;
+}
+
+static int
+c_referrer_add(struct store_txn *base_t, const char *site, int day,
+    const char *host, uint64_t views, uint32_t max)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	struct flush *f = &t->f;
+	struct ref_row *r, *np;
+
+	if (day < 0 || strlen(site) > REFERRER_SITE_MAX || host[0] == '\0' ||
+	    strlen(host) > STORE_REFERRER_MAX) {
+		store_set_error("bad referrer row");
+		return STORE_ERROR;
+	}
+	if ((np = grow(f->refs, &f->caprefs, f->nrefs, sizeof(*r))) == NULL)
+		return oom();
+	f->refs = np;
+	r = &f->refs[f->nrefs];
+	if ((r->site = strdup_pair(site, host, &r->host)) == NULL)
+		return oom();
+	r->day = day;
+	r->views = views;
+	r->max = max;
+	f->nrefs++;
+	return STORE_OK;
+}
+
+/* The database decides at commit: nothing is "seen" before. */
+static int
+c_txn_seen_get(struct store_txn *base_t, int day, uint64_t series,
+    uint64_t visitor, bool *seen)
+{
+	*seen = false;
+	return STORE_OK;
+}
+
+static int
+c_seen_prune(struct store_txn *base_t, int day)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+
+	if (day > t->prune_before)
+		t->prune_before = day;
+	return STORE_OK;
+}
+
+/* The salts go to the database at commit; any other record (LMDB's
+ * disk probe) has no meaning here. */
+static int
+c_meta_put(struct store_txn *base_t, const char *key, const void *v,
+    size_t len)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+
+	if (strcmp(key, STORE_META_SALTS) != 0)
+		return STORE_OK;
+	free(t->salts);
+	t->salts_len = 0;
+	if ((t->salts = malloc(len ? len : 1)) == NULL)
+		return oom();
+	memcpy(t->salts, v, len);
+	t->salts_len = len;
+	return STORE_OK;
+}
+
+static int
+c_unsupported(void)
+{
+	store_set_error("not available in the daemon's mode of the "
+	    "PostgreSQL store");
+	return STORE_ERROR;
+}
+
+static int
+c_write_begin(struct store *base_st, struct store_txn **out)
+{
+	struct pg_store *st = (struct pg_store *)base_st;
+	struct pg_ctxn *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return oom();
+	t->base.ops = st->base.ops;
+	t->st = st;
+	t->prune_before = INT_MIN;
+	*out = &t->base;
+	return STORE_OK;
+}
+
+static void
+c_abort(struct store_txn *base_t)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+
+	if (t == NULL)
+		return;
+	flush_free(&t->f);
+	free(t->salts);
+	free(t);
+}
+
+static uint64_t
+c_txn_version(struct store_txn *base_t)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	uint64_t v;
+
+	pthread_mutex_lock(&t->st->cache_lock);
+	v = t->st->version + 1;
+	pthread_mutex_unlock(&t->st->cache_lock);
+	return v;
+}
+
+static int
+add_cmp(const void *a, const void *b)
+{
+	const struct add_row *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(x->site, y->site)) != 0 ||
+	    (c = strcmp(x->path, y->path)) != 0)
+		return c;
+	return x->day < y->day ? -1 : x->day > y->day;
+}
+
+static int
+seen_cmp(const void *a, const void *b)
+{
+	const struct seen_key *x = a, *y = b;
+
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	if (x->series != y->series)
+		return x->series < y->series ? -1 : 1;
+	return x->visitor < y->visitor ? -1 : x->visitor > y->visitor;
+}
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	const struct ref_row *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(x->site, y->site)) != 0)
+		return c;
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	return strcmp(x->host, y->host);
+}
+
+/* Sorts the rows (the order rows are locked in) and merges those of
+ * one key. */
+static void
+flush_sort(struct flush *f)
+{
+	size_t i, n;
+
+	if (f->nadds > 1)
+		qsort(f->adds, f->nadds, sizeof(*f->adds), add_cmp);
+	for (i = n = 0; i < f->nadds; i++) {
+		if (n > 0 && add_cmp(&f->adds[n - 1], &f->adds[i]) == 0) {
+			store_count_add(&f->adds[n - 1].views,
+			    f->adds[i].views);
+			free(f->adds[i].site);
+		} else
+			f->adds[n++] = f->adds[i];
+	}
+	f->nadds = n;
+	if (f->nseen > 1)
+		qsort(f->seen, f->nseen, sizeof(*f->seen), seen_cmp);
+	for (i = n = 0; i < f->nseen; i++)
+		if (n == 0 || seen_cmp(&f->seen[n - 1], &f->seen[i]) != 0)
+			f->seen[n++] = f->seen[i];
+	f->nseen = n;
+	if (f->nrefs > 1)
+		qsort(f->refs, f->nrefs, sizeof(*f->refs), ref_cmp);
+	for (i = n = 0; i < f->nrefs; i++) {
+		if (n > 0 && ref_cmp(&f->refs[n - 1], &f->refs[i]) == 0) {
+			store_count_add(&f->refs[n - 1].views,
+			    f->refs[i].views);
+			free(f->refs[i].site);
+		} else
+			f->refs[n++] = f->refs[i];
+	}
+	f->nrefs = n;
+}
+
+/* The flush whose answer was lost was applied after all: what it sent
+ * comes off this one (the counter has put its hits back into this
+ * batch). Visitor ids need nothing: inserting one again adds none. */
+static void
+flush_subtract(struct flush *f, const struct flush *sent)
+{
+	struct add_row *a;
+	struct ref_row *r;
+	size_t i;
+
+	for (i = 0; i < sent->nadds && f->nadds > 0; i++) {
+		a = bsearch(&sent->adds[i], f->adds, f->nadds,
+		    sizeof(*f->adds), add_cmp);
+		if (a != NULL)
+			a->views -= a->views < sent->adds[i].views ?
+			    a->views : sent->adds[i].views;
+	}
+	for (i = 0; i < sent->nrefs && f->nrefs > 0; i++) {
+		r = bsearch(&sent->refs[i], f->refs, f->nrefs,
+		    sizeof(*f->refs), ref_cmp);
+		if (r != NULL)
+			r->views -= r->views < sent->refs[i].views ?
+			    r->views : sent->refs[i].views;
+	}
+}
+
+/*
+ * Binary arrays (PostgreSQL's array_send format): a header of five
+ * 32-bit numbers, then each element as its length and its bytes, all
+ * big-endian.
+ */
+struct arr {
+	unsigned char *buf;
+	size_t	 len, cap;
+	uint32_t n;
+	uint32_t oid;
+	bool	 failed;
+};
+
+#define OID_INT4	23
+#define OID_INT8	20
+#define OID_TEXT	25
+
+static void
+arr_put(struct arr *a, const void *p, size_t len)
+{
+	unsigned char *nb;
+	size_t cap;
+
+	if (a->failed)
+		return;
+	if (a->len + len > a->cap) {
+		for (cap = a->cap ? a->cap : 256; cap < a->len + len; cap *= 2)
+			;
+		if ((nb = realloc(a->buf, cap)) == NULL) {
+			a->failed = true;
+			return;
+		}
+		a->buf = nb;
+		a->cap = cap;
+	}
+	memcpy(a->buf + a->len, p, len);
+	a->len += len;
+}
+
+static void
+arr_u32(struct arr *a, uint32_t v)
+{
+	v = htonl(v);
+	arr_put(a, &v, 4);
+}
+
+static void
+arr_init(struct arr *a, uint32_t oid)
+{
+	memset(a, 0, sizeof(*a));
+	a->oid = oid;
+	/* ndim, has nulls, element type, length, lower bound */
+	arr_u32(a, 1);
+	arr_u32(a, 0);
+	arr_u32(a, oid);
+	arr_u32(a, 0);
+	arr_u32(a, 1);
+}
+
+static void
+arr_i32(struct arr *a, int32_t v)
+{
+	arr_u32(a, 4);
+	arr_u32(a, (uint32_t)v);
+	a->n++;
+}
+
+static void
+arr_i64(struct arr *a, int64_t v)
+{
+	arr_u32(a, 8);
+	arr_u32(a, (uint32_t)((uint64_t)v >> 32));
+	arr_u32(a, (uint32_t)v);
+	a->n++;
+}
+
+static void
+arr_text(struct arr *a, const char *s)
+{
+	size_t len = strlen(s);
+
+	arr_u32(a, (uint32_t)len);
+	arr_put(a, s, len);
+	a->n++;
+}
+
+/* Fills in the length; false when memory ran out. */
+static bool
+arr_done(struct arr *a)
+{
+	uint32_t n = htonl(a->n);
+
+	if (a->failed)
+		return false;
+	memcpy(a->buf + 12, &n, 4);
+	return true;
+}
+
+/*
+ * The ids of the series a flush adds to, creating those missing. A
+ * round trip of its own, only when the copy lacks one of them (a new
+ * page, a new site): creating them in the flush itself would leave the
+ * statement unable to see a series another node created at the same
+ * time.
+ */
+static int
+flush_ids(struct pg_store *st, struct flush *f)
+{
+	struct arr sites, paths;
+	struct params p = { 0 };
+	struct centry *e;
+	PGresult *res;
+	size_t i, missing = 0;
+	int rc, j;
+
+	arr_init(&sites, OID_TEXT);
+	arr_init(&paths, OID_TEXT);
+	pthread_mutex_lock(&st->cache_lock);
+	for (i = 0; i < f->nadds; i++) {
+		struct add_row *a = &f->adds[i];
+
+		e = cache_find(st->cache, a->site, a->path,
+		    store_series_hash(a->site, a->path));
+		if (e != NULL && e->id > 0) {
+			a->id = e->id;
+			continue;
+		}
+		missing++;
+		/* A page's site is made with it, first. */
+		if (a->path[0] != '\0') {
+			arr_text(&sites, a->site);
+			arr_text(&paths, SITE_SERIES);
+		}
+		arr_text(&sites, a->site);
+		arr_text(&paths, a->path);
+	}
+	pthread_mutex_unlock(&st->cache_lock);
+	if (missing == 0) {
+		free(sites.buf);
+		free(paths.buf);
+		return STORE_OK;
+	}
+	if (!arr_done(&sites) || !arr_done(&paths)) {
+		free(sites.buf);
+		free(paths.buf);
+		return oom();
+	}
+	p_bytes(&p, sites.buf, sites.len);
+	p_bytes(&p, paths.buf, paths.len);
+	rc = exec_p(st, "creating series", NEW_SERIES_SQL, &p, 0, &res);
+	free(sites.buf);
+	free(paths.buf);
+	if (rc != STORE_OK)
+		return rc;
+	pthread_mutex_lock(&st->cache_lock);
+	for (j = 0; j < PQntuples(res); j++)
+		if ((e = cache_entry(st->cache, val(res, j, 1),
+		    val(res, j, 2))) != NULL && e->id == 0)
+			e->id = strtoll(val(res, j, 0), NULL, 10);
+	for (i = 0; i < f->nadds; i++) {
+		struct add_row *a = &f->adds[i];
+
+		if (a->id == 0 && (e = cache_find(st->cache, a->site, a->path,
+		    store_series_hash(a->site, a->path))) != NULL)
+			a->id = e->id;
+	}
+	pthread_mutex_unlock(&st->cache_lock);
+	PQclear(res);
+	/* Made by another node after this statement began: the next
+	 * statement sees it. */
+	for (i = 0; i < f->nadds; i++)
+		if (f->adds[i].id == 0)
+			return STORE_NOTFOUND;
+	return STORE_OK;
+}
+
+/* The absolute counts a flush or a refresh answers, into the copy:
+ * id, site, path, total views, total visitors, pages, day, views and
+ * visitors of the day (the day columns NULL: none). */
+static void
+cache_apply(struct cache *c, const PGresult *res)
+{
+	struct centry *e;
+	struct counts cnt;
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if ((e = cache_entry(c, val(res, i, 1), val(res, i, 2))) ==
+		    NULL)
+			continue;
+		e->id = strtoll(val(res, i, 0), NULL, 10);
+		e->total.views = num_count(val(res, i, 3));
+		e->total.visitors = num_count(val(res, i, 4));
+		e->npages = (uint32_t)strtoul(val(res, i, 5), NULL, 10);
+		if (PQgetisnull(res, i, 6))
+			continue;
+		cnt.views = num_count(val(res, i, 7));
+		cnt.visitors = num_count(val(res, i, 8));
+		centry_day(e, atoi(val(res, i, 6)), &cnt);
+	}
+}
+
+/* A series of the batch that the flush did not answer for was deleted
+ * (tallyctl reset): the copy forgets its id, and the next flush makes
+ * it again. */
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+cache_forget_gone(struct cache *c, const struct flush *f, const PGresult *res)
+{
+	struct centry *e;
+	int64_t *ids;
+	size_t i, n = (size_t)PQntuples(res);
+
+	if (f->nadds == 0 || (ids = calloc(n + 1, sizeof(*ids))) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		ids[i] = strtoll(val(res, (int)i, 0), NULL, 10);
+	qsort(ids, n, sizeof(*ids), cmp_i64);
+	for (i = 0; i < f->nadds; i++) {
+		if (bsearch(&f->adds[i].id, ids, n, sizeof(*ids), cmp_i64))
+			continue;
+		if ((e = cache_find(c, f->adds[i].site, f->adds[i].path,
+		    store_series_hash(f->adds[i].site, f->adds[i].path))) !=
+		    NULL) {
+			e->id = 0;
+			e->total.views = e->total.visitors = 0;
+			e->day[0] = e->day[1] = -1;
+		}
+	}
+	free(ids);
+}
+
+/* Reconnects when the connection is lost, and puts this node's salts
+ * back: a failover empties the UNLOGGED table. */
+static int
+c_connect(struct pg_store *st)
+{
+	bool was_down = PQstatus(st->conn) != CONNECTION_OK;
+	int rc;
+
+	if ((rc = reconnect(st)) != STORE_OK)
+		return rc;
+	if (was_down && st->salts_len > 0)
+		return salts_put(st, st->salts, st->salts_len);
+	return STORE_OK;
+}
+
+static void
+doubts_free(struct pg_store *st)
+{
+	struct flush *d, *next;
+
+	for (d = st->in_doubt; d != NULL; d = next) {
+		next = d->next;
+		flush_free(d);
+		free(d);
+	}
+	st->in_doubt = NULL;
+}
+
+/*
+ * Settles the flushes whose answer was lost: the ledger says which
+ * counted (its number is theirs or later). FOR UPDATE waits for a flush
+ * still running on the server (its connection gone, it may not know
+ * yet) to end, so that none counts after this look. Those that did not
+ * count are forgotten; those that did stay, to be taken off every flush
+ * until one is known to have counted, since the counter keeps putting
+ * their hits back until then.
+ */
+static int
+doubts_settle(struct pg_store *st)
+{
+	struct flush *d, **pd;
+	struct params p = { 0 };
+	PGresult *res;
+	int64_t seq;
+	int rc;
+
+	if (st->in_doubt == NULL)
+		return STORE_OK;
+	p_text(&p, st->node);
+	if ((rc = exec_p(st, "reading the ledger", "SELECT seq FROM "
+	    "tally_ledger WHERE node = $1 FOR UPDATE", &p, 0, &res)) !=
+	    STORE_OK)
+		return rc;
+	seq = PQntuples(res) > 0 ? strtoll(val(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	for (pd = &st->in_doubt; (d = *pd) != NULL;) {
+		if (!d->applied && seq < d->seq) {
+			*pd = d->next;
+			flush_free(d);
+			free(d);
+			continue;
+		}
+		d->applied = true;
+		pd = &d->next;
+	}
+	return STORE_OK;
+}
+
+static int
+flush_send(struct pg_store *st, struct flush *f, PGresult **out)
+{
+	struct arr ids, days, views, hashes, sday, shash, svis, rsite, rday,
+	    rhost, rviews, rmax;
+	struct arr *all[] = { &ids, &days, &views, &hashes, &sday, &shash,
+	    &svis, &rsite, &rday, &rhost, &rviews, &rmax };
+	struct params p = { 0 };
+	const char *pv[16];
+	int pl[16], pf[16];
+	size_t i;
+	bool ok = true;
+	PGresult *res;
+	char seqbuf[24], daybuf[16];
+	int rc, np;
+
+	arr_init(&ids, OID_INT8);
+	arr_init(&days, OID_INT4);
+	arr_init(&views, OID_INT8);
+	arr_init(&hashes, OID_INT8);
+	arr_init(&sday, OID_INT4);
+	arr_init(&shash, OID_INT8);
+	arr_init(&svis, OID_INT8);
+	arr_init(&rsite, OID_TEXT);
+	arr_init(&rday, OID_INT4);
+	arr_init(&rhost, OID_TEXT);
+	arr_init(&rviews, OID_INT8);
+	arr_init(&rmax, OID_INT4);
+	for (i = 0; i < f->nadds; i++) {
+		arr_i64(&ids, f->adds[i].id);
+		arr_i32(&days, f->adds[i].day);
+		arr_i64(&views, (int64_t)(f->adds[i].views > STORE_COUNT_MAX ?
+		    STORE_COUNT_MAX : f->adds[i].views));
+		arr_i64(&hashes, (int64_t)store_series_hash(f->adds[i].site,
+		    f->adds[i].path));
+	}
+	for (i = 0; i < f->nseen; i++) {
+		arr_i32(&sday, f->seen[i].day);
+		arr_i64(&shash, (int64_t)f->seen[i].series);
+		arr_i64(&svis, (int64_t)f->seen[i].visitor);
+	}
+	for (i = 0; i < f->nrefs; i++) {
+		arr_text(&rsite, f->refs[i].site);
+		arr_i32(&rday, f->refs[i].day);
+		arr_text(&rhost, f->refs[i].host);
+		arr_i64(&rviews, (int64_t)(f->refs[i].views > STORE_COUNT_MAX ?
+		    STORE_COUNT_MAX : f->refs[i].views));
+		arr_i32(&rmax, (int32_t)(f->refs[i].max > INT32_MAX ?
+		    INT32_MAX : f->refs[i].max));
+	}
+	snprintf(seqbuf, sizeof(seqbuf), "%" PRId64, f->seq);
+	snprintf(daybuf, sizeof(daybuf), "%d", day_today());
+	p_text(&p, st->node);
+	p_text(&p, seqbuf);
+	p_text(&p, daybuf);
+	for (np = 0; np < p.n; np++) {
+		pv[np] = p.val[np];
+		pl[np] = 0;
+		pf[np] = 0;
+	}
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		ok = arr_done(all[i]) && ok;
+		pv[np] = (const char *)all[i]->buf;
+		pl[np] = (int)all[i]->len;
+		pf[np++] = 1;
+	}
+	rc = STORE_OK;
+	if (!ok)
+		rc = oom();
+	else {
+		res = PQexecParams(st->conn, FLUSH_SQL, np, NULL, pv, pl, pf, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			*out = res;
+		else {
+			rc = failed(st, "flushing", res);
+			/* No answer from the server: in doubt. */
+			if (res == NULL || PQresultErrorField(res,
+			    PG_DIAG_SQLSTATE) == NULL ||
+			    PQstatus(st->conn) != CONNECTION_OK)
+				rc = -rc;
+			PQclear(res);
+		}
+	}
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		free(all[i]->buf);
+	return rc;
+}
+
+static void
+c_forget(struct pg_ctxn *t)
+{
+	flush_free(&t->f);
+	free(t->salts);
+	free(t);
+}
+
+static int
+c_commit(struct store_txn *base_t)
+{
+	struct pg_ctxn *t = (struct pg_ctxn *)base_t;
+	struct pg_store *st = t->st;
+	struct flush *f = &t->f;
+	struct params p = { 0 };
+	struct flush *d;
+	PGresult *res = NULL;
+	size_t i;
+	int rc;
+
+	flush_sort(f);
+	pthread_mutex_lock(&st->conn_lock);
+	if ((rc = c_connect(st)) != STORE_OK)
+		goto done;
+	if ((rc = doubts_settle(st)) != STORE_OK)
+		goto done;
+	if (t->salts_len > 0) {
+		if ((rc = salts_put(st, t->salts, t->salts_len)) != STORE_OK)
+			goto done;
+		if (t->salts_len <= sizeof(st->salts)) {
+			memcpy(st->salts, t->salts, t->salts_len);
+			st->salts_len = t->salts_len;
+		}
+	}
+	if (t->prune_before != INT_MIN) {
+		p_i64(&p, t->prune_before);
+		if ((rc = exec_p(st, "pruning seen visitors", "DELETE FROM "
+		    "tally_visitors WHERE day < $1", &p, 0, NULL)) != STORE_OK)
+			goto done;
+		pthread_mutex_lock(&st->cache_lock);
+		seen_rebuild(st->seen, st->seen->cap ? st->seen->cap : 4096,
+		    t->prune_before);
+		pthread_mutex_unlock(&st->cache_lock);
+	}
+	if (f->nadds + f->nseen + f->nrefs > 0) {
+		for (d = st->in_doubt; d != NULL; d = d->next)
+			flush_subtract(f, d);
+		if ((rc = flush_ids(st, f)) == STORE_NOTFOUND &&
+		    (rc = flush_ids(st, f)) == STORE_NOTFOUND) {
+			store_set_error("creating series: one is not there");
+			rc = STORE_ERROR;
+		}
+		if (rc != STORE_OK)
+			goto done;
+		f->seq = ++st->seq;
+		rc = flush_send(st, f, &res);
+		if (rc < 0) {
+			/* Kept, to learn from the ledger whether it
+			 * counted before the next flush is sent. */
+			if ((d = malloc(sizeof(*d))) != NULL) {
+				*d = *f;
+				memset(f, 0, sizeof(*f));
+				d->applied = false;
+				d->next = st->in_doubt;
+				st->in_doubt = d;
+			}
+			rc = -rc;
+		}
+		if (rc != STORE_OK)
+			goto done;
+		/* This one counted: the counter has let go of the hits of
+		 * those before. */
+		doubts_free(st);
+	}
+	pthread_mutex_lock(&st->cache_lock);
+	if (res != NULL) {
+		cache_forget_gone(st->cache, f, res);
+		cache_apply(st->cache, res);
+	}
+	for (i = 0; i < f->nseen; i++)
+		seen_add(st->seen, &f->seen[i]);
+	st->version++;
+	pthread_mutex_unlock(&st->cache_lock);
+done:
+	pthread_mutex_unlock(&st->conn_lock);
+	PQclear(res);
+	c_forget(t);
+	return rc;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Reads the whole copy again: every series, with today's and
+ * yesterday's counts. */
+static int
+cache_load(struct pg_store *st)
+{
+	struct params p = { 0 };
+	struct cache *c, *old;
+	PGresult *res;
+	int rc, today = day_today();
+
+	p_i64(&p, today - 1);
+	p_i64(&p, today);
+	if ((rc = exec_p(st, "reading the counts", REFRESH_SQL, &p, 0,
+	    &res)) != STORE_OK)
+		return rc;
+	if ((c = cache_new((size_t)PQntuples(res))) == NULL) {
+		PQclear(res);
+		return oom();
+	}
+	cache_apply(c, res);
+	PQclear(res);
+	pthread_mutex_lock(&st->cache_lock);
+	old = st->cache;
+	st->cache = c;
+	st->version++;
+	pthread_mutex_unlock(&st->cache_lock);
+	cache_free(old);
+	st->refreshed_ms = now_ms();
+	return STORE_OK;
+}
+
+static int
+c_refresh(struct store *base_st, uint64_t max_age_ms)
+{
+	struct pg_store *st = (struct pg_store *)base_st;
+	int rc;
+
+	if (now_ms() - st->refreshed_ms < max_age_ms)
+		return STORE_OK;
+	pthread_mutex_lock(&st->conn_lock);
+	if ((rc = c_connect(st)) == STORE_OK)
+		rc = cache_load(st);
+	pthread_mutex_unlock(&st->conn_lock);
+	return rc;
+}
+
+/* Views: the copy, under its lock for each read. */
+static int
+c_view_begin(struct store_view *base_v)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+
+	pthread_mutex_lock(&v->st->cache_lock);
+	v->version = v->st->version;
+	pthread_mutex_unlock(&v->st->cache_lock);
+	v->active = true;
+	return STORE_OK;
+}
+
+static void
+c_view_end(struct store_view *base_v)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+
+	v->active = false;
+}
+
+static void
+c_view_free(struct store_view *base_v)
+{
+	free(base_v);
+}
+
+static int
+c_get(struct store_view *base_v, const char *site, const char *path, int day,
+    struct series_counts *out)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct centry *e;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&v->st->cache_lock);
+	e = cache_find(v->st->cache, site, path,
+	    store_series_hash(site, path));
+	if (e != NULL && e->id > 0) {
+		out->exists = true;
+		out->id = (uint32_t)e->id;
+		out->total = e->total;
+		out->npages = e->npages;
+		if (e->day[0] == day)
+			out->day = e->on[0];
+		else if (e->day[1] == day)
+			out->day = e->on[1];
+	}
+	pthread_mutex_unlock(&v->st->cache_lock);
+	return STORE_OK;
+}
+
+static int
+c_seen_get(struct store_view *base_v, int day, uint64_t series,
+    uint64_t visitor, bool *seen)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct seen_key k = { series, visitor, day };
+
+	pthread_mutex_lock(&v->st->cache_lock);
+	*seen = seen_has(v->st->seen, &k);
+	pthread_mutex_unlock(&v->st->cache_lock);
+	return STORE_OK;
+}
+
+/* The salts (once a day, and at start) are read from the database
+ * itself, the only read of a view that waits on it: every node must
+ * use the one that won. Other records are LMDB's. */
+static int
+c_meta_get(struct store_view *base_v, const char *key, void *out, size_t *len)
+{
+	struct pg_view *v = (struct pg_view *)base_v;
+	struct pg_store *st = v->st;
+	int rc;
+
+	if (strcmp(key, STORE_META_SALTS) != 0)
+		return STORE_NOTFOUND;
+	pthread_mutex_lock(&st->conn_lock);
+	if ((rc = c_connect(st)) == STORE_OK)
+		rc = pg_meta_get(base_v, key, out, len);
+	pthread_mutex_unlock(&st->conn_lock);
+	return rc;
+}
+
+static int
+c_view_unsupported(struct store_view *base_v)
+{
+	return c_unsupported();
+}
+
+static int
+c_each_series(struct store_view *v, const char *site, store_series_cb cb,
+    void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_each_day(struct store_view *v, const char *site, const char *path, int from,
+    int to, bool with_adjust, store_row_cb cb, void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
+    void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_series_name(struct store_view *v, uint32_t id, char *site, size_t sitesz,
+    char *path, size_t pathsz)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_max_id(struct store_view *v, uint32_t *max)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_orphan_rows(struct store_view *v, uint64_t *orphans)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_each_referrer(struct store_view *v, const char *site, int from, int to,
+    store_referrer_cb cb, void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_each_referrer_row(struct store_view *v, const char *site,
+    store_referrer_row_cb cb, void *arg)
+{
+	return c_view_unsupported(v);
+}
+
+static int
+c_referrer_get(struct store_view *v, const char *site, int day,
+    const char *host, uint64_t *views)
+{
+	*views = 0;
+	return c_view_unsupported(v);
+}
+
+static int
+c_add_exact(struct store_txn *t, const char *site, const char *path, int day,
+    uint64_t views, uint64_t visitors)
+{
+	return c_unsupported();
+}
+
+static int
+c_add_adjust(struct store_txn *t, const char *site, const char *path,
+    int64_t views, int64_t visitors)
+{
+	return c_unsupported();
+}
+
+static int
+c_set_total(struct store_txn *t, const char *site, const char *path,
+    uint64_t views, uint64_t visitors)
+{
+	return c_unsupported();
+}
+
+static int
+c_reset(struct store_txn *t, const char *site, const char *path)
+{
+	return c_unsupported();
+}
+
+static struct store_view *
+c_txn_view(struct store_txn *t)
+{
+	return NULL;
+}
+
+static int
+c_txn_get(struct store_txn *t, const char *site, const char *path, int day,
+    struct series_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	return c_unsupported();
+}
+
+static int
+c_referrer_add_exact(struct store_txn *t, const char *site, int day,
+    const char *host, uint64_t views)
+{
+	return c_unsupported();
+}
+
+static int
+c_referrer_reset(struct store_txn *t, const char *site)
+{
+	return c_unsupported();
+}
+
+/* This node's name: libpq's application_name when the URL gives one,
+ * else host name and process id. Names must differ between the nodes
+ * running at once: each has its own count rows and ledger entry. */
+static void
+node_name(struct pg_store *st)
+{
+	const char *app = PQparameterStatus(st->conn, "application_name");
+	char host[64];
+
+	if (app != NULL && app[0] != '\0') {
+		snprintf(st->node, sizeof(st->node), "%s", app);
+		return;
+	}
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(st->node, sizeof(st->node), "%s:%ld", host, (long)getpid());
+}
+
+/* Sets the store up for the daemon: its name, where its ledger stands,
+ * the copy. */
+static int
+cached_init(struct pg_store *st)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	pthread_mutex_init(&st->conn_lock, NULL);
+	pthread_mutex_init(&st->cache_lock, NULL);
+	if ((st->seen = calloc(1, sizeof(*st->seen))) == NULL ||
+	    (st->cache = cache_new(0)) == NULL)
+		return oom();
+	node_name(st);
+	p_text(&p, st->node);
+	if ((rc = exec_p(st, "reading the ledger", "SELECT seq FROM "
+	    "tally_ledger WHERE node = $1", &p, 0, &res)) != STORE_OK)
+		return rc;
+	st->seq = PQntuples(res) ? strtoll(val(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return cache_load(st);
+}
+
+static void
+cached_free(struct pg_store *st)
+{
+	cache_free(st->cache);
+	if (st->seen)
+		free(st->seen->slots);
+	free(st->seen);
+	doubts_free(st);
+	explicit_bzero(st->salts, sizeof(st->salts));
+	pthread_mutex_destroy(&st->conn_lock);
+	pthread_mutex_destroy(&st->cache_lock);
+}
+
+static const struct store_ops pg_cached_ops = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.reconnects = pg_reconnects,
+	.refresh = c_refresh,
+	.view_new = pg_view_new,
+	.view_free = c_view_free,
+	.view_begin = c_view_begin,
+	.view_end = c_view_end,
+	.view_version = pg_view_version,
+	.txn_version = c_txn_version,
+	.get = c_get,
+	.meta_get = c_meta_get,
+	.each_series = c_each_series,
+	.each_day = c_each_day,
+	.recent_floor = pg_recent_floor,
+	.each_recent = c_each_recent,
+	.series_name = c_series_name,
+	.max_id = c_max_id,
+	.orphan_rows = c_orphan_rows,
+	.write_begin = c_write_begin,
+	.add = c_add,
+	.add_exact = c_add_exact,
+	.add_adjust = c_add_adjust,
+	.set_total = c_set_total,
+	.reset = c_reset,
+	.meta_put = c_meta_put,
+	.txn_view = c_txn_view,
+	.txn_get = c_txn_get,
+	.seen_get = c_seen_get,
+	.txn_seen_get = c_txn_seen_get,
+	.seen_put = c_seen_put,
+	.seen_prune = c_seen_prune,
+	.commit = c_commit,
+	.abort = c_abort,
+	.each_referrer = c_each_referrer,
+	.each_referrer_row = c_each_referrer_row,
+	.referrer_get = c_referrer_get,
+	.referrer_add = c_referrer_add,
+	.referrer_add_exact = c_referrer_add_exact,
+	.referrer_reset = c_referrer_reset,
+};
+
+const struct store_ops store_pg_ops = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.stat = pg_stat,
+	.reconnects = pg_reconnects,
+	.view_new = pg_view_new,
+	.view_free = pg_view_free,
+	.view_begin = pg_view_begin,
+	.view_end = pg_view_end,
+	.view_version = pg_view_version,
+	.txn_version = pg_txn_version,
+	.get = pg_get,
+	.meta_get = pg_meta_get,
+	.each_series = pg_each_series,
+	.each_day = pg_each_day,
+	.recent_floor = pg_recent_floor,
+	.each_recent = pg_each_recent,
+	.series_name = pg_series_name,
+	.max_id = pg_max_id,
+	.orphan_rows = pg_orphan_rows,
+	.write_begin = pg_write_begin,
+	.add = pg_add,
+	.add_exact = pg_add_exact,
+	.add_adjust = pg_add_adjust,
+	.set_total = pg_set_total,
+	.reset = pg_reset,
+	.meta_put = pg_meta_put,
+	.txn_view = pg_txn_view,
+	.txn_get = pg_txn_get,
+	.seen_get = pg_seen_get,
+	.txn_seen_get = pg_txn_seen_get,
+	.seen_put = pg_seen_put,
+	.seen_prune = pg_seen_prune,
+	.commit = pg_commit,
+	.abort = pg_abort,
+	.each_referrer = pg_each_referrer,
+	.each_referrer_row = pg_each_referrer_row,
+	.referrer_get = pg_referrer_get,
+	.referrer_add = pg_referrer_add,
+	.referrer_add_exact = pg_referrer_add_exact,
+	.referrer_reset = pg_referrer_reset,
+};
