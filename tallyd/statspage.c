@@ -744,7 +744,7 @@ static const char page_css[] =
 	":root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--mut:#59636e;"
 	"--line:#d1d9e0;--v:#0969da;--u:#54aeff;--up:#1a7f37;--down:#cf222e}"
 	"@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;"
-	"--mut:#9198a1;--line:#3d444d;--v:#4493f8;--u:#1f6feb;--up:#3fb950;"
+	"--mut:#9198a1;--line:#3d444d;--v:#4493f8;--u:#a5d6ff;--up:#3fb950;"
 	"--down:#f85149}}"
 	"*{box-sizing:border-box}"
 	"body{margin:0 auto;max-width:62rem;padding:1rem;"
