@@ -77,6 +77,18 @@ static const char *const builtin[] = {
 };
 
 /*
+ * Browsers whose User-Agent holds a bot word: devices named so. Inside
+ * one of these the word does not count; anywhere else in the same
+ * User-Agent it still does.
+ */
+static const char *const not_bots[] = {
+	"cubot",	/* Cubot phones: "Android 11; CUBOT_X50 Build/..." */
+};
+
+#define NBUILTIN	(sizeof(builtin) / sizeof(builtin[0]))
+#define NNOT_BOTS	(sizeof(not_bots) / sizeof(not_bots[0]))
+
+/*
  * The patterns are compiled into one Aho-Corasick automaton with every
  * transition precomputed, over an alphabet of the bytes that occur in
  * some pattern (letters folded to lower case; every other byte is one
@@ -89,6 +101,7 @@ struct botlist {
 	size_t		 nstates;
 	uint16_t	*next;		/* nstates * nclasses */
 	bool		*accept;
+	bool		*exempt;	/* the end of a not_bots name */
 };
 
 static unsigned char
@@ -97,11 +110,23 @@ fold(unsigned char c)
 	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
+/* The i-th pattern: the built-in ones, the configured ones, the
+ * exempt names. */
+static const unsigned char *
+pattern(char *const *extra, size_t nextra, size_t i)
+{
+	if (i < NBUILTIN)
+		return (const unsigned char *)builtin[i];
+	if (i < NBUILTIN + nextra)
+		return (const unsigned char *)extra[i - NBUILTIN];
+	return (const unsigned char *)not_bots[i - NBUILTIN - nextra];
+}
+
 struct botlist *
 botlist_new(char *const *extra, size_t nextra)
 {
 	struct botlist *b;
-	size_t nb = sizeof(builtin) / sizeof(builtin[0]), np = nb + nextra;
+	size_t nb = NBUILTIN, np = nb + nextra + NNOT_BOTS;
 	size_t i, k, maxstates = 1, head, tail;
 	uint16_t *fail = NULL, *queue = NULL;
 	int32_t *trie = NULL;
@@ -112,7 +137,7 @@ botlist_new(char *const *extra, size_t nextra)
 	/* The alphabet: class 0 is every byte no pattern has. */
 	b->nclasses = 1;
 	for (i = 0; i < np; i++) {
-		p = (const unsigned char *)(i < nb ? builtin[i] : extra[i - nb]);
+		p = pattern(extra, nextra, i);
 		for (; *p; p++, maxstates++) {
 			unsigned char c = fold(*p);
 			if (b->class_of[c] == 0) {
@@ -128,14 +153,15 @@ botlist_new(char *const *extra, size_t nextra)
 	/* The trie, -1 for no edge. */
 	trie = malloc(maxstates * b->nclasses * sizeof(*trie));
 	b->accept = calloc(maxstates, sizeof(*b->accept));
-	if (trie == NULL || b->accept == NULL)
+	b->exempt = calloc(maxstates, sizeof(*b->exempt));
+	if (trie == NULL || b->accept == NULL || b->exempt == NULL)
 		goto bad;
 	memset(trie, 0xff, maxstates * b->nclasses * sizeof(*trie));
 	b->nstates = 1;
 	for (i = 0; i < np; i++) {
 		size_t s = 0;
 
-		p = (const unsigned char *)(i < nb ? builtin[i] : extra[i - nb]);
+		p = pattern(extra, nextra, i);
 		if (*p == '\0')
 			continue;
 		for (; *p; p++) {
@@ -144,7 +170,10 @@ botlist_new(char *const *extra, size_t nextra)
 				*e = (int32_t)b->nstates++;
 			s = (size_t)*e;
 		}
-		b->accept[s] = true;
+		if (i >= nb + nextra)
+			b->exempt[s] = true;
+		else
+			b->accept[s] = true;
 	}
 
 	/* Breadth first: failure links, then every missing edge follows
@@ -166,7 +195,7 @@ botlist_new(char *const *extra, size_t nextra)
 	while (head < tail) {
 		size_t s = queue[head++];
 
-		if (b->accept[fail[s]])
+		if (b->accept[fail[s]] && !b->exempt[s])
 			b->accept[s] = true;
 		for (k = 0; k < b->nclasses; k++) {
 			int32_t t = trie[s * b->nclasses + k];
@@ -199,6 +228,7 @@ botlist_free(struct botlist *b)
 		return;
 	free(b->next);
 	free(b->accept);
+	free(b->exempt);
 	free(b);
 }
 

@@ -45,8 +45,9 @@
 #include "tally/hash.h"
 #include "tally/store.h"
 
+#include "store_backend.h"
+
 #define INITIAL_MAP_SIZE	(64UL << 20)
-#define MAX_GROWS		16	/* doublings within one store_write */
 #define KEY_MAX			(64 + 1 + 1024)
 /* LMDB's key limit as Debian builds it. A longer site '\0' path is cut
  * and ends in '\1' and a hash of the whole; the path then also rides in
@@ -54,7 +55,8 @@
 #define SERIES_KEY_MAX		511
 #define LONG_KEY_MARK		'\1'
 
-struct store {
+struct lmdb_store {
+	struct store base;
 	MDB_env	*env;
 	MDB_dbi	 meta;
 	MDB_dbi	 series;
@@ -71,16 +73,18 @@ struct store {
 	pthread_rwlock_t quiesce;
 };
 
-struct store_view {
-	struct store *st;
+struct lmdb_view {
+	struct store_view base;
+	struct lmdb_store *st;
 	MDB_txn	*txn;
 	int	 active;
 };
 
-struct store_txn {
-	struct store *st;
+struct lmdb_txn {
+	struct store_txn base;
+	struct lmdb_store *st;
 	MDB_txn	*txn;
-	struct store_view view;	/* of txn, for store_txn_view */
+	struct lmdb_view view;	/* of txn, for store_txn_view */
 	uint32_t next_id;	/* 0 until read from meta */
 	int	 next_id_dirty;
 	bool	 recent_read;	/* recent_floor and _high read from meta */
@@ -103,48 +107,19 @@ struct day_rec {
 	uint64_t visitors;
 };
 
-/*
- * Why the last call of this thread failed. Every serving thread and the
- * committer use the store at once: a message kept in struct store could
- * be overwritten by another thread's before it is read.
- */
-static __thread char last_error[512];
-
-static void set_error(const char *, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-set_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
-	va_end(ap);
-}
-
 static int
-fail(struct store *st, int rc, const char *step)
+fail(struct lmdb_store *st, int rc, const char *step)
 {
 	if (rc == MDB_MAP_FULL)
 		return STORE_MAPFULL;
 	if (rc == ENOSPC || rc == EDQUOT) {
-		set_error("%s: %s", step, mdb_strerror(rc));
+		store_set_error("%s: %s", step, mdb_strerror(rc));
 		return STORE_NOSPACE;
 	}
-	set_error("%s: %s", step, mdb_strerror(rc));
+	store_set_error("%s: %s", step, mdb_strerror(rc));
 	return STORE_ERROR;
 }
 
-const char *
-store_error(struct store *st)
-{
-	return last_error;
-}
-
-/* The start of the FNV-1a hashes in keys on disk (long series keys, seen
- * ids). Not FNV's own offset basis, which has one digit more: stores
- * were made with this one, so it stays. */
-#define KEY_HASH_BASIS	1469598103934665603ULL
 
 static size_t
 series_key(char *key, const char *site, const char *path)
@@ -159,7 +134,7 @@ series_key(char *key, const char *site, const char *path)
 	memcpy(key + sl + 1, path, pl);
 	if (sl + 1 + pl <= SERIES_KEY_MAX)
 		return sl + 1 + pl;
-	h = hash_fnv1a(KEY_HASH_BASIS, key, sl + 1 + pl);
+	h = hash_fnv1a(STORE_HASH_BASIS, key, sl + 1 + pl);
 	cut = SERIES_KEY_MAX - 1 - sizeof(h);
 	key[cut] = LONG_KEY_MARK;
 	memcpy(key + cut + 1, &h, sizeof(h));
@@ -221,12 +196,14 @@ referrer_cmp(const MDB_val *a, const MDB_val *b)
 /* Of the schema versions this tally opens, 1 lacks "referrers", which
  * is added (and the version raised) by the first writable open. */
 
-static int referrers_open(struct store *, MDB_txn *, unsigned int dbflags);
+static int referrers_open(struct lmdb_store *, MDB_txn *, unsigned int dbflags);
+static void lmdb_view_end(struct store_view *);
+static int lmdb_referrer_reset(struct store_txn *, const char *);
 
 /* Opens the databases and checks the schema version, creating both when
  * the store is new and writable. */
 static int
-store_init(struct store *st)
+store_init(struct lmdb_store *st)
 {
 	MDB_txn *txn;
 	MDB_val k, v;
@@ -252,7 +229,7 @@ store_init(struct store *st)
 		if (ms.ms_entries > 0 &&
 		    mdb_dbi_open(txn, "meta", 0, &st->meta) == MDB_NOTFOUND) {
 			mdb_txn_abort(txn);
-			set_error("not a tally store (another program's LMDB); "
+			store_set_error("not a tally store (another program's LMDB); "
 			    "refusing to use it");
 			return STORE_ERROR;
 		}
@@ -260,7 +237,7 @@ store_init(struct store *st)
 	if ((rc = mdb_dbi_open(txn, "meta", dbflags, &st->meta)) != 0) {
 		mdb_txn_abort(txn);
 		if (rc == MDB_NOTFOUND) {
-			set_error("not a tally store (no schema)");
+			store_set_error("not a tally store (no schema)");
 			return STORE_ERROR;
 		}
 		return fail(st, rc, "mdb_dbi_open meta");
@@ -290,7 +267,7 @@ store_init(struct store *st)
 		}
 	} else if (rc == MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
-		set_error("not a tally store (no schema)");
+		store_set_error("not a tally store (no schema)");
 		return STORE_ERROR;
 	} else if (rc) {
 		mdb_txn_abort(txn);
@@ -298,7 +275,7 @@ store_init(struct store *st)
 	} else {
 		if (v.mv_size != sizeof(version)) {
 			mdb_txn_abort(txn);
-			set_error("corrupt store: bad schema record");
+			store_set_error("corrupt store: bad schema record");
 			return STORE_ERROR;
 		}
 		memcpy(&version, v.mv_data, sizeof(version));
@@ -316,7 +293,7 @@ store_init(struct store *st)
 		} else if (version < STORE_SCHEMA_OLDEST ||
 		    version > STORE_SCHEMA_VERSION) {
 			mdb_txn_abort(txn);
-			set_error("store schema version %" PRIu32 " is %s than this "
+			store_set_error("store schema version %" PRIu32 " is %s than this "
 			    "tally's (%d); refusing to use it", version,
 			    version > STORE_SCHEMA_VERSION ? "newer" : "older",
 			    STORE_SCHEMA_VERSION);
@@ -394,11 +371,11 @@ check_store_files(const char *dir, char *err, size_t errlen)
 	return STORE_OK;
 }
 
-int
-store_open(struct store **out, const char *dir, int flags, char *err,
+static int
+lmdb_open(struct store **out, const char *dir, int flags, char *err,
     size_t errlen)
 {
-	struct store *st;
+	struct lmdb_store *st;
 	struct stat sb;
 	char file[PATH_MAX];
 	size_t mapsize = INITIAL_MAP_SIZE;
@@ -494,10 +471,11 @@ store_open(struct store **out, const char *dir, int flags, char *err,
 	/* Readers left by killed processes would pin old pages forever. */
 	mdb_reader_check(st->env, NULL);
 	if ((rc = store_init(st)) != STORE_OK) {
-		snprintf(err, errlen, "%s: %s", dir, last_error);
+		snprintf(err, errlen, "%s: %s", dir, store_error(NULL));
 		goto bad;
 	}
-	*out = st;
+	st->base.ops = &store_lmdb_ops;
+	*out = &st->base;
 	return STORE_OK;
 bad:
 	if (st->env)
@@ -507,9 +485,11 @@ bad:
 	return STORE_ERROR;
 }
 
-void
-store_close(struct store *st)
+static void
+lmdb_close(struct store *base_st)
 {
+	struct lmdb_store *st = (struct lmdb_store *)base_st;
+
 	if (st == NULL)
 		return;
 	mdb_env_close(st->env);
@@ -519,9 +499,10 @@ store_close(struct store *st)
 	free(st);
 }
 
-int
-store_lock_daemon(struct store *st, char *err, size_t errlen)
+static int
+lmdb_lock_daemon(struct store *base_st, char *err, size_t errlen)
 {
+	struct lmdb_store *st = (struct lmdb_store *)base_st;
 	const char *dir;
 	char file[PATH_MAX];
 
@@ -547,9 +528,10 @@ store_lock_daemon(struct store *st, char *err, size_t errlen)
 	return STORE_OK;
 }
 
-int
-store_stat(struct store *st, struct store_stat *out)
+static int
+lmdb_stat(struct store *base_st, struct store_stat *out)
 {
+	struct lmdb_store *st = (struct lmdb_store *)base_st;
 	MDB_envinfo info;
 	MDB_stat ms;
 	int rc;
@@ -562,9 +544,10 @@ store_stat(struct store *st, struct store_stat *out)
 	return STORE_OK;
 }
 
-int
-store_grow(struct store *st)
+static int
+lmdb_grow(struct store *base_st)
 {
+	struct lmdb_store *st = (struct lmdb_store *)base_st;
 	MDB_envinfo info;
 	int rc;
 
@@ -645,9 +628,10 @@ bad:
  * writing) into a private directory inside dest, stripped there, and
  * copied compacted again into dest, leaving the stripped pages behind.
  */
-int
-store_backup(struct store *st, const char *dest, char *err, size_t errlen)
+static int
+lmdb_backup(struct store *base_st, const char *dest, char *err, size_t errlen)
 {
+	struct lmdb_store *st = (struct lmdb_store *)base_st;
 	char tmp[PATH_MAX], file[PATH_MAX + 16];
 	const char *dir;
 	struct stat dsb, fsb;
@@ -716,9 +700,10 @@ done:
 	return ret;
 }
 
-int
-store_reader_check(struct store *st)
+static int
+lmdb_reader_check(struct store *base_st)
 {
+	struct lmdb_store *st = (struct lmdb_store *)base_st;
 	int dead = 0;
 
 	mdb_reader_check(st->env, &dead);
@@ -728,7 +713,7 @@ store_reader_check(struct store *st)
 /* Another process grew the map: adopt its size and try again. Adopting
  * needs every transaction of this process closed, hence the lock. */
 static int
-txn_begin(struct store *st, MDB_txn *parent, unsigned int flags, MDB_txn **txn,
+txn_begin(struct lmdb_store *st, MDB_txn *parent, unsigned int flags, MDB_txn **txn,
     bool holding_view_lock)
 {
 	int rc;
@@ -747,32 +732,37 @@ txn_begin(struct store *st, MDB_txn *parent, unsigned int flags, MDB_txn **txn,
 	return rc;
 }
 
-struct store_view *
-store_view_new(struct store *st)
+static struct store_view *
+lmdb_view_new(struct store *base_st)
 {
-	struct store_view *v;
+	struct lmdb_store *st = (struct lmdb_store *)base_st;
+	struct lmdb_view *v;
 
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return NULL;
+	v->base.ops = &store_lmdb_ops;
 	v->st = st;
-	return v;
+	return &v->base;
 }
 
-void
-store_view_free(struct store_view *v)
+static void
+lmdb_view_free(struct store_view *base_v)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+
 	if (v == NULL)
 		return;
 	if (v->active)
-		store_view_end(v);
+		lmdb_view_end(&v->base);
 	if (v->txn)
 		mdb_txn_abort(v->txn);
 	free(v);
 }
 
-int
-store_view_begin(struct store_view *v)
+static int
+lmdb_view_begin(struct store_view *base_v)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
 	int rc;
 
 	if (v->active)
@@ -799,9 +789,11 @@ store_view_begin(struct store_view *v)
 	return STORE_OK;
 }
 
-void
-store_view_end(struct store_view *v)
+static void
+lmdb_view_end(struct store_view *base_v)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+
 	if (!v->active)
 		return;
 	mdb_txn_reset(v->txn);
@@ -809,20 +801,24 @@ store_view_end(struct store_view *v)
 	pthread_rwlock_unlock(&v->st->quiesce);
 }
 
-uint64_t
-store_view_version(struct store_view *v)
+static uint64_t
+lmdb_view_version(struct store_view *base_v)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+
 	return v->active ? (uint64_t)mdb_txn_id(v->txn) : 0;
 }
 
-uint64_t
-store_txn_version(struct store_txn *t)
+static uint64_t
+lmdb_txn_version(struct store_txn *base_t)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
 	return (uint64_t)mdb_txn_id(t->txn);
 }
 
 static int
-get_series(struct store *st, MDB_txn *txn, const char *site, const char *path,
+get_series(struct lmdb_store *st, MDB_txn *txn, const char *site, const char *path,
     struct series_rec *rec)
 {
 	char key[KEY_MAX];
@@ -838,7 +834,7 @@ get_series(struct store *st, MDB_txn *txn, const char *site, const char *path,
 	if (rc)
 		return fail(st, rc, "reading a series");
 	if (v.mv_size < sizeof(*rec)) {
-		set_error("corrupt series record");
+		store_set_error("corrupt series record");
 		return STORE_ERROR;
 	}
 	memcpy(rec, v.mv_data, sizeof(*rec));
@@ -846,7 +842,7 @@ get_series(struct store *st, MDB_txn *txn, const char *site, const char *path,
 }
 
 static int
-get_day(struct store *st, MDB_txn *txn, uint32_t id, int day,
+get_day(struct lmdb_store *st, MDB_txn *txn, uint32_t id, int day,
     struct day_rec *rec)
 {
 	unsigned char key[8];
@@ -865,7 +861,7 @@ get_day(struct store *st, MDB_txn *txn, uint32_t id, int day,
 	if (rc)
 		return fail(st, rc, "reading a day");
 	if (v.mv_size != sizeof(*rec)) {
-		set_error("corrupt day record");
+		store_set_error("corrupt day record");
 		return STORE_ERROR;
 	}
 	memcpy(rec, v.mv_data, sizeof(*rec));
@@ -873,7 +869,7 @@ get_day(struct store *st, MDB_txn *txn, uint32_t id, int day,
 }
 
 static int
-txn_get(struct store *st, MDB_txn *txn, const char *site, const char *path,
+txn_get(struct lmdb_store *st, MDB_txn *txn, const char *site, const char *path,
     int day, struct series_counts *out)
 {
 	struct series_rec rec;
@@ -899,32 +895,40 @@ txn_get(struct store *st, MDB_txn *txn, const char *site, const char *path,
 	return STORE_OK;
 }
 
-int
-store_get(struct store_view *v, const char *site, const char *path, int day,
+static int
+lmdb_get(struct store_view *base_v, const char *site, const char *path, int day,
     struct series_counts *out)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+
 	return txn_get(v->st, v->txn, site, path, day, out);
 }
 
-struct store_view *
-store_txn_view(struct store_txn *t)
+static struct store_view *
+lmdb_txn_view(struct store_txn *base_t)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
+	t->view.base.ops = &store_lmdb_ops;
 	t->view.st = t->st;
 	t->view.txn = t->txn;
 	t->view.active = 1;
-	return &t->view;
+	return &t->view.base;
 }
 
-int
-store_txn_get(struct store_txn *t, const char *site, const char *path, int day,
+static int
+lmdb_txn_get(struct store_txn *base_t, const char *site, const char *path, int day,
     struct series_counts *out)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
 	return txn_get(t->st, t->txn, site, path, day, out);
 }
 
-int
-store_meta_get(struct store_view *v, const char *key, void *val, size_t *len)
+static int
+lmdb_meta_get(struct store_view *base_v, const char *key, void *val, size_t *len)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
 	MDB_val k, d;
 	int rc;
 
@@ -936,7 +940,7 @@ store_meta_get(struct store_view *v, const char *key, void *val, size_t *len)
 	if (rc)
 		return fail(v->st, rc, "reading meta");
 	if (d.mv_size > *len) {
-		set_error("meta %s too large", key);
+		store_set_error("meta %s too large", key);
 		return STORE_ERROR;
 	}
 	memcpy(val, d.mv_data, d.mv_size);
@@ -944,11 +948,12 @@ store_meta_get(struct store_view *v, const char *key, void *val, size_t *len)
 	return STORE_OK;
 }
 
-int
-store_each_series(struct store_view *v, const char *site, store_series_cb cb,
+static int
+lmdb_each_series(struct store_view *base_v, const char *site, store_series_cb cb,
     void *arg)
 {
-	struct store *st = v->st;
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+	struct lmdb_store *st = v->st;
 	MDB_cursor *cur;
 	MDB_val k, d;
 	MDB_cursor_op op;
@@ -982,7 +987,7 @@ store_each_series(struct store_view *v, const char *site, store_series_cb cb,
 		if (k.mv_size > KEY_MAX || d.mv_size < sizeof(rec) ||
 		    d.mv_size > sizeof(rec) + KEY_MAX ||
 		    memchr(k.mv_data, '\0', k.mv_size) == NULL) {
-			set_error("corrupt series key");
+			store_set_error("corrupt series key");
 			ret = STORE_ERROR;
 			break;
 		}
@@ -992,7 +997,7 @@ store_each_series(struct store_view *v, const char *site, store_series_cb cb,
 			/* A long key: the whole path is in the value. */
 			size_t sl = strlen(keybuf), pl = d.mv_size - sizeof(rec);
 			if (sl + 1 + pl > KEY_MAX) {
-				set_error("corrupt series record");
+				store_set_error("corrupt series record");
 				ret = STORE_ERROR;
 				break;
 			}
@@ -1014,11 +1019,12 @@ store_each_series(struct store_view *v, const char *site, store_series_cb cb,
 	return ret;
 }
 
-int
-store_each_day(struct store_view *v, const char *site, const char *path,
+static int
+lmdb_each_day(struct store_view *base_v, const char *site, const char *path,
     int from, int to, bool with_adjust, store_row_cb cb, void *arg)
 {
-	struct store *st = v->st;
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+	struct lmdb_store *st = v->st;
 	struct series_rec rec;
 	struct day_rec dr;
 	struct counts c;
@@ -1063,7 +1069,7 @@ store_each_day(struct store_view *v, const char *site, const char *path,
 		if (day > to)
 			break;
 		if (d.mv_size != sizeof(dr)) {
-			set_error("corrupt day record");
+			store_set_error("corrupt day record");
 			ret = STORE_ERROR;
 			break;
 		}
@@ -1085,10 +1091,11 @@ cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int
-store_orphan_rows(struct store_view *v, uint64_t *orphans)
+static int
+lmdb_orphan_rows(struct store_view *base_v, uint64_t *orphans)
 {
-	struct store *st = v->st;
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+	struct lmdb_store *st = v->st;
 	struct series_rec rec;
 	MDB_cursor *cur;
 	MDB_val k, d;
@@ -1102,7 +1109,7 @@ store_orphan_rows(struct store_view *v, uint64_t *orphans)
 		return fail(st, rc, "mdb_stat");
 	cap = ms.ms_entries + 1;
 	if ((ids = malloc(cap * sizeof(*ids))) == NULL) {
-		set_error("out of memory");
+		store_set_error("out of memory");
 		return STORE_ERROR;
 	}
 	if ((rc = mdb_cursor_open(v->txn, st->series, &cur)) != 0) {
@@ -1140,19 +1147,20 @@ store_orphan_rows(struct store_view *v, uint64_t *orphans)
 	return ret;
 }
 
-int
-store_write_begin(struct store *st, struct store_txn **out)
+static int
+lmdb_write_begin(struct store *base_st, struct store_txn **out)
 {
-	struct store_txn *t;
+	struct lmdb_store *st = (struct lmdb_store *)base_st;
+	struct lmdb_txn *t;
 	int rc;
 
 	*out = NULL;
 	if (st->flags & STORE_READONLY) {
-		set_error("store opened read-only");
+		store_set_error("store opened read-only");
 		return STORE_ERROR;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		set_error("%s", strerror(errno));
+		store_set_error("%s", strerror(errno));
 		return STORE_ERROR;
 	}
 	t->st = st;
@@ -1160,35 +1168,13 @@ store_write_begin(struct store *st, struct store_txn **out)
 		free(t);
 		return fail(st, rc, "mdb_txn_begin (write)");
 	}
-	*out = t;
+	t->base.ops = &store_lmdb_ops;
+	*out = &t->base;
 	return STORE_OK;
 }
 
-int
-store_write(struct store *st, store_write_fn fn, void *arg)
-{
-	struct store_txn *txn;
-	int rc, grows;
-
-	for (grows = 0; grows <= MAX_GROWS; grows++) {
-		if (grows > 0 && (rc = store_grow(st)) != STORE_OK)
-			return rc;
-		if ((rc = store_write_begin(st, &txn)) != STORE_OK)
-			return rc;
-		if ((rc = fn(txn, arg)) == STORE_OK)
-			rc = store_commit(txn);
-		else
-			store_abort(txn);
-		if (rc != STORE_MAPFULL)
-			return rc;
-	}
-	set_error("the store map is still full "
-	    "after growing it %d times", MAX_GROWS);
-	return STORE_ERROR;
-}
-
 static int
-put_series(struct store_txn *t, const char *site, const char *path,
+put_series(struct lmdb_txn *t, const char *site, const char *path,
     const struct series_rec *rec)
 {
 	char key[KEY_MAX], val[sizeof(*rec) + KEY_MAX];
@@ -1197,7 +1183,7 @@ put_series(struct store_txn *t, const char *site, const char *path,
 	int rc;
 
 	if ((k.mv_size = series_key(key, site, path)) == 0) {
-		set_error("path too long");
+		store_set_error("path too long");
 		return STORE_ERROR;
 	}
 	k.mv_data = key;
@@ -1214,7 +1200,7 @@ put_series(struct store_txn *t, const char *site, const char *path,
 }
 
 static int
-new_id(struct store_txn *t, uint32_t *id)
+new_id(struct lmdb_txn *t, uint32_t *id)
 {
 	MDB_val k, v;
 	int rc;
@@ -1228,13 +1214,13 @@ new_id(struct store_txn *t, uint32_t *id)
 		else if (rc)
 			return fail(t->st, rc, "reading next_id");
 		else if (v.mv_size != sizeof(uint32_t)) {
-			set_error("corrupt next_id");
+			store_set_error("corrupt next_id");
 			return STORE_ERROR;
 		} else
 			memcpy(&t->next_id, v.mv_data, sizeof(uint32_t));
 	}
 	if (t->next_id == UINT32_MAX) {
-		set_error("out of series ids");
+		store_set_error("out of series ids");
 		return STORE_ERROR;
 	}
 	*id = t->next_id++;
@@ -1249,7 +1235,7 @@ id_key(unsigned char key[4], uint32_t id)
 }
 
 static int
-name_put(struct store_txn *t, uint32_t id, const char *site, const char *path)
+name_put(struct lmdb_txn *t, uint32_t id, const char *site, const char *path)
 {
 	unsigned char key[4];
 	char name[KEY_MAX];
@@ -1258,7 +1244,7 @@ name_put(struct store_txn *t, uint32_t id, const char *site, const char *path)
 	int rc;
 
 	if (sl + 1 + pl > sizeof(name)) {
-		set_error("path too long");
+		store_set_error("path too long");
 		return STORE_ERROR;
 	}
 	memcpy(name, site, sl + 1);
@@ -1273,10 +1259,11 @@ name_put(struct store_txn *t, uint32_t id, const char *site, const char *path)
 	return STORE_OK;
 }
 
-int
-store_series_name(struct store_view *v, uint32_t id, char *site,
+static int
+lmdb_series_name(struct store_view *base_v, uint32_t id, char *site,
     size_t sitesz, char *path, size_t pathsz)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
 	unsigned char key[4];
 	const char *name, *nul;
 	MDB_val k, d;
@@ -1295,7 +1282,7 @@ store_series_name(struct store_view *v, uint32_t id, char *site,
 	if ((nul = memchr(name, '\0', d.mv_size)) == NULL ||
 	    (size_t)(nul - name) >= sitesz ||
 	    (pl = d.mv_size - (size_t)(nul - name) - 1) >= pathsz) {
-		set_error("corrupt series name");
+		store_set_error("corrupt series name");
 		return STORE_ERROR;
 	}
 	memcpy(site, name, (size_t)(nul - name) + 1);
@@ -1304,14 +1291,15 @@ store_series_name(struct store_view *v, uint32_t id, char *site,
 	return STORE_OK;
 }
 
-int
-store_max_id(struct store_view *v, uint32_t *max)
+static int
+lmdb_max_id(struct store_view *base_v, uint32_t *max)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
 	uint32_t next = 1;
 	size_t len = sizeof(next);
 	int rc;
 
-	rc = store_meta_get(v, "next_id", &next, &len);
+	rc = lmdb_meta_get(&v->base, "next_id", &next, &len);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
 		return rc;
 	*max = next > 0 ? next - 1 : 0;
@@ -1320,7 +1308,7 @@ store_max_id(struct store_view *v, uint32_t *max)
 
 /* Finds a series, creating it (and its site) when missing. */
 static int
-series_for_write(struct store_txn *t, const char *site, const char *path,
+series_for_write(struct lmdb_txn *t, const char *site, const char *path,
     struct series_rec *rec)
 {
 	struct series_rec srec;
@@ -1358,7 +1346,7 @@ meta_i32(MDB_txn *txn, MDB_dbi dbi, const char *key, int32_t *out, bool *found)
 }
 
 static int
-recent_bounds(struct store_txn *t)
+recent_bounds(struct lmdb_txn *t)
 {
 	bool found;
 	int rc;
@@ -1379,7 +1367,7 @@ recent_bounds(struct store_txn *t)
 /* Deletes the rows of a day-first database (key: day, big-endian, then
  * keylen - 4 bytes) for days before day: one range at its start. */
 static int
-prune_days_before(struct store_txn *t, MDB_dbi dbi, size_t keylen, int day,
+prune_days_before(struct lmdb_txn *t, MDB_dbi dbi, size_t keylen, int day,
     const char *what)
 {
 	MDB_cursor *cur;
@@ -1401,7 +1389,7 @@ prune_days_before(struct store_txn *t, MDB_dbi dbi, size_t keylen, int day,
 }
 
 static int
-recent_write(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr)
+recent_write(struct lmdb_txn *t, uint32_t id, int day, const struct day_rec *dr)
 {
 	unsigned char key[4], rec[RECENT_REC];
 	MDB_cursor *cur;
@@ -1433,7 +1421,7 @@ recent_write(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr
 
 /* Keeps the recent copy of a day row, and the window moving forward. */
 static int
-recent_put(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr)
+recent_put(struct lmdb_txn *t, uint32_t id, int day, const struct day_rec *dr)
 {
 	int rc, floor;
 
@@ -1455,9 +1443,10 @@ recent_put(struct store_txn *t, uint32_t id, int day, const struct day_rec *dr)
 	return recent_write(t, id, day, dr);
 }
 
-int
-store_recent_floor(struct store_view *v, int *floor)
+static int
+lmdb_recent_floor(struct store_view *base_v, int *floor)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
 	int32_t f = 0;
 	bool found;
 	int rc;
@@ -1470,11 +1459,12 @@ store_recent_floor(struct store_view *v, int *floor)
 	return STORE_OK;
 }
 
-int
-store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
+static int
+lmdb_each_recent(struct store_view *base_v, int from, int to, store_recent_cb cb,
     void *arg)
 {
-	struct store *st = v->st;
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+	struct lmdb_store *st = v->st;
 	struct counts c;
 	MDB_cursor *cur;
 	MDB_val k, d;
@@ -1495,7 +1485,7 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
 	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
 	while (rc == 0 && ret == STORE_OK) {
 		if (k.mv_size != 4) {
-			set_error("corrupt recent row");
+			store_set_error("corrupt recent row");
 			ret = STORE_ERROR;
 			break;
 		}
@@ -1505,7 +1495,7 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb,
 		rc = mdb_cursor_get(cur, &k, &d, MDB_GET_MULTIPLE);
 		while (rc == 0 && ret == STORE_OK) {
 			if (d.mv_size % RECENT_REC) {
-				set_error("corrupt recent row");
+				store_set_error("corrupt recent row");
 				ret = STORE_ERROR;
 				break;
 			}
@@ -1540,7 +1530,7 @@ room(uint64_t a, uint64_t b, uint64_t n)
 }
 
 static int
-add_counts(struct store_txn *t, const char *site, const char *path, int day,
+add_counts(struct lmdb_txn *t, const char *site, const char *path, int day,
     uint64_t views, uint64_t visitors, bool exact)
 {
 	struct series_rec rec;
@@ -1551,7 +1541,7 @@ add_counts(struct store_txn *t, const char *site, const char *path, int day,
 	int rc;
 
 	if (day < 0) {
-		set_error("bad day");
+		store_set_error("bad day");
 		return STORE_ERROR;
 	}
 	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
@@ -1568,7 +1558,7 @@ add_counts(struct store_txn *t, const char *site, const char *path, int day,
 		addv = room(dr.views, dr.views, views);
 		addu = room(dr.visitors, dr.visitors, visitors);
 		if (addv != views || addu != visitors) {
-			set_error("the day's %s "
+			store_set_error("the day's %s "
 			    "would pass the largest count (%" PRId64 ")",
 			    addv != views ? "views" : "visitors",
 			    (int64_t)STORE_COUNT_MAX);
@@ -1605,24 +1595,29 @@ add_counts(struct store_txn *t, const char *site, const char *path, int day,
 	return recent_put(t, rec.id, day, &dr);
 }
 
-int
-store_add(struct store_txn *t, const char *site, const char *path, int day,
+static int
+lmdb_add(struct store_txn *base_t, const char *site, const char *path, int day,
     uint64_t views, uint64_t visitors)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
 	return add_counts(t, site, path, day, views, visitors, false);
 }
 
-int
-store_add_exact(struct store_txn *t, const char *site, const char *path,
+static int
+lmdb_add_exact(struct store_txn *base_t, const char *site, const char *path,
     int day, uint64_t views, uint64_t visitors)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
 	return add_counts(t, site, path, day, views, visitors, true);
 }
 
-int
-store_add_adjust(struct store_txn *t, const char *site, const char *path,
+static int
+lmdb_add_adjust(struct store_txn *base_t, const char *site, const char *path,
     int64_t views, int64_t visitors)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
 	struct series_rec rec;
 	int rc;
 
@@ -1631,7 +1626,7 @@ store_add_adjust(struct store_txn *t, const char *site, const char *path,
 	if (__builtin_add_overflow(rec.adj_views, views, &rec.adj_views) ||
 	    __builtin_add_overflow(rec.adj_visitors, visitors,
 	    &rec.adj_visitors)) {
-		set_error("the all-time "
+		store_set_error("the all-time "
 		    "adjustment would leave the range of counts");
 		return STORE_ERROR;
 	}
@@ -1662,15 +1657,16 @@ adjust_to(uint64_t total, int64_t adj, uint64_t want, int64_t *out)
 	return 0;
 }
 
-int
-store_set_total(struct store_txn *t, const char *site, const char *path,
+static int
+lmdb_set_total(struct store_txn *base_t, const char *site, const char *path,
     uint64_t views, uint64_t visitors)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
 	struct series_rec rec;
 	int rc;
 
 	if (views > STORE_COUNT_MAX || visitors > STORE_COUNT_MAX) {
-		set_error("more than the "
+		store_set_error("more than the "
 		    "largest count (%" PRId64 ")", (int64_t)STORE_COUNT_MAX);
 		return STORE_ERROR;
 	}
@@ -1679,7 +1675,7 @@ store_set_total(struct store_txn *t, const char *site, const char *path,
 	if (adjust_to(rec.views, rec.adj_views, views, &rec.adj_views) == -1 ||
 	    adjust_to(rec.visitors, rec.adj_visitors, visitors,
 	    &rec.adj_visitors) == -1) {
-		set_error("too far from what "
+		store_set_error("too far from what "
 		    "the daily rows add up to");
 		return STORE_ERROR;
 	}
@@ -1689,7 +1685,7 @@ store_set_total(struct store_txn *t, const char *site, const char *path,
 }
 
 static int
-delete_days(struct store_txn *t, uint32_t id)
+delete_days(struct lmdb_txn *t, uint32_t id)
 {
 	MDB_cursor *cur;
 	MDB_val k, d;
@@ -1716,7 +1712,7 @@ delete_days(struct store_txn *t, uint32_t id)
 
 /* The rows of a series in "recent": one per day, found by the id. */
 static int
-delete_recent(struct store_txn *t, uint32_t id)
+delete_recent(struct lmdb_txn *t, uint32_t id)
 {
 	unsigned char rec[RECENT_REC], days[STORE_RECENT_DAYS * 2][4];
 	MDB_cursor *cur;
@@ -1760,7 +1756,7 @@ cmp_u64(const void *a, const void *b)
  * visitor who comes back after a reset is a visitor of the new count.
  * Only today's and yesterday's ids are kept, so this walk is short. */
 static int
-delete_seen(struct store_txn *t, const uint64_t *h, size_t n)
+delete_seen(struct lmdb_txn *t, const uint64_t *h, size_t n)
 {
 	MDB_cursor *cur;
 	MDB_val k, d;
@@ -1790,7 +1786,7 @@ delete_seen(struct store_txn *t, const uint64_t *h, size_t n)
 }
 
 static int
-delete_series(struct store_txn *t, const char *site, const char *path)
+delete_series(struct lmdb_txn *t, const char *site, const char *path)
 {
 	struct series_rec rec;
 	char key[KEY_MAX];
@@ -1847,10 +1843,11 @@ collect_path(void *arg, const char *site, const char *path,
 	return STORE_OK;
 }
 
-int
-store_reset(struct store_txn *t, const char *site, const char *path)
+static int
+lmdb_reset(struct store_txn *base_t, const char *site, const char *path)
 {
-	struct store_view v = { .st = t->st, .txn = t->txn, .active = 1 };
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+	struct lmdb_view v = { .st = t->st, .txn = t->txn, .active = 1 };
 	struct path_list l = { 0 };
 	struct series_rec srec;
 	uint64_t h, *hashes;
@@ -1877,10 +1874,10 @@ store_reset(struct store_txn *t, const char *site, const char *path)
 		return put_series(t, site, SITE_SERIES, &srec);
 	}
 	/* A referrer is the site's: it goes with the whole site. */
-	if ((rc = store_referrer_reset(t, site)) != STORE_OK)
+	if ((rc = lmdb_referrer_reset(&t->base, site)) != STORE_OK)
 		return rc;
 	/* Collect first: deleting under a cursor's feet is not worth it. */
-	rc = store_each_series(&v, site, collect_path, &l);
+	rc = lmdb_each_series(&v.base, site, collect_path, &l);
 	if ((hashes = calloc(l.n + 1, sizeof(*hashes))) == NULL)
 		rc = STORE_ERROR;
 	for (i = 0; rc == STORE_OK && i < l.n; i++) {
@@ -1898,10 +1895,11 @@ store_reset(struct store_txn *t, const char *site, const char *path)
 	return rc;
 }
 
-int
-store_meta_put(struct store_txn *t, const char *key, const void *val,
+static int
+lmdb_meta_put(struct store_txn *base_t, const char *key, const void *val,
     size_t len)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
 	MDB_val k, v;
 	int rc;
 
@@ -1914,17 +1912,6 @@ store_meta_put(struct store_txn *t, const char *key, const void *val,
 	return STORE_OK;
 }
 
-uint64_t
-store_series_hash(const char *site, const char *path)
-{
-	uint64_t h;
-
-	/* 0xff, which UTF-8 never holds, parts site from path. */
-	h = hash_fnv1a(KEY_HASH_BASIS, site, strlen(site));
-	h = hash_fnv1a(h, "\xff", 1);
-	return hash_fnv1a(h, path, strlen(path));
-}
-
 static void
 seen_key(unsigned char key[20], int day, uint64_t series, uint64_t visitor)
 {
@@ -1934,7 +1921,7 @@ seen_key(unsigned char key[20], int day, uint64_t series, uint64_t visitor)
 }
 
 static int
-seen_get(struct store *st, MDB_txn *txn, int day, uint64_t series,
+seen_get(struct lmdb_store *st, MDB_txn *txn, int day, uint64_t series,
     uint64_t visitor, bool *seen)
 {
 	unsigned char key[20];
@@ -1951,24 +1938,29 @@ seen_get(struct store *st, MDB_txn *txn, int day, uint64_t series,
 	return STORE_OK;
 }
 
-int
-store_seen_get(struct store_view *v, int day, uint64_t series,
+static int
+lmdb_seen_get(struct store_view *base_v, int day, uint64_t series,
     uint64_t visitor, bool *seen)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+
 	return seen_get(v->st, v->txn, day, series, visitor, seen);
 }
 
-int
-store_txn_seen_get(struct store_txn *t, int day, uint64_t series,
+static int
+lmdb_txn_seen_get(struct store_txn *base_t, int day, uint64_t series,
     uint64_t visitor, bool *seen)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
 	return seen_get(t->st, t->txn, day, series, visitor, seen);
 }
 
-int
-store_seen_put(struct store_txn *t, int day, uint64_t series,
+static int
+lmdb_seen_put(struct store_txn *base_t, int day, uint64_t series,
     uint64_t visitor)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
 	unsigned char key[20];
 	MDB_val k, d;
 	int rc;
@@ -1984,17 +1976,20 @@ store_seen_put(struct store_txn *t, int day, uint64_t series,
 	return STORE_OK;
 }
 
-int
-store_seen_prune(struct store_txn *t, int day)
+static int
+lmdb_seen_prune(struct store_txn *base_t, int day)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
 	return prune_days_before(t, t->st->seen, 20, day,
 	    "pruning seen visitors");
 }
 
-int
-store_commit(struct store_txn *t)
+static int
+lmdb_commit(struct store_txn *base_t)
 {
-	struct store *st = t->st;
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+	struct lmdb_store *st = t->st;
 	MDB_val k, v;
 	int rc;
 
@@ -2032,9 +2027,11 @@ store_commit(struct store_txn *t)
 	return STORE_OK;
 }
 
-void
-store_abort(struct store_txn *t)
+static void
+lmdb_abort(struct store_txn *base_t)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
 	if (t == NULL)
 		return;
 	mdb_txn_abort(t->txn);
@@ -2047,7 +2044,7 @@ store_abort(struct store_txn *t)
  */
 
 static int
-referrers_open(struct store *st, MDB_txn *txn, unsigned int dbflags)
+referrers_open(struct lmdb_store *st, MDB_txn *txn, unsigned int dbflags)
 {
 	int rc;
 
@@ -2101,10 +2098,10 @@ referrer_unrec(const MDB_val *d, char *host, uint64_t *views)
 }
 
 static int
-referrer_walk(struct store_view *v, const char *site, int from, int to,
+referrer_walk(struct lmdb_view *v, const char *site, int from, int to,
     store_referrer_cb one, store_referrer_row_cb all, void *arg)
 {
-	struct store *st = v->st;
+	struct lmdb_store *st = v->st;
 	unsigned char key[REFERRER_SITE_MAX + 5];
 	char host[STORE_REFERRER_MAX + 1], ksite[REFERRER_SITE_MAX + 1];
 	MDB_cursor *cur;
@@ -2138,7 +2135,7 @@ referrer_walk(struct store_view *v, const char *site, int from, int to,
 		if (k.mv_size < 6 || k.mv_size > sizeof(key) ||
 		    (sl = strnlen(k.mv_data, k.mv_size)) != k.mv_size - 5 ||
 		    referrer_unrec(&d, host, &views) == -1) {
-			set_error("corrupt referrer row");
+			store_set_error("corrupt referrer row");
 			ret = STORE_ERROR;
 			break;
 		}
@@ -2161,17 +2158,21 @@ referrer_walk(struct store_view *v, const char *site, int from, int to,
 	return ret;
 }
 
-int
-store_each_referrer(struct store_view *v, const char *site, int from, int to,
+static int
+lmdb_each_referrer(struct store_view *base_v, const char *site, int from, int to,
     store_referrer_cb cb, void *arg)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+
 	return referrer_walk(v, site, from, to, cb, NULL, arg);
 }
 
-int
-store_each_referrer_row(struct store_view *v, const char *site,
+static int
+lmdb_each_referrer_row(struct store_view *base_v, const char *site,
     store_referrer_row_cb cb, void *arg)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+
 	return referrer_walk(v, site, 0, INT_MAX, NULL, cb, arg);
 }
 
@@ -2214,7 +2215,7 @@ referrer_find(MDB_cursor *cur, MDB_val *k, const char *host,
 }
 
 static int
-referrer_put(struct store_txn *t, const char *site, int day, const char *host,
+referrer_put(struct lmdb_txn *t, const char *site, int day, const char *host,
     uint64_t views, uint32_t max, bool exact)
 {
 	unsigned char key[REFERRER_SITE_MAX + 5];
@@ -2228,7 +2229,7 @@ referrer_put(struct store_txn *t, const char *site, int day, const char *host,
 
 	if (!t->st->has_referrers || day < 0 || strlen(site) > REFERRER_SITE_MAX ||
 	    referrer_rec(rec, host, 0) == 0) {
-		set_error("bad referrer row");
+		store_set_error("bad referrer row");
 		return STORE_ERROR;
 	}
 	if ((rc = mdb_cursor_open(t->txn, t->st->referrers, &cur)) != 0)
@@ -2256,7 +2257,7 @@ referrer_put(struct store_txn *t, const char *site, int day, const char *host,
 	if (exact) {
 		if (views > STORE_COUNT_MAX - have) {
 			mdb_cursor_close(cur);
-			set_error("the day's views from %s would pass the "
+			store_set_error("the day's views from %s would pass the "
 			    "largest count (%" PRId64 ")", host,
 			    (int64_t)STORE_COUNT_MAX);
 			return STORE_ERROR;
@@ -2273,24 +2274,29 @@ referrer_put(struct store_txn *t, const char *site, int day, const char *host,
 	return STORE_OK;
 }
 
-int
-store_referrer_add(struct store_txn *t, const char *site, int day,
+static int
+lmdb_referrer_add(struct store_txn *base_t, const char *site, int day,
     const char *host, uint64_t views, uint32_t max)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
 	return referrer_put(t, site, day, host, views, max, false);
 }
 
-int
-store_referrer_add_exact(struct store_txn *t, const char *site, int day,
+static int
+lmdb_referrer_add_exact(struct store_txn *base_t, const char *site, int day,
     const char *host, uint64_t views)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
+
 	return referrer_put(t, site, day, host, views, 0, true);
 }
 
-int
-store_referrer_get(struct store_view *v, const char *site, int day,
+static int
+lmdb_referrer_get(struct store_view *base_v, const char *site, int day,
     const char *host, uint64_t *views)
 {
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
 	unsigned char key[REFERRER_SITE_MAX + 5];
 	MDB_cursor *cur;
 	MDB_val k;
@@ -2311,9 +2317,10 @@ store_referrer_get(struct store_view *v, const char *site, int day,
 	return STORE_OK;
 }
 
-int
-store_referrer_reset(struct store_txn *t, const char *site)
+static int
+lmdb_referrer_reset(struct store_txn *base_t, const char *site)
 {
+	struct lmdb_txn *t = (struct lmdb_txn *)base_t;
 	unsigned char key[REFERRER_SITE_MAX + 5];
 	MDB_cursor *cur;
 	MDB_val k, d;
@@ -2341,3 +2348,50 @@ store_referrer_reset(struct store_txn *t, const char *site)
 		return fail(t->st, rc, "deleting referrers");
 	return STORE_OK;
 }
+
+const struct store_ops store_lmdb_ops = {
+	.name = "lmdb",
+	.open = lmdb_open,
+	.close = lmdb_close,
+	.lock_daemon = lmdb_lock_daemon,
+	.stat = lmdb_stat,
+	.grow = lmdb_grow,
+	.backup = lmdb_backup,
+	.reader_check = lmdb_reader_check,
+	.view_new = lmdb_view_new,
+	.view_free = lmdb_view_free,
+	.view_begin = lmdb_view_begin,
+	.view_end = lmdb_view_end,
+	.view_version = lmdb_view_version,
+	.txn_version = lmdb_txn_version,
+	.get = lmdb_get,
+	.meta_get = lmdb_meta_get,
+	.each_series = lmdb_each_series,
+	.each_day = lmdb_each_day,
+	.recent_floor = lmdb_recent_floor,
+	.each_recent = lmdb_each_recent,
+	.series_name = lmdb_series_name,
+	.max_id = lmdb_max_id,
+	.orphan_rows = lmdb_orphan_rows,
+	.write_begin = lmdb_write_begin,
+	.add = lmdb_add,
+	.add_exact = lmdb_add_exact,
+	.add_adjust = lmdb_add_adjust,
+	.set_total = lmdb_set_total,
+	.reset = lmdb_reset,
+	.meta_put = lmdb_meta_put,
+	.txn_view = lmdb_txn_view,
+	.txn_get = lmdb_txn_get,
+	.seen_get = lmdb_seen_get,
+	.txn_seen_get = lmdb_txn_seen_get,
+	.seen_put = lmdb_seen_put,
+	.seen_prune = lmdb_seen_prune,
+	.commit = lmdb_commit,
+	.abort = lmdb_abort,
+	.each_referrer = lmdb_each_referrer,
+	.each_referrer_row = lmdb_each_referrer_row,
+	.referrer_get = lmdb_referrer_get,
+	.referrer_add = lmdb_referrer_add,
+	.referrer_add_exact = lmdb_referrer_add_exact,
+	.referrer_reset = lmdb_referrer_reset,
+};

@@ -1,8 +1,9 @@
 /*
  * The store: all-time and daily counts of series. A series is one page
  * of a site (path "/...") or the whole site (path ""). This interface is
- * all that the rest of tally knows of LMDB, so that another backend can
- * take its place.
+ * all that the rest of tally knows of a store: store_open picks the
+ * backend by the location (lib/store_backend.h), and each call goes to
+ * it. LMDB (lib/store_lmdb.c) is the embedded default.
  */
 #ifndef TALLY_STORE_H
 #define TALLY_STORE_H

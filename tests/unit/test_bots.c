@@ -230,6 +230,9 @@ static const char *const browsers[] = {
 	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 334.0.0.42.95 (iPhone14,5; iOS 17_5; en_US; en; scale=3.00; 1170x2532; 612398765)",
 	"Mozilla/5.0 (Linux; Android 13; Pixel 7 Build/TQ3A.230805.001; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.71 Mobile Safari/537.36 Line/14.9.1",
 	"Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240605.024; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.71 Mobile Safari/537.36 GSA/15.25.36.29.arm64",
+	/* a phone whose name holds a bot word */
+	"Mozilla/5.0 (Linux; Android 11; CUBOT_X50 Build/RP1A.200720.011) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Mobile Safari/537.36",
+	"Mozilla/5.0 (Linux; Android 10; Cubot Note 20 Pro) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
 };
 
 int
@@ -261,6 +264,9 @@ main(void)
 	/* overlapping prefixes: failure links must find "bot" in "robot" */
 	CHECK(botlist_match(b, "Mozilla/5.0 (compatible; robot)"));
 	CHECK(botlist_match(b, "CURL"));
+	/* a bot word outside the phone's name still counts */
+	CHECK(botlist_match(b, "Mozilla/5.0 (Linux; Android 11; CUBOT_X50) Googlebot/2.1"));
+	CHECK(botlist_match(b, "CubotCrawler/1.0 (+bot)"));
 	/* bytes outside every pattern do not derail the automaton */
 	CHECK(botlist_match(b, "\xff\xfe\x01 spider"));
 	CHECK(!botlist_match(b, "\xff\xfe\x01 Firefox/127.0"));

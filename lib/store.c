@@ -1,0 +1,361 @@
+/*
+ * The store's front: picks a backend by the store's location and calls
+ * through its table of operations (store_backend.h). What is the same
+ * for every backend lives here: the last error of a thread, the series
+ * hash, and the write loop that grows a full map and tries again.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tally/hash.h"
+#include "tally/store.h"
+
+#include "store_backend.h"
+
+#define MAX_GROWS	16	/* doublings within one store_write */
+
+/*
+ * Why the last call of this thread failed. Every serving thread and the
+ * committer use the store at once: a message kept in struct store could
+ * be overwritten by another thread's before it is read.
+ */
+static __thread char last_error[512];
+
+void
+store_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
+const char *
+store_error(struct store *st)
+{
+	(void)st;
+	return last_error;
+}
+
+/* The answer of an optional operation a backend does not have. */
+static int
+unsupported(struct store *st, const char *what)
+{
+	store_set_error("%s: not supported by the %s store", what,
+	    st->ops->name);
+	return STORE_ERROR;
+}
+
+int
+store_open(struct store **out, const char *location, int flags, char *err,
+    size_t errlen)
+{
+	*out = NULL;
+	return store_lmdb_ops.open(out, location, flags, err, errlen);
+}
+
+uint64_t
+store_series_hash(const char *site, const char *path)
+{
+	uint64_t h;
+
+	/* 0xff, which UTF-8 never holds, parts site from path. */
+	h = hash_fnv1a(STORE_HASH_BASIS, site, strlen(site));
+	h = hash_fnv1a(h, "\xff", 1);
+	return hash_fnv1a(h, path, strlen(path));
+}
+
+int
+store_write(struct store *st, store_write_fn fn, void *arg)
+{
+	struct store_txn *txn;
+	int rc, grows;
+
+	for (grows = 0; grows <= MAX_GROWS; grows++) {
+		if (grows > 0 && (rc = store_grow(st)) != STORE_OK)
+			return rc;
+		if ((rc = store_write_begin(st, &txn)) != STORE_OK)
+			return rc;
+		if ((rc = fn(txn, arg)) == STORE_OK)
+			rc = store_commit(txn);
+		else
+			store_abort(txn);
+		if (rc != STORE_MAPFULL)
+			return rc;
+	}
+	store_set_error("the store map is still full "
+	    "after growing it %d times", MAX_GROWS);
+	return STORE_ERROR;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st != NULL)
+		st->ops->close(st);
+}
+
+int
+store_lock_daemon(struct store *st, char *err, size_t errlen)
+{
+	/* A shared database has no daemon lock: several nodes write it. */
+	if (st->ops->lock_daemon == NULL)
+		return STORE_OK;
+	return st->ops->lock_daemon(st, err, errlen);
+}
+
+int
+store_stat(struct store *st, struct store_stat *out)
+{
+	if (st->ops->stat == NULL)
+		return unsupported(st, "size");
+	return st->ops->stat(st, out);
+}
+
+int
+store_grow(struct store *st)
+{
+	if (st->ops->grow == NULL)
+		return unsupported(st, "growing a map");
+	return st->ops->grow(st);
+}
+
+int
+store_backup(struct store *st, const char *dest, char *err, size_t errlen)
+{
+	if (st->ops->backup == NULL) {
+		snprintf(err, errlen, "the %s store has no copy of its own: "
+		    "use the database's backup tools", st->ops->name);
+		return STORE_ERROR;
+	}
+	return st->ops->backup(st, dest, err, errlen);
+}
+
+int
+store_reader_check(struct store *st)
+{
+	if (st->ops->reader_check == NULL)
+		return 0;	/* no reader table to clear */
+	return st->ops->reader_check(st);
+}
+
+struct store_view *
+store_view_new(struct store *st)
+{
+	return st->ops->view_new(st);
+}
+
+void
+store_view_free(struct store_view *v)
+{
+	if (v != NULL)
+		v->ops->view_free(v);
+}
+
+int
+store_view_begin(struct store_view *v)
+{
+	return v->ops->view_begin(v);
+}
+
+void
+store_view_end(struct store_view *v)
+{
+	v->ops->view_end(v);
+}
+
+uint64_t
+store_view_version(struct store_view *v)
+{
+	return v->ops->view_version(v);
+}
+
+uint64_t
+store_txn_version(struct store_txn *t)
+{
+	return t->ops->txn_version(t);
+}
+
+int
+store_get(struct store_view *v, const char *site, const char *path, int day, struct series_counts *out)
+{
+	return v->ops->get(v, site, path, day, out);
+}
+
+int
+store_meta_get(struct store_view *v, const char *key, void *val, size_t *len)
+{
+	return v->ops->meta_get(v, key, val, len);
+}
+
+int
+store_each_series(struct store_view *v, const char *site, store_series_cb cb, void *arg)
+{
+	return v->ops->each_series(v, site, cb, arg);
+}
+
+int
+store_each_day(struct store_view *v, const char *site, const char *path, int from, int to, bool with_adjust, store_row_cb cb, void *arg)
+{
+	return v->ops->each_day(v, site, path, from, to, with_adjust, cb, arg);
+}
+
+int
+store_recent_floor(struct store_view *v, int *floor)
+{
+	return v->ops->recent_floor(v, floor);
+}
+
+int
+store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb, void *arg)
+{
+	return v->ops->each_recent(v, from, to, cb, arg);
+}
+
+int
+store_series_name(struct store_view *v, uint32_t id, char *site, size_t sitesz, char *path, size_t pathsz)
+{
+	return v->ops->series_name(v, id, site, sitesz, path, pathsz);
+}
+
+int
+store_max_id(struct store_view *v, uint32_t *max)
+{
+	return v->ops->max_id(v, max);
+}
+
+int
+store_orphan_rows(struct store_view *v, uint64_t *orphans)
+{
+	return v->ops->orphan_rows(v, orphans);
+}
+
+int
+store_write_begin(struct store *st, struct store_txn **out)
+{
+	return st->ops->write_begin(st, out);
+}
+
+int
+store_add(struct store_txn *t, const char *site, const char *path, int day, uint64_t views, uint64_t visitors)
+{
+	return t->ops->add(t, site, path, day, views, visitors);
+}
+
+int
+store_add_exact(struct store_txn *t, const char *site, const char *path, int day, uint64_t views, uint64_t visitors)
+{
+	return t->ops->add_exact(t, site, path, day, views, visitors);
+}
+
+int
+store_add_adjust(struct store_txn *t, const char *site, const char *path, int64_t views, int64_t visitors)
+{
+	return t->ops->add_adjust(t, site, path, views, visitors);
+}
+
+int
+store_set_total(struct store_txn *t, const char *site, const char *path, uint64_t views, uint64_t visitors)
+{
+	return t->ops->set_total(t, site, path, views, visitors);
+}
+
+int
+store_reset(struct store_txn *t, const char *site, const char *path)
+{
+	return t->ops->reset(t, site, path);
+}
+
+int
+store_meta_put(struct store_txn *t, const char *key, const void *val, size_t len)
+{
+	return t->ops->meta_put(t, key, val, len);
+}
+
+struct store_view *
+store_txn_view(struct store_txn *t)
+{
+	return t->ops->txn_view(t);
+}
+
+int
+store_txn_get(struct store_txn *t, const char *site, const char *path, int day, struct series_counts *out)
+{
+	return t->ops->txn_get(t, site, path, day, out);
+}
+
+int
+store_seen_get(struct store_view *v, int day, uint64_t series, uint64_t visitor, bool *seen)
+{
+	return v->ops->seen_get(v, day, series, visitor, seen);
+}
+
+int
+store_txn_seen_get(struct store_txn *t, int day, uint64_t series, uint64_t visitor, bool *seen)
+{
+	return t->ops->txn_seen_get(t, day, series, visitor, seen);
+}
+
+int
+store_seen_put(struct store_txn *t, int day, uint64_t series, uint64_t visitor)
+{
+	return t->ops->seen_put(t, day, series, visitor);
+}
+
+int
+store_seen_prune(struct store_txn *t, int day)
+{
+	return t->ops->seen_prune(t, day);
+}
+
+int
+store_commit(struct store_txn *t)
+{
+	return t->ops->commit(t);
+}
+
+void
+store_abort(struct store_txn *t)
+{
+	if (t != NULL)
+		t->ops->abort(t);
+}
+
+int
+store_each_referrer(struct store_view *v, const char *site, int from, int to, store_referrer_cb cb, void *arg)
+{
+	return v->ops->each_referrer(v, site, from, to, cb, arg);
+}
+
+int
+store_each_referrer_row(struct store_view *v, const char *site, store_referrer_row_cb cb, void *arg)
+{
+	return v->ops->each_referrer_row(v, site, cb, arg);
+}
+
+int
+store_referrer_get(struct store_view *v, const char *site, int day, const char *host, uint64_t *views)
+{
+	return v->ops->referrer_get(v, site, day, host, views);
+}
+
+int
+store_referrer_add(struct store_txn *t, const char *site, int day, const char *host, uint64_t views, uint32_t max)
+{
+	return t->ops->referrer_add(t, site, day, host, views, max);
+}
+
+int
+store_referrer_add_exact(struct store_txn *t, const char *site, int day, const char *host, uint64_t views)
+{
+	return t->ops->referrer_add_exact(t, site, day, host, views);
+}
+
+int
+store_referrer_reset(struct store_txn *t, const char *site)
+{
+	return t->ops->referrer_reset(t, site);
+}
+
