@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tally/buf.h"
 #include "tally/day.h"
@@ -481,6 +482,105 @@ top_by_bound(struct store_view *v, struct page_data *pd, struct cands *cs,
 	return STORE_OK;
 }
 
+/*
+ * The sums of a window's ended days, kept between renders. A day that
+ * has ended changes only by an import, an import-log or the hits of the
+ * last commit before midnight, and each of those changes the site's own
+ * row of that day too. So an entry serves while the site's rows of its
+ * days are what they were when it was made (read_days has just read
+ * them) and no series was made since, and for CLOSED_TTL seconds at
+ * most; today's rows are read each time. Only the render thread uses
+ * it.
+ */
+#define CLOSED_SLOTS	4
+#define CLOSED_TTL	300
+
+struct closed_sums {
+	char		 site[SITE_NAME_MAX + 1];
+	int		 from, to;	/* to is the day before today */
+	time_t		 made;
+	uint64_t	 used;		/* the least recently used goes */
+	struct counts	*site_days;	/* to - from + 1 */
+	struct sums	 sums;
+};
+
+static struct closed_sums closed[CLOSED_SLOTS];
+static uint64_t closed_clock;
+
+static bool
+closed_valid(const struct closed_sums *c, const struct page_data *pd,
+    size_t n, int to, time_t now)
+{
+	return c->sums.by_id != NULL && c->sums.n == n &&
+	    strcmp(c->site, pd->q->site) == 0 &&
+	    c->from == pd->from && c->to == to && now - c->made < CLOSED_TTL &&
+	    now >= c->made && memcmp(c->site_days, pd->days,
+	    (size_t)(to - pd->from + 1) * sizeof(*pd->days)) == 0;
+}
+
+/* The entry for the page's ended days, made now when there is none. */
+static int
+closed_get(struct store_view *v, const struct page_data *pd, size_t n,
+    struct closed_sums **out)
+{
+	struct closed_sums *c, *victim = &closed[0];
+	int to = pd->q->today - 1, rc;
+	size_t days = (size_t)(to - pd->from + 1);
+	time_t now = time(NULL);
+	int i;
+
+	for (i = 0; i < CLOSED_SLOTS; i++) {
+		c = &closed[i];
+		if (closed_valid(c, pd, n, to, now)) {
+			c->used = ++closed_clock;
+			*out = c;
+			return STORE_OK;
+		}
+		if (c->used < victim->used)
+			victim = c;
+	}
+	c = victim;
+	free(c->site_days);
+	free(c->sums.by_id);
+	memset(c, 0, sizeof(*c));
+	c->sums.n = n;
+	if ((c->sums.by_id = calloc(n, sizeof(*c->sums.by_id))) == NULL ||
+	    (c->site_days = calloc(days, sizeof(*c->site_days))) == NULL)
+		fatal("stats sums");
+	if ((rc = store_each_recent(v, pd->from, to, sum_recent, &c->sums)) !=
+	    STORE_OK) {
+		free(c->sums.by_id);
+		c->sums.by_id = NULL;
+		return rc;
+	}
+	memcpy(c->site_days, pd->days, days * sizeof(*pd->days));
+	snprintf(c->site, sizeof(c->site), "%s", pd->q->site);
+	c->from = pd->from;
+	c->to = to;
+	c->made = now;
+	c->used = ++closed_clock;
+	*out = c;
+	return STORE_OK;
+}
+
+/* The window's sums per series id into s: a window that ends today is
+ * its ended days' sums, kept, and today's rows. */
+static int
+window_sums(struct store_view *v, const struct page_data *pd,
+    struct sums *s)
+{
+	const struct stats_query *q = pd->q;
+	struct closed_sums *c;
+	int rc;
+
+	if (q->to != q->today || q->from >= q->today || q->path[0] != '\0')
+		return store_each_recent(v, q->from, q->to, sum_recent, s);
+	if ((rc = closed_get(v, pd, s->n, &c)) != STORE_OK)
+		return rc;
+	memcpy(s->by_id, c->sums.by_id, s->n * sizeof(*s->by_id));
+	return store_each_recent(v, q->today, q->today, sum_recent, s);
+}
+
 static int
 read_top(struct store_view *v, struct page_data *pd)
 {
@@ -504,9 +604,7 @@ read_top(struct store_view *v, struct page_data *pd)
 			s.n = (size_t)max_id + 1;
 			if ((s.by_id = calloc(s.n, sizeof(*s.by_id))) == NULL)
 				fatal("stats sums");
-			rc = store_each_recent(v, q->from, q->to, sum_recent,
-			    &s);
-			if (rc != STORE_OK)
+			if ((rc = window_sums(v, pd, &s)) != STORE_OK)
 				goto done;
 			sw.sums = &s;
 		}
