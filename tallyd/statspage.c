@@ -581,11 +581,32 @@ window_sums(struct store_view *v, const struct page_data *pd,
 	return store_each_recent(v, q->today, q->today, sum_recent, s);
 }
 
+/* The arrays of read_top, kept for the next page: made afresh, a few
+ * megabytes of them would be mapped and faulted in on every load. Only
+ * the render thread uses them. */
+static struct cands keep_cands;
+static struct counts *keep_sums;
+static size_t keep_sums_cap;
+
+static struct counts *
+sums_array(size_t n)
+{
+	if (n > keep_sums_cap) {
+		free(keep_sums);
+		keep_sums_cap = n + n / 4;
+		if ((keep_sums = calloc(keep_sums_cap, sizeof(*keep_sums))) ==
+		    NULL)
+			fatal("stats sums");
+	}
+	memset(keep_sums, 0, n * sizeof(*keep_sums));
+	return keep_sums;
+}
+
 static int
 read_top(struct store_view *v, struct page_data *pd)
 {
 	const struct stats_query *q = pd->q;
-	struct cands cs = { NULL, 0, 0 };
+	struct cands cs = keep_cands;
 	struct series_walk sw = { q, NULL, &cs };
 	struct sums s = { NULL, 0 };
 	size_t first, want, i;
@@ -602,8 +623,7 @@ read_top(struct store_view *v, struct page_data *pd)
 			if ((rc = store_max_id(v, &max_id)) != STORE_OK)
 				return rc;
 			s.n = (size_t)max_id + 1;
-			if ((s.by_id = calloc(s.n, sizeof(*s.by_id))) == NULL)
-				fatal("stats sums");
+			s.by_id = sums_array(s.n);
 			if ((rc = window_sums(v, pd, &s)) != STORE_OK)
 				goto done;
 			sw.sums = &s;
@@ -638,8 +658,8 @@ read_top(struct store_view *v, struct page_data *pd)
 	if (pd->ntop > STATS_TOP_PER_PAGE)
 		pd->ntop = STATS_TOP_PER_PAGE;
 done:
-	free(cs.v);
-	free(s.by_id);
+	keep_cands = cs;
+	keep_cands.n = 0;
 	return rc;
 }
 
