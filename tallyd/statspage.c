@@ -295,10 +295,14 @@ cand_swap(struct cand *a, struct cand *b)
 }
 
 /* Puts the k first candidates at the front, sorted, in time linear in
- * n (quickselect) plus k log k: the list needs a few dozen of them. */
+ * n (quickselect) plus k log k: the list needs a few dozen of them. The
+ * pivot is drawn at random (xorshift): pages come in the order of their
+ * paths, which may follow their views, and a fixed pick can make every
+ * round a long one. */
 static void
 cands_select(struct cands *cs, size_t k)
 {
+	static uint64_t x = 0x9e3779b97f4a7c15ULL;
 	size_t lo = 0, hi = cs->n, i, store;
 	struct cand pivot;
 
@@ -308,8 +312,11 @@ cands_select(struct cands *cs, size_t k)
 		return;
 	}
 	while (hi - lo > 1) {
-		/* The middle's value as the pivot; partition [lo, hi). */
-		cand_swap(&cs->v[lo + (hi - lo) / 2], &cs->v[hi - 1]);
+		/* Partition [lo, hi) around a random one of it. */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		cand_swap(&cs->v[lo + (size_t)(x % (hi - lo))], &cs->v[hi - 1]);
 		pivot = cs->v[hi - 1];
 		for (store = lo, i = lo; i < hi - 1; i++)
 			if (cand_before(&cs->v[i], &pivot))
