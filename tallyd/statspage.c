@@ -54,12 +54,6 @@ static const char *const period_titles[] = {
 	[PERIOD_CUSTOM] = "Range",
 };
 
-const char *
-stats_period_name(enum stats_period p)
-{
-	return period_names[p];
-}
-
 int
 stats_period_parse(const char *s, enum stats_period *p)
 {
