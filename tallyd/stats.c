@@ -239,10 +239,8 @@ stats_renderer_stop(struct daemon *d)
 	pthread_cond_signal(&sr->wake);
 	pthread_mutex_unlock(&sr->lock);
 	pthread_join(sr->thread, NULL);
-	pthread_cond_destroy(&sr->wake);
-	pthread_mutex_destroy(&sr->lock);
-	free(sr);
-	renderer = NULL;
+	/* Kept: workers still running may ask it for a page, which it
+	 * refuses (503) now that it is stopping. */
 }
 
 void
