@@ -4,12 +4,17 @@
  * plus the site's own series for each day, through the store API that
  * tallyd and tallyctl use. bench/run times tallyctl on it.
  *
- *   gen_store DIR PAGES DAYS
+ *   gen_store DIR PAGES DAYS [sparse]
  *
  * Paths are about 40 bytes long (/articles/2026/11/a-slug-of-a-post-NNNNNN).
  * The numbers are deterministic: a few pages are popular, most are not.
  * Rows go in key order (page after page, day after day), committed every
  * ~100,000 rows. DIR must not hold a store yet.
+ *
+ * By default every page has a row every day. With "sparse", a page has a
+ * row only on the days it was viewed, as on a real site: page N is viewed
+ * SPARSE_TOP / (N + 1) times a day on average, so the first pages have a
+ * row every day and the last of 1,000,000 one day in a hundred.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +27,7 @@
 #include "tally/store.h"
 
 #define ROWS_PER_COMMIT	100000
+#define SPARSE_TOP	10000	/* page 0's views a day in a sparse store */
 
 static uint64_t
 mix(uint64_t x)
@@ -35,17 +41,46 @@ mix(uint64_t x)
 	return x;
 }
 
-static void
+static int sparse;
+
+/* A page's counts for a day: 0 when it has no row that day. */
+static int
 row(long page, int d, uint64_t *views, uint64_t *visitors)
 {
-	/* Zipf-like: page 0 gets ~20,000 views a day, page 19,999 about one. */
-	uint64_t top = 1 + 20000 / (uint64_t)(page + 1);
 	uint64_t h = mix((uint64_t)page << 20 ^ (uint64_t)d);
+	uint64_t rank = (uint64_t)page + 1, top;
 
-	*views = 1 + h % top;
+	if (!sparse) {
+		/* Zipf-like: page 0 ~20,000 views a day, page 19,999 ~one. */
+		top = 1 + 20000 / rank;
+		*views = 1 + h % top;
+	} else if (rank <= SPARSE_TOP) {
+		/* SPARSE_TOP / rank views on average, at least one. */
+		top = 2 * SPARSE_TOP / rank;
+		*views = 1 + h % top;
+	} else if (h % rank < SPARSE_TOP) {
+		/* Viewed once, SPARSE_TOP / rank of the days. */
+		*views = 1;
+	} else
+		return 0;
 	*visitors = 1 + (*views * 2) / 3;
 	if (*visitors > *views)
 		*visitors = *views;
+	return 1;
+}
+
+/* The number of rows row() gives, to size the map once. */
+static uint64_t
+count_rows(long npages, int first, int ndays)
+{
+	uint64_t n = 0, v, u;
+	long p;
+	int d;
+
+	for (p = 0; p < npages; p++)
+		for (d = first; d < first + ndays; d++)
+			n += (uint64_t)row(p, d, &v, &u);
+	return n;
 }
 
 static void
@@ -72,23 +107,26 @@ die_store(struct store *st, const char *what, int rc)
 	exit(1);
 }
 
-/* Adds pages [from, to) in one transaction. Returns STORE_MAPFULL when the
- * map must grow first; nothing is kept then. */
+/* Adds the pages from *from on, in one transaction of about
+ * ROWS_PER_COMMIT rows, and moves *from past them. Returns STORE_MAPFULL
+ * when the map must grow first; nothing is kept then. */
 static int
-add_pages(struct store *st, long from, long to, int first, int ndays)
+add_pages(struct store *st, long *from, long npages, int first, int ndays)
 {
 	struct store_txn *t;
 	char path[64];
-	uint64_t v, u;
+	uint64_t v, u, rows = 0;
 	long p;
 	int d, rc;
 
 	if ((rc = store_write_begin(st, &t)) != STORE_OK)
 		die_store(st, "store_write_begin", rc);
-	for (p = from; p < to; p++) {
+	for (p = *from; p < npages && rows < ROWS_PER_COMMIT; p++) {
 		page_path(path, sizeof(path), p);
 		for (d = first; d < first + ndays; d++) {
-			row(p, d, &v, &u);
+			if (!row(p, d, &v, &u))
+				continue;
+			rows++;
 			rc = store_add(t, "default", path, d, v, u);
 			if (rc == STORE_MAPFULL) {
 				store_abort(t);
@@ -101,6 +139,8 @@ add_pages(struct store *st, long from, long to, int first, int ndays)
 	rc = store_commit(t);
 	if (rc != STORE_OK && rc != STORE_MAPFULL)
 		die_store(st, "store_commit", rc);
+	if (rc == STORE_OK)
+		*from = p;
 	return rc;
 }
 
@@ -117,7 +157,8 @@ add_site(struct store *st, long npages, int first, int ndays)
 	for (d = first; d < first + ndays; d++) {
 		sv = su = 0;
 		for (p = 0; p < npages; p++) {
-			row(p, d, &v, &u);
+			if (!row(p, d, &v, &u))
+				continue;
 			sv += v;
 			su += u;
 		}
@@ -142,15 +183,22 @@ main(int argc, char **argv)
 	struct store *st;
 	char err[512], map[32], file[4096];
 	struct stat sb;
-	long npages, step, p, next_report;
+	long npages, p, next_report;
+	uint64_t nrows;
 	int ndays, first, rc;
 	double t0;
 
-	if (argc != 4 || (npages = atol(argv[2])) <= 0 ||
-	    (ndays = atoi(argv[3])) <= 0) {
-		fprintf(stderr, "usage: gen_store DIR PAGES DAYS\n");
+	if (argc < 4 || argc > 5 || (npages = atol(argv[2])) <= 0 ||
+	    (ndays = atoi(argv[3])) <= 0 ||
+	    (argc == 5 && strcmp(argv[4], "sparse") != 0)) {
+		fprintf(stderr, "usage: gen_store DIR PAGES DAYS [sparse]\n");
 		return 2;
 	}
+	sparse = argc == 5;
+	first = day_today() - ndays + 1;
+	t0 = now();
+	nrows = sparse ? count_rows(npages, first, ndays) :
+	    (uint64_t)npages * (uint64_t)ndays;
 	snprintf(file, sizeof(file), "%s/data.mdb", argv[1]);
 	if (stat(file, &sb) == 0) {
 		fprintf(stderr, "gen_store: %s already exists\n", file);
@@ -159,30 +207,22 @@ main(int argc, char **argv)
 	/* Start with a map big enough for everything (~70 bytes a row), so
 	 * that it seldom has to grow; it grows if it must. */
 	snprintf(map, sizeof(map), "%llu",
-	    (unsigned long long)npages * (unsigned long long)ndays * 72ULL +
-	    (64ULL << 20));
+	    (unsigned long long)nrows * 72ULL +
+	    (unsigned long long)npages * 256ULL + (64ULL << 20));
 	setenv("TALLY_INITIAL_MAP_SIZE", map, 1);
 	if (store_open(&st, argv[1], 0, err, sizeof(err)) != STORE_OK) {
 		fprintf(stderr, "gen_store: %s\n", err);
 		return 1;
 	}
 
-	first = day_today() - ndays + 1;
-	step = ROWS_PER_COMMIT / ndays;
-	if (step < 1)
-		step = 1;
-	t0 = now();
 	next_report = npages / 10;
 	for (p = 0; p < npages; ) {
-		long to = p + step < npages ? p + step : npages;
-
-		rc = add_pages(st, p, to, first, ndays);
+		rc = add_pages(st, &p, npages, first, ndays);
 		if (rc == STORE_MAPFULL) {
 			if ((rc = store_grow(st)) != STORE_OK)
 				die_store(st, "store_grow", rc);
 			continue;
 		}
-		p = to;
 		if (p >= next_report && p < npages) {
 			fprintf(stderr, "gen_store: %ld of %ld pages, %.0f s\n",
 			    p, npages, now() - t0);
@@ -193,8 +233,8 @@ main(int argc, char **argv)
 		if ((rc = store_grow(st)) != STORE_OK)
 			die_store(st, "store_grow", rc);
 	store_close(st);
-	fprintf(stderr, "gen_store: %ld pages x %d days = %ld daily rows "
-	    "(+%d site rows) in %.1f s\n", npages, ndays, npages * ndays, ndays,
+	fprintf(stderr, "gen_store: %ld pages x %d days: %" PRIu64 " daily "
+	    "rows (+%d site rows) in %.1f s\n", npages, ndays, nrows, ndays,
 	    now() - t0);
 	return 0;
 }

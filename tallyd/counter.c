@@ -7,6 +7,13 @@
  * shows until a view holds the commit. A failed commit puts its deltas
  * back, so nothing answered is dropped while the disk is full.
  *
+ * A batch holds at most about KICK_AFTER entries. A burst of new paths
+ * fills one after another; the full ones queue behind the pending one
+ * and are committed oldest first, each in its own transaction. LMDB
+ * keeps the pages a transaction dirtied for the transactions after it,
+ * for the life of the store, so the largest transaction sets tallyd's
+ * memory for good: it must not grow with the burst.
+ *
  * One mutex guards the batches. Each request takes it once, for a few
  * lookups; the committer takes it twice per commit.
  */
@@ -89,6 +96,7 @@ struct admissions {
 };
 
 struct batch {
+	struct batch	*older;		/* queued before this one, or NULL */
 	struct pending	**buckets;
 	size_t		 nbuckets;	/* a power of two */
 	size_t		 n;
@@ -113,7 +121,7 @@ int (*counter_test_hook)(size_t nseries);
 struct counter {
 	struct store	*store;
 	pthread_mutex_t	 lock;
-	struct batch	*pending;
+	struct batch	*pending;	/* the newest; full ones queue behind */
 	struct batch	*inflight;	/* being committed, or NULL */
 	uint64_t	 inflight_version; /* its transaction, 0 before */
 	struct batch	*spare;
@@ -230,6 +238,31 @@ batch_free(struct batch *b)
 	free(b->buckets);
 	free(b->seen);
 	free(b);
+}
+
+/* The batches whose hits a view does not hold: from the pending one
+ * through those queued behind it, then the one in flight unless the
+ * view holds its commit (inflight NULL). */
+static struct batch *
+unstored_next(const struct batch *b, struct batch *inflight)
+{
+	if (b->older != NULL)
+		return b->older;
+	return b == inflight ? NULL : inflight;
+}
+
+#define FOR_UNSTORED(b, c, inflight) \
+	for ((b) = (c)->pending; (b) != NULL; \
+	    (b) = unstored_next((b), (inflight)))
+
+static void
+queue_pending(struct counter *c)
+{
+	struct batch *b = c->spare != NULL ? c->spare : batch_new();
+
+	c->spare = NULL;
+	b->older = c->pending;
+	c->pending = b;
 }
 
 static struct pending *
@@ -382,7 +415,12 @@ counter_free(struct counter *c)
 {
 	if (c == NULL)
 		return;
-	batch_free(c->pending);
+	while (c->pending != NULL) {
+		struct batch *older = c->pending->older;
+
+		batch_free(c->pending);
+		c->pending = older;
+	}
 	batch_free(c->inflight);
 	batch_free(c->spare);
 	free(c->address_new);
@@ -412,10 +450,12 @@ static int
 was_seen(struct counter *c, struct store_view *view, struct batch *inflight,
     int day, uint64_t series, uint64_t visitor, bool *seen)
 {
+	struct batch *b;
+
 	*seen = true;
-	if (seen_has(c->pending, day, series, visitor) ||
-	    seen_has(inflight, day, series, visitor))
-		return STORE_OK;
+	FOR_UNSTORED(b, c, inflight)
+		if (seen_has(b, day, series, visitor))
+			return STORE_OK;
 	return store_seen_get(view, day, series, visitor, seen);
 }
 
@@ -474,9 +514,14 @@ known_page(struct counter *c, struct batch *inflight, const char *site,
     const char *path, int day, const struct series_counts *page)
 {
 	uint64_t h = key_hash(site, path, day);
+	struct batch *b;
 
-	return page->exists || pending_find(c->pending, site, path, day, h) ||
-	    (inflight && pending_find(inflight, site, path, day, h));
+	if (page->exists)
+		return true;
+	FOR_UNSTORED(b, c, inflight)
+		if (pending_find(b, site, path, day, h) != NULL)
+			return true;
+	return false;
 }
 
 /*
@@ -557,14 +602,18 @@ admit_page(struct counter *c, struct batch *inflight, const struct hit *hit,
 	struct page_cap cap;
 	struct admissions *a;
 	struct pending *fs;
-	uint64_t series;
+	struct batch *b;
+	uint64_t series, h = key_hash(hit->site, SITE_SERIES, hit->day);
 
 	memset(&cap, 0, sizeof(cap));
 	cap.max_pages = hit->max_pages;
 	cap.npages = (long)site->npages + (long)sp->new_pages;
-	if (inflight && (fs = pending_find(inflight, hit->site, SITE_SERIES,
-	    hit->day, key_hash(hit->site, SITE_SERIES, hit->day))))
-		cap.npages += (long)fs->new_pages;
+	/* sp is the pending batch's; the others' come on top. */
+	for (b = unstored_next(c->pending, inflight); b != NULL;
+	    b = unstored_next(b, inflight))
+		if ((fs = pending_find(b, hit->site, SITE_SERIES, hit->day,
+		    h)) != NULL)
+			cap.npages += (long)fs->new_pages;
 	if (page_gets_series(&cap, hit->path))
 		return true;	/* room enough */
 	series = store_series_hash(hit->site, hit->path);
@@ -681,14 +730,17 @@ fill_counts(struct counter *c, struct batch *inflight, const char *site,
     const char *path, int day, const struct series_counts *page,
     const struct series_counts *whole, struct page_counts *out)
 {
+	struct batch *b;
+
 	out->page = page->total;
 	out->page_today = page->day;
 	out->total = whole->total;
 	out->today = whole->day;
-	add_batch(c->pending, site, path, day, &out->page, &out->page_today);
-	add_batch(c->pending, site, SITE_SERIES, day, &out->total, &out->today);
-	add_batch(inflight, site, path, day, &out->page, &out->page_today);
-	add_batch(inflight, site, SITE_SERIES, day, &out->total, &out->today);
+	FOR_UNSTORED(b, c, inflight) {
+		add_batch(b, site, path, day, &out->page, &out->page_today);
+		add_batch(b, site, SITE_SERIES, day, &out->total,
+		    &out->today);
+	}
 }
 
 int
@@ -702,6 +754,11 @@ counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
 
 	*path_out = hit->path;
 	lock(c);
+	/* A full batch queues for its own commit, and hits go on into a
+	 * new one. Before the hit, so that a strict hit and its waiter
+	 * share a batch; a hit adds at most three entries. */
+	if (c->pending->n >= KICK_AFTER)
+		queue_pending(c);
 	/* The view begins under the lock, so that the in-flight batch is
 	 * either in it or still in memory, never neither nor both. */
 	if ((rc = store_view_begin(view)) != STORE_OK)
@@ -719,9 +776,9 @@ counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
 		c->pending->waiters_tail = &waiter->next;
 	}
 	/* Strict hits wait: commit as soon as the committer is free. So
-	 * does a batch of many series, whose commit would otherwise make
-	 * the store's write (and its memory) as large as the burst. */
-	if (!c->kicked && (waiter || c->pending->n >= KICK_AFTER)) {
+	 * do full batches. */
+	if (!c->kicked && (waiter || c->pending->older != NULL ||
+	    c->pending->n >= KICK_AFTER)) {
 		c->kicked = true;
 		pthread_cond_signal(&c->wake);
 	}
@@ -858,35 +915,18 @@ batch_bytes(const struct batch *b)
 	return n < PROBE_MAX ? n : PROBE_MAX;
 }
 
-/* Puts a failed batch's deltas back into the pending one. */
+/* Puts a failed batch back where it was, the oldest, to be tried again
+ * first: the batches after it may count its visitors as seen already,
+ * so they must not reach the store before it. */
 static void
-merge_back(struct counter *c, struct batch *b)
+requeue(struct counter *c, struct batch *b)
 {
-	struct pending *p, *q, *site;
-	bool created;
-	size_t i;
+	struct batch *t;
 
-	for (i = 0; i < b->nbuckets && b->n > 0; i++) {
-		for (p = b->buckets[i]; p; p = p->next) {
-			q = pending_get(c->pending, p->key,
-			    p->key + p->site_len + 1, p->day, &created);
-			q->views += p->views;
-			q->visitors += p->visitors;
-			q->new_pages += p->new_pages;
-			q->max_referrers = p->max_referrers;
-		}
-	}
-	for (i = 0; i < b->seen_cap; i++) {
-		if (!b->seen[i].used)
-			continue;
-		site = NULL;
-		if ((p = b->seen[i].site) != NULL)
-			site = pending_get(c->pending, p->key, SITE_SERIES,
-			    p->day, &created);
-		seen_add(c->pending, b->seen[i].day, b->seen[i].series,
-		    b->seen[i].visitor, site);
-	}
-	c->pending->hits += b->hits;
+	for (t = c->pending; t->older != NULL; t = t->older)
+		;
+	b->older = NULL;
+	t->older = b;
 }
 
 static void
@@ -905,24 +945,32 @@ commit(struct counter *c, bool probe)
 {
 	struct counter_waiter *waiters;
 	struct batch_write w;
-	struct batch *b;
+	struct batch *b, *newer;
 	double start, took;
 	int rc = STORE_OK;
-	bool large;
+	bool large, kept;
 
 	pthread_mutex_lock(&c->commit_lock);
 	lock(c);
-	b = c->pending;
+	/* The oldest batch: a queued one, else the pending one. */
+	for (newer = NULL, b = c->pending; b->older != NULL; b = b->older)
+		newer = b;
 	if (b->n == 0 && b->nseen == 0 && b->waiters == NULL && !probe) {
 		unlock(c);
 		pthread_mutex_unlock(&c->commit_lock);
 		return STORE_OK;
 	}
-	c->pending = c->spare;
-	c->spare = NULL;
+	if (newer != NULL)
+		newer->older = NULL;
+	else {
+		c->pending = c->spare != NULL ? c->spare : batch_new();
+		c->spare = NULL;
+	}
 	c->inflight = b;
 	c->inflight_version = 0;
-	c->kicked = false;
+	/* What is left that cannot wait for the timer. */
+	c->kicked = c->pending->older != NULL || c->pending->waiters != NULL ||
+	    c->pending->n >= KICK_AFTER;
 	unlock(c);
 
 	start = now_seconds();
@@ -945,6 +993,7 @@ commit(struct counter *c, bool probe)
 
 	lock(c);
 	waiters = b->waiters;
+	kept = false;
 	if (rc != STORE_OK) {
 		snprintf(c->failure, sizeof(c->failure), "%s",
 		    store_error(c->store));
@@ -957,7 +1006,7 @@ commit(struct counter *c, bool probe)
 		 * and dropped: no hit refused is counted later. Until the
 		 * store takes a write that large again, it is failing. */
 		if (waiters == NULL)
-			merge_back(c, b);
+			kept = b->n > 0 || b->nseen > 0;
 		else if (!probe)
 			c->failed_bytes = batch_bytes(b);
 	} else {
@@ -970,9 +1019,15 @@ commit(struct counter *c, bool probe)
 	}
 	c->inflight = NULL;
 	c->inflight_version = 0;
-	large = b->n > TRIM_AFTER;
-	batch_clear(b);
-	c->spare = b;
+	/* The last full batch of a burst. */
+	large = b->n >= TRIM_AFTER && c->pending->older == NULL;
+	if (kept)
+		requeue(c, b);
+	else if (c->spare == NULL) {
+		batch_clear(b);
+		c->spare = b;
+	} else
+		batch_free(b);
 	unlock(c);
 	/* A burst of new paths leaves the heap full of freed entries:
 	 * give those pages back rather than keep the burst's peak. */
@@ -989,7 +1044,18 @@ commit(struct counter *c, bool probe)
 int
 counter_commit(struct counter *c)
 {
-	return commit(c, false);
+	bool queued;
+	int rc;
+
+	/* Everything: the queued batches first, then the pending one. */
+	do {
+		lock(c);
+		queued = c->pending->older != NULL;
+		unlock(c);
+		if ((rc = commit(c, false)) != STORE_OK)
+			return rc;
+	} while (queued);
+	return STORE_OK;
 }
 
 /* A commit that worked within the last second is proof enough: probing
@@ -1035,7 +1101,8 @@ committer(void *arg)
 		/* A failing store is retried every interval, not in a spin;
 		 * with nothing pending, a probe tells when it works again. */
 		pthread_mutex_lock(&c->lock);
-		probe = c->failed && c->pending->n == 0;
+		probe = c->failed && c->pending->n == 0 &&
+		    c->pending->older == NULL;
 		pthread_mutex_unlock(&c->lock);
 		if (commit(c, probe) != STORE_OK) {
 			struct timespec ts = { c->interval_ms / 1000,
@@ -1072,10 +1139,12 @@ counter_stop(struct counter *c)
 size_t
 counter_pending(struct counter *c)
 {
-	size_t n;
+	struct batch *b;
+	size_t n = 0;
 
 	lock(c);
-	n = c->pending->hits + (c->inflight ? c->inflight->hits : 0);
+	FOR_UNSTORED(b, c, c->inflight)
+		n += b->hits;
 	unlock(c);
 	return n;
 }

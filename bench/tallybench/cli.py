@@ -13,10 +13,10 @@ from .build import build
 from .common import BenchError, log
 from .machine import loadavg, machine, tool_version
 from .report import report
-from .sections import callgrind, clients, ctl, rss, throughput
+from .sections import callgrind, clients, ctl, growth, rss, throughput
 from .servers import tallyd_flags
 
-SECTIONS = ("throughput", "clients", "rss", "ctl", "callgrind")
+SECTIONS = ("throughput", "clients", "rss", "ctl", "growth", "callgrind")
 
 
 def parse_args():
@@ -34,12 +34,17 @@ def parse_args():
                          "are reported (1; more on a noisy machine)")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
-    ap.add_argument("--paths", type=int, default=100000,
-                    help="distinct paths for the RSS run (100000)")
+    ap.add_argument("--paths", type=int, default=1000000,
+                    help="distinct paths for the RSS run (1000000)")
     ap.add_argument("--pages", type=int, default=100000,
                     help="pages of the generated store (100000)")
     ap.add_argument("--days", type=int, default=365,
                     help="days of the generated store (365)")
+    ap.add_argument("--growth-pages", type=int, default=1000000,
+                    help="pages of the growth section's large store "
+                         "(1000000)")
+    ap.add_argument("--growth-days", type=int, default=1095,
+                    help="days of the growth section's large store (1095)")
     ap.add_argument("--reuse-store", action="store_true",
                     help="reuse a generated store made on an earlier day")
     ap.add_argument("--export-runs", type=int, default=3)
@@ -47,7 +52,8 @@ def parse_args():
                     help="hits under callgrind (20000)")
     ap.add_argument("--cg-warmup", type=int, default=2000)
     ap.add_argument("--skip", default="",
-                    help="comma-separated: throughput,clients,rss,ctl,callgrind")
+                    help="comma-separated: throughput,clients,rss,ctl,growth,"
+                         "callgrind")
     ap.add_argument("--nginx",
                     default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--keep", action="store_true",
@@ -68,11 +74,13 @@ def missing_tools(args):
     missing = []
     if not shutil.which("taskset"):
         missing.append("taskset (apt-get install util-linux)")
-    if "throughput" not in args.skip or "clients" not in args.skip:
-        if not os.access(args.nginx, os.X_OK):
-            missing.append("nginx (apt-get install nginx-light)")
-        if not shutil.which("wrk"):
-            missing.append("wrk (apt-get install wrk)")
+    against_nginx = "throughput" not in args.skip or \
+        "clients" not in args.skip
+    if against_nginx and not os.access(args.nginx, os.X_OK):
+        missing.append("nginx (apt-get install nginx-light)")
+    if (against_nginx or "growth" not in args.skip) and \
+            not shutil.which("wrk"):
+        missing.append("wrk (apt-get install wrk)")
     if "callgrind" not in args.skip and not shutil.which("valgrind"):
         missing.append("valgrind (apt-get install valgrind), "
                        "or --skip callgrind")
@@ -143,6 +151,10 @@ def run_sections(args, exes, R):
         failures += not ok
     if "ctl" not in args.skip:
         ok, _ = run_section("tallyctl", R, "ctl_error", ctl.run, args, exes, R)
+        failures += not ok
+    if "growth" not in args.skip:
+        ok, _ = run_section("growth", R, "growth_error", growth.run,
+                            args, exes, R)
         failures += not ok
     if "callgrind" not in args.skip:
         ok, _ = run_section("callgrind", R, "cg_error", callgrind.run,

@@ -53,13 +53,13 @@ class Tallyd(harness.Daemon):
     the daemon at exit if it is still running."""
 
     def __init__(self, datadir, durability="batch", cpu=None, extra=(),
-                 wrapper=(), name="tallyd", ready_timeout=20):
+                 wrapper=(), name="tallyd", ready_timeout=20, env=None):
         self.wrapper = procs.pinned(cpu, wrapper)
         logdir = os.path.join(procs.tmpdir(), name)
         os.makedirs(logdir, exist_ok=True)
         args = ["--threads", "1", "--log-level", "warn",
                 "--durability", durability] + list(extra)
-        super().__init__(args, data=datadir, cwd=logdir,
+        super().__init__(args, data=datadir, cwd=logdir, env=env,
                          timeout=ready_timeout, start=False)
         try:
             self.start()

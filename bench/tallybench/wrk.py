@@ -51,21 +51,43 @@ end
 """ % harness.BROWSER_UA
 
 
-def _script():
-    lua = os.path.join(procs.tmpdir(), "bench.lua")
+# With a list of paths: each request names the next path, in turn.
+PATHS_LUA = """\
+local targets = {%s}
+local next_target = 0
+
+function request()
+  next_target = next_target %% #targets + 1
+  return wrk.format("GET", targets[next_target])
+end
+"""
+
+
+def _script(route=None, paths=None):
+    """The Lua script: bench.lua, or with paths, one that sends GET
+    /ROUTE?path=P for each path in turn."""
+    name = "bench.lua" if paths is None else "bench-%s-%d-%x.lua" % (
+        route, len(paths), hash(tuple(paths)) & 0xffffffff)
+    lua = os.path.join(procs.tmpdir(), name)
     if not os.path.exists(lua):
+        text = WRK_LUA
+        if paths is not None:
+            text += PATHS_LUA % ",\n".join(
+                '"/%s?path=%s"' % (route, p) for p in paths)
         with open(lua, "w") as f:
-            f.write(WRK_LUA)
+            f.write(text)
     return lua
 
 
-def wrk(args, port, target, seconds, label, connections=None, close=False):
+def wrk(args, port, target, seconds, label, connections=None, close=False,
+        paths=None, route=None):
     """One wrk run from the client core; its output is kept as
     wrk-LABEL.txt. Returns the JSON figures plus req/s. close: a new
-    connection for each request (Connection: close)."""
+    connection for each request (Connection: close). paths: GET
+    /ROUTE?path=P for each in turn instead of target."""
     argv = procs.pinned(args.client_cpu, [
         "wrk", "-t1", "-c%d" % (connections or args.connections),
-        "-d%ds" % seconds, "--latency", "-s", _script()] +
+        "-d%ds" % seconds, "--latency", "-s", _script(route, paths)] +
         (["-H", "Connection: close"] if close else []) + [
         "http://127.0.0.1:%d%s" % (port, target)])
     p = subprocess.run(argv, capture_output=True, text=True,

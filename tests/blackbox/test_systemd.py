@@ -765,6 +765,12 @@ def test_unit_contents():
                                         "tallyd.socket")))
     check(unit_values(sock, "Socket", "ListenStream"),
           "tallyd.socket has no ListenStream=")
+    # A burst of new clients waits in the same queue whether tallyd binds
+    # itself (listen(fd, 65535), capped by net.core.somaxconn) or systemd
+    # binds for it: a smaller Backlog= would cap it lower.
+    backlog = unit_values(sock, "Socket", "Backlog")
+    check(all(int(v) >= 65535 for v in backlog),
+          "tallyd.socket Backlog=%s is below tallyd's own 65535" % backlog)
     su = read(os.path.join(SOURCE_ROOT, "systemd", "tally.sysusers"))
     check(re.search(r'^u\s+tally\s', su, re.M),
           "tally.sysusers makes no user tally")

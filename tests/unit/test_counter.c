@@ -27,7 +27,7 @@ static struct store *st;
 static struct store_view *view;
 
 /* What the hook saw and does. */
-static size_t hook_nseries;
+static size_t hook_nseries, hook_max_nseries;
 static int hook_commits;
 static int hook_status = STORE_OK;
 static bool hook_hold;		/* wait in the commit until released */
@@ -40,6 +40,8 @@ hook(size_t nseries)
 {
 	pthread_mutex_lock(&hook_lock);
 	hook_nseries = nseries;
+	if (nseries > hook_max_nseries)
+		hook_max_nseries = nseries;
 	hook_commits++;
 	if (hook_hold) {
 		hook_waiting = true;
@@ -258,6 +260,58 @@ test_failed_commit(void)
 	counter_free(c);
 }
 
+/* A burst of new paths is committed in transactions of about a
+ * thousand series each, not one as large as the burst; answers count
+ * every queued batch once, and its visitors as seen. */
+static void
+test_burst(void)
+{
+	struct counter *c = counter_new(st);
+	struct page_counts pc;
+	char path[64], why[256];
+	int i, n = 3000;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/burst/%d", i);
+		add(c, "s5", path, 9, &pc);
+		CHECK_INT(pc.page.views, 1);
+		CHECK_INT(pc.page.visitors, 1);
+		CHECK_INT(pc.total.views, (uint64_t)i + 1);
+		CHECK_INT(pc.total.visitors, 1);
+	}
+	CHECK_INT(counter_pending(c), n);
+	pc = read_counts(c, "s5", "/burst/0");
+	CHECK_INT(pc.page.views, 1);
+	CHECK_INT(pc.total.views, n);
+
+	/* The oldest batch fails: it goes back, nothing is lost. */
+	hook_status = STORE_NOSPACE;
+	CHECK(counter_commit(c) != STORE_OK);
+	hook_status = STORE_OK;
+	CHECK(counter_failure(c, why, sizeof(why)));
+	CHECK_INT(counter_pending(c), n);
+	pc = read_counts(c, "s5", "/burst/1");
+	CHECK_INT(pc.page.views, 1);
+	CHECK_INT(pc.total.views, n);
+	CHECK_INT(pc.total.visitors, 1);
+
+	hook_commits = 0;
+	hook_max_nseries = 0;
+	CHECK(counter_commit(c) == STORE_OK);
+	CHECK_INT(counter_pending(c), 0);
+	CHECK(hook_commits >= 3);
+	CHECK(hook_max_nseries <= 1024 + 3);
+	for (i = 0; i < n; i += 997) {
+		snprintf(path, sizeof(path), "/burst/%d", i);
+		pc = read_counts(c, "s5", path);
+		CHECK_INT(pc.page.views, 1);
+		CHECK_INT(pc.page.visitors, 1);
+		CHECK_INT(pc.total.views, n);
+		CHECK_INT(pc.total.visitors, 1);
+	}
+	counter_free(c);
+}
+
 static int
 ref_row(void *arg, int day, const char *host, uint64_t views)
 {
@@ -360,6 +414,7 @@ main(void)
 	test_batching();
 	test_inflight();
 	test_failed_commit();
+	test_burst();
 	test_referrers();
 	store_view_free(view);
 	store_close(st);

@@ -102,7 +102,8 @@ def time_hyperfine(hf, argv, name, warm, runs):
     with open(out) as f:
         res = json.load(f)["results"][0]
     return {"median_s": res["median"], "min_s": res["min"],
-            "max_s": res["max"], "runs": len(res["times"])}
+            "max_s": res["max"], "runs": len(res["times"]),
+            "cpu_s": res["user"] + res["system"]}
 
 
 def time_python(argv, warm, runs):
@@ -111,13 +112,17 @@ def time_python(argv, warm, runs):
         subprocess.run(argv, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     times = []
+    c0 = os.times()
     for _ in range(runs):
         t = time.perf_counter()
         subprocess.run(argv, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - t)
+    c1 = os.times()
+    cpu = (c1.children_user - c0.children_user +
+           c1.children_system - c0.children_system) / runs
     return {"median_s": statistics.median(times), "min_s": min(times),
-            "max_s": max(times), "runs": runs}
+            "max_s": max(times), "runs": runs, "cpu_s": cpu}
 
 
 def time_command(hf, argv, name, cargs, runs):
@@ -136,8 +141,9 @@ def time_command(hf, argv, name, cargs, runs):
     else:
         c = time_python(argv, warm, runs)
     if "median_s" in c:
-        log("  median %.1f ms (min %.1f, max %.1f)" % (
-            c["median_s"] * 1e3, c["min_s"] * 1e3, c["max_s"] * 1e3))
+        log("  median %.1f ms (min %.1f, max %.1f; CPU %.1f ms a run)" % (
+            c["median_s"] * 1e3, c["min_s"] * 1e3, c["max_s"] * 1e3,
+            c["cpu_s"] * 1e3))
     return c
 
 

@@ -2,6 +2,7 @@
 per daily row that those paths leave."""
 
 import os
+import re
 import shutil
 import time
 
@@ -38,6 +39,32 @@ def _send_paths(td, n):
     if res["errors"]:
         log("  errors: %s" % "; ".join(res["errors"][:3]))
     return res
+
+
+def _pending_hits(td):
+    """tally_store_pending_hits from GET /metrics, or None."""
+    try:
+        st, _, body = td.request("GET", "/metrics")
+    except (OSError, harness.Failure):
+        return None
+    if st != 200:
+        return None
+    m = re.search(rb"^tally_store_pending_hits (\d+)", body, flags=re.M)
+    return int(m.group(1)) if m else None
+
+
+def _drained(td, timeout=120):
+    """Waits until tallyd has committed every hit (and one commit
+    interval more): memory is then what the work left behind, not the
+    work still queued. Returns the seconds waited."""
+    t = time.monotonic()
+    while time.monotonic() - t < timeout:
+        n = _pending_hits(td)
+        if n is None or n == 0:
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)    # > commit_interval
+    return time.monotonic() - t
 
 
 def _file_backed(status):
@@ -102,7 +129,7 @@ def run(args, exes, R):
     log("RSS idle: %d KiB" % idle["VmRSS"])
 
     res = _send_paths(td, args.paths)
-    time.sleep(1.0)    # > commit_interval
+    R["rss_drain_s"] = _drained(td)
     after = rss_kib(td.pid)
     _record_rss(R, idle, after)
     site = td.counts("/")
