@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tally/buf.h"
 #include "tally/day.h"
@@ -52,12 +53,6 @@ static const char *const period_titles[] = {
 	[PERIOD_ALL] = "All time",
 	[PERIOD_CUSTOM] = "Range",
 };
-
-const char *
-stats_period_name(enum stats_period p)
-{
-	return period_names[p];
-}
 
 int
 stats_period_parse(const char *s, enum stats_period *p)
@@ -240,6 +235,97 @@ has_prefix(const char *path, const char *prefix)
 	return strncmp(path, prefix, strlen(prefix)) == 0;
 }
 
+/*
+ * Candidates for the list: a series id and its counts (the window's, or
+ * a bound of them), kept without their paths, which only the pages
+ * shown need: a page of 100,000 candidates allocates no string.
+ */
+struct cand {
+	uint32_t	 id;
+	struct counts	 c;
+};
+
+struct cands {
+	struct cand	*v;
+	size_t		 n, cap;
+};
+
+static void
+cand_push(struct cands *cs, uint32_t id, const struct counts *c)
+{
+	if (cs->n == cs->cap) {
+		cs->cap = cs->cap ? cs->cap * 2 : 1024;
+		if ((cs->v = reallocarray(cs->v, cs->cap, sizeof(*cs->v))) ==
+		    NULL)
+			fatal("stats candidates");
+	}
+	cs->v[cs->n].id = id;
+	cs->v[cs->n++].c = *c;
+}
+
+/* Most views first; ties by id, the order pages were first counted, so
+ * that the list pages stably. */
+static bool
+cand_before(const struct cand *x, const struct cand *y)
+{
+	if (x->c.views != y->c.views)
+		return x->c.views > y->c.views;
+	return x->id < y->id;
+}
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+	return cand_before(a, b) ? -1 : cand_before(b, a);
+}
+
+static void
+cand_swap(struct cand *a, struct cand *b)
+{
+	struct cand t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* Puts the k first candidates at the front, sorted, in time linear in
+ * n (quickselect) plus k log k: the list needs a few dozen of them. The
+ * pivot is drawn at random (xorshift): pages come in the order of their
+ * paths, which may follow their views, and a fixed pick can make every
+ * round a long one. */
+static void
+cands_select(struct cands *cs, size_t k)
+{
+	static uint64_t x = 0x9e3779b97f4a7c15ULL;
+	size_t lo = 0, hi = cs->n, i, store;
+	struct cand pivot;
+
+	if (k >= cs->n) {
+		if (cs->n > 0)
+			qsort(cs->v, cs->n, sizeof(*cs->v), cand_cmp);
+		return;
+	}
+	while (hi - lo > 1) {
+		/* Partition [lo, hi) around a random one of it. */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		cand_swap(&cs->v[lo + (size_t)(x % (hi - lo))], &cs->v[hi - 1]);
+		pivot = cs->v[hi - 1];
+		for (store = lo, i = lo; i < hi - 1; i++)
+			if (cand_before(&cs->v[i], &pivot))
+				cand_swap(&cs->v[i], &cs->v[store++]);
+		cand_swap(&cs->v[store], &cs->v[hi - 1]);
+		if (store == k)
+			break;
+		if (store < k)
+			lo = store + 1;
+		else
+			hi = store;
+	}
+	qsort(cs->v, k, sizeof(*cs->v), cand_cmp);
+}
+
 /* The window's sums per series id, from the day-first rows. */
 struct sums {
 	struct counts	*by_id;
@@ -258,194 +344,279 @@ sum_recent(void *arg, uint32_t id, int day, const struct counts *c)
 }
 
 struct series_walk {
-	struct page_data *pd;
-	struct store_view *v;
-	const struct sums *sums;	/* NULL: all time or day by day */
-	struct counts	 one;		/* of one page, day by day */
+	const struct stats_query *q;
+	const struct sums *sums;	/* NULL: all-time counts */
+	struct cands	*cs;
 };
 
-static int
-sum_day(void *arg, const char *site, const char *path, int day,
-    const struct counts *c)
-{
-	struct series_walk *sw = arg;
-
-	counts_add(&sw->one, c);
-	return 0;
-}
-
-/* Every page of the site matching the prefix, its window summed from
+/* Every page of the site matching the prefix, with its window from
  * sums, or its all-time count: the window itself, or a bound of it. */
 static int
 walk_page(void *arg, const char *site, const char *path,
     const struct series_counts *sc)
 {
 	struct series_walk *sw = arg;
-	const struct stats_query *q = sw->pd->q;
-	struct counts c;
+	const struct counts *c = &sc->total;
 
-	if (path[0] == '\0' || !has_prefix(path, q->prefix))
+	if (path[0] == '\0' || !has_prefix(path, sw->q->prefix))
 		return 0;
 	if (sw->sums != NULL) {
 		if (sc->id >= sw->sums->n)
 			return 0;
-		c = sw->sums->by_id[sc->id];
-	} else
-		c = sc->total;
-	if (c.views > 0)
-		top_push(sw->pd, path, sc->id, &c);
+		c = &sw->sums->by_id[sc->id];
+	}
+	if (c->views > 0)
+		cand_push(sw->cs, sc->id, c);
 	return 0;
 }
 
-/* A min-heap of the views of the best pages so far: its top is the
- * least of them, which a page must beat to enter the list. */
-struct min_heap {
-	uint64_t	*v;
-	size_t		 n, cap;
-};
-
-static void
-heap_push(struct min_heap *h, uint64_t views)
+/* Names the candidates in order until want pages of the site are in
+ * the list; candidates of other sites, or reset since, are skipped.
+ * *used says how many were looked at. */
+static int
+name_cands(struct store_view *v, struct page_data *pd,
+    const struct cands *cs, size_t from, size_t to, size_t want,
+    size_t *used)
 {
-	size_t i, parent;
-	uint64_t t;
+	char site[SITE_NAME_MAX + 2], path[PATH_MAX_LEN + 1024];
+	size_t i;
+	int rc;
 
-	if (h->n == h->cap) {
-		if (views <= h->v[0])
-			return;
-		/* Replace the least and sift it down. */
-		h->v[0] = views;
-		for (i = 0;;) {
-			size_t l = 2 * i + 1, r = l + 1, m = i;
-
-			if (l < h->n && h->v[l] < h->v[m])
-				m = l;
-			if (r < h->n && h->v[r] < h->v[m])
-				m = r;
-			if (m == i)
-				break;
-			t = h->v[i];
-			h->v[i] = h->v[m];
-			h->v[m] = t;
-			i = m;
-		}
-		return;
+	for (i = from; i < to && pd->ntop < want; i++) {
+		rc = store_series_name(v, cs->v[i].id, site, sizeof(site),
+		    path, sizeof(path));
+		if (rc == STORE_NOTFOUND)
+			continue;
+		if (rc != STORE_OK)
+			return rc;
+		if (strcmp(site, pd->q->site) != 0 || path[0] == '\0')
+			continue;
+		top_push(pd, path, cs->v[i].id, &cs->v[i].c);
 	}
-	for (i = h->n++, h->v[i] = views; i > 0; i = parent) {
-		parent = (i - 1) / 2;
-		if (h->v[parent] <= h->v[i])
-			break;
-		t = h->v[i];
-		h->v[i] = h->v[parent];
-		h->v[parent] = t;
+	*used = i;
+	return STORE_OK;
+}
+
+/* The list from candidates that hold their window: the first of them,
+ * taking more when other sites' pages were among them. */
+static int
+top_exact(struct store_view *v, struct page_data *pd, struct cands *cs,
+    size_t want)
+{
+	size_t k = want + 32, done = 0, used;
+	int rc;
+
+	for (;;) {
+		cands_select(cs, k < cs->n ? k : cs->n);
+		if ((rc = name_cands(v, pd, cs, done, k < cs->n ? k : cs->n,
+		    want, &used)) != STORE_OK)
+			return rc;
+		done = used;
+		if (pd->ntop >= want || k >= cs->n)
+			return STORE_OK;
+		k *= 4;
 	}
 }
 
+struct one_sum {
+	struct counts	 c;
+};
+
+static int
+sum_day(void *arg, const char *site, const char *path, int day,
+    const struct counts *c)
+{
+	struct one_sum *s = arg;
+
+	counts_add(&s->c, c);
+	return 0;
+}
+
 /*
- * The window of each page, in the order of their all-time counts (which
- * bound it: pd->top holds them, sorted), until the next page's bound is
- * below the list's least: then no page left can enter it. Ties at the
+ * The list of a window older than the recent rows, from candidates
+ * holding their all-time counts, which bound their window: the window
+ * of each is summed in the order of the bounds until the next bound is
+ * below the list's least, when no page left can enter it. Ties at the
  * bound are taken, so the list is that of summing every page. (A page
  * whose all-time count was set below its days, tallyctl set, has a
  * bound too low and may be missed.)
  */
 static int
-top_by_bound(struct store_view *v, struct page_data *pd)
-{
-	const struct stats_query *q = pd->q;
-	struct series_walk sw = { pd, v, NULL, { 0, 0 } };
-	struct min_heap h;
-	size_t i, n = 0;
-	int rc = STORE_OK;
-
-	h.cap = (size_t)q->page * STATS_TOP_PER_PAGE + 1;
-	h.n = 0;
-	if ((h.v = calloc(h.cap, sizeof(*h.v))) == NULL)
-		fatal("stats top");
-	for (i = 0; i < pd->ntop; i++) {
-		if (h.n == h.cap && pd->top[i].c.views < h.v[0])
-			break;
-		memset(&sw.one, 0, sizeof(sw.one));
-		rc = store_each_day(v, q->site, pd->top[i].path, q->from, q->to,
-		    false, sum_day, &sw);
-		if (rc != STORE_OK)
-			break;
-		if (sw.one.views == 0) {
-			free(pd->top[i].path);
-			continue;
-		}
-		heap_push(&h, sw.one.views);
-		pd->top[n] = pd->top[i];
-		pd->top[n++].c = sw.one;
-	}
-	/* What was not summed is not shown. */
-	for (; i < pd->ntop; i++)
-		free(pd->top[i].path);
-	pd->ntop = n;
-	free(h.v);
-	if (rc == STORE_OK && n > 0)
-		qsort(pd->top, n, sizeof(*pd->top), top_cmp);
-	return rc;
-}
-
-static const struct counts *sort_sums;	/* for id_cmp; one render thread */
-
-static int
-id_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	if (sort_sums[x].views != sort_sums[y].views)
-		return sort_sums[x].views > sort_sums[y].views ? -1 : 1;
-	return x < y ? -1 : x > y;
-}
-
-/* Without a prefix, the pages of a recent window most viewed first:
- * only the pages up to the end of this page of the list (and one more,
- * to know there are more) are named. Ties go by id, the order the
- * pages were first counted, so that the list pages stably. */
-static int
-top_by_id(struct store_view *v, struct page_data *pd, const struct sums *s)
+top_by_bound(struct store_view *v, struct page_data *pd, struct cands *cs,
+    size_t want)
 {
 	const struct stats_query *q = pd->q;
 	char site[SITE_NAME_MAX + 2], path[PATH_MAX_LEN + 1024];
-	size_t want = (size_t)q->page * STATS_TOP_PER_PAGE + 1, i, nids = 0;
-	uint32_t *ids;
-	int rc = STORE_OK;
+	size_t k = 4 * want, i, n = 0;
+	uint64_t least = 0;	/* of the want best windows, once known */
+	struct one_sum s;
+	int rc;
 
-	if ((ids = calloc(s->n ? s->n : 1, sizeof(*ids))) == NULL)
-		fatal("stats top");
-	for (i = 0; i < s->n; i++)
-		if (s->by_id[i].views > 0)
-			ids[nids++] = (uint32_t)i;
-	sort_sums = s->by_id;
-	if (nids > 0)
-		qsort(ids, nids, sizeof(*ids), id_cmp);
-	for (i = 0; i < nids && pd->ntop < want; i++) {
-		rc = store_series_name(v, ids[i], site, sizeof(site), path,
-		    sizeof(path));
-		if (rc == STORE_NOTFOUND)
-			continue;	/* reset since */
-		if (rc != STORE_OK)
+	cands_select(cs, k < cs->n ? k : cs->n);
+	for (i = 0; i < cs->n; i++) {
+		if (n >= want && cs->v[i].c.views < least)
 			break;
-		if (strcmp(site, q->site) != 0 || path[0] == '\0')
+		if (i == k)	/* past the sorted part: sort the rest */
+			qsort(cs->v + k, cs->n - k, sizeof(*cs->v), cand_cmp);
+		rc = store_series_name(v, cs->v[i].id, site, sizeof(site),
+		    path, sizeof(path));
+		if (rc == STORE_NOTFOUND)
 			continue;
-		top_push(pd, path, ids[i], &s->by_id[ids[i]]);
+		if (rc != STORE_OK)
+			return rc;
+		memset(&s, 0, sizeof(s));
+		rc = store_each_day(v, q->site, path, q->from, q->to, false,
+		    sum_day, &s);
+		if (rc != STORE_OK)
+			return rc;
+		if (s.c.views == 0)
+			continue;
+		top_push(pd, path, cs->v[i].id, &s.c);
+		/* The want-th best window so far: the list's least. */
+		if (++n >= want) {
+			qsort(pd->top, pd->ntop, sizeof(*pd->top), top_cmp);
+			least = pd->top[want - 1].c.views;
+		}
 	}
-	free(ids);
-	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	if (pd->ntop > 0)
+		qsort(pd->top, pd->ntop, sizeof(*pd->top), top_cmp);
+	return STORE_OK;
+}
+
+/*
+ * The sums of a window's ended days, kept between renders. A day that
+ * has ended changes only by an import, an import-log or the hits of the
+ * last commit before midnight, and each of those changes the site's own
+ * row of that day too. So an entry serves while the site's rows of its
+ * days are what they were when it was made (read_days has just read
+ * them) and no series was made since, and for CLOSED_TTL seconds at
+ * most; today's rows are read each time. Only the render thread uses
+ * it.
+ */
+#define CLOSED_SLOTS	4
+#define CLOSED_TTL	300
+
+struct closed_sums {
+	char		 site[SITE_NAME_MAX + 1];
+	int		 from, to;	/* to is the day before today */
+	time_t		 made;
+	uint64_t	 used;		/* the least recently used goes */
+	struct counts	*site_days;	/* to - from + 1 */
+	struct sums	 sums;
+};
+
+static struct closed_sums closed[CLOSED_SLOTS];
+static uint64_t closed_clock;
+
+static bool
+closed_valid(const struct closed_sums *c, const struct page_data *pd,
+    size_t n, int to, time_t now)
+{
+	return c->sums.by_id != NULL && c->sums.n == n &&
+	    strcmp(c->site, pd->q->site) == 0 &&
+	    c->from == pd->from && c->to == to && now - c->made < CLOSED_TTL &&
+	    now >= c->made && memcmp(c->site_days, pd->days,
+	    (size_t)(to - pd->from + 1) * sizeof(*pd->days)) == 0;
+}
+
+/* The entry for the page's ended days, made now when there is none. */
+static int
+closed_get(struct store_view *v, const struct page_data *pd, size_t n,
+    struct closed_sums **out)
+{
+	struct closed_sums *c, *victim = &closed[0];
+	int to = pd->q->today - 1, rc;
+	size_t days = (size_t)(to - pd->from + 1);
+	time_t now = time(NULL);
+	int i;
+
+	for (i = 0; i < CLOSED_SLOTS; i++) {
+		c = &closed[i];
+		if (closed_valid(c, pd, n, to, now)) {
+			c->used = ++closed_clock;
+			*out = c;
+			return STORE_OK;
+		}
+		if (c->used < victim->used)
+			victim = c;
+	}
+	c = victim;
+	free(c->site_days);
+	free(c->sums.by_id);
+	memset(c, 0, sizeof(*c));
+	c->sums.n = n;
+	if ((c->sums.by_id = calloc(n, sizeof(*c->sums.by_id))) == NULL ||
+	    (c->site_days = calloc(days, sizeof(*c->site_days))) == NULL)
+		fatal("stats sums");
+	if ((rc = store_each_recent(v, pd->from, to, sum_recent, &c->sums)) !=
+	    STORE_OK) {
+		free(c->sums.by_id);
+		c->sums.by_id = NULL;
+		return rc;
+	}
+	memcpy(c->site_days, pd->days, days * sizeof(*pd->days));
+	snprintf(c->site, sizeof(c->site), "%s", pd->q->site);
+	c->from = pd->from;
+	c->to = to;
+	c->made = now;
+	c->used = ++closed_clock;
+	*out = c;
+	return STORE_OK;
+}
+
+/* The window's sums per series id into s: a window that ends today is
+ * its ended days' sums, kept, and today's rows. */
+static int
+window_sums(struct store_view *v, const struct page_data *pd,
+    struct sums *s)
+{
+	const struct stats_query *q = pd->q;
+	struct closed_sums *c;
+	int rc;
+
+	if (q->to != q->today || q->from >= q->today || q->path[0] != '\0')
+		return store_each_recent(v, q->from, q->to, sum_recent, s);
+	if ((rc = closed_get(v, pd, s->n, &c)) != STORE_OK)
+		return rc;
+	memcpy(s->by_id, c->sums.by_id, s->n * sizeof(*s->by_id));
+	return store_each_recent(v, q->today, q->today, sum_recent, s);
+}
+
+/* The arrays of read_top, kept for the next page: made afresh, a few
+ * megabytes of them would be mapped and faulted in on every load. Only
+ * the render thread uses them. */
+static struct cands keep_cands;
+static struct counts *keep_sums;
+static size_t keep_sums_cap;
+
+static struct counts *
+sums_array(size_t n)
+{
+	if (n > keep_sums_cap) {
+		free(keep_sums);
+		keep_sums_cap = n + n / 4;
+		if ((keep_sums = calloc(keep_sums_cap, sizeof(*keep_sums))) ==
+		    NULL)
+			fatal("stats sums");
+	}
+	memset(keep_sums, 0, n * sizeof(*keep_sums));
+	return keep_sums;
 }
 
 static int
 read_top(struct store_view *v, struct page_data *pd)
 {
 	const struct stats_query *q = pd->q;
-	struct series_walk sw = { pd, v, NULL, { 0, 0 } };
+	struct cands cs = keep_cands;
+	struct series_walk sw = { q, NULL, &cs };
 	struct sums s = { NULL, 0 };
+	size_t first, want, i;
 	uint32_t max_id;
-	size_t first, i;
-	int rc, floor;
+	int rc = STORE_OK, floor;
 
+	/* This page of the list, and one more to know that more follow. */
+	first = (size_t)(q->page - 1) * STATS_TOP_PER_PAGE;
+	want = first + STATS_TOP_PER_PAGE + 1;
 	if (q->period != PERIOD_ALL) {
 		if ((rc = store_recent_floor(v, &floor)) != STORE_OK)
 			return rc;
@@ -453,30 +624,27 @@ read_top(struct store_view *v, struct page_data *pd)
 			if ((rc = store_max_id(v, &max_id)) != STORE_OK)
 				return rc;
 			s.n = (size_t)max_id + 1;
-			if ((s.by_id = calloc(s.n, sizeof(*s.by_id))) == NULL)
-				fatal("stats sums");
-			rc = store_each_recent(v, q->from, q->to, sum_recent,
-			    &s);
-			if (rc != STORE_OK)
+			s.by_id = sums_array(s.n);
+			if ((rc = window_sums(v, pd, &s)) != STORE_OK)
 				goto done;
 			sw.sums = &s;
 		}
 	}
-	if (sw.sums != NULL && q->prefix[0] == '\0')
-		rc = top_by_id(v, pd, &s);
-	else {
-		rc = store_each_series(v, q->site, walk_page, &sw);
-		if (rc == STORE_OK && pd->ntop > 0)
-			qsort(pd->top, pd->ntop, sizeof(*pd->top), top_cmp);
-		if (rc == STORE_OK && sw.sums == NULL &&
-		    q->period != PERIOD_ALL)
-			rc = top_by_bound(v, pd);
-	}
+	if (sw.sums != NULL && q->prefix[0] == '\0') {
+		/* Every series of the window is a candidate: no walk. */
+		for (i = 0; i < s.n; i++)
+			if (s.by_id[i].views > 0)
+				cand_push(&cs, (uint32_t)i, &s.by_id[i]);
+	} else if ((rc = store_each_series(v, q->site, walk_page, &sw)) !=
+	    STORE_OK)
+		goto done;
+	if (sw.sums == NULL && q->period != PERIOD_ALL)
+		rc = top_by_bound(v, pd, &cs, want);
+	else
+		rc = top_exact(v, pd, &cs, want);
 	if (rc != STORE_OK)
 		goto done;
-	/* Keep this page of the list and say whether more follow. */
-	first = (size_t)(q->page - 1) * STATS_TOP_PER_PAGE;
-	pd->more = pd->ntop > first + STATS_TOP_PER_PAGE;
+	pd->more = pd->ntop >= want;
 	for (i = 0; i < pd->ntop; i++)
 		if (i < first || i >= first + STATS_TOP_PER_PAGE) {
 			free(pd->top[i].path);
@@ -491,7 +659,8 @@ read_top(struct store_view *v, struct page_data *pd)
 	if (pd->ntop > STATS_TOP_PER_PAGE)
 		pd->ntop = STATS_TOP_PER_PAGE;
 done:
-	free(s.by_id);
+	keep_cands = cs;
+	keep_cands.n = 0;
 	return rc;
 }
 
@@ -694,7 +863,7 @@ static const char page_css[] =
 	":root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--mut:#59636e;"
 	"--line:#d1d9e0;--v:#0969da;--u:#54aeff;--up:#1a7f37;--down:#cf222e}"
 	"@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;"
-	"--mut:#9198a1;--line:#3d444d;--v:#4493f8;--u:#1f6feb;--up:#3fb950;"
+	"--mut:#9198a1;--line:#3d444d;--v:#4493f8;--u:#a5d6ff;--up:#3fb950;"
 	"--down:#f85149}}"
 	"*{box-sizing:border-box}"
 	"body{margin:0 auto;max-width:62rem;padding:1rem;"

@@ -40,8 +40,7 @@ struct stats_query {
 	bool	 admin;			/* the list shows every site */
 };
 
-/* The name of a period in URLs ("30d"), and back; -1 when unknown. */
-const char *stats_period_name(enum stats_period);
+/* A period by its name in URLs ("30d"); -1 when unknown. */
 int stats_period_parse(const char *, enum stats_period *);
 /* The days of a named period ending today. */
 void stats_period_days(enum stats_period, int today, int *from, int *to);

@@ -244,6 +244,37 @@ def test_page_numbers_equal_tallyctl():
     eq(sum(days.values()), last30["views"], "the chart's table adds up")
 
 
+def test_page_sees_what_changes_ended_days():
+    """The ended days of a window are summed once and kept: an import
+    into them, or a new page, shows at the next load all the same."""
+    config = conf()
+    data = os.path.join(mkdtemp(), "data")
+    history(data, [("blog", ago(n), "/p%d" % (n % 3), 10 * n, 1)
+                   for n in range(1, 20)], config)
+    d = daemon(data=data, config=config)
+    top = lambda: {p["path"]: p["views"] for p in
+                   page_json(d, "/stats/blog")["pages"]}
+    eq(top(), {"/p0": 10 * (3 + 6 + 9 + 12 + 15 + 18),
+               "/p1": 10 * (1 + 4 + 7 + 10 + 13 + 16 + 19),
+               "/p2": 10 * (2 + 5 + 8 + 11 + 14 + 17)}, "first load")
+    eq(top(), top(), "a second load")
+    # An import into an ended day, of a page that is there.
+    f = write_file(os.path.join(mkdtemp(), "a.csv"),
+                   "site,day,path,views,visitors\nblog,%s,*,5,1\n"
+                   "blog,%s,/p1,5,1\n" % (ago(4), ago(4)))
+    rc, out, err = run_tallyctl("--data", d.data, "--config", config,
+                                "import", f, "--add")
+    eq(rc, 0, "import --add (stderr %r)" % err)
+    eq(top()["/p1"], 10 * (1 + 4 + 7 + 10 + 13 + 16 + 19) + 5,
+       "after an import into an ended day")
+    # A page counted today, new.
+    d.hit("/new", site="blog", headers={"Origin": "https://blog.example",
+                                        "User-Agent": BROWSER_UA})
+    eq(top().get("/new"), 1, "a new page of today")
+    eq(page_json(d, "/stats/blog?period=7d")["total"]["views"],
+       10 * (1 + 2 + 3 + 4 + 5 + 6) + 5 + 1, "7 days")
+
+
 def test_page_is_self_contained_and_safe():
     d = daemon()
     origin = {"Origin": "https://blog.example", "User-Agent": BROWSER_UA}

@@ -1001,6 +1001,45 @@ test_set(void)
 	config_free(&cfg);
 }
 
+/* share: a token of 16 to 128 URL-safe letters, or empty for none, never
+ * quoted back in an error; public: a boolean. */
+static void
+test_share_and_public(void)
+{
+	static const char *const bad[] = {
+		"fifteen-letters", "has a space in the middle", "a+b/c=d0123456789",
+		"ünicode-0123456789",
+	};
+	struct config	 cfg;
+	const struct site_config *s;
+	char		 err[512], tok[TOKEN_MAX + 2];
+	size_t		 i;
+
+	CHECK_INT(load_text(&cfg, "[site a]\nshare = abcdefghijklmnop\n"
+	    "public = yes\n[site b]\nshare =\n", err, sizeof(err)), 0);
+	CHECK((s = config_site(&cfg, "a")) != NULL);
+	CHECK_STR(s->share, "abcdefghijklmnop");
+	CHECK(s->public);
+	CHECK((s = config_site(&cfg, "b")) != NULL);
+	CHECK(s->share == NULL);
+	CHECK(!s->public);
+	config_free(&cfg);
+	memset(tok, 'x', TOKEN_MAX);
+	tok[TOKEN_MAX] = '\0';
+	config_init(&cfg);
+	CHECK_INT(config_set(&cfg, "site c", "share", tok, err, sizeof(err)), 0);
+	tok[TOKEN_MAX] = 'x';
+	tok[TOKEN_MAX + 1] = '\0';
+	CHECK_INT(config_set(&cfg, "site c", "share", tok, err, sizeof(err)),
+	    -1);
+	for (i = 0; i < nitems(bad); i++) {
+		CHECK_INT(config_set(&cfg, "site c", "share", bad[i], err,
+		    sizeof(err)), -1);
+		CHECK(strstr(err, bad[i]) == NULL);
+	}
+	config_free(&cfg);
+}
+
 static void
 test_cannot_open(void)
 {
@@ -1047,6 +1086,7 @@ main(void)
 	test_site_names();
 	test_clear();
 	test_set();
+	test_share_and_public();
 	test_cannot_open();
 	return check_done();
 }

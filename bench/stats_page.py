@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""bench/stats_page.py: how fast the stats page is on a large store, and
+whether loading it slows counting.
+
+    bench/stats_page.py --build DIR [--store DIR] [--pages N] [--days N]
+                        [--runs N] [--seconds S]
+
+DIR is a release build tree (meson setup DIR --buildtype=release). The
+store is made with DIR/bench/gen_store (PAGES pages of the site "default"
+with a row for each of the last DAYS days; default 100,000 x 365) unless
+--store names one already made today.
+
+1. Page time: tallyd answers each page with "Server-Timing: render;dur=",
+   the time its render thread took, store reads included and the network
+   and queue excluded. Each period is loaded once (the first load after
+   start maps the store's pages from the page cache, and sums the ended
+   days of a recent window: reported as "first"), then RUNS times; the
+   median and the worst are reported.
+2. /hit while the page is loaded: wrk drives GET /hit for S seconds,
+   alone and with a client loading the 30-day (then the 12-month) page in
+   a loop, alternating three times; the ratio of the medians is reported
+   (target >= 0.9). The same client loading /favicon.ico in a loop is the
+   control: on a small machine the client itself takes CPU from wrk and
+   tallyd, whatever it loads.
+
+Python 3 standard library only; wrk for part 2.
+"""
+
+import argparse
+import http.client
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+      "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36")
+PERIODS = ["today", "7d", "30d", "12m", "all"]
+TARGETS = {"30d": 50.0, "12m": 200.0}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def make_store(build, store, pages, days):
+    if os.path.isdir(store) and os.listdir(store):
+        log("store: %s (kept)" % store)
+        return
+    log("store: generating %d pages x %d days in %s" % (pages, days, store))
+    subprocess.run([os.path.join(build, "bench", "gen_store"), store,
+                    str(pages), str(days)], check=True)
+
+
+class Tallyd:
+    def __init__(self, build, store):
+        self.port = free_port()
+        self.cwd = tempfile.mkdtemp(prefix="stats-bench-")
+        self.err = open(os.path.join(self.cwd, "stderr"), "wb")
+        self.proc = subprocess.Popen(
+            [os.path.join(build, "tallyd", "tallyd"), "--listen",
+             "127.0.0.1:%d" % self.port, "--data", store,
+             "--rate-limit", "0", "--rate-limit-address", "0",
+             "--new-visitors-per-address", "0"],
+            cwd=self.cwd, stdout=subprocess.DEVNULL, stderr=self.err)
+        for _ in range(100):
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("tallyd did not start; see %s/stderr" % self.cwd)
+
+    def get(self, target, conn=None):
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.port,
+                                               timeout=60)
+        c.request("GET", target, headers={"User-Agent": UA})
+        r = c.getresponse()
+        body = r.read()
+        if conn is None:
+            c.close()
+        return r.status, r.getheader("Server-Timing") or "", body
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+        shutil.rmtree(self.cwd, ignore_errors=True)
+
+
+def render_ms(timing):
+    m = re.search(r"render;dur=([0-9.]+)", timing)
+    if not m:
+        raise SystemExit("no Server-Timing in the answer: %r" % timing)
+    return float(m.group(1))
+
+
+def page_times(t, runs):
+    conn = http.client.HTTPConnection("127.0.0.1", t.port, timeout=60)
+    rows = []
+    for p in PERIODS:
+        target = "/stats/default?period=" + p
+        st, timing, body = t.get(target, conn)
+        if st != 200:
+            raise SystemExit("%s: status %d" % (target, st))
+        first = render_ms(timing)
+        ms = []
+        for _ in range(runs):
+            st, timing, body = t.get(target, conn)
+            ms.append(render_ms(timing))
+        rows.append((p, first, statistics.median(ms), max(ms), len(body)))
+    conn.close()
+    return rows
+
+
+def wrk_rps(port, seconds):
+    script = os.path.join(tempfile.mkdtemp(), "ua.lua")
+    with open(script, "w") as f:
+        f.write('wrk.headers["User-Agent"] = "%s"\n' % UA)
+    out = subprocess.run(
+        ["wrk", "-t2", "-c32", "-d%ds" % seconds, "-s", script,
+         "http://127.0.0.1:%d/hit?path=/bench" % port],
+        check=True, capture_output=True, text=True).stdout
+    m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    if not m:
+        raise SystemExit("wrk said: %s" % out)
+    return float(m.group(1))
+
+
+def hits_while_loading(t, seconds, target):
+    alone, loaded, pages = [], [], []
+    for _ in range(3):
+        alone.append(wrk_rps(t.port, seconds))
+        stop = threading.Event()
+        count = [0]
+
+        def load():
+            conn = http.client.HTTPConnection("127.0.0.1", t.port,
+                                              timeout=60)
+            while not stop.is_set():
+                t.get(target, conn)
+                count[0] += 1
+            conn.close()
+        th = threading.Thread(target=load)
+        th.start()
+        loaded.append(wrk_rps(t.port, seconds))
+        stop.set()
+        th.join()
+        pages.append(count[0] / seconds)
+    return statistics.median(alone), statistics.median(loaded), \
+        statistics.median(pages)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--store")
+    ap.add_argument("--pages", type=int, default=100000)
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--skip-hits", action="store_true")
+    args = ap.parse_args()
+    store = args.store or os.path.join(
+        args.build, "bench-store-%dx%d" % (args.pages, args.days))
+    make_store(args.build, store, args.pages, args.days)
+    t = Tallyd(args.build, store)
+    try:
+        rows = page_times(t, args.runs)
+        print("| page (%d pages x %d days) | first load | render, median "
+              "of %d | worst | target | HTML |" % (args.pages, args.days,
+                                                   args.runs))
+        print("|---|---|---|---|---|---|")
+        for p, first, med, worst, size in rows:
+            target = TARGETS.get(p)
+            print("| `/stats/default?period=%s` | %.1f ms | %.1f ms | "
+                  "%.1f ms | %s | %d KB |" % (
+                      p, first, med, worst, "< %.0f ms %s" % (
+                          target, "✓" if med < target else "**missed**")
+                      if target else "—", size // 1024))
+        if not args.skip_hits and shutil.which("wrk"):
+            print()
+            print("| /hit (wrk -t2 -c32, %d s, median of 3 alternating runs)"
+                  " | alone | while a client loads the page in a loop | "
+                  "ratio (target >= 0.9) |" % args.seconds)
+            print("|---|---|---|---|")
+            # The last row is the control: the same client loading the
+            # smallest answer tallyd has, which costs the page nothing.
+            for target in ("/stats/default?period=30d",
+                           "/stats/default?period=12m", "/favicon.ico"):
+                alone, loaded, pages = hits_while_loading(t, args.seconds,
+                                                          target)
+                print("| `%s`, %.1f loads/s | %.0f req/s | %.0f req/s"
+                      " | %.2f %s |" % (target, pages, alone, loaded,
+                                        loaded / alone,
+                                        "" if target[1] == "f" else
+                                        "✓" if loaded / alone >= 0.9 else
+                                        "**missed**"))
+    finally:
+        t.stop()
+
+
+if __name__ == "__main__":
+    main()
