@@ -643,6 +643,10 @@ const struct config_key config_keys[] = {
 	    NULL, SITE(max_pages), 0, 1, LONG_MAX, NULL },
 	{ "site", "locale", CONFIG_LOCALE, 0,
 	    "en", SITE(locale), 0, 0, 0, NULL },
+	{ "site", "share", CONFIG_TOKEN, 0,
+	    "", SITE(share), 0, TOKEN_MIN, TOKEN_MAX, NULL },
+	{ "site", "public", CONFIG_BOOL, 0,
+	    "no", SITE(public), 0, 0, 0, NULL },
 };
 const size_t config_nkeys = nitems(config_keys);
 
@@ -717,6 +721,18 @@ key_set(struct config *cfg, struct site_config *site,
 		}
 		replace_str(f, value);
 		return 0;
+	case CONFIG_TOKEN:
+		/* Empty: no token, as when the key is not given. */
+		if (value[0] != '\0' && ((long)strlen(value) < k->min ||
+		    (long)strlen(value) > k->max || strspn(value,
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789-_") != strlen(value))) {
+			snprintf(err, errlen, "a token is %ld to %ld letters, "
+			    "digits, - and _", k->min, k->max);
+			return -1;
+		}
+		replace_str(f, value[0] != '\0' ? value : NULL);
+		return 0;
 	case CONFIG_BOOL:
 		if (parse_bool(value, &b, err, errlen) == -1)
 			return -1;
@@ -777,6 +793,7 @@ key_clear(const struct config_key *k, struct config *cfg,
 	case CONFIG_NAME:
 	case CONFIG_ZONE:
 	case CONFIG_LOCALE:
+	case CONFIG_TOKEN:
 	case CONFIG_CIDRS:
 		free(*(void **)f);
 		*(void **)f = NULL;

@@ -1,5 +1,6 @@
 /*
- * The SVG badge: flat label/value pairs, like the badges of shields.io.
+ * The SVG badge: label/value pairs, like the badges of shields.io, in
+ * their four styles and in any colour.
  *
  * SVG has no text layout that fits a box to its text, so the width of
  * every text is estimated here from the advance widths of DejaVu Sans
@@ -12,15 +13,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tally/buf.h"
 #include "tally/escape.h"
 #include "tally/render.h"
 #include "badge.h"
 
-#define BADGE_HEIGHT	20
-#define BADGE_PAD	50	/* tenths of a pixel on each side of a text */
 #define WIDTH_DEFAULT	70	/* a letter of unknown width, like a digit */
 #define WIDTH_WIDE	110	/* CJK and the like: one em */
 #define WIDTH_EMOJI	125
@@ -28,7 +29,7 @@
 #define BADGE_MAX_ITEMS	8
 #define BADGE_NUMLEN	64	/* 2^64 with 3-byte separators */
 
-#define COLOR_LABEL	"#555"
+#define COLOR_LABEL	"#555555"
 #define COLOR_VALUE	"#007ec6"
 
 /*
@@ -189,6 +190,122 @@ text_width(const char *s)
 	return w;
 }
 
+/*
+ * The styles of shields.io. Only the box differs between them: its
+ * height, corners, sheen and the text's place and size. for-the-badge
+ * writes its texts in capitals at 10px, spread a little apart.
+ */
+struct style_geometry {
+	const char	*name;
+	unsigned	 height;
+	unsigned	 radius;
+	unsigned	 pad;		/* tenths of a pixel each side of a text */
+	unsigned	 baseline;	/* of the text; its shadow 1px lower */
+	unsigned	 font_size;
+	bool		 shadow;
+	bool		 capitals;
+	const char	*sheen;		/* the gradient's stops, or NULL */
+};
+
+static const struct style_geometry styles[] = {
+	[BADGE_FLAT] = { "flat", 20, 3, 50, 14, 11, true, false,
+	    "<stop offset=\"0\" stop-color=\"#bbb\" stop-opacity=\".1\"/>"
+	    "<stop offset=\"1\" stop-opacity=\".1\"/>" },
+	[BADGE_FLAT_SQUARE] = { "flat-square", 20, 0, 50, 14, 11, false,
+	    false, NULL },
+	[BADGE_PLASTIC] = { "plastic", 18, 4, 50, 13, 11, true, false,
+	    "<stop offset=\"0\" stop-color=\"#fff\" stop-opacity=\".7\"/>"
+	    "<stop offset=\".1\" stop-color=\"#aaa\" stop-opacity=\".1\"/>"
+	    "<stop offset=\".9\" stop-color=\"#000\" stop-opacity=\".3\"/>"
+	    "<stop offset=\"1\" stop-color=\"#000\" stop-opacity=\".5\"/>" },
+	[BADGE_FOR_THE_BADGE] = { "for-the-badge", 28, 0, 100, 18, 10,
+	    false, true, NULL },
+};
+
+/* Capitals spread this much apart, in tenths of a pixel per letter. */
+#define CAPITALS_SPACING	12
+
+/* The colours shields.io names, and a few of CSS's. */
+static const struct {
+	const char *name;
+	const char *hex;
+} color_names[] = {
+	{ "brightgreen", "#44cc11" }, { "green", "#97ca00" },
+	{ "yellowgreen", "#a4a61d" }, { "yellow", "#dfb317" },
+	{ "orange", "#fe7d37" }, { "red", "#e05d44" },
+	{ "blue", "#007ec6" }, { "grey", "#555555" }, { "gray", "#555555" },
+	{ "lightgrey", "#9f9f9f" }, { "lightgray", "#9f9f9f" },
+	{ "blueviolet", "#8a2be2" }, { "success", "#44cc11" },
+	{ "important", "#fe7d37" }, { "critical", "#e05d44" },
+	{ "informational", "#007ec6" }, { "inactive", "#9f9f9f" },
+	{ "black", "#000000" }, { "white", "#ffffff" },
+	{ "silver", "#c0c0c0" }, { "purple", "#800080" },
+	{ "teal", "#008080" }, { "navy", "#000080" },
+	{ "pink", "#ffc0cb" }, { "brown", "#a52a2a" },
+	{ "gold", "#ffd700" },
+};
+
+void
+badge_look_default(struct badge_look *look)
+{
+	look->style = BADGE_FLAT;
+	memcpy(look->color, COLOR_VALUE, sizeof(COLOR_VALUE));
+	memcpy(look->label_color, COLOR_LABEL, sizeof(COLOR_LABEL));
+}
+
+int
+badge_style_parse(const char *s, enum badge_style *style)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(styles); i++)
+		if (strcmp(s, styles[i].name) == 0) {
+			*style = (enum badge_style)i;
+			return 0;
+		}
+	return -1;
+}
+
+static bool
+all_hex(const char *s, size_t len)
+{
+	return strspn(s, "0123456789abcdefABCDEF") == len;
+}
+
+int
+badge_color_parse(const char *s, char out[BADGE_COLOR_LEN])
+{
+	size_t i, len;
+
+	for (i = 0; i < NELEM(color_names); i++)
+		if (strcasecmp(s, color_names[i].name) == 0) {
+			memcpy(out, color_names[i].hex, BADGE_COLOR_LEN);
+			return 0;
+		}
+	if (*s == '#')
+		s++;
+	len = strlen(s);
+	if ((len != 3 && len != 6) || !all_hex(s, len))
+		return -1;
+	out[0] = '#';
+	for (i = 0; i < 6; i++)
+		out[1 + i] = s[len == 3 ? i / 2 : i] | 0x20;	/* lower */
+	out[7] = '\0';
+	return 0;
+}
+
+/* Light colours take dark text, as on shields.io: white text on yellow
+ * or white cannot be read. */
+static bool
+color_is_light(const char *hex)
+{
+	unsigned r, g, b;
+
+	if (sscanf(hex, "#%2x%2x%2x", &r, &g, &b) != 3)
+		return false;
+	return (299 * r + 587 * g + 114 * b) / 1000 >= 170;
+}
+
 /* Writes tenths of a pixel as a decimal number. */
 static void
 put_tenths(struct buf *b, unsigned v)
@@ -199,13 +316,45 @@ put_tenths(struct buf *b, unsigned v)
 		buf_printf(b, "%u", v / 10);
 }
 
+#define TEXT_MAX	(4 * 64 + 1)	/* a label: 64 characters */
+
 struct segment {
-	const char	*text;
+	char		 text[TEXT_MAX];	/* as drawn: capitals or not */
 	unsigned	 text_w;	/* tenths of a pixel */
 	unsigned	 x, w;		/* whole pixels, so edges stay crisp */
 	const char	*color;
 	bool		 number;	/* else a label */
 };
+
+static void
+segment_set(struct segment *s, const char *text, const char *color,
+    bool number, const struct style_geometry *g)
+{
+	size_t i, n = 0, len;
+	unsigned w;
+
+	len = strlen(text);
+	if (len >= sizeof(s->text))
+		len = sizeof(s->text) - 1;
+	memcpy(s->text, text, len);
+	s->text[len] = '\0';
+	s->color = color;
+	s->number = number;
+	if (!g->capitals) {
+		s->text_w = text_width(s->text);
+		return;
+	}
+	/* Capitals of ASCII letters only: others keep their case, as a
+	 * case mapping of all of Unicode is not worth its size here. */
+	for (i = 0; i < len; i++) {
+		if (s->text[i] >= 'a' && s->text[i] <= 'z')
+			s->text[i] -= 'a' - 'A';
+		if (((unsigned char)s->text[i] & 0xc0) != 0x80)
+			n++;
+	}
+	w = text_width(s->text) * g->font_size / 11;
+	s->text_w = w + (unsigned)n * CAPITALS_SPACING;
+}
 
 static void
 put_text(struct buf *b, const struct segment *s, unsigned y, const char *extra)
@@ -238,12 +387,14 @@ put_summary(struct buf *b, const struct badge_item *items,
 
 void
 render_badge_svg(struct buf *b, const struct badge_item *items, size_t n,
-    const char *locale)
+    const char *locale, const struct badge_look *look)
 {
+	const struct style_geometry *g = &styles[look->style];
 	struct segment	 seg[2 * BADGE_MAX_ITEMS];
-	char		 num[BADGE_MAX_ITEMS][BADGE_NUMLEN];
+	char		 num[BADGE_MAX_ITEMS][BADGE_NUMLEN], shadow[80];
 	size_t		 i, nseg = 0;
 	unsigned	 x = 0;
+	bool		 light;
 
 	/* The routes show at most today, total and page. */
 	if (n > BADGE_MAX_ITEMS)
@@ -252,34 +403,32 @@ render_badge_svg(struct buf *b, const struct badge_item *items, size_t n,
 		format_number(num[i], sizeof(num[i]), items[i].value, locale);
 		/* An empty label leaves the number alone. */
 		if (items[i].label[0] != '\0')
-			seg[nseg++] = (struct segment){ items[i].label, 0, 0, 0,
-			    COLOR_LABEL, false };
-		seg[nseg++] = (struct segment){ num[i], 0, 0, 0, COLOR_VALUE,
-		    true };
+			segment_set(&seg[nseg++], items[i].label,
+			    look->label_color, false, g);
+		segment_set(&seg[nseg++], num[i], look->color, true, g);
 	}
 	for (i = 0; i < nseg; i++) {
-		seg[i].text_w = text_width(seg[i].text);
 		seg[i].x = x;
-		seg[i].w = (seg[i].text_w + 2 * BADGE_PAD + 9) / 10;
+		seg[i].w = (seg[i].text_w + 2 * g->pad + 9) / 10;
 		x += seg[i].w;
 	}
 
 	buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" "
-	    "height=\"%u\" role=\"img\" aria-label=\"", x, BADGE_HEIGHT);
+	    "height=\"%u\" role=\"img\" aria-label=\"", x, g->height);
 	/* The same words for screen readers and as a tooltip. */
 	put_summary(b, items, num, n);
 	buf_puts(b, "\"><title>");
 	put_summary(b, items, num, n);
-	buf_puts(b, "</title>"
-	    "<linearGradient id=\"s\" x2=\"0\" y2=\"100%\">"
-	    "<stop offset=\"0\" stop-color=\"#bbb\" stop-opacity=\".1\"/>"
-	    "<stop offset=\"1\" stop-opacity=\".1\"/></linearGradient>");
+	buf_puts(b, "</title>");
+	if (g->sheen)
+		buf_printf(b, "<linearGradient id=\"s\" x2=\"0\" y2=\"100%%\">"
+		    "%s</linearGradient>", g->sheen);
 	buf_printf(b, "<clipPath id=\"r\"><rect width=\"%u\" height=\"%u\" "
-	    "rx=\"3\" fill=\"#fff\"/></clipPath><g clip-path=\"url(#r)\">",
-	    x, BADGE_HEIGHT);
+	    "rx=\"%u\" fill=\"#fff\"/></clipPath><g clip-path=\"url(#r)\">",
+	    x, g->height, g->radius);
 	for (i = 0; i < nseg; i++)
 		buf_printf(b, "<rect x=\"%u\" width=\"%u\" height=\"%u\" "
-		    "fill=\"%s\"/>", seg[i].x, seg[i].w, BADGE_HEIGHT,
+		    "fill=\"%s\"/>", seg[i].x, seg[i].w, g->height,
 		    seg[i].color);
 	/* Two numbers side by side (empty labels) would read as one: a
 	 * thin light line parts them. */
@@ -287,17 +436,26 @@ render_badge_svg(struct buf *b, const struct badge_item *items, size_t n,
 		if (seg[i].number && seg[i - 1].number)
 			buf_printf(b, "<rect x=\"%u\" width=\"1\" height=\"%u\" "
 			    "fill=\"#fff\" fill-opacity=\".6\"/>", seg[i].x,
-			    BADGE_HEIGHT);
-	buf_printf(b, "<rect width=\"%u\" height=\"%u\" fill=\"url(#s)\"/></g>",
-	    x, BADGE_HEIGHT);
-	buf_puts(b, "<g fill=\"#fff\" text-anchor=\"middle\" "
+			    g->height);
+	if (g->sheen)
+		buf_printf(b, "<rect width=\"%u\" height=\"%u\" "
+		    "fill=\"url(#s)\"/>", x, g->height);
+	buf_puts(b, "</g>");
+	buf_printf(b, "<g text-anchor=\"middle\" "
 	    "font-family=\"Verdana,DejaVu Sans,Geneva,sans-serif\" "
-	    "text-rendering=\"geometricPrecision\" font-size=\"11\">");
+	    "text-rendering=\"geometricPrecision\" font-size=\"%u\">",
+	    g->font_size);
 	for (i = 0; i < nseg; i++) {
+		light = color_is_light(seg[i].color);
 		/* A shadow one pixel below lifts the text off the colour. */
-		put_text(b, &seg[i], 15, " fill=\"#010101\" fill-opacity=\".3\""
-		    " aria-hidden=\"true\"");
-		put_text(b, &seg[i], 14, "");
+		if (g->shadow) {
+			snprintf(shadow, sizeof(shadow), " fill=\"%s\" "
+			    "fill-opacity=\".3\" aria-hidden=\"true\"",
+			    light ? "#ccc" : "#010101");
+			put_text(b, &seg[i], g->baseline + 1, shadow);
+		}
+		put_text(b, &seg[i], g->baseline, light ?
+		    " fill=\"#333\"" : " fill=\"#fff\"");
 	}
 	buf_puts(b, "</g></svg>\n");
 }

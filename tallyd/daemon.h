@@ -45,6 +45,7 @@ struct worker {
 	uint64_t	 heartbeats_seen;
 	struct event	*heartbeat_timer;
 	struct strict_answers *strict;	/* routes.c: hits now on disk */
+	struct stats_answers *stats;	/* stats.c: pages made */
 };
 
 struct daemon {

@@ -180,23 +180,6 @@ site_metrics(struct buf *b, struct daemon *d, struct worker *w)
 	free(pc);
 }
 
-/* The client as the rest of tally sees it: behind a trusted proxy, the
- * address it forwards for, so that a public proxy does not make every
- * visitor an admin; one the proxy could not name is never admin. */
-static bool
-is_admin(const struct route_ctx *ctx)
-{
-	struct sockaddr_in6 sin6;
-
-	if (!ctx->client.known)
-		return false;
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	memcpy(&sin6.sin6_addr, ctx->client.addr, 16);
-	return cidr_list_match(ctx->cfg->admin_allow, ctx->cfg->nadmin_allow,
-	    (struct sockaddr *)&sin6);
-}
-
 void
 metrics_route(struct route_ctx *ctx)
 {
@@ -208,7 +191,7 @@ metrics_route(struct route_ctx *ctx)
 	size_t i, n;
 	int r;
 
-	if (!is_admin(ctx)) {
+	if (!route_is_admin(ctx)) {
 		http_respond_error(ctx->r, 403, "metrics are for admin_allow only");
 		return;
 	}

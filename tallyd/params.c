@@ -23,6 +23,16 @@ static const char *const param_names[P_COUNT_KEYS] = {
 	[P_LABEL_PAGE] = "label.page",
 	[P_COUNT] = "count",
 	[P_LOCALE] = "locale",
+	[P_STYLE] = "style",
+	[P_COLOR] = "color",
+	[P_LABEL_COLOR] = "labelColor",
+	[P_DAYS] = "days",
+	[P_FROM] = "from",
+	[P_TO] = "to",
+	[P_SHARE] = "share",
+	[P_PREFIX] = "prefix",
+	[P_PAGE] = "page",
+	[P_PERIOD] = "period",
 };
 
 void

@@ -16,6 +16,16 @@ enum param_key {
 	P_LABEL_PAGE,
 	P_COUNT,
 	P_LOCALE,
+	P_STYLE,
+	P_COLOR,
+	P_LABEL_COLOR,
+	P_DAYS,
+	P_FROM,
+	P_TO,
+	P_SHARE,
+	P_PREFIX,
+	P_PAGE,
+	P_PERIOD,
 	P_COUNT_KEYS
 };
 

@@ -26,6 +26,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "routes.h"
+#include "stats.h"
 #include "visitor.h"
 
 #include <event2/event.h>
@@ -41,16 +42,19 @@ static const struct route {
 	const char *path;
 	bool	 post;
 	void	(*fn)(struct route_ctx *);
+	bool	 subtree;	/* also path + "/..." */
 } routes[] = {
-	{ "/hit",		true,	route_hit },
-	{ "/count",		false,	route_count_only },
-	{ "/counter.svg",	false,	route_counter_svg },
-	{ "/pixel.gif",		false,	route_pixel },
-	{ "/tally.js",		false,	route_tally_js },
-	{ "/favicon.ico",	false,	route_favicon },
-	{ "/healthz",		false,	route_healthz },
-	{ "/metrics",		false,	metrics_route },
-	{ "/",			false,	route_front_page },
+	{ "/hit",		true,	route_hit,		false },
+	{ "/count",		false,	route_count_only,	false },
+	{ "/counter.svg",	false,	route_counter_svg,	false },
+	{ "/pixel.gif",		false,	route_pixel,		false },
+	{ "/tally.js",		false,	route_tally_js,		false },
+	{ "/favicon.ico",	false,	route_favicon,		false },
+	{ "/healthz",		false,	route_healthz,		false },
+	{ "/metrics",		false,	metrics_route,		false },
+	{ "/chart.svg",		false,	route_chart_svg,	false },
+	{ "/stats",		false,	route_stats,		true },
+	{ "/",			false,	route_front_page,	false },
 };
 
 static const char *
@@ -189,11 +193,10 @@ parse_body(struct route_ctx *ctx, const char **err)
 }
 
 int
-route_prepare(struct route_ctx *ctx, bool with_body)
+route_parse(struct route_ctx *ctx, bool with_body)
 {
 	struct http_request *r = ctx->r;
-	const char *err = NULL, *name, *src, *origin;
-	enum path_error pe;
+	const char *err = NULL;
 	int status;
 
 	params_init(&ctx->params);
@@ -206,6 +209,23 @@ route_prepare(struct route_ctx *ctx, bool with_body)
 		http_respond_error(r, status, err);
 		return -1;
 	}
+	return 0;
+}
+
+int
+route_prepare(struct route_ctx *ctx, bool with_body)
+{
+	if (route_parse(ctx, with_body) == -1)
+		return -1;
+	return route_resolve(ctx);
+}
+
+int
+route_resolve(struct route_ctx *ctx)
+{
+	struct http_request *r = ctx->r;
+	const char *name, *src, *origin;
+	enum path_error pe;
 
 	if ((name = ctx->params.v[P_SITE]) != NULL && *name) {
 		if (!site_name_valid(name)) {
@@ -272,6 +292,23 @@ hit_referrer(struct route_ctx *ctx, char *out)
 	    referrer_same_site(ref.host, o.host))
 		return NULL;
 	return referrer_name(&ref, out);
+}
+
+/* The client as the rest of tally sees it: behind a trusted proxy, the
+ * address it forwards for, so that a public proxy does not make every
+ * visitor an admin; one the proxy could not name is never admin. */
+bool
+route_is_admin(const struct route_ctx *ctx)
+{
+	struct sockaddr_in6 sin6;
+
+	if (!ctx->client.known)
+		return false;
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	memcpy(&sin6.sin6_addr, ctx->client.addr, 16);
+	return cidr_list_match(ctx->cfg->admin_allow, ctx->cfg->nadmin_allow,
+	    (struct sockaddr *)&sin6);
 }
 
 static bool
@@ -398,6 +435,7 @@ routes_worker_init(struct worker *w)
 	    NULL)
 		fatalx("strict answers: out of memory");
 	w->strict = sa;
+	stats_worker_init(w);
 }
 
 /* After the loop: hits left unanswered have no connection any more. */
@@ -407,6 +445,7 @@ routes_worker_free(struct worker *w)
 	struct strict_answers *sa = w->strict;
 	struct deferred *def, *next;
 
+	stats_worker_free(w);
 	if (sa == NULL)
 		return;
 	for (def = sa->head; def; def = next) {
@@ -605,6 +644,15 @@ route_preflight(struct route_ctx *ctx, const struct route *rt)
 	http_respond(ctx->r, 204, NULL, ctx->headers, NULL, 0);
 }
 
+/* Whether path is below base: "/stats/blog" is below "/stats". */
+static bool
+route_under(const char *path, const char *base)
+{
+	size_t len = strlen(base);
+
+	return strncmp(path, base, len) == 0 && path[len] == '/';
+}
+
 void
 routes_handle(struct http_request *r)
 {
@@ -625,7 +673,9 @@ routes_handle(struct http_request *r)
 	ctx.path[0] = '\0';
 
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(r->path, routes[i].path) == 0) {
+		if (strcmp(r->path, routes[i].path) == 0 ||
+		    (routes[i].subtree && route_under(r->path,
+		    routes[i].path))) {
 			rt = &routes[i];
 			break;
 		}

@@ -44,14 +44,29 @@ void routes_worker_free(struct worker *);
 /* Parses parameters (query, and a POST body when with_body) and finds
  * the site and path. On bad input it answers and returns -1. */
 int route_prepare(struct route_ctx *, bool with_body);
+/* The two steps of route_prepare: the parameters, then site and path
+ * from them. */
+int route_parse(struct route_ctx *, bool with_body);
+int route_resolve(struct route_ctx *);
 /* Counts the view when want is true and no filter declines it, then
  * reads the counts. On a store failure it answers 503 and returns -1.
  * With durability = strict it also returns -1 without answering: the
  * route is run again once the hit is on disk, with ctx->replay set. */
 int route_count(struct route_ctx *, bool want, struct page_counts *,
     bool *counted, const char **reason);
+/* Whether the client (behind trusted proxies) is in admin_allow. */
+bool route_is_admin(const struct route_ctx *);
 void route_add_header(struct route_ctx *, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Headers of what a page on any origin may load as an image or script,
+ * also under Cross-Origin-Embedder-Policy; and of every SVG answer. */
+#define ROUTE_EMBEDDABLE \
+	"Cross-Origin-Resource-Policy: cross-origin\r\n" \
+	"X-Content-Type-Options: nosniff\r\n"
+#define ROUTE_SVG_CSP \
+	"Content-Security-Policy: default-src 'none'; " \
+	"style-src 'unsafe-inline'\r\n"
 
 /* Routes of what a web page embeds: the snippet (snippet.c). */
 void route_counter_svg(struct route_ctx *);

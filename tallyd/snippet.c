@@ -33,10 +33,7 @@
 /* The icon never changes under its name: browsers keep it a week. */
 #define FAVICON_CACHE	"Cache-Control: public, max-age=604800\r\n"
 
-/* Answers that a page on any origin may load as a script or image, also
- * under Cross-Origin-Embedder-Policy. */
-#define EMBEDDABLE	"Cross-Origin-Resource-Policy: cross-origin\r\n" \
-			"X-Content-Type-Options: nosniff\r\n"
+#define EMBEDDABLE	ROUTE_EMBEDDABLE
 
 /* GIF89a, 1x1, one transparent colour: the smallest valid image. */
 static const unsigned char pixel_gif[43] = {
@@ -331,6 +328,35 @@ badge_label(struct route_ctx *ctx, enum badge_kind k, const char **err)
 	return v;
 }
 
+/* style=, color= and labelColor=; a bad one is answered 400, before
+ * anything is counted. */
+static int
+badge_look_parse(struct route_ctx *ctx, struct badge_look *look)
+{
+	const char *v;
+
+	badge_look_default(look);
+	if ((v = ctx->params.v[P_STYLE]) != NULL && *v != '\0' &&
+	    badge_style_parse(v, &look->style) == -1) {
+		http_respond_error(ctx->r, 400, "style: use flat, "
+		    "flat-square, plastic or for-the-badge");
+		return -1;
+	}
+	if ((v = ctx->params.v[P_COLOR]) != NULL && *v != '\0' &&
+	    badge_color_parse(v, look->color) == -1) {
+		http_respond_error(ctx->r, 400, "color: a colour name such "
+		    "as green, or hex such as 4c1 or #44cc11");
+		return -1;
+	}
+	if ((v = ctx->params.v[P_LABEL_COLOR]) != NULL && *v != '\0' &&
+	    badge_color_parse(v, look->label_color) == -1) {
+		http_respond_error(ctx->r, 400, "labelColor: a colour name "
+		    "such as grey, or hex such as 555 or #555555");
+		return -1;
+	}
+	return 0;
+}
+
 void
 route_counter_svg(struct route_ctx *ctx)
 {
@@ -338,6 +364,7 @@ route_counter_svg(struct route_ctx *ctx)
 	struct badge_item items[B_KINDS];
 	const char *labels[B_KINDS];
 	const char *err = NULL, *reason, *count, *locale;
+	struct badge_look look;
 	struct page_counts pc;
 	struct buf b;
 	bool counted, want;
@@ -366,6 +393,8 @@ route_counter_svg(struct route_ctx *ctx)
 		    "locale: not a language tag such as de or de-CH");
 		return;
 	}
+	if (badge_look_parse(ctx, &look) == -1)
+		return;
 	count = ctx->params.v[P_COUNT];
 	want = !(count && (strcmp(count, "0") == 0 ||
 	    strcasecmp(count, "false") == 0 || strcasecmp(count, "no") == 0));
@@ -387,10 +416,9 @@ route_counter_svg(struct route_ctx *ctx)
 		}
 	}
 	buf_init(&b);
-	render_badge_svg(&b, items, (size_t)n, locale);
+	render_badge_svg(&b, items, (size_t)n, locale, &look);
 	route_add_header(ctx, "Cache-Control: no-store\r\n" EMBEDDABLE
-	    "Content-Security-Policy: default-src 'none'; "
-	    "style-src 'unsafe-inline'\r\n");
+	    ROUTE_SVG_CSP);
 	http_respond(ctx->r, 200, "image/svg+xml; charset=utf-8", ctx->headers,
 	    b.data, b.len);
 	buf_free(&b);

@@ -37,6 +37,7 @@
 #include "metrics.h"
 #include "routes.h"
 #include "sdnotify.h"
+#include "stats.h"
 #include "visitor.h"
 
 #define MAX_WORKERS	64
@@ -583,6 +584,7 @@ main(int argc, char *argv[])
 	}
 	if (counter_start(d->counter, d->cfg->commit_interval_ms) == -1)
 		fatalx("cannot start the committer thread");
+	stats_renderer_start(d);
 
 	/* Signals are the main loop's: the other threads block them. */
 	sigemptyset(&sigs);
@@ -609,6 +611,8 @@ main(int argc, char *argv[])
 	http_server_close_listeners(workers[0].server);
 	for (k = 1; k < nworkers; k++)
 		event_active(workers[k].stop_accepting, EV_TIMEOUT, 0);
+	/* Pages still waiting are answered (503) on loops that still run. */
+	stats_renderer_stop(d);
 	counter_stop(d->counter);
 	for (k = 1; k < nworkers; k++) {
 		event_base_loopexit(workers[k].base, &flush);

@@ -361,6 +361,24 @@ client_identify(const struct config *cfg, const struct http_request *r,
  * taken for another's. */
 static uint64_t visitors_made;
 
+/* Here, as this file is tallyd's one user of libsodium. Both are copied
+ * into buffers of one size, so that neither the length nor the place of
+ * the first difference shows in the time taken. */
+bool
+token_equal(const char *a, const char *b)
+{
+	unsigned char x[TOKEN_MAX + 1], y[TOKEN_MAX + 1];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > TOKEN_MAX || lb > TOKEN_MAX)
+		return false;
+	memset(x, 0, sizeof(x));
+	memset(y, 0, sizeof(y));
+	memcpy(x, a, la);
+	memcpy(y, b, lb);
+	return sodium_memcmp(x, y, sizeof(x)) == 0;
+}
+
 struct visitors *
 visitors_new(struct store *store)
 {

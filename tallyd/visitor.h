@@ -47,6 +47,10 @@ struct client {
 int client_identify(const struct config *, const struct http_request *,
     struct client *, const char **err);
 
+/* Whether two secrets (NUL-terminated, at most TOKEN_MAX bytes) are
+ * equal, in a time that tells nothing of where they differ. */
+bool token_equal(const char *a, const char *b);
+
 struct visitors *visitors_new(struct store *);
 void visitors_free(struct visitors *);
 

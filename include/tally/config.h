@@ -24,6 +24,8 @@ struct site_config {
 	char	*label_page;
 	char	*locale;	/* numbers on the badge */
 	long	 max_pages;	/* 0: the [count] value */
+	char	*share;		/* the stats page's read-only link, or NULL */
+	bool	 public;	/* the stats page is open to all */
 };
 
 struct config {
@@ -86,7 +88,12 @@ enum config_type {
 	CONFIG_WORDS,		/* list of strings, each kept once */
 	CONFIG_ORIGINS,		/* list of origins; site keys only */
 	CONFIG_LABELS,		/* the badge's labels; site keys only */
+	CONFIG_TOKEN,		/* a secret for URLs; empty: none */
 };
+
+/* A token's length and letters: URL-safe, long enough not to guess. */
+#define TOKEN_MIN	16
+#define TOKEN_MAX	128
 
 #define CONFIG_LIST	0x1	/* given again, it adds */
 #define CONFIG_RESTART	0x2	/* a reload does not apply it */

@@ -1,0 +1,1401 @@
+/*
+ * The stats page: a period's views and visitors per day as a chart, its
+ * totals against the period before, its top pages and its referrers.
+ *
+ * Everything is read in ranges: the site's daily rows for the chart and
+ * the previous period in one walk; the top pages of a recent window
+ * from the day-first rows (one range however many pages, see store.h),
+ * naming only the pages shown; those of all time from the series walk.
+ * A window older than the day-first rows ranks pages by their all-time
+ * counts, which no window exceeds, and sums the days of pages in that
+ * order until no page left can reach the list: a few hundred pages
+ * rather than all of them.
+ *
+ * The HTML needs no script and loads nothing: charts are inline SVG with
+ * a <title> per bar (the browser's tooltip) and a table beside them for
+ * screen readers and for copying.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tally/buf.h"
+#include "tally/day.h"
+#include "tally/escape.h"
+#include "tally/log.h"
+#include "tally/render.h"
+
+#include "statspage.h"
+
+#define CHART_W		600
+#define CHART_H		150
+#define SPARK_H		20
+#define SPARK_STEP	4	/* pixels a day */
+
+static const char *const period_names[] = {
+	[PERIOD_TODAY] = "today",
+	[PERIOD_YESTERDAY] = "yesterday",
+	[PERIOD_7D] = "7d",
+	[PERIOD_30D] = "30d",
+	[PERIOD_12M] = "12m",
+	[PERIOD_ALL] = "all",
+	[PERIOD_CUSTOM] = "custom",
+};
+
+static const char *const period_titles[] = {
+	[PERIOD_TODAY] = "Today",
+	[PERIOD_YESTERDAY] = "Yesterday",
+	[PERIOD_7D] = "7 days",
+	[PERIOD_30D] = "30 days",
+	[PERIOD_12M] = "12 months",
+	[PERIOD_ALL] = "All time",
+	[PERIOD_CUSTOM] = "Range",
+};
+
+const char *
+stats_period_name(enum stats_period p)
+{
+	return period_names[p];
+}
+
+int
+stats_period_parse(const char *s, enum stats_period *p)
+{
+	int i;
+
+	for (i = PERIOD_TODAY; i < PERIOD_CUSTOM; i++)
+		if (strcmp(s, period_names[i]) == 0) {
+			*p = (enum stats_period)i;
+			return 0;
+		}
+	return -1;
+}
+
+void
+stats_period_days(enum stats_period p, int today, int *from, int *to)
+{
+	*to = today;
+	switch (p) {
+	case PERIOD_TODAY:
+		*from = today;
+		break;
+	case PERIOD_YESTERDAY:
+		*from = *to = today - 1;
+		break;
+	case PERIOD_7D:
+		*from = today - 6;
+		break;
+	case PERIOD_12M:
+		*from = today - 364;
+		break;
+	case PERIOD_ALL:
+		*from = 0;	/* found in the store */
+		break;
+	default:
+		*from = today - 29;
+		break;
+	}
+}
+
+/*
+ * What the page shows.
+ */
+
+struct top_entry {
+	char		*path;
+	uint32_t	 id;
+	struct counts	 c;
+};
+
+struct ref_entry {
+	char		*host;
+	uint64_t	 views;
+};
+
+struct page_data {
+	const struct stats_query *q;
+	const char	*series;	/* the page, or SITE_SERIES */
+	int		 from, to;	/* of the chart */
+	struct counts	*days;		/* to - from + 1 */
+	struct counts	 total, previous;
+	int		 prev_from, prev_to;
+	bool		 has_previous;
+	struct top_entry *top;
+	size_t		 ntop, captop;
+	bool		 more;		/* pages after this page of them */
+	struct ref_entry *refs;
+	size_t		 nrefs, caprefs;
+	uint64_t	 refs_rest;	/* views of the hosts not shown */
+};
+
+static void
+counts_add(struct counts *to, const struct counts *c)
+{
+	store_count_add(&to->views, c->views);
+	store_count_add(&to->visitors, c->visitors);
+}
+
+struct day_walk {
+	struct page_data *pd;
+	int		 first;		/* the first day with a row, or -1 */
+};
+
+static int
+first_day(void *arg, const char *site, const char *path, int day,
+    const struct counts *c)
+{
+	struct day_walk *dw = arg;
+
+	dw->first = day;
+	return 1;	/* enough */
+}
+
+static int
+day_row(void *arg, const char *site, const char *path, int day,
+    const struct counts *c)
+{
+	struct page_data *pd = arg;
+
+	if (day >= pd->from && day <= pd->to) {
+		pd->days[day - pd->from] = *c;
+		counts_add(&pd->total, c);
+	} else if (day >= pd->prev_from && day <= pd->prev_to)
+		counts_add(&pd->previous, c);
+	return 0;
+}
+
+/* The chart's days and the totals, with the previous period of the
+ * same length, in one walk of the series' rows. */
+static int
+read_days(struct store_view *v, struct page_data *pd)
+{
+	const struct stats_query *q = pd->q;
+	struct series_counts sc;
+	struct day_walk dw = { pd, -1 };
+	int rc, len;
+
+	pd->from = q->from;
+	pd->to = q->to;
+	if (q->period == PERIOD_ALL) {
+		rc = store_each_day(v, q->site, pd->series, 0, q->to, false,
+		    first_day, &dw);
+		if (rc != STORE_OK && rc != 1)
+			return rc;
+		pd->from = dw.first >= 0 ? dw.first : q->to;
+	}
+	len = pd->to - pd->from + 1;
+	if ((pd->days = calloc((size_t)len, sizeof(*pd->days))) == NULL)
+		fatal("stats days");
+	pd->has_previous = q->period != PERIOD_ALL;
+	pd->prev_to = pd->from - 1;
+	pd->prev_from = pd->has_previous ? pd->from - len : pd->from;
+	if (pd->prev_from < 0)
+		pd->prev_from = 0;
+	rc = store_each_day(v, q->site, pd->series, pd->prev_from, pd->to,
+	    false, day_row, pd);
+	if (rc != STORE_OK)
+		return rc;
+	/* All time includes what tallyctl set adjusted, as tallyctl
+	 * stats shows it. */
+	if (q->period == PERIOD_ALL) {
+		rc = store_get(v, q->site, pd->series, q->to, &sc);
+		if (rc == STORE_OK)
+			pd->total = sc.total;
+		else if (rc != STORE_NOTFOUND)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+static void
+top_push(struct page_data *pd, const char *path, uint32_t id,
+    const struct counts *c)
+{
+	if (pd->ntop == pd->captop) {
+		pd->captop = pd->captop ? pd->captop * 2 : 64;
+		if ((pd->top = reallocarray(pd->top, pd->captop,
+		    sizeof(*pd->top))) == NULL)
+			fatal("stats top");
+	}
+	if ((pd->top[pd->ntop].path = strdup(path)) == NULL)
+		fatal("stats top");
+	pd->top[pd->ntop].id = id;
+	pd->top[pd->ntop++].c = *c;
+}
+
+static int
+top_cmp(const void *a, const void *b)
+{
+	const struct top_entry *x = a, *y = b;
+
+	if (x->c.views != y->c.views)
+		return x->c.views > y->c.views ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+static bool
+has_prefix(const char *path, const char *prefix)
+{
+	return strncmp(path, prefix, strlen(prefix)) == 0;
+}
+
+/* The window's sums per series id, from the day-first rows. */
+struct sums {
+	struct counts	*by_id;
+	size_t		 n;
+};
+
+static int
+sum_recent(void *arg, uint32_t id, int day, const struct counts *c)
+{
+	struct sums *s = arg;
+
+	/* Rows of reset series may remain: their ids are skipped later. */
+	if (id < s->n)
+		counts_add(&s->by_id[id], c);
+	return 0;
+}
+
+struct series_walk {
+	struct page_data *pd;
+	struct store_view *v;
+	const struct sums *sums;	/* NULL: all time or day by day */
+	struct counts	 one;		/* of one page, day by day */
+};
+
+static int
+sum_day(void *arg, const char *site, const char *path, int day,
+    const struct counts *c)
+{
+	struct series_walk *sw = arg;
+
+	counts_add(&sw->one, c);
+	return 0;
+}
+
+/* Every page of the site matching the prefix, its window summed from
+ * sums, or its all-time count: the window itself, or a bound of it. */
+static int
+walk_page(void *arg, const char *site, const char *path,
+    const struct series_counts *sc)
+{
+	struct series_walk *sw = arg;
+	const struct stats_query *q = sw->pd->q;
+	struct counts c;
+
+	if (path[0] == '\0' || !has_prefix(path, q->prefix))
+		return 0;
+	if (sw->sums != NULL) {
+		if (sc->id >= sw->sums->n)
+			return 0;
+		c = sw->sums->by_id[sc->id];
+	} else
+		c = sc->total;
+	if (c.views > 0)
+		top_push(sw->pd, path, sc->id, &c);
+	return 0;
+}
+
+/* A min-heap of the views of the best pages so far: its top is the
+ * least of them, which a page must beat to enter the list. */
+struct min_heap {
+	uint64_t	*v;
+	size_t		 n, cap;
+};
+
+static void
+heap_push(struct min_heap *h, uint64_t views)
+{
+	size_t i, parent;
+	uint64_t t;
+
+	if (h->n == h->cap) {
+		if (views <= h->v[0])
+			return;
+		/* Replace the least and sift it down. */
+		h->v[0] = views;
+		for (i = 0;;) {
+			size_t l = 2 * i + 1, r = l + 1, m = i;
+
+			if (l < h->n && h->v[l] < h->v[m])
+				m = l;
+			if (r < h->n && h->v[r] < h->v[m])
+				m = r;
+			if (m == i)
+				break;
+			t = h->v[i];
+			h->v[i] = h->v[m];
+			h->v[m] = t;
+			i = m;
+		}
+		return;
+	}
+	for (i = h->n++, h->v[i] = views; i > 0; i = parent) {
+		parent = (i - 1) / 2;
+		if (h->v[parent] <= h->v[i])
+			break;
+		t = h->v[i];
+		h->v[i] = h->v[parent];
+		h->v[parent] = t;
+	}
+}
+
+/*
+ * The window of each page, in the order of their all-time counts (which
+ * bound it: pd->top holds them, sorted), until the next page's bound is
+ * below the list's least: then no page left can enter it. Ties at the
+ * bound are taken, so the list is that of summing every page. (A page
+ * whose all-time count was set below its days, tallyctl set, has a
+ * bound too low and may be missed.)
+ */
+static int
+top_by_bound(struct store_view *v, struct page_data *pd)
+{
+	const struct stats_query *q = pd->q;
+	struct series_walk sw = { pd, v, NULL, { 0, 0 } };
+	struct min_heap h;
+	size_t i, n = 0;
+	int rc = STORE_OK;
+
+	h.cap = (size_t)q->page * STATS_TOP_PER_PAGE + 1;
+	h.n = 0;
+	if ((h.v = calloc(h.cap, sizeof(*h.v))) == NULL)
+		fatal("stats top");
+	for (i = 0; i < pd->ntop; i++) {
+		if (h.n == h.cap && pd->top[i].c.views < h.v[0])
+			break;
+		memset(&sw.one, 0, sizeof(sw.one));
+		rc = store_each_day(v, q->site, pd->top[i].path, q->from, q->to,
+		    false, sum_day, &sw);
+		if (rc != STORE_OK)
+			break;
+		if (sw.one.views == 0) {
+			free(pd->top[i].path);
+			continue;
+		}
+		heap_push(&h, sw.one.views);
+		pd->top[n] = pd->top[i];
+		pd->top[n++].c = sw.one;
+	}
+	/* What was not summed is not shown. */
+	for (; i < pd->ntop; i++)
+		free(pd->top[i].path);
+	pd->ntop = n;
+	free(h.v);
+	if (rc == STORE_OK && n > 0)
+		qsort(pd->top, n, sizeof(*pd->top), top_cmp);
+	return rc;
+}
+
+static const struct counts *sort_sums;	/* for id_cmp; one render thread */
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	if (sort_sums[x].views != sort_sums[y].views)
+		return sort_sums[x].views > sort_sums[y].views ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* Without a prefix, the pages of a recent window most viewed first:
+ * only the pages up to the end of this page of the list (and one more,
+ * to know there are more) are named. Ties go by id, the order the
+ * pages were first counted, so that the list pages stably. */
+static int
+top_by_id(struct store_view *v, struct page_data *pd, const struct sums *s)
+{
+	const struct stats_query *q = pd->q;
+	char site[SITE_NAME_MAX + 2], path[PATH_MAX_LEN + 1024];
+	size_t want = (size_t)q->page * STATS_TOP_PER_PAGE + 1, i, nids = 0;
+	uint32_t *ids;
+	int rc = STORE_OK;
+
+	if ((ids = calloc(s->n ? s->n : 1, sizeof(*ids))) == NULL)
+		fatal("stats top");
+	for (i = 0; i < s->n; i++)
+		if (s->by_id[i].views > 0)
+			ids[nids++] = (uint32_t)i;
+	sort_sums = s->by_id;
+	if (nids > 0)
+		qsort(ids, nids, sizeof(*ids), id_cmp);
+	for (i = 0; i < nids && pd->ntop < want; i++) {
+		rc = store_series_name(v, ids[i], site, sizeof(site), path,
+		    sizeof(path));
+		if (rc == STORE_NOTFOUND)
+			continue;	/* reset since */
+		if (rc != STORE_OK)
+			break;
+		if (strcmp(site, q->site) != 0 || path[0] == '\0')
+			continue;
+		top_push(pd, path, ids[i], &s->by_id[ids[i]]);
+	}
+	free(ids);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+static int
+read_top(struct store_view *v, struct page_data *pd)
+{
+	const struct stats_query *q = pd->q;
+	struct series_walk sw = { pd, v, NULL, { 0, 0 } };
+	struct sums s = { NULL, 0 };
+	uint32_t max_id;
+	size_t first, i;
+	int rc, floor;
+
+	if (q->period != PERIOD_ALL) {
+		if ((rc = store_recent_floor(v, &floor)) != STORE_OK)
+			return rc;
+		if (q->from >= floor) {
+			if ((rc = store_max_id(v, &max_id)) != STORE_OK)
+				return rc;
+			s.n = (size_t)max_id + 1;
+			if ((s.by_id = calloc(s.n, sizeof(*s.by_id))) == NULL)
+				fatal("stats sums");
+			rc = store_each_recent(v, q->from, q->to, sum_recent,
+			    &s);
+			if (rc != STORE_OK)
+				goto done;
+			sw.sums = &s;
+		}
+	}
+	if (sw.sums != NULL && q->prefix[0] == '\0')
+		rc = top_by_id(v, pd, &s);
+	else {
+		rc = store_each_series(v, q->site, walk_page, &sw);
+		if (rc == STORE_OK && pd->ntop > 0)
+			qsort(pd->top, pd->ntop, sizeof(*pd->top), top_cmp);
+		if (rc == STORE_OK && sw.sums == NULL &&
+		    q->period != PERIOD_ALL)
+			rc = top_by_bound(v, pd);
+	}
+	if (rc != STORE_OK)
+		goto done;
+	/* Keep this page of the list and say whether more follow. */
+	first = (size_t)(q->page - 1) * STATS_TOP_PER_PAGE;
+	pd->more = pd->ntop > first + STATS_TOP_PER_PAGE;
+	for (i = 0; i < pd->ntop; i++)
+		if (i < first || i >= first + STATS_TOP_PER_PAGE) {
+			free(pd->top[i].path);
+			pd->top[i].path = NULL;
+		}
+	if (first > 0 && first < pd->ntop) {
+		memmove(pd->top, pd->top + first, (pd->ntop - first) *
+		    sizeof(*pd->top));
+		pd->ntop -= first;
+	} else if (first > 0)
+		pd->ntop = 0;
+	if (pd->ntop > STATS_TOP_PER_PAGE)
+		pd->ntop = STATS_TOP_PER_PAGE;
+done:
+	free(s.by_id);
+	return rc;
+}
+
+static int
+ref_row(void *arg, int day, const char *host, uint64_t views)
+{
+	struct page_data *pd = arg;
+
+	if (pd->nrefs == pd->caprefs) {
+		pd->caprefs = pd->caprefs ? pd->caprefs * 2 : 64;
+		if ((pd->refs = reallocarray(pd->refs, pd->caprefs,
+		    sizeof(*pd->refs))) == NULL)
+			fatal("stats referrers");
+	}
+	if ((pd->refs[pd->nrefs].host = strdup(host)) == NULL)
+		fatal("stats referrers");
+	pd->refs[pd->nrefs++].views = views;
+	return 0;
+}
+
+static int
+ref_host_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ref_entry *)a)->host,
+	    ((const struct ref_entry *)b)->host);
+}
+
+static int
+ref_views_cmp(const void *a, const void *b)
+{
+	const struct ref_entry *x = a, *y = b;
+
+	if (x->views != y->views)
+		return x->views > y->views ? -1 : 1;
+	return strcmp(x->host, y->host);
+}
+
+/* The window's referring hosts, most views first, the days summed. */
+static int
+read_referrers(struct store_view *v, struct page_data *pd)
+{
+	const struct stats_query *q = pd->q;
+	size_t i, n = 0;
+	int rc;
+
+	rc = store_each_referrer(v, q->site, pd->from, pd->to, ref_row, pd);
+	if (rc != STORE_OK || pd->nrefs == 0)
+		return rc;
+	qsort(pd->refs, pd->nrefs, sizeof(*pd->refs), ref_host_cmp);
+	for (i = 0; i < pd->nrefs; i++) {
+		if (n > 0 && strcmp(pd->refs[n - 1].host, pd->refs[i].host) ==
+		    0) {
+			store_count_add(&pd->refs[n - 1].views,
+			    pd->refs[i].views);
+			free(pd->refs[i].host);
+		} else
+			pd->refs[n++] = pd->refs[i];
+	}
+	pd->nrefs = n;
+	qsort(pd->refs, pd->nrefs, sizeof(*pd->refs), ref_views_cmp);
+	for (i = STATS_REFERRERS_SHOWN; i < pd->nrefs; i++) {
+		store_count_add(&pd->refs_rest, pd->refs[i].views);
+		free(pd->refs[i].host);
+	}
+	if (pd->nrefs > STATS_REFERRERS_SHOWN)
+		pd->nrefs = STATS_REFERRERS_SHOWN;
+	return STORE_OK;
+}
+
+static void
+page_data_free(struct page_data *pd)
+{
+	size_t i;
+
+	for (i = 0; i < pd->ntop; i++)
+		free(pd->top[i].path);
+	free(pd->top);
+	for (i = 0; i < pd->nrefs; i++)
+		free(pd->refs[i].host);
+	free(pd->refs);
+	free(pd->days);
+}
+
+static int
+read_page(struct store_view *v, const struct stats_query *q,
+    struct page_data *pd)
+{
+	int rc;
+
+	memset(pd, 0, sizeof(*pd));
+	pd->q = q;
+	pd->series = q->path[0] ? q->path : SITE_SERIES;
+	if ((rc = read_days(v, pd)) != STORE_OK)
+		return rc;
+	if (q->path[0] != '\0')
+		return STORE_OK;	/* one page: its history alone */
+	if ((rc = read_top(v, pd)) != STORE_OK)
+		return rc;
+	return read_referrers(v, pd);
+}
+
+/*
+ * Writing it.
+ */
+
+static void
+put_day(struct buf *b, int day)
+{
+	char s[DAY_STRLEN];
+
+	day_format(day, s);
+	buf_puts(b, s);
+}
+
+static void
+put_num(struct buf *b, uint64_t v)
+{
+	char s[32];
+
+	format_thousands(s, sizeof(s), v);
+	buf_puts(b, s);
+}
+
+static void
+put_escaped(struct buf *b, const char *s)
+{
+	xml_escape(b, s, strlen(s));
+}
+
+/* A path in a query string: what is not unreserved or '/' is
+ * percent-encoded. */
+static void
+put_query_value(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL)
+			buf_putc(b, (char)*p);
+		else {
+			buf_putc(b, '%');
+			buf_putc(b, hex[*p >> 4]);
+			buf_putc(b, hex[*p & 15]);
+		}
+	}
+}
+
+/* The link to this site's page with some of the query changed; written
+ * escaped for an attribute. page 0 leaves page= out. */
+struct link {
+	const char	*path;		/* NULL: the site */
+	enum stats_period period;
+	int		 from, to;	/* PERIOD_CUSTOM */
+	const char	*prefix;
+	unsigned	 page;
+};
+
+static void
+put_link(struct buf *b, const struct stats_query *q, const struct link *l)
+{
+	buf_puts(b, "/stats/");
+	buf_puts(b, q->site);
+	if (l->period == PERIOD_CUSTOM) {
+		buf_puts(b, "?from=");
+		put_day(b, l->from);
+		buf_puts(b, "&amp;to=");
+		put_day(b, l->to);
+	} else {
+		buf_puts(b, "?period=");
+		buf_puts(b, period_names[l->period]);
+	}
+	if (l->path && *l->path) {
+		buf_puts(b, "&amp;path=");
+		put_query_value(b, l->path);
+	}
+	if (l->prefix && *l->prefix) {
+		buf_puts(b, "&amp;prefix=");
+		put_query_value(b, l->prefix);
+	}
+	if (l->page > 1)
+		buf_printf(b, "&amp;page=%u", l->page);
+	if (q->share[0] != '\0') {
+		buf_puts(b, "&amp;share=");
+		buf_puts(b, q->share);	/* URL-safe letters only */
+	}
+}
+
+static struct link
+link_here(const struct stats_query *q)
+{
+	struct link l = { q->path, q->period, q->from, q->to, q->prefix,
+	    q->page };
+
+	return l;
+}
+
+static const char page_css[] =
+	":root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--mut:#59636e;"
+	"--line:#d1d9e0;--v:#0969da;--u:#54aeff;--up:#1a7f37;--down:#cf222e}"
+	"@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;"
+	"--mut:#9198a1;--line:#3d444d;--v:#4493f8;--u:#1f6feb;--up:#3fb950;"
+	"--down:#f85149}}"
+	"*{box-sizing:border-box}"
+	"body{margin:0 auto;max-width:62rem;padding:1rem;"
+	"font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;"
+	"color:var(--fg);background:var(--bg)}"
+	"a{color:var(--v)}h1{font-size:1.4rem;margin:.2rem 0 .6rem;"
+	"overflow-wrap:anywhere}h2{font-size:1.1rem;margin:1.4rem 0 .4rem}"
+	"nav{display:flex;flex-wrap:wrap;gap:.2rem .9rem;margin:.4rem 0}"
+	"nav a[aria-current]{color:var(--fg);font-weight:600;"
+	"text-decoration:none}"
+	".tot{display:flex;flex-wrap:wrap;gap:.6rem 2.5rem;margin:.8rem 0}"
+	".big{font-size:1.7rem;font-weight:600;display:block}"
+	".mut,small{color:var(--mut)}.up{color:var(--up)}.down{color:var(--down)}"
+	"svg.chart{display:block;width:100%;height:9rem}"
+	".axis{display:flex;flex-wrap:wrap;justify-content:space-between;"
+	"gap:0 .5rem;font-size:.8rem;color:var(--mut)}"
+	".chart .v{fill:var(--v)}.chart .u{fill:var(--u)}"
+	".chart line{stroke:var(--line)}"
+	".key i{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .8em}"
+	".key .v{background:var(--v)}.key .u{background:var(--u)}"
+	"table{border-collapse:collapse;width:100%}"
+	"th,td{padding:.3rem .4rem;border-bottom:1px solid var(--line);"
+	"text-align:right;vertical-align:top;font-variant-numeric:tabular-nums}"
+	"th{font-weight:600}.l{text-align:left;overflow-wrap:anywhere;"
+	"word-break:break-word;width:100%}"
+	"svg.bar{display:block;width:100%;height:4px;margin-top:2px}"
+	".bar rect{fill:var(--v)}"
+	"form{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end;"
+	"margin:.5rem 0}label{display:flex;flex-direction:column;"
+	"font-size:.85rem;color:var(--mut)}"
+	"input,button{font:inherit;max-width:100%}"
+	"details{margin:.6rem 0}summary{cursor:pointer;color:var(--mut)}"
+	".pager{display:flex;gap:1rem;margin:.5rem 0}";
+
+static void
+html_head(struct buf *b, const char *title_a, const char *title_b)
+{
+	buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\">"
+	    "<meta name=\"viewport\" content=\"width=device-width,"
+	    "initial-scale=1\">"
+	    "<meta name=\"referrer\" content=\"no-referrer\">"
+	    "<meta name=\"color-scheme\" content=\"light dark\">"
+	    "<link rel=\"icon\" href=\"/favicon.ico\"><title>");
+	put_escaped(b, title_a);
+	if (title_b) {
+		buf_puts(b, " · ");
+		put_escaped(b, title_b);
+	}
+	buf_puts(b, " · tally</title><style>");
+	buf_puts(b, page_css);
+	buf_puts(b, "</style></head><body>\n");
+}
+
+static void
+put_period_nav(struct buf *b, const struct stats_query *q)
+{
+	struct link l = link_here(q);
+	int p;
+
+	buf_puts(b, "<nav aria-label=\"Period\">");
+	l.page = 1;
+	for (p = PERIOD_TODAY; p < PERIOD_CUSTOM; p++) {
+		l.period = (enum stats_period)p;
+		buf_puts(b, "<a href=\"");
+		put_link(b, q, &l);
+		buf_puts(b, "\"");
+		if (q->period == (enum stats_period)p)
+			buf_puts(b, " aria-current=\"page\"");
+		buf_printf(b, ">%s</a>", period_titles[p]);
+	}
+	buf_puts(b, "</nav>\n");
+}
+
+/* The hidden fields that keep the rest of the query in a form. */
+static void
+put_hidden(struct buf *b, const char *name, const char *value)
+{
+	if (value == NULL || *value == '\0')
+		return;
+	buf_printf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
+	put_escaped(b, value);
+	buf_puts(b, "\">");
+}
+
+static void
+put_range_form(struct buf *b, const struct stats_query *q,
+    const struct page_data *pd)
+{
+	buf_puts(b, "<form method=\"get\" action=\"/stats/");
+	buf_puts(b, q->site);
+	buf_puts(b, "\" aria-label=\"Custom range\">"
+	    "<label>From<input type=\"date\" name=\"from\" required value=\"");
+	put_day(b, pd->from);
+	buf_puts(b, "\"></label><label>To<input type=\"date\" name=\"to\" "
+	    "required value=\"");
+	put_day(b, pd->to);
+	buf_puts(b, "\"></label>");
+	put_hidden(b, "path", q->path);
+	put_hidden(b, "share", q->share);
+	buf_puts(b, "<button>Show</button></form>\n");
+}
+
+/* "+12%", "−4%", "new" */
+static void
+put_change(struct buf *b, uint64_t now, uint64_t before)
+{
+	double pct;
+
+	if (before == 0) {
+		buf_puts(b, now ? "<span class=\"up\">new</span>" :
+		    "<span class=\"mut\">–</span>");
+		return;
+	}
+	pct = ((double)now - (double)before) * 100.0 / (double)before;
+	if (pct >= 0.5)
+		buf_printf(b, "<span class=\"up\">+%.0f%%</span>", pct);
+	else if (pct <= -0.5)
+		buf_printf(b, "<span class=\"down\">−%.0f%%</span>", -pct);
+	else
+		buf_puts(b, "<span class=\"mut\">±0%</span>");
+}
+
+static void
+put_totals(struct buf *b, const struct page_data *pd)
+{
+	buf_puts(b, "<div class=\"tot\"><div><small>Views</small>"
+	    "<span class=\"big\" id=\"views\">");
+	put_num(b, pd->total.views);
+	buf_puts(b, "</span>");
+	if (pd->has_previous) {
+		put_change(b, pd->total.views, pd->previous.views);
+		buf_puts(b, " <small>vs ");
+		put_num(b, pd->previous.views);
+		buf_puts(b, "</small>");
+	}
+	buf_puts(b, "</div><div><small>Visitors</small>"
+	    "<span class=\"big\" id=\"visitors\">");
+	put_num(b, pd->total.visitors);
+	buf_puts(b, "</span>");
+	if (pd->has_previous) {
+		put_change(b, pd->total.visitors, pd->previous.visitors);
+		buf_puts(b, " <small>vs ");
+		put_num(b, pd->previous.visitors);
+		buf_puts(b, "</small>");
+	}
+	buf_puts(b, "</div></div>\n");
+}
+
+static uint64_t
+max_views(const struct counts *days, int n)
+{
+	uint64_t m = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (days[i].views > m)
+			m = days[i].views;
+	return m;
+}
+
+/* A bar's height in tenths of a pixel of h pixels. */
+static unsigned
+scaled(uint64_t v, uint64_t max, unsigned h)
+{
+	if (max == 0)
+		return 0;
+	return (unsigned)((double)v * h * 10 / (double)max + 0.5);
+}
+
+static void
+put_tenths(struct buf *b, unsigned v)
+{
+	if (v % 10)
+		buf_printf(b, "%u.%u", v / 10, v % 10);
+	else
+		buf_printf(b, "%u", v / 10);
+}
+
+/* Views as bars, visitors as narrower bars inside them; each day's
+ * <title> is its tooltip. */
+static void
+put_chart(struct buf *b, const struct page_data *pd)
+{
+	int n = pd->to - pd->from + 1, i;
+	uint64_t max = max_views(pd->days, n);
+	unsigned top = 0, h = CHART_H, x, w, vw, hv, hu;
+
+	/* The labels are HTML beside the SVG, which stretches to the width
+	 * of the screen and would stretch its text with it. */
+	buf_puts(b, "<div class=\"axis\" aria-hidden=\"true\"><span>");
+	put_num(b, max);
+	buf_puts(b, "</span></div>");
+	buf_printf(b, "<svg class=\"chart\" viewBox=\"0 0 %u %u\" "
+	    "role=\"img\" aria-labelledby=\"ct\" "
+	    "preserveAspectRatio=\"none\">", CHART_W, CHART_H);
+	buf_puts(b, "<title id=\"ct\">Views and visitors per day, ");
+	put_day(b, pd->from);
+	buf_puts(b, " to ");
+	put_day(b, pd->to);
+	buf_puts(b, ": ");
+	put_num(b, pd->total.views);
+	buf_puts(b, " views; the table below has each day</title>");
+	buf_printf(b, "<line x1=\"0\" x2=\"%u\" y1=\"%u\" y2=\"%u\"/>",
+	    CHART_W, top + h, top + h);
+	for (i = 0; i < n; i++) {
+		x = (unsigned)((long)i * CHART_W * 10 / n);
+		w = (unsigned)((long)(i + 1) * CHART_W * 10 / n) - x;
+		hv = scaled(pd->days[i].views, max, h);
+		hu = scaled(pd->days[i].visitors, max, h);
+		buf_puts(b, "<g><title>");
+		put_day(b, pd->from + i);
+		buf_puts(b, ": ");
+		put_num(b, pd->days[i].views);
+		buf_puts(b, " views, ");
+		put_num(b, pd->days[i].visitors);
+		/* A gap between days when there is room for one. */
+		vw = w > 40 ? w - w / 6 : w;
+		buf_puts(b, " visitors</title><rect class=\"v\" x=\"");
+		put_tenths(b, x);
+		buf_puts(b, "\" y=\"");
+		put_tenths(b, (top + h) * 10 - hv);
+		buf_puts(b, "\" width=\"");
+		put_tenths(b, vw);
+		buf_puts(b, "\" height=\"");
+		put_tenths(b, hv);
+		buf_puts(b, "\"/><rect class=\"u\" x=\"");
+		put_tenths(b, x + vw / 4);
+		buf_puts(b, "\" y=\"");
+		put_tenths(b, (top + h) * 10 - hu);
+		buf_puts(b, "\" width=\"");
+		put_tenths(b, vw / 2);
+		buf_puts(b, "\" height=\"");
+		put_tenths(b, hu);
+		buf_puts(b, "\"/></g>");
+	}
+	buf_puts(b, "</svg>\n<div class=\"axis\" aria-hidden=\"true\"><span>");
+	put_day(b, pd->from);
+	buf_puts(b, "</span><span class=\"key\"><i class=\"v\"></i>views"
+	    "<i class=\"u\"></i>visitors</span><span>");
+	put_day(b, pd->to);
+	buf_puts(b, "</span></div>\n");
+}
+
+static void
+put_day_table(struct buf *b, const struct page_data *pd)
+{
+	int n = pd->to - pd->from + 1, i;
+
+	buf_puts(b, "<details><summary>The chart as a table</summary>"
+	    "<table id=\"days\"><thead><tr><th class=\"l\" scope=\"col\">Day"
+	    "</th><th scope=\"col\">Views</th><th scope=\"col\">Visitors</th>"
+	    "</tr></thead><tbody>");
+	for (i = n - 1; i >= 0; i--) {
+		buf_puts(b, "<tr><td class=\"l\">");
+		put_day(b, pd->from + i);
+		buf_puts(b, "</td><td>");
+		put_num(b, pd->days[i].views);
+		buf_puts(b, "</td><td>");
+		put_num(b, pd->days[i].visitors);
+		buf_puts(b, "</td></tr>");
+	}
+	buf_puts(b, "</tbody></table></details>\n");
+}
+
+/* A bar of v against max, as SVG: no inline style is needed. */
+static void
+put_bar(struct buf *b, uint64_t v, uint64_t max)
+{
+	buf_puts(b, "<svg class=\"bar\" viewBox=\"0 0 1000 4\" "
+	    "preserveAspectRatio=\"none\" aria-hidden=\"true\">"
+	    "<rect height=\"4\" width=\"");
+	put_tenths(b, max ? (unsigned)((double)v * 10000 / (double)max) : 0);
+	buf_puts(b, "\"/></svg>");
+}
+
+static void
+put_top(struct buf *b, const struct stats_query *q,
+    const struct page_data *pd)
+{
+	struct link l = link_here(q);
+	uint64_t max = pd->ntop ? pd->top[0].c.views : 0;
+	size_t i;
+
+	buf_puts(b, "<h2 id=\"pages\">Top pages</h2>\n");
+	buf_puts(b, "<form method=\"get\" action=\"/stats/");
+	buf_puts(b, q->site);
+	buf_puts(b, "\" role=\"search\"><label>Paths starting with"
+	    "<input type=\"text\" name=\"prefix\" placeholder=\"/blog/\" "
+	    "value=\"");
+	put_escaped(b, q->prefix);
+	buf_puts(b, "\"></label>");
+	if (q->period == PERIOD_CUSTOM) {
+		buf_puts(b, "<input type=\"hidden\" name=\"from\" value=\"");
+		put_day(b, q->from);
+		buf_puts(b, "\"><input type=\"hidden\" name=\"to\" value=\"");
+		put_day(b, q->to);
+		buf_puts(b, "\">");
+	} else
+		put_hidden(b, "period", period_names[q->period]);
+	put_hidden(b, "share", q->share);
+	buf_puts(b, "<button>Filter</button></form>\n");
+	if (pd->ntop == 0) {
+		buf_puts(b, "<p class=\"mut\">No views in this period.</p>\n");
+		return;
+	}
+	buf_puts(b, "<table id=\"top\"><thead><tr><th class=\"l\" scope=\"col\">"
+	    "Page</th><th scope=\"col\">Views</th><th scope=\"col\">Visitors"
+	    "</th></tr></thead><tbody>");
+	l.page = 1;
+	l.prefix = NULL;
+	for (i = 0; i < pd->ntop; i++) {
+		l.path = pd->top[i].path;
+		buf_puts(b, "<tr><td class=\"l\"><a href=\"");
+		put_link(b, q, &l);
+		buf_puts(b, "\">");
+		put_escaped(b, pd->top[i].path);
+		buf_puts(b, "</a>");
+		put_bar(b, pd->top[i].c.views, max);
+		buf_puts(b, "</td><td>");
+		put_num(b, pd->top[i].c.views);
+		buf_puts(b, "</td><td>");
+		put_num(b, pd->top[i].c.visitors);
+		buf_puts(b, "</td></tr>");
+	}
+	buf_puts(b, "</tbody></table>\n");
+	if (q->page > 1 || pd->more) {
+		l = link_here(q);
+		buf_puts(b, "<nav class=\"pager\" aria-label=\"Pages\">");
+		if (q->page > 1) {
+			l.page = q->page - 1;
+			buf_puts(b, "<a rel=\"prev\" href=\"");
+			put_link(b, q, &l);
+			buf_puts(b, "\">← previous</a>");
+		}
+		if (pd->more) {
+			l.page = q->page + 1;
+			buf_puts(b, "<a rel=\"next\" href=\"");
+			put_link(b, q, &l);
+			buf_puts(b, "\">next →</a>");
+		}
+		buf_puts(b, "</nav>\n");
+	}
+}
+
+static void
+put_referrers(struct buf *b, const struct page_data *pd)
+{
+	size_t i;
+
+	buf_puts(b, "<h2>Referrers</h2>\n");
+	if (pd->nrefs == 0) {
+		buf_puts(b, "<p class=\"mut\">No views came from other sites in "
+		    "this period.</p>\n");
+		return;
+	}
+	buf_puts(b, "<table id=\"referrers\"><thead><tr><th class=\"l\" "
+	    "scope=\"col\">Site</th><th scope=\"col\">Views</th></tr></thead>"
+	    "<tbody>");
+	for (i = 0; i < pd->nrefs; i++) {
+		buf_puts(b, "<tr><td class=\"l\">");
+		put_escaped(b, pd->refs[i].host);
+		put_bar(b, pd->refs[i].views, pd->refs[0].views);
+		buf_puts(b, "</td><td>");
+		put_num(b, pd->refs[i].views);
+		buf_puts(b, "</td></tr>");
+	}
+	if (pd->refs_rest > 0) {
+		buf_puts(b, "<tr><td class=\"l mut\">others</td><td>");
+		put_num(b, pd->refs_rest);
+		buf_puts(b, "</td></tr>");
+	}
+	buf_puts(b, "</tbody></table>\n");
+}
+
+static void
+render_page_html(struct buf *b, const struct stats_query *q,
+    const struct page_data *pd)
+{
+	struct link l = link_here(q);
+
+	html_head(b, q->site, q->path[0] ? q->path : NULL);
+	if (q->share[0] == '\0')
+		buf_puts(b, "<p><small><a href=\"/stats\">All sites</a>"
+		    "</small></p>");
+	buf_puts(b, "<h1>");
+	put_escaped(b, q->site);
+	if (q->path[0] != '\0') {
+		l.path = NULL;
+		l.page = 1;
+		buf_puts(b, " <a href=\"");
+		put_link(b, q, &l);
+		buf_puts(b, "\"><small>(the whole site)</small></a><br>");
+		put_escaped(b, q->path);
+	}
+	buf_puts(b, "</h1>\n");
+	put_period_nav(b, q);
+	put_range_form(b, q, pd);
+	buf_puts(b, "<p class=\"mut\" id=\"range\">");
+	put_day(b, pd->from);
+	buf_puts(b, " to ");
+	put_day(b, pd->to);
+	if (pd->has_previous) {
+		buf_puts(b, "; compared with ");
+		put_day(b, pd->prev_from);
+		buf_puts(b, " to ");
+		put_day(b, pd->prev_to);
+	}
+	buf_puts(b, "</p>\n");
+	put_totals(b, pd);
+	put_chart(b, pd);
+	put_day_table(b, pd);
+	if (q->path[0] == '\0') {
+		put_top(b, q, pd);
+		put_referrers(b, pd);
+	}
+	buf_puts(b, "</body></html>\n");
+}
+
+static void
+json_counts(struct buf *b, const char *key, const struct counts *c)
+{
+	buf_printf(b, "\"%s\":{\"views\":%" PRIu64 ",\"visitors\":%" PRIu64
+	    "}", key, c->views, c->visitors);
+}
+
+static void
+json_day(struct buf *b, const char *key, int day)
+{
+	buf_printf(b, "\"%s\":\"", key);
+	put_day(b, day);
+	buf_putc(b, '"');
+}
+
+static void
+render_page_json(struct buf *b, const struct stats_query *q,
+    const struct page_data *pd)
+{
+	int i, n = pd->to - pd->from + 1;
+	size_t k;
+
+	buf_puts(b, "{\"site\":");
+	json_string(b, q->site);
+	buf_puts(b, ",\"path\":");
+	if (q->path[0])
+		json_string(b, q->path);
+	else
+		buf_puts(b, "null");
+	buf_printf(b, ",\"period\":\"%s\",", period_names[q->period]);
+	json_day(b, "from", pd->from);
+	buf_putc(b, ',');
+	json_day(b, "to", pd->to);
+	buf_putc(b, ',');
+	json_counts(b, "total", &pd->total);
+	buf_puts(b, ",\"previous\":");
+	if (pd->has_previous) {
+		buf_putc(b, '{');
+		json_day(b, "from", pd->prev_from);
+		buf_putc(b, ',');
+		json_day(b, "to", pd->prev_to);
+		buf_printf(b, ",\"views\":%" PRIu64 ",\"visitors\":%" PRIu64
+		    "}", pd->previous.views, pd->previous.visitors);
+	} else
+		buf_puts(b, "null");
+	buf_puts(b, ",\"days\":[");
+	for (i = 0; i < n; i++) {
+		buf_puts(b, i ? ",\n{" : "\n{");
+		json_day(b, "day", pd->from + i);
+		buf_printf(b, ",\"views\":%" PRIu64 ",\"visitors\":%" PRIu64
+		    "}", pd->days[i].views, pd->days[i].visitors);
+	}
+	buf_puts(b, "]");
+	if (q->path[0] == '\0') {
+		buf_puts(b, ",\"prefix\":");
+		json_string(b, q->prefix);
+		buf_printf(b, ",\"page\":%u,\"more\":%s,\"pages\":[", q->page,
+		    pd->more ? "true" : "false");
+		for (k = 0; k < pd->ntop; k++) {
+			buf_puts(b, k ? ",\n{\"path\":" : "\n{\"path\":");
+			json_string(b, pd->top[k].path);
+			buf_printf(b, ",\"views\":%" PRIu64 ",\"visitors\":%"
+			    PRIu64 "}", pd->top[k].c.views,
+			    pd->top[k].c.visitors);
+		}
+		buf_puts(b, "],\"referrers\":[");
+		for (k = 0; k < pd->nrefs; k++) {
+			buf_puts(b, k ? ",\n{\"host\":" : "\n{\"host\":");
+			json_string(b, pd->refs[k].host);
+			buf_printf(b, ",\"views\":%" PRIu64 "}",
+			    pd->refs[k].views);
+		}
+		buf_printf(b, "],\"referrers_other\":%" PRIu64, pd->refs_rest);
+	}
+	buf_puts(b, "}\n");
+}
+
+/*
+ * The list of sites: today, the last 30 days and all time of each.
+ */
+
+struct site_line {
+	struct counts	 today, last30, total;
+};
+
+static int
+site_day(void *arg, const char *site, const char *path, int day,
+    const struct counts *c)
+{
+	struct site_line *sl = arg;
+
+	counts_add(&sl->last30, c);
+	return 0;
+}
+
+static int
+read_site_line(struct store_view *v, const char *site, int today,
+    struct site_line *sl)
+{
+	struct series_counts sc;
+	int rc;
+
+	memset(sl, 0, sizeof(*sl));
+	rc = store_get(v, site, SITE_SERIES, today, &sc);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	sl->today = sc.day;
+	sl->total = sc.total;
+	return store_each_day(v, site, SITE_SERIES, today - 29, today, false,
+	    site_day, sl);
+}
+
+static bool
+site_listed(const struct stats_query *q, const struct site_config *s)
+{
+	return q->admin || s->public;
+}
+
+static int
+render_list(struct store_view *v, const struct config *cfg,
+    const struct stats_query *q, struct buf *b)
+{
+	struct site_line sl;
+	size_t i, n = 0;
+	int rc;
+
+	if (q->json)
+		buf_puts(b, "{\"sites\":[");
+	else {
+		html_head(b, "Sites", NULL);
+		buf_puts(b, "<h1>Sites</h1>\n<table id=\"sites\"><thead><tr>"
+		    "<th class=\"l\" scope=\"col\">Site</th>"
+		    "<th scope=\"col\">Today</th>"
+		    "<th scope=\"col\">30 days</th>"
+		    "<th scope=\"col\">Visitors, 30 days</th>"
+		    "<th scope=\"col\">Total</th></tr></thead><tbody>");
+	}
+	for (i = 0; i < cfg->nsites; i++) {
+		const struct site_config *s = &cfg->sites[i];
+
+		if (!site_listed(q, s))
+			continue;
+		if ((rc = read_site_line(v, s->name, q->today, &sl)) !=
+		    STORE_OK)
+			return rc;
+		if (q->json) {
+			buf_puts(b, n ? ",\n{\"site\":" : "\n{\"site\":");
+			json_string(b, s->name);
+			buf_putc(b, ',');
+			json_counts(b, "today", &sl.today);
+			buf_putc(b, ',');
+			json_counts(b, "last30", &sl.last30);
+			buf_putc(b, ',');
+			json_counts(b, "total", &sl.total);
+			buf_putc(b, '}');
+		} else {
+			buf_puts(b, "<tr><td class=\"l\"><a href=\"/stats/");
+			buf_puts(b, s->name);	/* [a-z0-9.-] */
+			buf_puts(b, "\">");
+			buf_puts(b, s->name);
+			buf_puts(b, "</a></td><td>");
+			put_num(b, sl.today.views);
+			buf_puts(b, "</td><td>");
+			put_num(b, sl.last30.views);
+			buf_puts(b, "</td><td>");
+			put_num(b, sl.last30.visitors);
+			buf_puts(b, "</td><td>");
+			put_num(b, sl.total.views);
+			buf_puts(b, "</td></tr>");
+		}
+		n++;
+	}
+	buf_puts(b, q->json ? "]}\n" : "</tbody></table></body></html>\n");
+	return STORE_OK;
+}
+
+int
+stats_page_render(struct store_view *v, const struct config *cfg,
+    const struct stats_query *q, struct buf *out)
+{
+	struct page_data pd;
+	int rc;
+
+	if (q->site[0] == '\0')
+		return render_list(v, cfg, q, out);
+	if ((rc = read_page(v, q, &pd)) == STORE_OK) {
+		if (q->json)
+			render_page_json(out, q, &pd);
+		else
+			render_page_html(out, q, &pd);
+	}
+	page_data_free(&pd);
+	return rc;
+}
+
+/*
+ * The sparkline: a line of the daily views, SPARK_STEP pixels a day,
+ * the area under it lightly filled.
+ */
+
+struct spark {
+	int		 from;
+	uint64_t	*views;
+};
+
+static int
+spark_day(void *arg, const char *site, const char *path, int day,
+    const struct counts *c)
+{
+	struct spark *s = arg;
+
+	s->views[day - s->from] = c->views;
+	return 0;
+}
+
+/* "/news/1: views per day, last 30 days, 1,234 in all; the most 90 on a
+ * day" */
+static void
+put_spark_summary(struct buf *b, const char *site, const char *path,
+    int days, uint64_t sum, uint64_t max)
+{
+	put_escaped(b, *path ? path : site);
+	buf_printf(b, ": views per day, last %d day%s, ", days,
+	    days == 1 ? "" : "s");
+	put_num(b, sum);
+	buf_puts(b, " in all; the most ");
+	put_num(b, max);
+	buf_puts(b, " on a day");
+}
+
+int
+stats_chart_render(struct store_view *v, const char *site, const char *path,
+    int days, int today, struct buf *b)
+{
+	struct spark s;
+	uint64_t max = 0, sum = 0;
+	unsigned w = (unsigned)(days > 1 ? (days - 1) * SPARK_STEP : 1);
+	unsigned y;
+	int i, rc;
+
+	s.from = today - days + 1;
+	if ((s.views = calloc((size_t)days, sizeof(*s.views))) == NULL)
+		fatal("sparkline");
+	rc = store_each_day(v, site, *path ? path : SITE_SERIES, s.from, today,
+	    false, spark_day, &s);
+	if (rc != STORE_OK) {
+		free(s.views);
+		return rc;
+	}
+	for (i = 0; i < days; i++) {
+		if (s.views[i] > max)
+			max = s.views[i];
+		store_count_add(&sum, s.views[i]);
+	}
+	buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" "
+	    "height=\"%u\" viewBox=\"-1 -1 %u %u\" role=\"img\" "
+	    "aria-label=\"", w + 2, SPARK_H + 2, w + 2, SPARK_H + 2);
+	/* The same words for screen readers and as a tooltip. */
+	put_spark_summary(b, site, path, days, sum, max);
+	buf_puts(b, "\"><title>");
+	put_spark_summary(b, site, path, days, sum, max);
+	buf_puts(b, "</title><path fill=\"#007ec6\" "
+	    "fill-opacity=\".15\" d=\"M0 ");
+	buf_printf(b, "%u", SPARK_H);
+	for (i = 0; i < days; i++) {
+		y = SPARK_H * 10 - scaled(s.views[i], max, SPARK_H);
+		buf_printf(b, "L%u ", (unsigned)(days > 1 ? i * SPARK_STEP :
+		    0));
+		put_tenths(b, y);
+	}
+	buf_printf(b, "L%u %uZ\"/><polyline fill=\"none\" stroke=\"#007ec6\" "
+	    "stroke-width=\"1.5\" stroke-linejoin=\"round\" points=\"", w,
+	    SPARK_H);
+	for (i = 0; i < days; i++) {
+		y = SPARK_H * 10 - scaled(s.views[i], max, SPARK_H);
+		buf_printf(b, "%s%u,", i ? " " : "",
+		    (unsigned)(days > 1 ? i * SPARK_STEP : 0));
+		put_tenths(b, y);
+	}
+	buf_puts(b, "\"/></svg>\n");
+	free(s.views);
+	return STORE_OK;
+}
