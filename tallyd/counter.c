@@ -191,12 +191,6 @@ key_hash_day(uint64_t series, int day)
 	return h ^ (h >> 29);
 }
 
-static uint64_t
-key_hash(const char *site, const char *path, int day)
-{
-	return key_hash_day(store_series_hash(site, path), day);
-}
-
 static struct batch *
 batch_new(void)
 {
@@ -312,11 +306,13 @@ buckets_grow(struct batch *b)
 	b->nbuckets = n;
 }
 
+/* The entry of a series (site, path, its store_series_hash()) and day,
+ * made if need be. */
 static struct pending *
-pending_get(struct batch *b, const char *site, const char *path, int day,
-    bool *created)
+pending_get(struct batch *b, const char *site, const char *path,
+    uint64_t series, int day, bool *created)
 {
-	uint64_t h = key_hash(site, path, day);
+	uint64_t h = key_hash_day(series, day);
 	struct pending *p;
 	size_t sl = strlen(site), pl = strlen(path);
 
@@ -523,9 +519,10 @@ address_admits(struct counter *c, const struct hit *hit)
 
 static bool
 known_page(struct counter *c, struct batch *inflight, const char *site,
-    const char *path, int day, const struct series_counts *page)
+    const char *path, uint64_t series, int day,
+    const struct series_counts *page)
 {
-	uint64_t h = key_hash(site, path, day);
+	uint64_t h = key_hash_day(series, day);
 	struct batch *b;
 
 	if (page->exists)
@@ -609,26 +606,26 @@ admissions_of(struct counter *c, const char *site, int day)
  * max_pages rule of pages.h, with what only the counter knows. */
 static bool
 admit_page(struct counter *c, struct batch *inflight, const struct hit *hit,
-    const struct series_counts *site, const struct pending *sp)
+    uint64_t series, const struct series_counts *site,
+    const struct pending *sp)
 {
 	struct page_cap cap;
 	struct admissions *a;
 	struct pending *fs;
 	struct batch *b;
-	uint64_t series, h = key_hash(hit->site, SITE_SERIES, hit->day);
 
 	memset(&cap, 0, sizeof(cap));
 	cap.max_pages = hit->max_pages;
 	cap.npages = (long)site->npages + (long)sp->new_pages;
-	/* sp is the pending batch's; the others' come on top. */
+	/* sp is the pending batch's; the others' come on top (the same
+	 * key, so the same hash). */
 	for (b = unstored_next(c->pending, inflight); b != NULL;
 	    b = unstored_next(b, inflight))
 		if ((fs = pending_find(b, hit->site, SITE_SERIES, hit->day,
-		    h)) != NULL)
+		    sp->hash)) != NULL)
 			cap.npages += (long)fs->new_pages;
 	if (page_gets_series(&cap, hit->path))
 		return true;	/* room enough */
-	series = store_series_hash(hit->site, hit->path);
 	a = admissions_of(c, hit->site, hit->day);
 	cap.admitted = a->n;
 	cap.addresses = candidate_note(c, series, hit->day, hit->address);
@@ -640,12 +637,13 @@ admit_page(struct counter *c, struct batch *inflight, const struct hit *hit,
 
 static int
 add_hit(struct counter *c, struct store_view *view, struct batch *inflight,
-    const struct hit *hit, const char **path_out, struct series_counts *pagep,
-    struct series_counts *sitep)
+    const struct hit *hit, const char **path_out, uint64_t *series_out,
+    uint64_t ss, struct series_counts *pagep, struct series_counts *sitep)
 {
 	struct series_counts page, site;
 	struct pending *pp, *sp;
 	const char *path = hit->path;
+	uint64_t ps = store_series_hash(hit->site, path);
 	bool created, was_known, new_site = false, new_page = false;
 	int rc;
 
@@ -653,17 +651,18 @@ add_hit(struct counter *c, struct store_view *view, struct batch *inflight,
 	    (rc = store_get(view, hit->site, SITE_SERIES, hit->day, &site)) !=
 	    STORE_OK)
 		return rc;
-	sp = pending_get(c->pending, hit->site, SITE_SERIES, hit->day, &created);
+	sp = pending_get(c->pending, hit->site, SITE_SERIES, ss, hit->day,
+	    &created);
 	/* Past the cap, new paths pile up under one name. */
-	if (!known_page(c, inflight, hit->site, path, hit->day, &page) &&
-	    !admit_page(c, inflight, hit, &site, sp)) {
+	if (!known_page(c, inflight, hit->site, path, ps, hit->day, &page) &&
+	    !admit_page(c, inflight, hit, ps, &site, sp)) {
 		path = PATH_OTHER;
+		ps = store_series_hash(hit->site, path);
 		rc = store_get(view, hit->site, path, hit->day, &page);
 		if (rc != STORE_OK)
 			return rc;
 	}
 	if (hit->has_visitor) {
-		uint64_t ss = store_series_hash(hit->site, SITE_SERIES);
 		bool seen;
 
 		if ((rc = was_seen(c, view, inflight, hit->day, ss, hit->visitor,
@@ -677,9 +676,8 @@ add_hit(struct counter *c, struct store_view *view, struct batch *inflight,
 				seen_add(c->pending, hit->day, ss,
 				    hit->visitor, NULL);
 			}
-			rc = visit(c, view, inflight, hit->day,
-			    store_series_hash(hit->site, path), hit->visitor,
-			    &new_page);
+			rc = visit(c, view, inflight, hit->day, ps,
+			    hit->visitor, &new_page);
 			if (rc != STORE_OK)
 				return rc;
 			if (seen && new_page)
@@ -687,8 +685,9 @@ add_hit(struct counter *c, struct store_view *view, struct batch *inflight,
 				    hit->visitor, sp);
 		}
 	}
-	was_known = known_page(c, inflight, hit->site, path, hit->day, &page);
-	pp = pending_get(c->pending, hit->site, path, hit->day, &created);
+	was_known = known_page(c, inflight, hit->site, path, ps, hit->day,
+	    &page);
+	pp = pending_get(c->pending, hit->site, path, ps, hit->day, &created);
 	if (!was_known)
 		sp->new_pages++;
 	c->pending->hits++;
@@ -698,11 +697,13 @@ add_hit(struct counter *c, struct store_view *view, struct batch *inflight,
 	sp->visitors += new_site;
 	if (hit->referrer != NULL) {
 		pp = pending_get(c->pending, hit->site, hit->referrer,
-		    hit->day, &created);
+		    store_series_hash(hit->site, hit->referrer), hit->day,
+		    &created);
 		pp->views++;
 		pp->max_referrers = hit->max_referrers;
 	}
 	*path_out = path;
+	*series_out = ps;
 	/* What was read is what the answer needs: no second lookup. */
 	*pagep = page;
 	*sitep = site;
@@ -712,16 +713,14 @@ add_hit(struct counter *c, struct store_view *view, struct batch *inflight,
 /* Adds what a batch holds for a series: all of it to the total, the
  * day's to the day. Yesterday's hits can be pending after midnight. */
 static void
-add_batch(struct batch *b, const char *site, const char *path, int day,
-    struct counts *total, struct counts *today)
+add_batch(struct batch *b, const char *site, const char *path,
+    uint64_t series, int day, struct counts *total, struct counts *today)
 {
 	struct pending *p;
-	uint64_t series;
 	int d;
 
 	if (b == NULL || b->n == 0)
 		return;
-	series = store_series_hash(site, path);
 	for (d = day - 1; d <= day; d++) {
 		p = pending_find(b, site, path, d, key_hash_day(series, d));
 		if (p == NULL)
@@ -739,8 +738,9 @@ add_batch(struct batch *b, const char *site, const char *path, int day,
  * the pending and in-flight batches add. Called under the lock. */
 static inline void
 fill_counts(struct counter *c, struct batch *inflight, const char *site,
-    const char *path, int day, const struct series_counts *page,
-    const struct series_counts *whole, struct page_counts *out)
+    const char *path, uint64_t ps, uint64_t ss, int day,
+    const struct series_counts *page, const struct series_counts *whole,
+    struct page_counts *out)
 {
 	struct batch *b;
 
@@ -749,8 +749,9 @@ fill_counts(struct counter *c, struct batch *inflight, const char *site,
 	out->total = whole->total;
 	out->today = whole->day;
 	FOR_UNSTORED(b, c, inflight) {
-		add_batch(b, site, path, day, &out->page, &out->page_today);
-		add_batch(b, site, SITE_SERIES, day, &out->total,
+		add_batch(b, site, path, ps, day, &out->page,
+		    &out->page_today);
+		add_batch(b, site, SITE_SERIES, ss, day, &out->total,
 		    &out->today);
 	}
 }
@@ -762,6 +763,8 @@ counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
 {
 	struct series_counts page, whole;
 	struct batch *inflight;
+	/* Each series' hash once, for all of the hit's lookups. */
+	uint64_t ps, ss = store_series_hash(hit->site, SITE_SERIES);
 	int rc;
 
 	*path_out = hit->path;
@@ -777,11 +780,11 @@ counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
 		goto done;
 	inflight = inflight_for(c, view);
 	/* The hit's own lookups are the answer's: no second one. */
-	if ((rc = add_hit(c, view, inflight, hit, path_out, &page, &whole)) !=
-	    STORE_OK)
+	if ((rc = add_hit(c, view, inflight, hit, path_out, &ps, ss, &page,
+	    &whole)) != STORE_OK)
 		goto done;
-	fill_counts(c, inflight, hit->site, *path_out, hit->day, &page, &whole,
-	    out);
+	fill_counts(c, inflight, hit->site, *path_out, ps, ss, hit->day, &page,
+	    &whole, out);
 	if (waiter) {
 		waiter->next = NULL;
 		*c->pending->waiters_tail = waiter;
@@ -812,8 +815,10 @@ counter_read(struct counter *c, struct store_view *view, const char *site,
 	if ((rc = store_view_begin(view)) == STORE_OK &&
 	    (rc = store_get(view, site, path, day, &page)) == STORE_OK &&
 	    (rc = store_get(view, site, SITE_SERIES, day, &whole)) == STORE_OK)
-		fill_counts(c, inflight_for(c, view), site, path, day, &page,
-		    &whole, out);
+		fill_counts(c, inflight_for(c, view), site, path,
+		    store_series_hash(site, path),
+		    store_series_hash(site, SITE_SERIES), day, &page, &whole,
+		    out);
 	store_view_end(view);
 	unlock(c);
 	return rc;
