@@ -78,6 +78,26 @@ store_series_hash(const char *site, const char *path)
 	return hash_fnv1a(h, path, strlen(path));
 }
 
+/* The adjustment that makes the rows (total - adj, exact in uint64_t
+ * because total <= STORE_COUNT_MAX) add up to want; -1 when it is out
+ * of int64_t's range. */
+int
+store_adjust_to(uint64_t total, int64_t adj, uint64_t want, int64_t *out)
+{
+	uint64_t rows = total - (uint64_t)adj, d;
+
+	if (want >= rows) {
+		if ((d = want - rows) > INT64_MAX)
+			return -1;
+		*out = (int64_t)d;
+	} else {
+		if ((d = rows - want) > (uint64_t)INT64_MAX + 1)
+			return -1;
+		*out = d == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)d;
+	}
+	return 0;
+}
+
 int
 store_write(struct store *st, store_write_fn fn, void *arg)
 {

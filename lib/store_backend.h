@@ -91,6 +91,10 @@ struct store_ops {
 extern const struct store_ops store_lmdb_ops;
 extern const struct store_ops store_pg_ops;	/* built with libpq only */
 
+/* What "set" adds to a series' all-time adjustment (adj, with the
+ * all-time count total) so that it shows want; -1 out of int64_t. */
+int store_adjust_to(uint64_t total, int64_t adj, uint64_t want, int64_t *out);
+
 /* Sets what store_error() answers on this thread. */
 void store_set_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1637,26 +1637,6 @@ lmdb_add_adjust(struct store_txn *base_t, const char *site, const char *path,
 	return put_series(t, site, path, &rec);
 }
 
-/* The adjustment that makes the rows (total - adj, exact in uint64_t
- * because total <= STORE_COUNT_MAX) add up to want; -1 when it is out
- * of int64_t's range. */
-static int
-adjust_to(uint64_t total, int64_t adj, uint64_t want, int64_t *out)
-{
-	uint64_t rows = total - (uint64_t)adj, d;
-
-	if (want >= rows) {
-		if ((d = want - rows) > INT64_MAX)
-			return -1;
-		*out = (int64_t)d;
-	} else {
-		if ((d = rows - want) > (uint64_t)INT64_MAX + 1)
-			return -1;
-		*out = d == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)d;
-	}
-	return 0;
-}
-
 static int
 lmdb_set_total(struct store_txn *base_t, const char *site, const char *path,
     uint64_t views, uint64_t visitors)
@@ -1672,8 +1652,9 @@ lmdb_set_total(struct store_txn *base_t, const char *site, const char *path,
 	}
 	if ((rc = series_for_write(t, site, path, &rec)) != STORE_OK)
 		return rc;
-	if (adjust_to(rec.views, rec.adj_views, views, &rec.adj_views) == -1 ||
-	    adjust_to(rec.visitors, rec.adj_visitors, visitors,
+	if (store_adjust_to(rec.views, rec.adj_views, views,
+	    &rec.adj_views) == -1 ||
+	    store_adjust_to(rec.visitors, rec.adj_visitors, visitors,
 	    &rec.adj_visitors) == -1) {
 		store_set_error("too far from what "
 		    "the daily rows add up to");

@@ -1166,25 +1166,6 @@ pg_add_adjust(struct store_txn *base_t, const char *site, const char *path,
 	return write_adjust(t, id, adj[0], adj[1]);
 }
 
-/* As LMDB's: the adjustment that makes the rows (total - adj) add up to
- * want; -1 when it is out of int64_t's range. */
-static int
-adjust_to(uint64_t total, int64_t adj, uint64_t want, int64_t *out)
-{
-	uint64_t rows = total - (uint64_t)adj, d;
-
-	if (want >= rows) {
-		if ((d = want - rows) > INT64_MAX)
-			return -1;
-		*out = (int64_t)d;
-	} else {
-		if ((d = rows - want) > (uint64_t)INT64_MAX + 1)
-			return -1;
-		*out = d == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)d;
-	}
-	return 0;
-}
-
 static int
 pg_set_total(struct store_txn *base_t, const char *site, const char *path,
     uint64_t views, uint64_t visitors)
@@ -1202,8 +1183,8 @@ pg_set_total(struct store_txn *base_t, const char *site, const char *path,
 	if ((rc = series_id(t->st, site, path, &id)) != STORE_OK ||
 	    (rc = series_get(t->st, site, path, -1, &sc, adj)) != STORE_OK)
 		return rc;
-	if (adjust_to(sc.total.views, adj[0], views, &adj[0]) == -1 ||
-	    adjust_to(sc.total.visitors, adj[1], visitors, &adj[1]) == -1) {
+	if (store_adjust_to(sc.total.views, adj[0], views, &adj[0]) == -1 ||
+	    store_adjust_to(sc.total.visitors, adj[1], visitors, &adj[1]) == -1) {
 		store_set_error("too far from what "
 		    "the daily rows add up to");
 		return STORE_ERROR;
