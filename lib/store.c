@@ -6,10 +6,12 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "build-config.h"
 #include "tally/hash.h"
+#include "tally/log.h"
 #include "tally/location.h"
 #include "tally/store.h"
 
@@ -406,3 +408,71 @@ store_referrer_reset(struct store_txn *t, const char *site)
 	return t->ops->referrer_reset(t, site);
 }
 
+static int
+total_row(void *arg, int day, const char *host, uint64_t views)
+{
+	struct referrer_totals *t = arg;
+
+	(void)day;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		if ((t->e = reallocarray(t->e, t->cap, sizeof(*t->e))) == NULL)
+			fatal("referrers");
+	}
+	if ((t->e[t->n].host = strdup(host)) == NULL)
+		fatal("referrers");
+	t->e[t->n++].views = views;
+	return STORE_OK;
+}
+
+static int
+total_host_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct referrer_total *)a)->host,
+	    ((const struct referrer_total *)b)->host);
+}
+
+static int
+total_views_cmp(const void *a, const void *b)
+{
+	const struct referrer_total *x = a, *y = b;
+
+	if (x->views != y->views)
+		return x->views > y->views ? -1 : 1;
+	return strcmp(x->host, y->host);
+}
+
+int
+store_referrer_totals(struct store_view *v, const char *site, int from, int to,
+    struct referrer_totals *t)
+{
+	size_t i, n = 0;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if ((rc = store_each_referrer(v, site, from, to, total_row, t)) !=
+	    STORE_OK || t->n == 0)
+		return rc;
+	qsort(t->e, t->n, sizeof(*t->e), total_host_cmp);
+	for (i = 0; i < t->n; i++) {
+		if (n > 0 && strcmp(t->e[n - 1].host, t->e[i].host) == 0) {
+			store_count_add(&t->e[n - 1].views, t->e[i].views);
+			free(t->e[i].host);
+		} else
+			t->e[n++] = t->e[i];
+	}
+	t->n = n;
+	qsort(t->e, t->n, sizeof(*t->e), total_views_cmp);
+	return STORE_OK;
+}
+
+void
+store_referrer_totals_free(struct referrer_totals *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		free(t->e[i].host);
+	free(t->e);
+	memset(t, 0, sizeof(*t));
+}

@@ -833,72 +833,6 @@ done:
  * referrers
  */
 
-struct ref_entry {
-	char		*host;
-	uint64_t	 views;
-};
-
-struct ref_state {
-	struct ref_entry *e;
-	size_t		 n, cap;
-};
-
-static int
-ref_row(void *arg, int day, const char *host, uint64_t views)
-{
-	struct ref_state *rs = arg;
-
-	if (rs->n == rs->cap) {
-		rs->cap = rs->cap ? rs->cap * 2 : 256;
-		if ((rs->e = reallocarray(rs->e, rs->cap, sizeof(*rs->e))) ==
-		    NULL)
-			fatal("referrers");
-	}
-	if ((rs->e[rs->n].host = strdup(host)) == NULL)
-		fatal("referrers");
-	rs->e[rs->n++].views = views;
-	return STORE_OK;
-}
-
-static int
-ref_host_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct ref_entry *)a)->host,
-	    ((const struct ref_entry *)b)->host);
-}
-
-static int
-ref_views_cmp(const void *a, const void *b)
-{
-	const struct ref_entry *x = a, *y = b;
-
-	if (x->views != y->views)
-		return x->views < y->views ? 1 : -1;
-	return strcmp(x->host, y->host);
-}
-
-/* One entry per host, its days' views summed (saturating, as counts
- * do), most first. */
-static void
-ref_sum(struct ref_state *rs)
-{
-	size_t i, n = 0;
-
-	if (rs->n == 0)
-		return;
-	qsort(rs->e, rs->n, sizeof(*rs->e), ref_host_cmp);
-	for (i = 0; i < rs->n; i++) {
-		if (n > 0 && strcmp(rs->e[n - 1].host, rs->e[i].host) == 0) {
-			store_count_add(&rs->e[n - 1].views, rs->e[i].views);
-			free(rs->e[i].host);
-			continue;
-		}
-		rs->e[n++] = rs->e[i];
-	}
-	rs->n = n;
-	qsort(rs->e, rs->n, sizeof(*rs->e), ref_views_cmp);
-}
-
 int
 cmd_referrers(struct ctl *ctl, int argc, char **argv)
 {
@@ -909,7 +843,7 @@ cmd_referrers(struct ctl *ctl, int argc, char **argv)
 		{ NULL, NULL, NULL },
 	};
 	struct store_view *v = NULL;
-	struct ref_state rs;
+	struct referrer_totals rs;
 	struct table t;
 	struct buf b;
 	char n1[NUM_STRLEN], rank[24], d1[DAY_STRLEN], d2[DAY_STRLEN],
@@ -927,12 +861,11 @@ cmd_referrers(struct ctl *ctl, int argc, char **argv)
 		goto done;
 	to = day_today();
 	from = to - days + 1;
-	if (store_each_referrer(v, site, from, to, ref_row, &rs) != STORE_OK) {
+	if (store_referrer_totals(v, site, from, to, &rs) != STORE_OK) {
 		rc = ctl_fail(ctl, "reading %s: %s", site,
 		    store_error(ctl->store));
 		goto done;
 	}
-	ref_sum(&rs);
 
 	if (ctl->json) {
 		buf_init(&b);
@@ -970,9 +903,7 @@ cmd_referrers(struct ctl *ctl, int argc, char **argv)
 	table_print(&t, ctl, stdout, true, 0);
 	table_free(&t);
 done:
-	for (i = 0; i < rs.n; i++)
-		free(rs.e[i].host);
-	free(rs.e);
+	store_referrer_totals_free(&rs);
 	end_read(v);
 	return rc;
 }

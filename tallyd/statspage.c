@@ -103,11 +103,6 @@ struct top_entry {
 	struct counts	 c;
 };
 
-struct ref_entry {
-	char		*host;
-	uint64_t	 views;
-};
-
 struct page_data {
 	const struct stats_query *q;
 	const char	*series;	/* the page, or SITE_SERIES */
@@ -119,8 +114,7 @@ struct page_data {
 	struct top_entry *top;
 	size_t		 ntop, captop;
 	bool		 more;		/* pages after this page of them */
-	struct ref_entry *refs;
-	size_t		 nrefs, caprefs;
+	struct referrer_totals refs;	/* the first STATS_REFERRERS_SHOWN */
 	uint64_t	 refs_rest;	/* views of the hosts not shown */
 };
 
@@ -664,69 +658,23 @@ done:
 	return rc;
 }
 
-static int
-ref_row(void *arg, int day, const char *host, uint64_t views)
-{
-	struct page_data *pd = arg;
-
-	if (pd->nrefs == pd->caprefs) {
-		pd->caprefs = pd->caprefs ? pd->caprefs * 2 : 64;
-		if ((pd->refs = reallocarray(pd->refs, pd->caprefs,
-		    sizeof(*pd->refs))) == NULL)
-			fatal("stats referrers");
-	}
-	if ((pd->refs[pd->nrefs].host = strdup(host)) == NULL)
-		fatal("stats referrers");
-	pd->refs[pd->nrefs++].views = views;
-	return 0;
-}
-
-static int
-ref_host_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct ref_entry *)a)->host,
-	    ((const struct ref_entry *)b)->host);
-}
-
-static int
-ref_views_cmp(const void *a, const void *b)
-{
-	const struct ref_entry *x = a, *y = b;
-
-	if (x->views != y->views)
-		return x->views > y->views ? -1 : 1;
-	return strcmp(x->host, y->host);
-}
-
 /* The window's referring hosts, most views first, the days summed. */
 static int
 read_referrers(struct store_view *v, struct page_data *pd)
 {
 	const struct stats_query *q = pd->q;
-	size_t i, n = 0;
+	size_t i;
 	int rc;
 
-	rc = store_each_referrer(v, q->site, pd->from, pd->to, ref_row, pd);
-	if (rc != STORE_OK || pd->nrefs == 0)
+	rc = store_referrer_totals(v, q->site, pd->from, pd->to, &pd->refs);
+	if (rc != STORE_OK)
 		return rc;
-	qsort(pd->refs, pd->nrefs, sizeof(*pd->refs), ref_host_cmp);
-	for (i = 0; i < pd->nrefs; i++) {
-		if (n > 0 && strcmp(pd->refs[n - 1].host, pd->refs[i].host) ==
-		    0) {
-			store_count_add(&pd->refs[n - 1].views,
-			    pd->refs[i].views);
-			free(pd->refs[i].host);
-		} else
-			pd->refs[n++] = pd->refs[i];
+	for (i = STATS_REFERRERS_SHOWN; i < pd->refs.n; i++) {
+		store_count_add(&pd->refs_rest, pd->refs.e[i].views);
+		free(pd->refs.e[i].host);
 	}
-	pd->nrefs = n;
-	qsort(pd->refs, pd->nrefs, sizeof(*pd->refs), ref_views_cmp);
-	for (i = STATS_REFERRERS_SHOWN; i < pd->nrefs; i++) {
-		store_count_add(&pd->refs_rest, pd->refs[i].views);
-		free(pd->refs[i].host);
-	}
-	if (pd->nrefs > STATS_REFERRERS_SHOWN)
-		pd->nrefs = STATS_REFERRERS_SHOWN;
+	if (pd->refs.n > STATS_REFERRERS_SHOWN)
+		pd->refs.n = STATS_REFERRERS_SHOWN;
 	return STORE_OK;
 }
 
@@ -738,9 +686,7 @@ page_data_free(struct page_data *pd)
 	for (i = 0; i < pd->ntop; i++)
 		free(pd->top[i].path);
 	free(pd->top);
-	for (i = 0; i < pd->nrefs; i++)
-		free(pd->refs[i].host);
-	free(pd->refs);
+	store_referrer_totals_free(&pd->refs);
 	free(pd->days);
 }
 
@@ -1215,7 +1161,7 @@ put_referrers(struct buf *b, const struct page_data *pd)
 	size_t i;
 
 	buf_puts(b, "<h2>Referrers</h2>\n");
-	if (pd->nrefs == 0) {
+	if (pd->refs.n == 0) {
 		buf_puts(b, "<p class=\"mut\">No views came from other sites in "
 		    "this period.</p>\n");
 		return;
@@ -1223,12 +1169,12 @@ put_referrers(struct buf *b, const struct page_data *pd)
 	buf_puts(b, "<table id=\"referrers\"><thead><tr><th class=\"l\" "
 	    "scope=\"col\">Site</th><th scope=\"col\">Views</th></tr></thead>"
 	    "<tbody>");
-	for (i = 0; i < pd->nrefs; i++) {
+	for (i = 0; i < pd->refs.n; i++) {
 		buf_puts(b, "<tr><td class=\"l\">");
-		put_escaped(b, pd->refs[i].host);
-		put_bar(b, pd->refs[i].views, pd->refs[0].views);
+		put_escaped(b, pd->refs.e[i].host);
+		put_bar(b, pd->refs.e[i].views, pd->refs.e[0].views);
 		buf_puts(b, "</td><td>");
-		put_num(b, pd->refs[i].views);
+		put_num(b, pd->refs.e[i].views);
 		buf_puts(b, "</td></tr>");
 	}
 	if (pd->refs_rest > 0) {
@@ -1349,11 +1295,11 @@ render_page_json(struct buf *b, const struct stats_query *q,
 			    pd->top[k].c.visitors);
 		}
 		buf_puts(b, "],\"referrers\":[");
-		for (k = 0; k < pd->nrefs; k++) {
+		for (k = 0; k < pd->refs.n; k++) {
 			buf_puts(b, k ? ",\n{\"host\":" : "\n{\"host\":");
-			json_string(b, pd->refs[k].host);
+			json_string(b, pd->refs.e[k].host);
 			buf_printf(b, ",\"views\":%" PRIu64 "}",
-			    pd->refs[k].views);
+			    pd->refs.e[k].views);
 		}
 		buf_printf(b, "],\"referrers_other\":%" PRIu64, pd->refs_rest);
 	}

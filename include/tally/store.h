@@ -257,4 +257,19 @@ int store_referrer_add_exact(struct store_txn *, const char *site, int day,
 /* Deletes every row of site. */
 int store_referrer_reset(struct store_txn *, const char *site);
 
+/* A site's referring hosts over a window of days: one entry a host, its
+ * days' views summed (saturating, as counts do), most views first, then
+ * by host. What tallyctl referrers and the stats page show. */
+struct referrer_total {
+	char		*host;
+	uint64_t	 views;
+};
+struct referrer_totals {
+	struct referrer_total *e;
+	size_t		 n, cap;
+};
+int store_referrer_totals(struct store_view *, const char *site, int from,
+    int to, struct referrer_totals *);
+void store_referrer_totals_free(struct referrer_totals *);
+
 #endif
