@@ -357,9 +357,13 @@ def test_buffer_full_refuses_hits():
     c = fresh()
     d = nodes(c, 1, "--buffer-max", "20")[0]
     d.hit("/a")
+    # The hit above is in the database: the buffer then holds only the
+    # 20 below. The node finds the database gone by its next refresh
+    # (count_max_age 1 s).
+    wait_flushed([d])
     c.stop("fast")
     try:
-        time.sleep(0.5)
+        time.sleep(2.5)
         for i in range(20):
             d.hit("/a", ua=ua(i))
         st, hd, body = d.request("GET", "/hit?path=/a",
