@@ -13,10 +13,17 @@ from .build import build
 from .common import BenchError, log
 from .machine import loadavg, machine, tool_version
 from .report import report
-from .sections import callgrind, clients, ctl, growth, rss, throughput
+from .sections import callgrind, clients, ctl, growth, pg, rss, throughput
 from .servers import tallyd_flags
 
-SECTIONS = ("throughput", "clients", "rss", "ctl", "growth", "callgrind")
+SECTIONS = ("throughput", "clients", "rss", "ctl", "growth", "callgrind",
+            "pg")
+
+# --dry-run: every section at its smallest, to check that it works.
+DRY_RUN = {"duration": 1, "warmup": 0, "rounds": 1, "paths": 1000,
+           "pages": 1000, "days": 30, "growth_pages": 10000,
+           "growth_days": 30, "hits": 1000, "cg_warmup": 100,
+           "export_runs": 1}
 
 
 def parse_args():
@@ -53,7 +60,13 @@ def parse_args():
     ap.add_argument("--cg-warmup", type=int, default=2000)
     ap.add_argument("--skip", default="",
                     help="comma-separated: throughput,clients,rss,ctl,growth,"
-                         "callgrind")
+                         "callgrind,pg")
+    ap.add_argument("--only",
+                    help="comma-separated: run these sections only")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="every section at its smallest (1 s wrk runs, "
+                         "small stores, two steps of pg), to check that it "
+                         "works: the figures mean nothing")
     ap.add_argument("--nginx",
                     default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--keep", action="store_true",
@@ -62,6 +75,15 @@ def parse_args():
                     help="also write the results table to this file")
     args = ap.parse_args()
     args.skip = set(s for s in args.skip.split(",") if s)
+    if args.only:
+        only = set(s for s in args.only.split(",") if s)
+        bad = only - set(SECTIONS)
+        if bad:
+            ap.error("unknown section: " + ", ".join(sorted(bad)))
+        args.skip |= set(SECTIONS) - only
+    if args.dry_run:
+        for k, v in DRY_RUN.items():
+            setattr(args, k, v)
     bad = args.skip - set(SECTIONS)
     if bad:
         ap.error("unknown section: " + ", ".join(sorted(bad)))
@@ -78,8 +100,8 @@ def missing_tools(args):
         "clients" not in args.skip
     if against_nginx and not os.access(args.nginx, os.X_OK):
         missing.append("nginx (apt-get install nginx-light)")
-    if (against_nginx or "growth" not in args.skip) and \
-            not shutil.which("wrk"):
+    if (against_nginx or "growth" not in args.skip or
+            "pg" not in args.skip) and not shutil.which("wrk"):
         missing.append("wrk (apt-get install wrk)")
     if "callgrind" not in args.skip and not shutil.which("valgrind"):
         missing.append("valgrind (apt-get install valgrind), "
@@ -110,7 +132,7 @@ def check_machine(args):
 
 
 def versions(args, exes):
-    load = "throughput" not in args.skip
+    load = "throughput" not in args.skip or "pg" not in args.skip
     return "; ".join([
         tool_version([exes["tallyd"], "--version"]),
         tool_version([args.nginx, "-v"]) if load else "",
@@ -160,13 +182,19 @@ def run_sections(args, exes, R):
         ok, _ = run_section("callgrind", R, "cg_error", callgrind.run,
                             args, exes, R)
         failures += not ok
+    if "pg" not in args.skip:
+        ok, _ = run_section("pg", R, "pg_error", pg.run, args, exes, R)
+        failures += not ok
     return failures
 
 
 def write_table(args, table):
     print()
     print(table)
+    # A dry run's figures mean nothing: they do not replace the last
+    # results.
     for path in filter(None, [args.markdown,
+                              None if args.dry_run else
                               os.path.join(args.build_dir,
                                            "bench-results.md")]):
         with open(path, "w") as f:

@@ -5,6 +5,7 @@ TARGETS are tally's performance goals; bench/README.md lists them with
 what each one means.
 """
 
+import statistics
 import time
 
 from . import common
@@ -26,6 +27,9 @@ TARGETS = {
     "growth_rate": 0.9,      # large store's /hit and /count x small's
     "growth_stats_ms": 20.0,
     "growth_top_ms": 100.0,
+    "pg_rate": 0.8,          # one node's /hit on PostgreSQL x on LMDB
+    "pg_cpu_us": 20.0,       # PostgreSQL CPU per hit: half the study's 40
+    "pg_wal_bytes": 295.0,   # WAL per hit: half the study's 590 B
 }
 
 
@@ -53,6 +57,9 @@ def header(args, R, M):
             args.duration, " ".join(R.get("tallyd_flags", [])),
             R.get("versions", "")),
     ]
+    if args.dry_run:
+        out += ["", "**Dry run** (--dry-run): every section at its smallest, "
+                "to check that it works. These figures mean nothing."]
     busy = [x for x in (psi(R.get("load_start", "")),
                         psi(R.get("load_end", "")))
             if x is not None and x > 10]
@@ -414,6 +421,152 @@ def growth_table(R):
     return out
 
 
+def _pg_cost(c):
+    if "pg_us_hit" not in c:
+        return "no hits counted"
+    return ("%.1f µs CPU, %.0f B WAL, %.2f visitor rows per hit (%s hits)" %
+            (c["pg_us_hit"], c["wal_hit"], c["rows_hit"], fmt_int(c["hits"])))
+
+
+def _flush_ms(s):
+    return "—" if s is None else "%.1f ms" % (s * 1000)
+
+
+def pg_rate_rows(R):
+    if "pg_rate" not in R:
+        return []
+    P = R["pg_rate"]
+    rd = P["rounds"]
+    several = len(rd) > 1
+    lm = statistics.median(r["lmdb"]["rps"] for r in rd)
+    pg = statistics.median(r["pg"]["rps"] for r in rd)
+    out = ["| `/hit`, one node, PostgreSQL / LMDB%s | %s / %s req/s = "
+           "%.2f (p99 %s / %s) | ≥ %.1f | %s |" % (
+               " (medians of %d rounds)" % len(rd) if several else "",
+               fmt_int(round(pg)), fmt_int(round(lm)), P["ratio"],
+               fmt_ms(rd[-1]["pg"]["p99_us"]), fmt_ms(rd[-1]["lmdb"]["p99_us"]),
+               TARGETS["pg_rate"], verdict(P["ratio"] >= TARGETS["pg_rate"]))]
+    for store, name in (("lmdb", "LMDB"), ("pg", "PostgreSQL")):
+        ok = all(r[store]["counted"] >= r[store]["ok"] for r in rd)
+        out.append("| answered hits counted, one node on %s | wrk answered "
+                   "%s, the node counted %s; tallyd CPU %.1f µs per hit | "
+                   "every one | %s |" % (
+                       name, fmt_int(sum(r[store]["ok"] for r in rd)),
+                       fmt_int(sum(r[store]["counted"] for r in rd)),
+                       statistics.median(r[store]["tallyd_us_hit"]
+                                         for r in rd), verdict(ok)))
+    c = rd[-1]["pg"]["cost"]
+    out.append("| PostgreSQL's cost in that run (one node, %s hits per "
+               "flush) | %s | — | |" % (
+                   fmt_int(round(c["hits"] / max(1, c["flushes"]))),
+                   _pg_cost(c)))
+    return out
+
+
+def pg_step_rows(R):
+    steps = R.get("pg_steps")
+    if not steps:
+        return []
+    paced = [s for s in steps if s["offered"] is not None]
+    ok = [s for s in steps if s["sustained"]]
+    out = []
+    if ok:
+        best = max(ok, key=lambda s: s["achieved"])
+        limit = ("the machine's top (unpaced), flushes still in time"
+                 if best["offered"] is None else
+                 "offered %s hits/s" % fmt_int(best["offered"]))
+        out.append("| highest rate of 2 nodes on one database with flush "
+                   "p99 ≤ 2 × commit_interval (%.0f ms) | %s hits/s (%s; "
+                   "flush p50 %s, p99 %s) | — | |" % (
+                       2000 * 0.1, fmt_int(round(best["achieved"])), limit,
+                       _flush_ms(best["flush_p50"]),
+                       _flush_ms(best["flush_p99"])))
+    else:
+        out.append("| highest rate of 2 nodes on one database with flush "
+                   "p99 ≤ 200 ms | none of the steps | — | **no** |")
+    # The cost at the busiest paced step that kept its flushes in time.
+    cost = [s for s in paced if s["sustained"] and "pg_us_hit" in s]
+    if cost:
+        s = cost[-1]
+        what = "2 nodes, %s hits/s" % fmt_int(round(s["achieved"]))
+        out.append("| PostgreSQL CPU per hit (%s) | %.1f µs | < %g µs (half "
+                   "of 16–40) | %s |" % (
+                       what, s["pg_us_hit"], TARGETS["pg_cpu_us"],
+                       verdict(s["pg_us_hit"] < TARGETS["pg_cpu_us"])))
+        out.append("| WAL bytes per hit (%s; %.2f visitor id rows per hit) "
+                   "| %.0f B | < %g B (half of 590) | %s |" % (
+                       what, s["rows_hit"], s["wal_hit"],
+                       TARGETS["pg_wal_bytes"],
+                       verdict(s["wal_hit"] < TARGETS["pg_wal_bytes"])))
+    return out
+
+
+def pg_table(R):
+    """The steps of two nodes on one database, the WAL by record type
+    and the statements that cost."""
+    if "pg_skipped" in R:
+        return ["", "### PostgreSQL store", "",
+                "Not measured: %s." % R["pg_skipped"]]
+    steps = R.get("pg_steps")
+    if not steps:
+        return []
+    out = ["", "### Two nodes on one PostgreSQL database (%s)" %
+           R.get("pg_version", "?"), "",
+           "| offered hits/s | achieved | flushes | flush p50 | flush p99 "
+           "| over 200 ms | backlog peak | PG CPU µs/hit | WAL B/hit | "
+           "visitor rows/hit | tallyd CPU µs/hit | sustained |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for s in steps:
+        out.append("| %s | %s | %d | %s | %s | %d | %s | %s | %s | %s | %s "
+                   "| %s |" % (
+                       "unpaced, %d conns each" % s["conns"]
+                       if s["offered"] is None else fmt_int(s["offered"]),
+                       fmt_int(round(s["achieved"])), s["flushes"],
+                       _flush_ms(s["flush_p50"]), _flush_ms(s["flush_p99"]),
+                       s["flush_over"], fmt_int(int(s["backlog_peak"])),
+                       "%.1f" % s["pg_us_hit"] if "pg_us_hit" in s else "—",
+                       "%.0f" % s["wal_hit"] if "wal_hit" in s else "—",
+                       "%.2f" % s["rows_hit"] if "rows_hit" in s else "—",
+                       "%.1f" % s["tallyd_us_hit"]
+                       if "tallyd_us_hit" in s else "—",
+                       verdict(s["sustained"])))
+    wal = R.get("pg_wal_types")
+    best = [s for s in steps if s["sustained"] and s["offered"] is not None]
+    if wal and best:
+        b = best[-1]
+        total = sum(t["bytes"] for t in wal) or 1
+        out += ["", "WAL by record type at %s hits/s offered (pg_waldump "
+                "--stats=record), bytes per hit:" % fmt_int(b["offered"]), "",
+                "| record type | records | bytes per hit | of which full "
+                "pages | share |", "|---|---:|---:|---:|---:|"]
+        for t in wal[:8]:
+            out.append("| %s | %s | %.1f | %.1f | %.0f%% |" % (
+                t["type"], fmt_int(t["n"]), t["bytes"] / b["hits"],
+                t["fpi"] / b["hits"], 100.0 * t["bytes"] / total))
+    if best and best[-1].get("statements"):
+        b = best[-1]
+        out += ["", "Statements by execution time at %s hits/s offered "
+                "(pg_stat_statements; time in the statement, not only "
+                "CPU):" % fmt_int(b["offered"]), "",
+                "| statement | calls | ms per call | WAL B per call | rows "
+                "| µs per hit |", "|---|---:|---:|---:|---:|---:|"]
+        for st in b["statements"]:
+            out.append("| `%s` | %s | %.2f | %s | %s | %.1f |" % (
+                st["query"].replace("|", "\\|")[:80], fmt_int(st["calls"]),
+                st["ms"] / max(1, st["calls"]),
+                fmt_int(st["wal"] // max(1, st["calls"])),
+                fmt_int(st["rows"]), st["ms"] * 1000 / max(1, b["hits"])))
+    return out
+
+
+def pg_rows(R):
+    rows = pg_rate_rows(R) + pg_step_rows(R)
+    if "pg_error" in R:
+        rows.append("| PostgreSQL store | not measured: %s | | |" %
+                    R["pg_error"])
+    return rows
+
+
 def errors(r):
     return r["connect"] + r["read"] + r["write"] + r["timeout"]
 
@@ -421,7 +574,7 @@ def errors(r):
 def targets_table(args, R):
     rows = (throughput_target_rows(args, R) + clients_rows(R) + rss_rows(R) +
             row_bytes_rows(R) + gen_row_bytes_rows(R) + ctl_rows(R) +
-            callgrind_rows(R))
+            callgrind_rows(R) + pg_rows(R))
     if not rows:
         return []
     return (["### Results and targets", "",
@@ -438,4 +591,5 @@ def footer(R):
 
 def report(args, R, M):
     return "\n".join(header(args, R, M) + throughput_table(R) +
-                     targets_table(args, R) + growth_table(R) + footer(R))
+                     targets_table(args, R) + growth_table(R) + pg_table(R) +
+                     footer(R))
