@@ -67,6 +67,10 @@ def parse_args():
                     help="every section at its smallest (1 s wrk runs, "
                          "small stores, two steps of pg), to check that it "
                          "works: the figures mean nothing")
+    ap.add_argument("--pg-explain", action="store_true",
+                    help="pg: log the plans of one statement in ten with "
+                         "EXPLAIN ANALYZE (auto_explain) in the server's "
+                         "log, kept with --keep; slows PostgreSQL down")
     ap.add_argument("--nginx",
                     default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--keep", action="store_true",
