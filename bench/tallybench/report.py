@@ -542,6 +542,13 @@ def pg_table(R):
                        "%.1f" % s["tallyd_us_hit"]
                        if "tallyd_us_hit" in s else "—",
                        verdict(s["sustained"])))
+    idle = R.get("pg_idle")
+    if idle:
+        out += ["", "Both nodes up and no hits (%.0f s): PostgreSQL used %.1f "
+                "ms of CPU and wrote %s B of WAL per second (the nodes' "
+                "refreshes and the cluster's own work)." % (
+                    idle["seconds"], idle["pg_cpu_s"] * 1e3 / idle["seconds"],
+                    fmt_int(round(idle["wal"] / idle["seconds"])))]
     wal = R.get("pg_wal_types")
     best = [s for s in steps if s["sustained"] and s["offered"] is not None]
     if wal and best:

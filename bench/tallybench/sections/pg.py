@@ -453,7 +453,18 @@ def _ms(s):
     return "?" if s is None else "%.1f ms" % (s * 1000)
 
 
-def steps(args, c):
+def _idle(args, c, nodes):
+    """PostgreSQL's CPU and WAL per second with both nodes up and no
+    hits: their refreshes, and the cluster's own background work."""
+    win = Window(c, nodes)
+    time.sleep(args.duration)
+    r = win.close()
+    log("  idle: PostgreSQL %.1f ms CPU and %.0f B of WAL per second" % (
+        r["pg_cpu_s"] * 1e3 / r["seconds"], r["wal"] / r["seconds"]))
+    return r
+
+
+def steps(args, c, R):
     fresh_db(c)
     nodes = []
     try:
@@ -465,6 +476,7 @@ def steps(args, c):
                                 name="tallyd-pg-n%d" % i))
         if args.warmup:
             _step_warmup(args, nodes)
+        R["pg_idle"] = _idle(args, c, nodes)
         out = []
         for offered in STEPS[:2] if args.dry_run else STEPS:
             s = _step(args, c, nodes, offered, "pg-step-%d" % offered)
@@ -512,7 +524,7 @@ def _run(args, R):
     try:
         R["pg_version"] = c.psql("SHOW server_version")
         R["pg_rate"] = rate(args, c)
-        R["pg_steps"] = steps(args, c)
+        R["pg_steps"] = steps(args, c, R)
         best = [s for s in R["pg_steps"] if s["sustained"] and
                 s["offered"] is not None]
         if best:
