@@ -136,12 +136,14 @@ def check_machine(args):
 
 
 def versions(args, exes):
-    load = "throughput" not in args.skip or "pg" not in args.skip
-    return "; ".join([
+    ran = set(SECTIONS) - args.skip
+    nginx = bool(ran & {"throughput", "clients"})
+    load = bool(ran & {"throughput", "clients", "growth", "pg"})
+    return "; ".join(filter(None, [
         tool_version([exes["tallyd"], "--version"]),
-        tool_version([args.nginx, "-v"]) if load else "",
+        tool_version([args.nginx, "-v"]) if nginx else "",
         tool_version(["wrk", "-v"]).split(" [")[0] if load else "",
-    ]).strip("; ")
+    ]))
 
 
 def run_section(name, R, errkey, fn, *a):
