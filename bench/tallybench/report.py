@@ -463,8 +463,9 @@ def pg_rate_rows(R):
                                          for r in rd), verdict(ok)))
     c = rd[-1]["pg"]["cost"]
     out.append("| PostgreSQL's cost in that run (one node, %s hits per "
-               "flush) | %s | — | |" % (
+               "flush; flush p50 %s, p99 %s) | %s | — | |" % (
                    fmt_int(round(c["hits"] / max(1, c["flushes"]))),
+                   _flush_ms(c["flush_p50"]), _flush_ms(c["flush_p99"]),
                    _pg_cost(c)))
     return out
 

@@ -438,11 +438,13 @@ def _step(args, c, nodes, offered, label):
                       s["other"] == 0 and s["hits"] >= s["ok"])
     if offered is not None and s["sustained"]:
         s["statements"] = top_statements(c)
-    log("  %s hits/s offered: %.0f achieved, flush p50 %s p99 %s, %d of "
+    log("  %s hits/s offered: %.0f achieved (%s answered, %s counted), "
+        "flush p50 %s p99 %s, %d of "
         "%d flushes over %.0f ms, backlog peak %d; PostgreSQL %.1f us and "
         "%.0f B of WAL per hit, %.2f visitor rows per hit" % (
             "unpaced" if offered is None else fmt_int(offered),
-            s["achieved"], _ms(s["flush_p50"]), _ms(s["flush_p99"]),
+            s["achieved"], fmt_int(s["ok"]), fmt_int(s["hits"]),
+            _ms(s["flush_p50"]), _ms(s["flush_p99"]),
             s["flush_over"], s["flushes"], 2000 * COMMIT_INTERVAL,
             s["backlog_peak"], s.get("pg_us_hit", 0), s.get("wal_hit", 0),
             s.get("rows_hit", 0)))
