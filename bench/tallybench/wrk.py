@@ -92,7 +92,7 @@ function request()
     v = "r" .. math.random(regulars)
   end
   hdrs["User-Agent"] = wrk.headers["User-Agent"] .. " v" .. v
-  local page = math.floor(pages ^ math.random())
+  local page = math.floor((pages + 1) ^ math.random())
   return wrk.format("GET", "/hit?path=/articles/" .. page, hdrs)
 end
 
