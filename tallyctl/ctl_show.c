@@ -619,7 +619,8 @@ top_by_window(struct top_state *ts, const char *site,
 	if (w->out_day < ts->from && (rc = store_each_recent(ts->v,
 	    w->out_day, ts->from - 1, pending_row, &tw)) != STORE_OK)
 		goto done;
-	qsort(tw.p, tw.np, sizeof(*tw.p), pending_cmp);
+	if (tw.np > 0)
+		qsort(tw.p, tw.np, sizeof(*tw.p), pending_cmp);
 	for (i = j = 0; i < tw.np; i++) {
 		if (j > 0 && tw.p[j - 1].id == tw.p[i].id) {
 			tw.p[j - 1].c.views += tw.p[i].c.views;
@@ -723,7 +724,8 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		    store_error(ctl->store));
 		goto done;
 	}
-	qsort(ts.e, ts.n, sizeof(*ts.e), top_cmp);
+	if (ts.n > 0)
+		qsort(ts.e, ts.n, sizeof(*ts.e), top_cmp);
 	/* --limit 0: every page */
 	shown = (limit == 0 || limit > ts.n) ? ts.n : (size_t)limit;
 
