@@ -264,6 +264,34 @@ store_each_recent(struct store_view *v, int from, int to, store_recent_cb cb, vo
 }
 
 int
+store_window_state(struct store_view *v, struct store_window *w)
+{
+	if (v->ops->window_state == NULL)
+		return STORE_NOTFOUND;
+	return v->ops->window_state(v, w);
+}
+
+int
+store_window_get(struct store_view *v, uint32_t id, struct counts *c)
+{
+	if (v->ops->window_get == NULL) {
+		store_set_error("this store keeps no window");
+		return STORE_ERROR;
+	}
+	return v->ops->window_get(v, id, c);
+}
+
+int
+store_each_window(struct store_view *v, const char *site, store_window_cb cb, void *arg)
+{
+	if (v->ops->each_window == NULL) {
+		store_set_error("this store keeps no window");
+		return STORE_ERROR;
+	}
+	return v->ops->each_window(v, site, cb, arg);
+}
+
+int
 store_series_name(struct store_view *v, uint32_t id, char *site, size_t sitesz, char *path, size_t pathsz)
 {
 	return v->ops->series_name(v, id, site, sitesz, path, pathsz);

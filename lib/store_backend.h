@@ -42,7 +42,7 @@ struct store_ops {
 	    char *err, size_t errlen);
 	void (*close)(struct store *);
 	/* optional: lock_daemon, stat, grow, backup, reader_check,
-	 * reconnects, refresh */
+	 * reconnects, refresh, window_state, window_get, each_window */
 	int (*lock_daemon)(struct store *, char *err, size_t errlen);
 	int (*stat)(struct store *, struct store_stat *);
 	int (*grow)(struct store *);
@@ -62,6 +62,9 @@ struct store_ops {
 	int (*each_day)(struct store_view *, const char *site, const char *path, int from, int to, bool with_adjust, store_row_cb, void *);
 	int (*recent_floor)(struct store_view *, int *floor);
 	int (*each_recent)(struct store_view *, int from, int to, store_recent_cb, void *);
+	int (*window_state)(struct store_view *, struct store_window *);
+	int (*window_get)(struct store_view *, uint32_t id, struct counts *);
+	int (*each_window)(struct store_view *, const char *site, store_window_cb, void *);
 	int (*series_name)(struct store_view *, uint32_t id, char *site, size_t sitesz, char *path, size_t pathsz);
 	int (*max_id)(struct store_view *, uint32_t *max);
 	int (*orphan_rows)(struct store_view *, uint64_t *orphans);

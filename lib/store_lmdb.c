@@ -21,6 +21,12 @@
  *		 the host alone, so that a row is updated in place and a
  *		 day's number of hosts is one mdb_cursor_count (schema 2;
  *		 a store of schema 1 gets it when first opened writable)
+ *   window	 id (u32 BE) -> struct window_rec: a page's views and visitors
+ *		 of its recent rows from meta "window_out" (day, id) on, up
+ *		 to "recent_high" (see store.h), and its site's id (schema 3)
+ *   winrank	 site id (u32 BE), ~views (u64 BE), id (u32 BE) -> visitors
+ *		 (u64): the same sums, a site's most viewed pages first, so
+ *		 that its top pages are the first rows of one range
  *
  * A page's all-time count, a site's all-time count and a day's count are
  * each one B-tree lookup. A series' daily history is one range, in day
@@ -65,7 +71,10 @@ struct lmdb_store {
 	MDB_dbi	 recent;
 	MDB_dbi	 names;
 	MDB_dbi	 referrers;
+	MDB_dbi	 window;
+	MDB_dbi	 winrank;
 	bool	 has_referrers;	/* false: a schema 1 store opened read-only */
+	bool	 has_window;	/* false: a schema < 3 store opened read-only */
 	int	 flags;
 	int	 lockfd;
 	/* Views hold it shared; growing the map holds it alone, because
@@ -90,7 +99,11 @@ struct lmdb_txn {
 	bool	 recent_read;	/* recent_floor and _high read from meta */
 	int32_t	 recent_floor;
 	int32_t	 recent_high;	/* the latest day added */
-	bool	 recent_dirty;
+	bool	 win_on;	/* read with the recent bounds: the store has sums */
+	int32_t	 win_out_day;	/* the sums hold rows from (day, id) on */
+	uint32_t win_out_id;
+	bool	 win_dirty;
+	uint32_t nadds;		/* rows added: the window takes as many out */
 };
 
 struct series_rec {
@@ -106,6 +119,21 @@ struct day_rec {
 	uint64_t views;
 	uint64_t visitors;
 };
+
+/* A page's sum of its window. The counts wrap as unsigned numbers do,
+ * so that taking a row out always undoes adding it. */
+struct window_rec {
+	uint64_t views;
+	uint64_t visitors;
+	uint32_t site;		/* its site series' id */
+	uint32_t pad;
+};
+
+#define WINRANK_KEY	16
+/* Rows taken out of the window per commit, besides one for each row the
+ * commit added (so that an import keeps up): a new day never makes one
+ * commit much larger than the others. */
+#define WINDOW_STEP	256
 
 static int
 fail(struct lmdb_store *st, int rc, const char *step)
@@ -197,6 +225,8 @@ referrer_cmp(const MDB_val *a, const MDB_val *b)
  * is added (and the version raised) by the first writable open. */
 
 static int referrers_open(struct lmdb_store *, MDB_txn *, unsigned int dbflags);
+static int window_open(struct lmdb_store *, MDB_txn *, unsigned int dbflags);
+static int window_build(struct lmdb_store *, MDB_txn *);
 static void lmdb_view_end(struct store_view *);
 static int lmdb_referrer_reset(struct store_txn *, const char *);
 
@@ -249,7 +279,8 @@ store_init(struct lmdb_store *st)
 	    MDB_DUPFIXED, &st->recent)) != 0 ||
 	    (rc = mdb_set_dupsort(txn, st->recent, recent_cmp)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "names", dbflags, &st->names)) != 0 ||
-	    (rc = referrers_open(st, txn, dbflags)) != 0) {
+	    (rc = referrers_open(st, txn, dbflags)) != 0 ||
+	    (rc = window_open(st, txn, dbflags)) != 0) {
 		mdb_txn_abort(txn);
 		return fail(st, rc, "mdb_dbi_open");
 	}
@@ -261,7 +292,8 @@ store_init(struct lmdb_store *st)
 		version = STORE_SCHEMA_VERSION;
 		v.mv_data = &version;
 		v.mv_size = sizeof(version);
-		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0) {
+		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0 ||
+		    (rc = window_build(st, txn)) != 0) {
 			mdb_txn_abort(txn);
 			return fail(st, rc, "writing the schema version");
 		}
@@ -282,7 +314,12 @@ store_init(struct lmdb_store *st)
 		if (version >= STORE_SCHEMA_OLDEST &&
 		    version < STORE_SCHEMA_VERSION &&
 		    !(st->flags & STORE_READONLY)) {
-			/* What is missing was created above. */
+			/* What is missing was created above; the window's
+			 * sums are made from the recent rows. */
+			if ((rc = window_build(st, txn)) != 0) {
+				mdb_txn_abort(txn);
+				return fail(st, rc, "summing the window");
+			}
 			version = STORE_SCHEMA_VERSION;
 			v.mv_data = &version;
 			v.mv_size = sizeof(version);
@@ -430,7 +467,7 @@ lmdb_open(struct store **out, const char *dir, int flags, char *err,
 		mapsize = (size_t)atol(env);
 
 	if ((rc = mdb_env_create(&st->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(st->env, 8)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(st->env, 10)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(st->env, 254)) != 0 ||
 	    (rc = mdb_env_set_mapsize(st->env, mapsize)) != 0) {
 		snprintf(err, errlen, "mdb_env_create: %s", mdb_strerror(rc));
@@ -470,8 +507,17 @@ lmdb_open(struct store **out, const char *dir, int flags, char *err,
 	}
 	/* Readers left by killed processes would pin old pages forever. */
 	mdb_reader_check(st->env, NULL);
-	if ((rc = store_init(st)) != STORE_OK) {
-		snprintf(err, errlen, "%s: %s", dir, store_error(NULL));
+	/* Migrating a large store may need a larger map. */
+	while ((rc = store_init(st)) == STORE_MAPFULL) {
+		MDB_envinfo info;
+
+		if (mdb_env_info(st->env, &info) != 0 ||
+		    mdb_env_set_mapsize(st->env, info.me_mapsize * 2) != 0)
+			break;
+	}
+	if (rc != STORE_OK) {
+		snprintf(err, errlen, "%s: %s", dir, rc == STORE_MAPFULL ?
+		    "the map cannot grow" : store_error(NULL));
 		goto bad;
 	}
 	st->base.ops = &store_lmdb_ops;
@@ -1345,6 +1391,49 @@ meta_i32(MDB_txn *txn, MDB_dbi dbi, const char *key, int32_t *out, bool *found)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* Where the window's sums begin: meta "window_out", the day (int32_t)
+ * and the id (uint32_t) of the first row they still hold. */
+static int
+window_out_read(struct lmdb_store *st, MDB_txn *txn, bool *on, int32_t *day,
+    uint32_t *id)
+{
+	MDB_val k, v;
+	int rc;
+
+	*on = false;
+	if (!st->has_window)
+		return 0;
+	k.mv_data = "window_out";
+	k.mv_size = 10;
+	rc = mdb_get(txn, st->meta, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (v.mv_size != 8)
+		return MDB_CORRUPTED;
+	memcpy(day, v.mv_data, 4);
+	memcpy(id, (char *)v.mv_data + 4, 4);
+	*on = true;
+	return 0;
+}
+
+static int
+window_out_write(struct lmdb_store *st, MDB_txn *txn, int32_t day,
+    uint32_t id)
+{
+	unsigned char val[8];
+	MDB_val k, v;
+
+	memcpy(val, &day, 4);
+	memcpy(val + 4, &id, 4);
+	k.mv_data = "window_out";
+	k.mv_size = 10;
+	v.mv_data = val;
+	v.mv_size = sizeof(val);
+	return mdb_put(txn, st->meta, &k, &v, 0);
+}
+
 static int
 recent_bounds(struct lmdb_txn *t)
 {
@@ -1358,7 +1447,9 @@ recent_bounds(struct lmdb_txn *t)
 	if ((rc = meta_i32(t->txn, t->st->meta, "recent_floor",
 	    &t->recent_floor, &found)) != 0 ||
 	    (rc = meta_i32(t->txn, t->st->meta, "recent_high",
-	    &t->recent_high, &found)) != 0)
+	    &t->recent_high, &found)) != 0 ||
+	    (rc = window_out_read(t->st, t->txn, &t->win_on, &t->win_out_day,
+	    &t->win_out_id)) != 0)
 		return fail(t->st, rc, "reading the recent bounds");
 	t->recent_read = true;
 	return STORE_OK;
@@ -1372,15 +1463,20 @@ prune_days_before(struct lmdb_txn *t, MDB_dbi dbi, size_t keylen, int day,
 {
 	MDB_cursor *cur;
 	MDB_val k, d;
+	bool dupsort = dbi == t->st->recent;
 	int rc;
 
 	if ((rc = mdb_cursor_open(t->txn, dbi, &cur)) != 0)
 		return fail(t->st, rc, "mdb_cursor_open");
 	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
 	while (rc == 0 && k.mv_size == keylen && (int)be32(k.mv_data) < day) {
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		/* In "recent", a day's rows go at once, and the next day
+		 * is then the first. */
+		if ((rc = mdb_cursor_del(cur, dupsort ? MDB_NODUPDATA :
+		    0)) != 0)
 			break;
-		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+		rc = mdb_cursor_get(cur, &k, &d, dupsort ? MDB_FIRST :
+		    MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
 	if (rc && rc != MDB_NOTFOUND)
@@ -1419,24 +1515,59 @@ recent_write(struct lmdb_txn *t, uint32_t id, int day, const struct day_rec *dr)
 	return STORE_OK;
 }
 
+/* The recent bounds are written as they move, so that a reader of the
+ * transaction (an import's check) sees the rows and sums they bound. */
+static int
+recent_bounds_write(struct lmdb_txn *t)
+{
+	int32_t vals[2] = { t->recent_floor, t->recent_high };
+	const char *names[2] = { "recent_floor", "recent_high" };
+	MDB_val k, v;
+	int rc;
+
+	for (int i = 0; i < 2; i++) {
+		k.mv_data = (void *)names[i];
+		k.mv_size = strlen(names[i]);
+		v.mv_data = &vals[i];
+		v.mv_size = sizeof(vals[i]);
+		if ((rc = mdb_put(t->txn, t->st->meta, &k, &v, 0)) != 0)
+			return fail(t->st, rc, "writing the recent bounds");
+	}
+	return STORE_OK;
+}
+
+/* Drops the recent days before the last STORE_RECENT_DAYS, except those
+ * the window's sums still hold: they are taken out later, and read until
+ * then. */
+static int
+recent_prune(struct lmdb_txn *t)
+{
+	int floor = t->recent_high - STORE_RECENT_DAYS + 1, rc;
+
+	if (t->win_on && floor > t->win_out_day)
+		floor = t->win_out_day;
+	if (floor <= t->recent_floor)
+		return STORE_OK;
+	if ((rc = prune_days_before(t, t->st->recent, 4, floor,
+	    "pruning recent days")) != STORE_OK)
+		return rc;
+	t->recent_floor = floor;
+	return recent_bounds_write(t);
+}
+
 /* Keeps the recent copy of a day row, and the window moving forward. */
 static int
 recent_put(struct lmdb_txn *t, uint32_t id, int day, const struct day_rec *dr)
 {
-	int rc, floor;
+	int rc;
 
 	if ((rc = recent_bounds(t)) != STORE_OK)
 		return rc;
 	if (day > t->recent_high) {
 		t->recent_high = day;
-		floor = day - STORE_RECENT_DAYS + 1;
-		if (floor > t->recent_floor) {
-			if ((rc = prune_days_before(t, t->st->recent, 4, floor,
-			    "pruning recent days")) != STORE_OK)
-				return rc;
-			t->recent_floor = floor;
-		}
-		t->recent_dirty = true;
+		if ((rc = recent_bounds_write(t)) != STORE_OK ||
+		    (rc = recent_prune(t)) != STORE_OK)
+			return rc;
 	}
 	if (day < t->recent_floor)
 		return STORE_OK;
@@ -1517,6 +1648,467 @@ lmdb_each_recent(struct store_view *base_v, int from, int to, store_recent_cb cb
 	return ret;
 }
 
+/*
+ * The window: each page's sum of its recent rows over the last
+ * STORE_WINDOW_DAYS days (see store.h), by id in "window" and by site
+ * and views in "winrank".
+ */
+
+static void
+be64_put(unsigned char *p, uint64_t v)
+{
+	be32_put(p, (uint32_t)(v >> 32));
+	be32_put(p + 4, (uint32_t)v);
+}
+
+static uint64_t
+be64(const unsigned char *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* Most views first: the views are stored inverted. */
+static void
+winrank_key(unsigned char key[WINRANK_KEY], uint32_t site, uint64_t views,
+    uint32_t id)
+{
+	be32_put(key, site);
+	be64_put(key + 4, ~views);
+	be32_put(key + 12, id);
+}
+
+static int
+window_open(struct lmdb_store *st, MDB_txn *txn, unsigned int dbflags)
+{
+	int rc;
+
+	rc = mdb_dbi_open(txn, "window", dbflags, &st->window);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "winrank", dbflags, &st->winrank);
+	/* A store of schema < 3 read before any writable open. */
+	if (rc == MDB_NOTFOUND && (st->flags & STORE_READONLY))
+		return 0;
+	if (rc == 0)
+		st->has_window = true;
+	return rc;
+}
+
+static int
+winrank_put(struct lmdb_txn *t, uint32_t id, const struct window_rec *w)
+{
+	unsigned char key[WINRANK_KEY];
+	MDB_val k, v;
+
+	winrank_key(key, w->site, w->views, id);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	v.mv_data = (void *)&w->visitors;
+	v.mv_size = sizeof(w->visitors);
+	return mdb_put(t->txn, t->st->winrank, &k, &v, 0);
+}
+
+static int
+winrank_del(struct lmdb_txn *t, uint32_t id, const struct window_rec *w)
+{
+	unsigned char key[WINRANK_KEY];
+	MDB_val k;
+	int rc;
+
+	winrank_key(key, w->site, w->views, id);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	rc = mdb_del(t->txn, t->st->winrank, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+window_read(struct lmdb_store *st, MDB_txn *txn, uint32_t id,
+    struct window_rec *w)
+{
+	unsigned char key[4];
+	MDB_val k, v;
+	int rc;
+
+	be32_put(key, id);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	if ((rc = mdb_get(txn, st->window, &k, &v)) == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc)
+		return fail(st, rc, "reading a window sum");
+	if (v.mv_size != sizeof(*w)) {
+		store_set_error("corrupt window sum");
+		return STORE_ERROR;
+	}
+	memcpy(w, v.mv_data, sizeof(*w));
+	return STORE_OK;
+}
+
+/* Adds a row's counts to a page's sum (of site, when it has none yet),
+ * or takes them out (sub): a sum back at zero goes. */
+static int
+window_move(struct lmdb_txn *t, uint32_t id, const char *site, uint64_t views,
+    uint64_t visitors, bool sub)
+{
+	struct lmdb_store *st = t->st;
+	struct window_rec w;
+	struct series_rec srec;
+	unsigned char key[4];
+	MDB_val k, v;
+	int rc;
+
+	if (views == 0 && visitors == 0)
+		return STORE_OK;
+	rc = window_read(st, t->txn, id, &w);
+	if (rc == STORE_NOTFOUND) {
+		/* Taking out: the page was reset since. */
+		if (sub || site == NULL)
+			return STORE_OK;
+		memset(&w, 0, sizeof(w));
+		if ((rc = get_series(st, t->txn, site, SITE_SERIES,
+		    &srec)) != STORE_OK)
+			return rc == STORE_NOTFOUND ? STORE_OK : rc;
+		w.site = srec.id;
+	} else if (rc)
+		return rc;
+	else if ((rc = winrank_del(t, id, &w)) != 0)
+		return fail(st, rc, "moving a window sum");
+	if (sub) {
+		w.views -= views;
+		w.visitors -= visitors;
+	} else {
+		w.views += views;
+		w.visitors += visitors;
+	}
+	be32_put(key, id);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	if (w.views == 0 && w.visitors == 0)
+		rc = mdb_del(t->txn, st->window, &k, NULL);
+	else {
+		v.mv_data = &w;
+		v.mv_size = sizeof(w);
+		if ((rc = mdb_put(t->txn, st->window, &k, &v, 0)) == 0)
+			rc = winrank_put(t, id, &w);
+	}
+	if (rc)
+		return fail(st, rc, "writing a window sum");
+	return STORE_OK;
+}
+
+static int
+window_forget(struct lmdb_txn *t, uint32_t id)
+{
+	struct window_rec w;
+	unsigned char key[4];
+	MDB_val k;
+	int rc;
+
+	if (!t->st->has_window)
+		return STORE_OK;
+	if ((rc = window_read(t->st, t->txn, id, &w)) == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc)
+		return rc;
+	be32_put(key, id);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	if ((rc = winrank_del(t, id, &w)) != 0 ||
+	    (rc = mdb_del(t->txn, t->st->window, &k, NULL)) != 0)
+		return fail(t->st, rc, "deleting a window sum");
+	return STORE_OK;
+}
+
+/*
+ * Takes up to WINDOW_STEP rows of the days that left the window out of
+ * the sums, from (out_day, out_id) on, and moves that mark past them.
+ * Each writing transaction does it once, so a new day's work is spread
+ * over the commits that follow it.
+ */
+static int
+window_advance(struct lmdb_txn *t)
+{
+	struct lmdb_store *st = t->st;
+	unsigned char key[4], rec[RECENT_REC];
+	uint64_t views, visitors;
+	int32_t last = t->recent_high - STORE_WINDOW_DAYS, day;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int64_t n = 0;
+	int rc, ret = STORE_OK;
+
+	if (t->win_out_day > last)
+		return STORE_OK;
+	if ((rc = mdb_cursor_open(t->txn, st->recent, &cur)) != 0)
+		return fail(st, rc, "mdb_cursor_open");
+	be32_put(key, (uint32_t)t->win_out_day);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	rc = MDB_NOTFOUND;
+	if (t->win_out_id > 0) {
+		memset(rec, 0, sizeof(rec));
+		be32_put(rec, t->win_out_id);
+		d.mv_data = rec;
+		d.mv_size = sizeof(rec);
+		rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE);
+		if (rc == MDB_NOTFOUND)
+			be32_put(key, (uint32_t)t->win_out_day + 1);
+	}
+	if (rc == MDB_NOTFOUND) {
+		k.mv_data = key;
+		k.mv_size = sizeof(key);
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	}
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != 4 || d.mv_size != RECENT_REC) {
+			store_set_error("corrupt recent row");
+			ret = STORE_ERROR;
+			break;
+		}
+		if ((day = (int32_t)be32(k.mv_data)) > last)
+			break;
+		if (n++ == WINDOW_STEP + t->nadds) {
+			/* The rest is for the next commits. */
+			t->win_out_day = day;
+			t->win_out_id = be32(d.mv_data);
+			t->win_dirty = true;
+			mdb_cursor_close(cur);
+			return recent_prune(t);
+		}
+		memcpy(&views, (unsigned char *)d.mv_data + 4, 8);
+		memcpy(&visitors, (unsigned char *)d.mv_data + 12, 8);
+		if ((ret = window_move(t, be32(d.mv_data), NULL, views,
+		    visitors, true)) != STORE_OK)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (ret != STORE_OK)
+		return ret;
+	if (rc && rc != MDB_NOTFOUND)
+		return fail(st, rc, "reading recent days");
+	t->win_out_day = last + 1;
+	t->win_out_id = 0;
+	t->win_dirty = true;
+	return recent_prune(t);
+}
+
+struct window_entry {
+	unsigned char key[WINRANK_KEY];
+	uint64_t visitors;
+};
+
+static int
+window_entry_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct window_entry *)a)->key,
+	    ((const struct window_entry *)b)->key, WINRANK_KEY);
+}
+
+/*
+ * Makes the sums from the recent rows of the window's days, in the
+ * transaction that raises a store to schema 3 (or creates one): every
+ * page's series is found in "series" with its site's id, the rows are
+ * summed by id, and both databases are written in key order.
+ */
+static int
+window_build(struct lmdb_store *st, MDB_txn *txn)
+{
+	struct window_rec *sums = NULL;
+	struct window_entry *e = NULL;
+	struct series_rec rec;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d, key, val;
+	unsigned char kb[4];
+	const unsigned char *p;
+	uint32_t next_id = 1, site_id = 0, id;
+	int32_t floor = 0, high = -1, out;
+	size_t i, n = 0, sl, cursite_len = 0;
+	char cursite[KEY_MAX];
+	bool found;
+	int rc;
+
+	if ((rc = mdb_drop(txn, st->window, 0)) != 0 ||
+	    (rc = mdb_drop(txn, st->winrank, 0)) != 0 ||
+	    (rc = meta_i32(txn, st->meta, "recent_floor", &floor,
+	    &found)) != 0 ||
+	    (rc = meta_i32(txn, st->meta, "recent_high", &high, &found)) != 0 ||
+	    (rc = meta_i32(txn, st->meta, "next_id", (int32_t *)&next_id,
+	    &found)) != 0)
+		return rc;
+	out = high - STORE_WINDOW_DAYS + 1 > floor ?
+	    high - STORE_WINDOW_DAYS + 1 : floor;
+	if ((sums = calloc((size_t)next_id + 1, sizeof(*sums))) == NULL)
+		return ENOMEM;
+	/* The site of each page: a site's own series comes first. */
+	if ((rc = mdb_cursor_open(txn, st->series, &cur)) != 0)
+		goto done;
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (d.mv_size < sizeof(rec) ||
+		    (p = memchr(k.mv_data, '\0', k.mv_size)) == NULL)
+			continue;
+		memcpy(&rec, d.mv_data, sizeof(rec));
+		sl = (size_t)(p - (const unsigned char *)k.mv_data);
+		if (sl + 1 == k.mv_size) {
+			memcpy(cursite, k.mv_data, sl);
+			cursite_len = sl;
+			site_id = rec.id;
+		} else if (sl == cursite_len && site_id != 0 &&
+		    memcmp(k.mv_data, cursite, sl) == 0 && rec.id < next_id)
+			sums[rec.id].site = site_id;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	if (rc != MDB_NOTFOUND)
+		goto done;
+	/* The rows of the window's days. */
+	if ((rc = mdb_cursor_open(txn, st->recent, &cur)) != 0)
+		goto done;
+	be32_put(kb, (uint32_t)(out < 0 ? 0 : out));
+	k.mv_data = kb;
+	k.mv_size = sizeof(kb);
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		uint64_t views, visitors;
+
+		if (k.mv_size != 4 || d.mv_size != RECENT_REC ||
+		    (int32_t)be32(k.mv_data) > high)
+			continue;
+		id = be32(d.mv_data);
+		if (id >= next_id || sums[id].site == 0)
+			continue;
+		memcpy(&views, (unsigned char *)d.mv_data + 4, 8);
+		memcpy(&visitors, (unsigned char *)d.mv_data + 12, 8);
+		sums[id].views += views;
+		sums[id].visitors += visitors;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	if (rc != MDB_NOTFOUND)
+		goto done;
+	/* "window" in id order, "winrank" sorted. */
+	for (id = 1; id < next_id; id++)
+		if (sums[id].views || sums[id].visitors)
+			n++;
+	if ((e = calloc(n + 1, sizeof(*e))) == NULL) {
+		rc = ENOMEM;
+		goto done;
+	}
+	for (id = 1, i = 0, rc = 0; id < next_id && rc == 0; id++) {
+		if (!sums[id].views && !sums[id].visitors)
+			continue;
+		be32_put(kb, id);
+		key.mv_data = kb;
+		key.mv_size = sizeof(kb);
+		val.mv_data = &sums[id];
+		val.mv_size = sizeof(sums[id]);
+		rc = mdb_put(txn, st->window, &key, &val, MDB_APPEND);
+		winrank_key(e[i].key, sums[id].site, sums[id].views, id);
+		e[i++].visitors = sums[id].visitors;
+	}
+	qsort(e, n, sizeof(*e), window_entry_cmp);
+	for (i = 0; i < n && rc == 0; i++) {
+		key.mv_data = e[i].key;
+		key.mv_size = WINRANK_KEY;
+		val.mv_data = &e[i].visitors;
+		val.mv_size = sizeof(e[i].visitors);
+		rc = mdb_put(txn, st->winrank, &key, &val, MDB_APPEND);
+	}
+	if (rc == 0)
+		rc = window_out_write(st, txn, out, 0);
+done:
+	if (cur)
+		mdb_cursor_close(cur);
+	free(e);
+	free(sums);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+lmdb_window_state(struct store_view *base_v, struct store_window *w)
+{
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+	int32_t high = -1;
+	bool on, found;
+	int rc;
+
+	if ((rc = window_out_read(v->st, v->txn, &on, &w->out_day,
+	    &w->out_id)) != 0 ||
+	    (rc = meta_i32(v->txn, v->st->meta, "recent_high", &high,
+	    &found)) != 0)
+		return fail(v->st, rc, "reading the window");
+	if (!on)
+		return STORE_NOTFOUND;
+	w->high = high;
+	return STORE_OK;
+}
+
+static int
+lmdb_window_get(struct store_view *base_v, uint32_t id, struct counts *c)
+{
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+	struct window_rec w;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	if (!v->st->has_window)
+		return STORE_OK;
+	if ((rc = window_read(v->st, v->txn, id, &w)) == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc)
+		return rc;
+	c->views = w.views;
+	c->visitors = w.visitors;
+	return STORE_OK;
+}
+
+static int
+lmdb_each_window(struct store_view *base_v, const char *site,
+    store_window_cb cb, void *arg)
+{
+	struct lmdb_view *v = (struct lmdb_view *)base_v;
+	struct lmdb_store *st = v->st;
+	struct series_rec srec;
+	unsigned char key[WINRANK_KEY];
+	struct counts c;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc, ret = STORE_OK;
+
+	if (!st->has_window)
+		return STORE_OK;
+	if ((rc = get_series(st, v->txn, site, SITE_SERIES, &srec)) ==
+	    STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc)
+		return rc;
+	if ((rc = mdb_cursor_open(v->txn, st->winrank, &cur)) != 0)
+		return fail(st, rc, "mdb_cursor_open");
+	memset(key, 0, sizeof(key));
+	be32_put(key, srec.id);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != WINRANK_KEY || d.mv_size != sizeof(uint64_t)) {
+			store_set_error("corrupt window rank");
+			ret = STORE_ERROR;
+			break;
+		}
+		if (be32(k.mv_data) != srec.id)
+			break;
+		c.views = ~be64((unsigned char *)k.mv_data + 4);
+		memcpy(&c.visitors, d.mv_data, sizeof(c.visitors));
+		if ((ret = cb(arg, be32((unsigned char *)k.mv_data + 12),
+		    &c)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (ret == STORE_OK && rc && rc != MDB_NOTFOUND)
+		ret = fail(st, rc, "reading the window");
+	return ret;
+}
+
 /* How much of n can be added to both a and b with neither passing
  * STORE_COUNT_MAX. */
 static uint64_t
@@ -1592,7 +2184,14 @@ add_counts(struct lmdb_txn *t, const char *site, const char *path, int day,
 	v.mv_size = sizeof(dr);
 	if ((rc = mdb_put(t->txn, t->st->days, &k, &v, 0)) != 0)
 		return fail(t->st, rc, "writing a day");
-	return recent_put(t, rec.id, day, &dr);
+	if ((rc = recent_put(t, rec.id, day, &dr)) != STORE_OK)
+		return rc;
+	t->nadds++;
+	/* A page's row that the sums hold (day <= recent_high now). */
+	if (path[0] != '\0' && t->win_on && (day > t->win_out_day ||
+	    (day == t->win_out_day && rec.id >= t->win_out_id)))
+		return window_move(t, rec.id, site, addv, addu, false);
+	return STORE_OK;
 }
 
 static int
@@ -1780,7 +2379,8 @@ delete_series(struct lmdb_txn *t, const char *site, const char *path)
 	if (rc)
 		return rc;
 	if ((rc = delete_days(t, rec.id)) != STORE_OK ||
-	    (rc = delete_recent(t, rec.id)) != STORE_OK)
+	    (rc = delete_recent(t, rec.id)) != STORE_OK ||
+	    (rc = window_forget(t, rec.id)) != STORE_OK)
 		return rc;
 	{
 		unsigned char nk[4];
@@ -1974,21 +2574,17 @@ lmdb_commit(struct store_txn *base_t)
 	MDB_val k, v;
 	int rc;
 
-	if (t->recent_dirty) {
-		int32_t vals[2] = { t->recent_floor, t->recent_high };
-		const char *names[2] = { "recent_floor", "recent_high" };
-
-		for (int i = 0; i < 2; i++) {
-			k.mv_data = (void *)names[i];
-			k.mv_size = strlen(names[i]);
-			v.mv_data = &vals[i];
-			v.mv_size = sizeof(vals[i]);
-			if ((rc = mdb_put(t->txn, st->meta, &k, &v, 0)) != 0) {
-				mdb_txn_abort(t->txn);
-				free(t);
-				return fail(st, rc, "writing the recent bounds");
-			}
-		}
+	if (t->recent_read && t->win_on &&
+	    (rc = window_advance(t)) != STORE_OK) {
+		mdb_txn_abort(t->txn);
+		free(t);
+		return rc;
+	}
+	if (t->win_dirty && (rc = window_out_write(st, t->txn, t->win_out_day,
+	    t->win_out_id)) != 0) {
+		mdb_txn_abort(t->txn);
+		free(t);
+		return fail(st, rc, "writing the window's start");
 	}
 	if (t->next_id_dirty) {
 		k.mv_data = "next_id";
@@ -2351,6 +2947,9 @@ const struct store_ops store_lmdb_ops = {
 	.each_day = lmdb_each_day,
 	.recent_floor = lmdb_recent_floor,
 	.each_recent = lmdb_each_recent,
+	.window_state = lmdb_window_state,
+	.window_get = lmdb_window_get,
+	.each_window = lmdb_each_window,
 	.series_name = lmdb_series_name,
 	.max_id = lmdb_max_id,
 	.orphan_rows = lmdb_orphan_rows,

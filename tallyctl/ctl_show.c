@@ -275,14 +275,97 @@ struct top_state {
 	struct store_view *v;
 	bool		 all;
 	int		 from, to;
+	uint64_t	 limit;		/* 0: every page */
 	struct top_entry *e;
 	size_t		 n, cap;
+	size_t		 more;		/* pages with views left out of e */
 	struct counts	 sum;	/* of one page's window */
 	bool		 by_day;	/* the window comes from the recent rows */
 	struct counts	*sums;		/* by_day: indexed by series id */
 	size_t		 nsums;
 	int		 err;
 };
+
+static int
+top_cmp(const void *a, const void *b)
+{
+	const struct top_entry *x = a, *y = b;
+
+	if (x->c.views != y->c.views)
+		return x->c.views > y->c.views ? -1 : 1;
+	/* Ties in path order, so that the output is the same every time. */
+	return strcmp(x->path, y->path);
+}
+
+static void
+top_grow(struct top_state *ts)
+{
+	if (ts->n < ts->cap)
+		return;
+	ts->cap = ts->cap ? ts->cap * 2 : 256;
+	if ((ts->e = reallocarray(ts->e, ts->cap, sizeof(*ts->e))) == NULL)
+		fatal("top");
+}
+
+/* The entries as a heap with the one shown last (fewest views, then the
+ * last path) on top: a page the walk offers is kept only when it would
+ * be shown, and only then is its path copied. */
+static void
+top_sift_down(struct top_entry *e, size_t n, size_t i)
+{
+	struct top_entry tmp;
+	size_t c;
+
+	for (; (c = 2 * i + 1) < n; i = c) {
+		if (c + 1 < n && top_cmp(&e[c + 1], &e[c]) > 0)
+			c++;
+		if (top_cmp(&e[c], &e[i]) <= 0)
+			break;
+		tmp = e[i];
+		e[i] = e[c];
+		e[c] = tmp;
+	}
+}
+
+static void
+top_sift_up(struct top_entry *e, size_t i)
+{
+	struct top_entry tmp;
+
+	for (; i > 0 && top_cmp(&e[i], &e[(i - 1) / 2]) > 0; i = (i - 1) / 2) {
+		tmp = e[i];
+		e[i] = e[(i - 1) / 2];
+		e[(i - 1) / 2] = tmp;
+	}
+}
+
+static void
+top_offer(struct top_state *ts, const char *path, uint32_t id,
+    const struct counts *c)
+{
+	struct top_entry cand = { (char *)path, id, *c };
+
+	if (ts->limit && ts->n == ts->limit) {
+		ts->more++;
+		if (top_cmp(&cand, &ts->e[0]) >= 0)
+			return;
+		free(ts->e[0].path);
+		if ((ts->e[0].path = strdup(path)) == NULL)
+			fatal("top");
+		ts->e[0].id = id;
+		ts->e[0].c = *c;
+		top_sift_down(ts->e, ts->n, 0);
+		return;
+	}
+	top_grow(ts);
+	if ((ts->e[ts->n].path = strdup(path)) == NULL)
+		fatal("top");
+	ts->e[ts->n].id = id;
+	ts->e[ts->n].c = *c;
+	if (ts->limit)
+		top_sift_up(ts->e, ts->n);
+	ts->n++;
+}
 
 static int
 top_day(void *arg, const char *site, const char *path, int day,
@@ -315,19 +398,35 @@ top_series(void *arg, const char *site, const char *path,
 			return rc;
 		c = ts->sum;
 	}
-	if (c.views == 0)
-		return 0;
-	if (ts->n == ts->cap) {
-		ts->cap = ts->cap ? ts->cap * 2 : 256;
-		if ((ts->e = reallocarray(ts->e, ts->cap, sizeof(*ts->e))) ==
-		    NULL)
-			fatal("top");
-	}
+	if (c.views > 0)
+		top_offer(ts, path, sc->id, &c);
+	return 0;
+}
+
+/* Names a page found by its id and adds it; false when it is not one of
+ * site's pages (any more). */
+static int
+top_add_id(struct top_state *ts, const char *site, uint32_t id,
+    const struct counts *c, bool *added)
+{
+	char s[SITE_NAME_MAX + 2], path[PATH_MAX_LEN + 1024];
+	int rc;
+
+	*added = false;
+	rc = store_series_name(ts->v, id, s, sizeof(s), path, sizeof(path));
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;	/* reset since */
+	if (rc != STORE_OK)
+		return rc;
+	if (strcmp(s, site) != 0 || path[0] == '\0')
+		return STORE_OK;
+	top_grow(ts);
 	if ((ts->e[ts->n].path = strdup(path)) == NULL)
 		fatal("top");
-	ts->e[ts->n].id = sc->id;
-	ts->e[ts->n++].c = c;
-	return 0;
+	ts->e[ts->n].id = id;
+	ts->e[ts->n++].c = *c;
+	*added = true;
+	return STORE_OK;
 }
 
 static int
@@ -363,10 +462,10 @@ id_cmp(const void *a, const void *b)
 static int
 top_by_day(struct top_state *ts, const char *site, uint64_t limit)
 {
-	char s[SITE_NAME_MAX + 2], path[PATH_MAX_LEN + 1024];
 	uint32_t max_id, *ids = NULL;
 	uint64_t *views = NULL, last = 0;
 	size_t i, nids = 0;
+	bool added;
 	int rc;
 
 	if ((rc = store_max_id(ts->v, &max_id)) != STORE_OK)
@@ -392,25 +491,11 @@ top_by_day(struct top_state *ts, const char *site, uint64_t limit)
 
 		if (limit && ts->n >= limit && views[id] < last)
 			break;
-		rc = store_series_name(ts->v, id, s, sizeof(s), path,
-		    sizeof(path));
-		if (rc == STORE_NOTFOUND)
-			continue;	/* reset since */
-		if (rc != STORE_OK)
+		if ((rc = top_add_id(ts, site, id, &ts->sums[id], &added)) !=
+		    STORE_OK)
 			goto done;
-		if (strcmp(s, site) != 0 || path[0] == '\0')
-			continue;
-		if (ts->n == ts->cap) {
-			ts->cap = ts->cap ? ts->cap * 2 : 256;
-			if ((ts->e = reallocarray(ts->e, ts->cap,
-			    sizeof(*ts->e))) == NULL)
-				fatal("top");
-		}
-		if ((ts->e[ts->n].path = strdup(path)) == NULL)
-			fatal("top");
-		ts->e[ts->n].id = id;
-		ts->e[ts->n++].c = ts->sums[id];
-		last = views[id];
+		if (added)
+			last = views[id];
 	}
 	rc = STORE_OK;
 done:
@@ -421,15 +506,150 @@ done:
 	return rc;
 }
 
-static int
-top_cmp(const void *a, const void *b)
-{
-	const struct top_entry *x = a, *y = b;
+/*
+ * The window of the last STORE_WINDOW_DAYS days from the sums the store
+ * keeps, most views first: only the pages shown are read. The sums may
+ * still hold rows of days before the window (store.h); those are read
+ * from the recent rows and subtracted. A sum is then never below what
+ * it should be, so the walk stops at the first page whose sum is below
+ * the views of the last page kept.
+ */
+struct top_pending {
+	uint32_t	 id;
+	struct counts	 c;
+};
 
-	if (x->c.views != y->c.views)
-		return x->c.views > y->c.views ? -1 : 1;
-	/* Ties in path order, so that the output is the same every time. */
-	return strcmp(x->path, y->path);
+struct top_window {
+	struct top_state *ts;
+	const char	*site;
+	struct store_window w;
+	struct top_pending *p;		/* rows to subtract, by id */
+	size_t		 np, capp;
+	uint64_t	*heap;		/* views kept, fewest on top */
+	size_t		 nheap;
+	int		 rc;
+};
+
+static int
+pending_row(void *arg, uint32_t id, int day, const struct counts *c)
+{
+	struct top_window *tw = arg;
+
+	if (day == tw->w.out_day && id < tw->w.out_id)
+		return 0;	/* taken out already */
+	if (tw->np == tw->capp) {
+		tw->capp = tw->capp ? tw->capp * 2 : 1024;
+		if ((tw->p = reallocarray(tw->p, tw->capp, sizeof(*tw->p))) ==
+		    NULL)
+			fatal("top");
+	}
+	tw->p[tw->np].id = id;
+	tw->p[tw->np++].c = *c;
+	return 0;
+}
+
+static int
+pending_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct top_pending *)a)->id;
+	uint32_t y = ((const struct top_pending *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+heap_push(uint64_t *h, size_t *n, uint64_t v, uint64_t limit)
+{
+	size_t i, c;
+	uint64_t tmp;
+
+	if (*n == limit) {
+		if (v <= h[0])
+			return;
+		h[0] = v;
+		for (i = 0; (c = 2 * i + 1) < *n; i = c) {
+			if (c + 1 < *n && h[c + 1] < h[c])
+				c++;
+			if (h[c] >= h[i])
+				break;
+			tmp = h[i], h[i] = h[c], h[c] = tmp;
+		}
+		return;
+	}
+	for (i = (*n)++, h[i] = v; i > 0 && h[i] < h[(i - 1) / 2];
+	    i = (i - 1) / 2)
+		tmp = h[i], h[i] = h[(i - 1) / 2], h[(i - 1) / 2] = tmp;
+}
+
+static int
+window_page(void *arg, uint32_t id, const struct counts *sum)
+{
+	struct top_window *tw = arg;
+	struct top_state *ts = tw->ts;
+	struct top_pending key = { .id = id }, *p;
+	struct counts c = *sum;
+	bool added;
+
+	if (ts->limit && tw->nheap == ts->limit && sum->views < tw->heap[0])
+		return 1;	/* none further is shown */
+	if (tw->np && (p = bsearch(&key, tw->p, tw->np, sizeof(*tw->p),
+	    pending_cmp)) != NULL) {
+		c.views -= p->c.views;
+		c.visitors -= p->c.visitors;
+	}
+	if (c.views == 0 || (ts->limit && tw->nheap == ts->limit &&
+	    c.views < tw->heap[0]))
+		return 0;
+	if ((tw->rc = top_add_id(ts, tw->site, id, &c, &added)) != STORE_OK)
+		return 1;
+	if (added && ts->limit)
+		heap_push(tw->heap, &tw->nheap, c.views, ts->limit);
+	return 0;
+}
+
+static int
+top_by_window(struct top_state *ts, const char *site,
+    const struct store_window *w)
+{
+	struct top_window tw = { .ts = ts, .site = site, .w = *w };
+	size_t i, j;
+	int rc;
+
+	/* The rows before the window that the sums still hold. */
+	if (w->out_day < ts->from && (rc = store_each_recent(ts->v,
+	    w->out_day, ts->from - 1, pending_row, &tw)) != STORE_OK)
+		goto done;
+	if (tw.np > 0)
+		qsort(tw.p, tw.np, sizeof(*tw.p), pending_cmp);
+	for (i = j = 0; i < tw.np; i++) {
+		if (j > 0 && tw.p[j - 1].id == tw.p[i].id) {
+			tw.p[j - 1].c.views += tw.p[i].c.views;
+			tw.p[j - 1].c.visitors += tw.p[i].c.visitors;
+		} else
+			tw.p[j++] = tw.p[i];
+	}
+	tw.np = j;
+	if (ts->limit && (tw.heap = calloc(ts->limit, sizeof(*tw.heap))) ==
+	    NULL)
+		fatal("top");
+	rc = store_each_window(ts->v, site, window_page, &tw);
+	if (rc == 1)
+		rc = tw.rc;
+	/* Kept: every page with at least the views of the last shown, so
+	 * that ties at the limit are sorted by path like the rest. */
+	if (rc == STORE_OK && ts->limit && tw.nheap == ts->limit) {
+		for (i = j = 0; i < ts->n; i++) {
+			if (ts->e[i].c.views >= tw.heap[0])
+				ts->e[j++] = ts->e[i];
+			else
+				free(ts->e[i].path);
+		}
+		ts->n = j;
+	}
+done:
+	free(tw.p);
+	free(tw.heap);
+	return rc;
 }
 
 int
@@ -446,6 +666,8 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		{ NULL, NULL, NULL },
 	};
 	struct top_state ts;
+	struct store_window win;
+	bool by_window = false;
 	struct table t;
 	struct buf b;
 	char n1[NUM_STRLEN], n2[NUM_STRLEN], rank[24], d1[DAY_STRLEN],
@@ -469,9 +691,23 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		goto done;
 	ts.ctl = ctl;
 	ts.all = all;
+	ts.limit = limit;
 	ts.to = day_today();
 	ts.from = ts.to - days + 1;
-	if (!all) {
+	if (!all && days == STORE_WINDOW_DAYS) {
+		/* The sums hold no day past high, and what they hold before
+		 * the window is still in the recent rows. */
+		rc = store_window_state(ts.v, &win);
+		if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+			rc = ctl_fail(ctl, "reading %s: %s", site,
+			    store_error(ctl->store));
+			goto done;
+		}
+		by_window = rc == STORE_OK && ts.to >= win.high &&
+		    ts.from >= win.out_day;
+		rc = 0;
+	}
+	if (!all && !by_window) {
 		int floor;
 
 		if (store_recent_floor(ts.v, &floor) != STORE_OK) {
@@ -481,13 +717,15 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		}
 		ts.by_day = ts.from >= floor;
 	}
-	if ((ts.by_day ? top_by_day(&ts, site, limit) :
+	if ((by_window ? top_by_window(&ts, site, &win) :
+	    ts.by_day ? top_by_day(&ts, site, limit) :
 	    store_each_series(ts.v, site, top_series, &ts)) != STORE_OK) {
 		rc = ctl_fail(ctl, "reading %s: %s", site,
 		    store_error(ctl->store));
 		goto done;
 	}
-	qsort(ts.e, ts.n, sizeof(*ts.e), top_cmp);
+	if (ts.n > 0)
+		qsort(ts.e, ts.n, sizeof(*ts.e), top_cmp);
 	/* --limit 0: every page */
 	shown = (limit == 0 || limit > ts.n) ? ts.n : (size_t)limit;
 
@@ -532,8 +770,9 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 	}
 	table_print(&t, ctl, stdout, true, 0);
 	table_free(&t);
-	if (shown < ts.n)
-		printf("(%zu more; --limit 0 shows all)\n", ts.n - shown);
+	if (shown < ts.n + ts.more)
+		printf("(%zu more; --limit 0 shows all)\n",
+		    ts.n + ts.more - shown);
 done:
 	for (i = 0; i < ts.n; i++)
 		free(ts.e[i].path);

@@ -13,6 +13,9 @@
  *  - every day: the site's views >= its pages' views, and no page has
  *    more visitors than the site;
  *  - site ids and paths are valid;
+ *  - the window's sums (where the store keeps them): each page's sum is
+ *    that of its daily rows the sums hold (see store.h), and a site's
+ *    pages in the order of most views are exactly those with a sum;
  *  - referrers: only of sites with counts, valid names, at least one
  *    view a row, at most max_referrers hosts a day besides (other), and
  *    no more views from them on a day than the site had.
@@ -63,6 +66,13 @@ struct verify {
 	bool		 over_views, over_visitors;	/* sums past 2^64 */
 	int64_t		 adj_views, adj_visitors;
 	bool		 is_site;
+	/* the window's sums: what its rows add up to (wrapping, as the
+	 * sums do), and the site's pages that have one */
+	bool		 has_window;
+	struct store_window win;
+	uint32_t	 id;
+	struct counts	 win_sum;
+	uint64_t	 win_pages;
 };
 
 static void problem(struct reporter *, const char *, const char *, int,
@@ -123,6 +133,12 @@ verify_row(void *arg, const char *site, const char *path, int day,
 	    &c->sum_views);
 	c->over_visitors |= __builtin_add_overflow(c->sum_visitors,
 	    cn->visitors, &c->sum_visitors);
+	if (c->has_window && !c->is_site && day <= c->win.high &&
+	    (day > c->win.out_day || (day == c->win.out_day &&
+	    c->id >= c->win.out_id))) {
+		c->win_sum.views += cn->views;
+		c->win_sum.visitors += cn->visitors;
+	}
 	if (c->tot)
 		c->tot->rows++;
 	day_format(day, d);
@@ -167,6 +183,53 @@ verify_row(void *arg, const char *site, const char *path, int day,
 	return c->rep.stop;
 }
 
+/* A site's pages in the window's order: each with its own sum, most
+ * views first, and as many as have one. */
+struct rank_walk {
+	struct verify	*c;
+	uint64_t	 n, last;
+	int		 rc;
+};
+
+static int
+verify_rank(void *arg, uint32_t id, const struct counts *cn)
+{
+	struct rank_walk *r = arg;
+	struct counts sum;
+
+	if ((r->rc = store_window_get(r->c->v, id, &sum)) != STORE_OK)
+		return 1;
+	if (sum.views != cn->views || sum.visitors != cn->visitors)
+		problem(&r->c->rep, r->c->site, NULL, VERIFY_ALL_TIME,
+		    "%s: series %" PRIu32 " is ranked with %" PRIu64 " views "
+		    "in the window, its sum has %" PRIu64, r->c->site, id,
+		    cn->views, sum.views);
+	if (r->n++ > 0 && cn->views > r->last)
+		problem(&r->c->rep, r->c->site, NULL, VERIFY_ALL_TIME,
+		    "%s: the window's ranking is out of order at series %"
+		    PRIu32, r->c->site, id);
+	r->last = cn->views;
+	return r->c->rep.stop;
+}
+
+static void
+finish_window(struct verify *c)
+{
+	struct rank_walk r = { .c = c };
+	int rc;
+
+	rc = store_each_window(c->v, c->site, verify_rank, &r);
+	if (c->rep.stop)
+		return;
+	if (rc != STORE_OK || r.rc != STORE_OK)
+		problem(&c->rep, c->site, NULL, VERIFY_ALL_TIME,
+		    "%s: reading the window: %s", c->site, store_error(NULL));
+	else if (r.n != c->win_pages)
+		problem(&c->rep, c->site, NULL, VERIFY_ALL_TIME,
+		    "%s: %" PRIu64 " pages ranked in the window, %" PRIu64
+		    " have rows there", c->site, r.n, c->win_pages);
+}
+
 static void
 finish_site(struct verify *c)
 {
@@ -175,6 +238,9 @@ finish_site(struct verify *c)
 
 	if (!c->in_site)
 		return;
+	if (c->has_window && c->has_site_series)
+		finish_window(c);
+	c->win_pages = 0;
 	if (c->has_site_series && c->pages != c->npages)
 		problem(&c->rep, c->site, NULL, VERIFY_ALL_TIME, "%s: the site "
 		    "records %" PRIu32 " pages, the store holds %" PRIu32,
@@ -290,9 +356,27 @@ verify_series(void *arg, const char *site, const char *path,
 	c->sum_views = c->sum_visitors = 0;
 	c->over_views = c->over_visitors = false;
 	c->adj_views = c->adj_visitors = 0;
+	c->id = sc->id;
+	memset(&c->win_sum, 0, sizeof(c->win_sum));
 	rc = store_each_day(c->v, site, path, 0, INT_MAX, true, verify_row, c);
 	if (rc != STORE_OK)
 		return rc;
+	if (c->has_window && !c->is_site) {
+		struct counts got;
+
+		if ((rc = store_window_get(c->v, sc->id, &got)) != STORE_OK)
+			return rc;
+		if (got.views != c->win_sum.views ||
+		    got.visitors != c->win_sum.visitors)
+			problem(&c->rep, site, path, VERIFY_ALL_TIME,
+			    "%s %s: %" PRIu64 " views and %" PRIu64 " visitors "
+			    "in the window's sum, its rows there add up to %"
+			    PRIu64 " and %" PRIu64, site, path, got.views,
+			    got.visitors, c->win_sum.views,
+			    c->win_sum.visitors);
+		if (c->win_sum.views || c->win_sum.visitors)
+			c->win_pages++;
+	}
 	verify_total(c, site, path, "views", sc->total.views, c->sum_views,
 	    c->over_views, c->adj_views);
 	verify_total(c, site, path, "visitors", sc->total.visitors,
@@ -316,6 +400,10 @@ ctl_verify(struct store_view *v, const char *site, verify_fn fn, void *arg,
 	c.rep.fn = fn;
 	c.rep.arg = arg;
 	c.tot = tot;
+	if ((rc = store_window_state(v, &c.win)) == STORE_OK)
+		c.has_window = true;
+	else if (rc != STORE_NOTFOUND)
+		return rc;
 	rc = store_each_series(v, site, verify_series, &c);
 	if (rc == STORE_OK || c.rep.stop)
 		finish_site(&c);

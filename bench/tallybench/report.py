@@ -404,10 +404,14 @@ def growth_table(R):
     for name, label, target in (
             ("stats", "`tallyctl stats`", "growth_stats_ms"),
             ("top30", "`tallyctl top --days 30`", "growth_top_ms"),
+            ("top29", "`tallyctl top --days 29` (from the recent rows)",
+             None),
             ("topall", "`tallyctl top --all`", None),
             ("history", "`tallyctl history --days 1095` (the site)", None),
             ("history_page", "`tallyctl history --path P --days 1095` (the "
              "most viewed page)", None)):
+        if name not in L["ctl"] or name not in s["ctl"]:
+            continue
         cl, cs = L["ctl"][name], s["ctl"][name]
         met = ""
         if target:

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION	2	/* 2 added referrers */
+#define STORE_SCHEMA_VERSION	3	/* 2 added referrers, 3 the window */
 #define STORE_SCHEMA_OLDEST	1	/* opened, and migrated when writable */
 #define SITE_SERIES		""	/* path of a site's own series */
 #define DAY_ADJUST		(-1)	/* day of an all-time adjustment row */
@@ -158,6 +158,35 @@ int store_recent_floor(struct store_view *, int *floor);
 typedef int (*store_recent_cb)(void *arg, uint32_t id, int day,
     const struct counts *);
 int store_each_recent(struct store_view *, int from, int to, store_recent_cb,
+    void *);
+
+/*
+ * The last STORE_WINDOW_DAYS days of each page are also kept summed, in
+ * an order of most views first per site, so that "top --days 30" reads
+ * the few pages it shows instead of every row of 30 days. The sums are
+ * moved forward by the writers: when a new day begins, the rows of the
+ * day that leaves are taken out a few hundred per commit. So at any
+ * moment a page's sum holds its recent rows (see store_each_recent) from
+ * (out_day, out_id) on, in (day, series id) order, up to high, the
+ * latest day with a row: the window [high - STORE_WINDOW_DAYS + 1,
+ * high] plus the rows before it not yet taken out. A reader subtracts
+ * those (out_day >= the recent floor, so they are there).
+ * store_window_state answers STORE_NOTFOUND where there are no sums
+ * (the PostgreSQL store; an LMDB store of schema 2 opened read-only).
+ */
+#define STORE_WINDOW_DAYS	30
+struct store_window {
+	int	 high;
+	int	 out_day;
+	uint32_t out_id;
+};
+int store_window_state(struct store_view *, struct store_window *);
+/* One page's sum (zero when it has none). */
+int store_window_get(struct store_view *, uint32_t id, struct counts *);
+/* The pages of site with a sum, most views first (then by id). A
+ * non-zero answer of the callback stops the walk and is returned. */
+typedef int (*store_window_cb)(void *arg, uint32_t id, const struct counts *);
+int store_each_window(struct store_view *, const char *site, store_window_cb,
     void *);
 
 /* The site and path of a series id; STORE_NOTFOUND once it is reset.

@@ -415,6 +415,42 @@ def test_top_and_history_windows():
     ok("--data", data, "check")
 
 
+def test_top_while_old_days_leave_the_window():
+    """top --days 30 reads the sums of the last 30 days that the store
+    keeps; when a new day begins, the rows of the days that left are taken
+    out of them a few hundred per commit, and until then top subtracts
+    them itself. Pages viewed only before the window do not show."""
+    data = os.path.join(mkdtemp(), "data")
+    pages = 400
+    rows, site, want = ["site,day,path,views,visitors"], {}, {}
+    for off in range(-45, -27):
+        for p in range(pages):
+            v = 1 + (p * 7 + off * 3) % 11
+            rows.append("default,%s,/p%03d,%d,1" % (day(off), p, v))
+            site[off] = site.get(off, 0) + v
+            if off > -30:
+                want["/p%03d" % p] = want.get("/p%03d" % p, 0) + v
+    rows += ["default,%s,*,%d,1" % (day(o), v) for o, v in site.items()]
+    ok("--data", data, "import", write_file(
+        os.path.join(mkdtemp(), "a.csv"), "\n".join(rows) + "\n"))
+    # A new day: its one commit takes out only a few of the 16 days x 400
+    # rows that left the window.
+    ok("--data", data, "import", write_file(
+        os.path.join(mkdtemp(), "b.csv"),
+        "site,day,path,views,visitors\ndefault,%s,*,5,1\n"
+        "default,%s,/p399,5,1\n" % (day(), day())))
+    want["/p399"] += 5
+    order = sorted(want.items(), key=lambda e: (-e[1], e[0]))
+    t = ctl_json("--data", data, "--json", "top", "--limit", "0")
+    eq([(e["path"], e["views"]) for e in t], order, "top, every page")
+    for limit in (1, 7):
+        t = ctl_json("--data", data, "--json", "top", "--limit", str(limit))
+        eq([(e["path"], e["views"]) for e in t], order[:limit],
+           "top --limit %d" % limit)
+    out, _ = ok("--data", data, "check")
+    check(out.startswith("ok:"), "check: %r" % out)
+
+
 # ------------------------------------------------------------------ export / import
 
 def test_export_import_round_trip_under_load():

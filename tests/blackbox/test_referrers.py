@@ -463,7 +463,7 @@ def test_schema1_store_is_migrated():
     c = post(d, "https://a.example/")
     eq((c["page"]["views"], c["today"]["views"]), (4, 4), "counts kept")
     d.stop()
-    eq(schema_of(databases(mdb_dump(data))), 2, "schema after tallyd")
+    eq(schema_of(databases(mdb_dump(data))), 3, "schema after tallyd")
     eq(referrers(data), [("a.example", 1)], "referrers after migration")
     ctl("--data", data, "check")
     check(export(data).startswith(before.replace("*,3,2", "*,4,3")

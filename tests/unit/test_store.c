@@ -1,5 +1,7 @@
 /* The LMDB store, in a temporary directory. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -712,6 +714,261 @@ test_schema1_migrated(void)
 	cleanup(d2);
 }
 
+/*
+ * The window's sums: each page's sum is that of its rows from (out_day,
+ * out_id) on, up to high; the ranking holds exactly the pages with a sum,
+ * most views first; and a sum less the rows before the window is the
+ * window itself.
+ */
+struct win_rows {
+	struct store_window w;
+	uint32_t id;
+	struct counts held, in_window;
+};
+
+static int
+win_row(void *arg, const char *site, const char *path, int day,
+    const struct counts *c)
+{
+	struct win_rows *r = arg;
+
+	if (day > r->w.high)
+		return 0;
+	if (day > r->w.out_day || (day == r->w.out_day && r->id >= r->w.out_id)) {
+		r->held.views += c->views;
+		r->held.visitors += c->visitors;
+	}
+	if (day > r->w.high - STORE_WINDOW_DAYS) {
+		r->in_window.views += c->views;
+		r->in_window.visitors += c->visitors;
+	}
+	return 0;
+}
+
+struct win_rank {
+	struct store_view *v;
+	uint64_t n, last;
+	int bad;
+};
+
+static int
+win_rank(void *arg, uint32_t id, const struct counts *c)
+{
+	struct win_rank *r = arg;
+	struct counts sum;
+
+	if (store_window_get(r->v, id, &sum) != STORE_OK ||
+	    sum.views != c->views || sum.visitors != c->visitors ||
+	    (r->n > 0 && c->views > r->last))
+		r->bad++;
+	r->last = c->views;
+	r->n++;
+	return 0;
+}
+
+/* Checks site's pages /w0 .. /w(npages - 1); how many differ. */
+static int
+window_checked(struct store *st, const char *site, int npages, bool *pending)
+{
+	struct store_view *v = store_view_new(st);
+	struct series_counts sc;
+	struct win_rows r;
+	struct win_rank rk = { 0 };
+	struct counts sum;
+	char path[32];
+	uint64_t with = 0;
+	int i, bad = 0;
+
+	CHECK(store_view_begin(v) == STORE_OK);
+	memset(&r, 0, sizeof(r));
+	CHECK(store_window_state(v, &r.w) == STORE_OK);
+	CHECK(r.w.out_day <= r.w.high - STORE_WINDOW_DAYS + 1);
+	*pending = r.w.out_day < r.w.high - STORE_WINDOW_DAYS + 1;
+	for (i = 0; i < npages; i++) {
+		snprintf(path, sizeof(path), "/w%d", i);
+		CHECK(store_get(v, site, path, 0, &sc) == STORE_OK);
+		if (!sc.exists)
+			continue;
+		memset(&r.held, 0, sizeof(r.held));
+		memset(&r.in_window, 0, sizeof(r.in_window));
+		r.id = sc.id;
+		CHECK(store_each_day(v, site, path, 0, INT32_MAX, false, win_row,
+		    &r) == STORE_OK);
+		CHECK(store_window_get(v, sc.id, &sum) == STORE_OK);
+		if (sum.views != r.held.views ||
+		    sum.visitors != r.held.visitors)
+			bad++;
+		if (r.held.views || r.held.visitors)
+			with++;
+	}
+	rk.v = v;
+	CHECK(store_each_window(v, site, win_rank, &rk) == STORE_OK);
+	CHECK_INT(rk.bad, 0);
+	CHECK_INT(rk.n, with);
+	store_view_end(v);
+	store_view_free(v);
+	return bad;
+}
+
+static uint32_t lcg = 12345;
+
+static uint32_t
+rnd(uint32_t n)
+{
+	lcg = lcg * 1103515245 + 12345;
+	return (lcg >> 8) % n;
+}
+
+static void
+test_window(void)
+{
+	struct store *st = NULL;
+	struct store_txn *t;
+	char d2[300], err[512], path[32];
+	int day = 21000, round, i, bad = 0, pending_seen = 0;
+	bool pending;
+
+	snprintf(d2, sizeof(d2), "%s/window", dir);
+	CHECK(store_open(&st, d2, 0, err, sizeof(err)) == STORE_OK);
+	if (st == NULL)
+		return;
+	/* Many pages a day, so that a new day leaves more rows to take out
+	 * than a commit takes. */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	for (i = 0; i < 600; i++) {
+		snprintf(path, sizeof(path), "/w%d", i);
+		for (int d = day - 40; d <= day; d++) {
+			CHECK(store_add(t, "win", path, d, 1 + i % 5, 1) ==
+			    STORE_OK);
+			CHECK(store_add(t, "win", "", d, 1 + i % 5, 1) ==
+			    STORE_OK);
+		}
+	}
+	CHECK(store_commit(t) == STORE_OK);
+	bad += window_checked(st, "win", 600, &pending);
+	for (round = 0; round < 60; round++) {
+		/* Mostly the next day; sometimes a jump, or none. */
+		day += round % 17 == 16 ? 45 : round % 3 != 0;
+		CHECK(store_write_begin(st, &t) == STORE_OK);
+		for (i = 0; i < 5; i++) {
+			int p = (int)rnd(600), d = day - (int)rnd(50);
+
+			snprintf(path, sizeof(path), "/w%d", p);
+			CHECK(store_add(t, "win", path, d, 1 + rnd(9),
+			    rnd(2)) == STORE_OK);
+			CHECK(store_add(t, "win", "", d, 10, 2) == STORE_OK);
+			CHECK(store_add(t, "other", path, d, 1, 1) ==
+			    STORE_OK);
+		}
+		if (round % 7 == 3) {
+			snprintf(path, sizeof(path), "/w%u", rnd(600));
+			CHECK(store_reset(t, "win", path) == STORE_OK);
+		}
+		if (round == 30)
+			CHECK(store_reset(t, "other", NULL) == STORE_OK);
+		CHECK(store_commit(t) == STORE_OK);
+		bad += window_checked(st, "win", 600, &pending);
+		bad += window_checked(st, "other", 600, &pending);
+		pending_seen += pending;
+	}
+	CHECK_INT(bad, 0);
+	/* Some of it ran while old days were still being taken out. */
+	CHECK(pending_seen > 0);
+	store_close(st);
+	cleanup(d2);
+}
+
+/* Makes the layout of schema 2: no window, version 2. */
+static void
+make_schema2(const char *d)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k, v;
+	uint32_t version = 2;
+
+	CHECK(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 10);
+	CHECK(mdb_env_open(env, d, 0, 0640) == 0);
+	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+	CHECK(mdb_dbi_open(txn, "window", 0, &dbi) == 0);
+	CHECK(mdb_drop(txn, dbi, 1) == 0);
+	CHECK(mdb_dbi_open(txn, "winrank", 0, &dbi) == 0);
+	CHECK(mdb_drop(txn, dbi, 1) == 0);
+	CHECK(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+	k.mv_data = "window_out";
+	k.mv_size = 10;
+	CHECK(mdb_del(txn, dbi, &k, NULL) == 0);
+	k.mv_data = "schema";
+	k.mv_size = 6;
+	v.mv_data = &version;
+	v.mv_size = sizeof(version);
+	CHECK(mdb_put(txn, dbi, &k, &v, 0) == 0);
+	CHECK(mdb_txn_commit(txn) == 0);
+	mdb_env_close(env);
+}
+
+/* A store of schema 2 is read as it is (top then reads the recent
+ * rows), and a writable open sums its window. */
+static void
+test_schema2_migrated(void)
+{
+	struct store *st = NULL;
+	struct store_txn *t;
+	struct store_view *v;
+	struct store_window w;
+	char d2[300], err[512], path[32];
+	bool pending;
+	int i, d;
+
+	snprintf(d2, sizeof(d2), "%s/schema2", dir);
+	CHECK(store_open(&st, d2, 0, err, sizeof(err)) == STORE_OK);
+	if (st == NULL)
+		return;
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	for (i = 0; i < 50; i++) {
+		snprintf(path, sizeof(path), "/w%d", i);
+		for (d = 22000 - 45; d <= 22000; d += 1 + i % 3) {
+			CHECK(store_add(t, "blog", path, d, 1 + i, 1) ==
+			    STORE_OK);
+			CHECK(store_add(t, "blog", "", d, 1 + i, 1) ==
+			    STORE_OK);
+		}
+	}
+	CHECK(store_commit(t) == STORE_OK);
+	store_close(st);
+	make_schema2(d2);
+	CHECK_INT(schema_of(d2), 2);
+
+	CHECK(store_open(&st, d2, STORE_READONLY, err, sizeof(err)) ==
+	    STORE_OK);
+	if (st == NULL)
+		return;
+	v = store_view_new(st);
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_window_state(v, &w) == STORE_NOTFOUND);
+	store_view_end(v);
+	store_view_free(v);
+	store_close(st);
+	CHECK_INT(schema_of(d2), 2);
+
+	CHECK(store_open(&st, d2, 0, err, sizeof(err)) == STORE_OK);
+	if (st == NULL)
+		return;
+	CHECK_INT(schema_of(d2), STORE_SCHEMA_VERSION);
+	CHECK_INT(window_checked(st, "blog", 50, &pending), 0);
+	CHECK(!pending);
+	/* and it moves on from there */
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_add(t, "blog", "/w3", 22001, 2, 1) == STORE_OK);
+	CHECK(store_add(t, "blog", "", 22001, 2, 1) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	CHECK_INT(window_checked(st, "blog", 50, &pending), 0);
+	store_close(st);
+	cleanup(d2);
+}
+
 int
 main(void)
 {
@@ -728,6 +985,8 @@ main(void)
 	test_readonly_never_creates();
 	test_referrers();
 	test_schema1_migrated();
+	test_window();
+	test_schema2_migrated();
 	test_corrupt_refused();
 	test_newer_schema_refused();
 	test_grow();

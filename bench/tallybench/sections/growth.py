@@ -148,6 +148,8 @@ def _ctl(exes, store):
     for name, cargs, runs in (
             ("stats", ["stats"], 20),
             ("top30", ["top", "--days", "30"], 20),
+            # any other window: the recent rows, day by day
+            ("top29", ["top", "--days", "29"], 10),
             ("topall", ["top", "--all"], 10),
             ("history", ["history", "--days", "1095"], 20),
             ("history_page", ["history", "--path", page_path(0),
