@@ -366,6 +366,7 @@ struct strict_answers {
 	struct deferred	*head;
 	struct deferred	**tail;
 	struct event	*ev;
+	struct event	*kick;		/* asks for the commit, when idle */
 };
 
 static void
@@ -403,6 +404,16 @@ answer_finished(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Runs once the worker has taken every request that had arrived: they
+ * all go in the commit this asks for. */
+static void
+kick_commit(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	counter_kick(w->d->counter);
+}
+
 /* Runs on the committer thread: the answer is made on the worker's. */
 static void
 commit_done(struct counter_waiter *w, int status)
@@ -432,7 +443,9 @@ routes_worker_init(struct worker *w)
 	pthread_mutex_init(&sa->lock, NULL);
 	sa->tail = &sa->head;
 	if ((sa->ev = event_new(w->base, -1, 0, answer_finished, sa)) ==
-	    NULL)
+	    NULL ||
+	    (sa->kick = event_new(w->base, -1, 0, kick_commit, w)) == NULL ||
+	    event_priority_set(sa->kick, WORKER_IDLE) == -1)
 		fatalx("strict answers: out of memory");
 	w->strict = sa;
 	stats_worker_init(w);
@@ -454,6 +467,7 @@ routes_worker_free(struct worker *w)
 		free(def);
 	}
 	event_free(sa->ev);
+	event_free(sa->kick);
 	pthread_mutex_destroy(&sa->lock);
 	free(sa);
 	w->strict = NULL;
@@ -561,6 +575,7 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		/* replay() runs on this thread, so only after we return. */
 		snprintf(def->ctx.counted_path, sizeof(def->ctx.counted_path),
 		    "%s", ctx->path);
+		event_active(ctx->w->strict->kick, EV_TIMEOUT, 0);
 		return -1;
 	}
 	*counted = hp != NULL;
