@@ -325,10 +325,15 @@ def clients_rows(R):
         what = ("a new connection per request, 64 at a time" if c["close"]
                 else "%s keep-alive connections" % fmt_int(c["conns"]))
         tgt = TARGETS["close" if c["close"] else "clients"]
+        spread = ""
+        if len(c.get("ratios", ())) > 1:
+            spread = "median of %s; " % ", ".join(
+                "%.2f" % r for r in c["ratios"])
         out.append("| many clients, tallyd batch / nginx: %s | %.2f "
-                   "(%s / %s req/s; p99 %s / %s; errors %d / %d) | ≥ %.2g × "
+                   "(%s%s / %s req/s; p99 %s / %s; errors %d / %d) | ≥ %.2g × "
                    "nginx | %s |" % (
-                       what, c["ratio"], fmt_int(round(c["tallyd"]["rps"])),
+                       what, c["ratio"], spread,
+                       fmt_int(round(c["tallyd"]["rps"])),
                        fmt_int(round(c["nginx"]["rps"])),
                        fmt_ms(c["tallyd"]["p99_us"]),
                        fmt_ms(c["nginx"]["p99_us"]), errors(c["tallyd"]),
