@@ -71,7 +71,8 @@ def one_case(args, answer, headers, label, conns, close, sfx):
     shutil.rmtree(data, ignore_errors=True)
     if rc:
         raise BenchError("tallyd exited %d:\n%s" % (rc, td.log_tail()))
-    log("  tallyd / nginx %.2f" % (rt["rps"] / rn["rps"]))
+    if rn["rps"] > 0:
+        log("  tallyd / nginx %.2f" % (rt["rps"] / rn["rps"]))
     return rn, rt
 
 
@@ -96,7 +97,14 @@ def run(args, exes, R, answer):
                                         close, sfx))
     R["clients"] = {}
     for label, conns, close in CASES:
-        ratios = [rt["rps"] / rn["rps"] for rn, rt in runs[label]]
+        # A run with no answers (wrk still connecting when it ended)
+        # has no ratio.
+        ratios = [rt["rps"] / rn["rps"] for rn, rt in runs[label]
+                  if rn["rps"] > 0]
+        if not ratios:
+            raise BenchError("clients %s: nginx answered nothing in %d s; "
+                             "try a longer --duration" % (label,
+                                                          args.duration))
         R["clients"][label] = {
             "conns": conns, "close": close,
             "nginx": median_run([rn for rn, _ in runs[label]]),
