@@ -102,9 +102,10 @@ def run(args, exes, R, answer):
         ratios = [rt["rps"] / rn["rps"] for rn, rt in runs[label]
                   if rn["rps"] > 0]
         if not ratios:
-            raise BenchError("clients %s: nginx answered nothing in %d s; "
-                             "try a longer --duration" % (label,
-                                                          args.duration))
+            R["clients_error"] = ("%s: nginx answered nothing in %d s; try "
+                                  "a longer --duration" % (label,
+                                                           args.duration))
+            continue
         R["clients"][label] = {
             "conns": conns, "close": close,
             "nginx": median_run([rn for rn, _ in runs[label]]),
