@@ -155,8 +155,9 @@ def fsync_row(args, R):
     if "fsync_s" not in R:
         return []
     return ["| fdatasync of the store's disk (4 KiB, median of 50) | %.2f ms: "
-            "a strict commit syncs twice, so %d connections allow at most "
-            "~%s req/s | — | |" % (
+            "a strict hit waits for two syncs (its commit's pages, then its "
+            "meta page, synced alone or by the next commit), so %d "
+            "connections allow at most ~%s req/s | — | |" % (
                 R["fsync_s"] * 1e3, args.connections,
                 fmt_int(int(round(args.connections / (2 * R["fsync_s"]),
                                   -2))))]
