@@ -491,15 +491,11 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	*counted = false;
 	*reason = NULL;
 	if (ctx->replay) {
-		/* Counted in the first run; now only read what is on disk. */
+		/* Counted in the first run, and the counts read then, as a
+		 * batch answer has them: now that hit is on disk. */
 		snprintf(ctx->path, sizeof(ctx->path), "%s", ctx->counted_path);
 		ctx->day = ctx->counted_day;
-		rc = counter_read(d->counter, ctx->w->view, ctx->site->name,
-		    ctx->path, ctx->day, out);
-		if (rc != STORE_OK) {
-			http_respond_error(ctx->r, 503, "store unavailable");
-			return -1;
-		}
+		*out = ctx->counted_counts;
 		*counted = true;
 		metrics_count_view(ctx->site->name);
 		return 0;
@@ -538,9 +534,15 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		hit.max_referrers = (uint32_t)cfg->max_referrers;
 		hp = &hit;
 		if (cfg->durability == DURABILITY_STRICT) {
-			if ((def = calloc(1, sizeof(*def))) == NULL)
+			/* Not calloc: ctx, most of it, is copied in whole
+			 * below, and the rest is set here. */
+			if ((def = malloc(sizeof(*def))) == NULL)
 				fatal("strict hit");
+			def->waiter.next = NULL;
 			def->waiter.done = commit_done;
+			def->next = NULL;
+			def->ref = NULL;
+			def->status = STORE_OK;
 		}
 	} else if (why != DECLINE_READONLY) {
 		__atomic_fetch_add(&d->declined[why], 1, __ATOMIC_RELAXED);
@@ -575,6 +577,7 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		/* replay() runs on this thread, so only after we return. */
 		snprintf(def->ctx.counted_path, sizeof(def->ctx.counted_path),
 		    "%s", ctx->path);
+		def->ctx.counted_counts = *out;
 		event_active(ctx->w->strict->kick, EV_TIMEOUT, 0);
 		return -1;
 	}
