@@ -1271,10 +1271,11 @@ committer(void *arg)
 		if (c->shared)
 			refresh(c);
 		if (rc != STORE_OK) {
-			/* The commit before may be waiting on this one. */
-			(void)sync_commits(c);
 			struct timespec ts = { c->interval_ms / 1000,
 			    (c->interval_ms % 1000) * 1000000L };
+
+			/* The commit before may be waiting on this one. */
+			(void)sync_commits(c);
 			nanosleep(&ts, NULL);
 		}
 	}
