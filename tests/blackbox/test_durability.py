@@ -247,6 +247,8 @@ class Traced(Daemon):
 
     def stop(self, sig=signal.SIGTERM, timeout=60.0):
         """The signal goes to tallyd; strace ends with it."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
         with open("/proc/%d/task/%d/children" % (self.proc.pid,
                                                  self.proc.pid)) as f:
             for pid in f.read().split():
@@ -287,8 +289,11 @@ def test_strict_answer_after_its_commit_is_synced():
         raise Skip("strace not installed")
     trace = os.path.join(harness.mkdtemp(), "strace")
     d = Traced(trace, ["--durability", "strict", "--commit-interval", "1s"])
-    hits(d, 20, "/synced")
-    d.stop()
+    try:
+        hits(d, 20, "/synced")
+    finally:
+        # Also on failure: tallyd is strace's child, not the harness's.
+        d.stop()
     calls = syscalls(trace)
     data_fds, synced_fds = set(), set()
     for name, text, entry, exit in calls:
