@@ -190,6 +190,14 @@ store_refresh(struct store *st, uint64_t max_age_ms)
 	return st->ops->refresh(st, max_age_ms);
 }
 
+int
+store_sync(struct store *st)
+{
+	if (st->ops->sync == NULL)
+		return STORE_OK;	/* commits are durable when they return */
+	return st->ops->sync(st);
+}
+
 struct store_view *
 store_view_new(struct store *st)
 {

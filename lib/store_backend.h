@@ -42,7 +42,8 @@ struct store_ops {
 	    char *err, size_t errlen);
 	void (*close)(struct store *);
 	/* optional: lock_daemon, stat, grow, backup, reader_check,
-	 * reconnects, refresh, window_state, window_get, each_window */
+	 * reconnects, refresh, window_state, window_get, each_window,
+	 * sync */
 	int (*lock_daemon)(struct store *, char *err, size_t errlen);
 	int (*stat)(struct store *, struct store_stat *);
 	int (*grow)(struct store *);
@@ -50,6 +51,7 @@ struct store_ops {
 	int (*reader_check)(struct store *);
 	uint64_t (*reconnects)(struct store *);
 	int (*refresh)(struct store *, uint64_t max_age_ms);
+	int (*sync)(struct store *);
 	struct store_view * (*view_new)(struct store *);
 	void (*view_free)(struct store_view *);
 	int (*view_begin)(struct store_view *);

@@ -476,8 +476,19 @@ lmdb_open(struct store **out, const char *dir, int flags, char *err,
 	/* Group-writable: admins in tallyd's group run tallyctl, and even a
 	 * read-only LMDB reader writes its slot in lock.mdb. The umask (the
 	 * unit's UMask=0007) has the last word. */
-	rc = mdb_env_open(st->env, dir,
-	    MDB_NOTLS | ((flags & STORE_READONLY) ? MDB_RDONLY : 0), 0660);
+	/*
+	 * A commit writes the pages, syncs them, then writes the meta page
+	 * that makes them the store's, and by default syncs it too: two
+	 * waits on the disk. MDB_NOMETASYNC leaves the second to the next
+	 * commit, whose sync of its pages comes after that meta page was
+	 * written, or to mdb_env_sync (store_sync). The older meta page
+	 * stays valid on disk until then, so the store is whole whatever
+	 * the disk loses; only that last commit may be undone.
+	 */
+	rc = mdb_env_open(st->env, dir, MDB_NOTLS |
+	    ((flags & STORE_READONLY) ? MDB_RDONLY : 0) |
+	    ((flags & STORE_DEFER_SYNC) && !(flags & STORE_READONLY) ?
+	    MDB_NOMETASYNC : 0), 0660);
 	if (rc) {
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
 		    rc == MDB_CORRUPTED)
@@ -538,6 +549,10 @@ lmdb_close(struct store *base_st)
 
 	if (st == NULL)
 		return;
+	/* mdb_env_close does not sync: a deferred meta page would be left
+	 * to the kernel. */
+	if ((st->flags & STORE_DEFER_SYNC) && !(st->flags & STORE_READONLY))
+		(void)mdb_env_sync(st->env, 1);
 	mdb_env_close(st->env);
 	if (st->lockfd != -1)
 		close(st->lockfd);
@@ -754,6 +769,19 @@ lmdb_reader_check(struct store *base_st)
 
 	mdb_reader_check(st->env, &dead);
 	return dead;
+}
+
+static int
+lmdb_sync(struct store *base_st)
+{
+	struct lmdb_store *st = (struct lmdb_store *)base_st;
+	int rc;
+
+	if (!(st->flags & STORE_DEFER_SYNC))
+		return STORE_OK;	/* each commit synced its meta page */
+	if ((rc = mdb_env_sync(st->env, 1)) != 0)
+		return fail(st, rc, "mdb_env_sync");
+	return STORE_OK;
 }
 
 /* Another process grew the map: adopt its size and try again. Adopting
@@ -2935,6 +2963,7 @@ const struct store_ops store_lmdb_ops = {
 	.grow = lmdb_grow,
 	.backup = lmdb_backup,
 	.reader_check = lmdb_reader_check,
+	.sync = lmdb_sync,
 	.view_new = lmdb_view_new,
 	.view_free = lmdb_view_free,
 	.view_begin = lmdb_view_begin,

@@ -22,6 +22,11 @@
  * store's copy of other nodes' counts, so that no request waits on the
  * network.
  *
+ * A commit is on disk only once the store has synced the commit after
+ * it, or been synced itself (STORE_DEFER_SYNC): strict hits wait for
+ * that. Under load commits follow each other and each waits on the
+ * disk once; when nothing more is pending, the committer syncs at once.
+ *
  * One mutex guards the batches. Each request takes it once, for a few
  * lookups; the committer takes it twice per commit.
  */
@@ -150,6 +155,8 @@ struct counter {
 	bool		 shared;	/* a store on the network */
 	size_t		 buffer_max;	/* hits kept while it is unreachable */
 	uint64_t	 refresh_ms;	/* the copy of its counts, at most this old */
+	bool		 sync_due;	/* the last commit is not on disk yet */
+	struct counter_waiter *unsynced; /* its strict hits, and older ones */
 	double		 last_commit;	/* monotonic seconds of the last success */
 	char		 failure[256];
 	struct commit_stats stats;
@@ -790,9 +797,9 @@ counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
 		*c->pending->waiters_tail = waiter;
 		c->pending->waiters_tail = &waiter->next;
 	}
-	/* Strict hits wait: commit as soon as the committer is free. So
-	 * do full batches. */
-	if (!c->kicked && (waiter || c->pending->older != NULL ||
+	/* Full batches commit as soon as the committer is free; strict
+	 * hits once the worker has taken what has arrived (counter_kick). */
+	if (!c->kicked && (c->pending->older != NULL ||
 	    c->pending->n >= KICK_AFTER)) {
 		c->kicked = true;
 		pthread_cond_signal(&c->wake);
@@ -801,6 +808,18 @@ done:
 	store_view_end(view);
 	unlock(c);
 	return rc;
+}
+
+void
+counter_kick(struct counter *c)
+{
+	lock(c);
+	if (!c->kicked && (c->pending->waiters != NULL ||
+	    c->pending->older != NULL)) {
+		c->kicked = true;
+		pthread_cond_signal(&c->wake);
+	}
+	unlock(c);
 }
 
 int
@@ -979,6 +998,68 @@ tell_waiters(struct counter_waiter *w, int status)
 	}
 }
 
+static void
+append_waiters(struct counter_waiter **list, struct counter_waiter *w)
+{
+	while (*list != NULL)
+		list = &(*list)->next;
+	*list = w;
+}
+
+/*
+ * After a commit of b, whose waiters are those: what is on disk now, to
+ * be answered. A commit that wrote synced its pages after the meta page
+ * of the commit before it was written, so the waiters of that one are;
+ * its own wait for the next commit or a sync. A commit that wrote
+ * nothing synced nothing. Called under the lock.
+ */
+static struct counter_waiter *
+on_disk(struct counter *c, struct batch *b, struct counter_waiter *waiters)
+{
+	struct counter_waiter *ready = NULL;
+
+	/* A shared store's commit is durable when it returns. */
+	if (c->shared)
+		return waiters;
+	if (b->n > 0) {
+		ready = c->unsynced;
+		c->unsynced = waiters;
+	} else
+		append_waiters(&c->unsynced, waiters);
+	c->sync_due = true;
+	/* The committer syncs as soon as nothing else is pending. */
+	pthread_cond_signal(&c->wake);
+	return ready;
+}
+
+/* Puts the last commit on disk and answers the strict hits that wait
+ * for it. A failed sync answers them 503: their hits are in the store,
+ * but the disk may not hold them. */
+static int
+sync_commits(struct counter *c)
+{
+	struct counter_waiter *waiters;
+	bool due;
+	int rc = STORE_OK;
+
+	pthread_mutex_lock(&c->commit_lock);
+	lock(c);
+	due = c->sync_due;
+	unlock(c);
+	if (due)
+		rc = store_sync(c->store);
+	lock(c);
+	waiters = c->unsynced;
+	c->unsynced = NULL;
+	c->sync_due = false;
+	if (rc != STORE_OK)
+		failed(c, rc);
+	unlock(c);
+	pthread_mutex_unlock(&c->commit_lock);
+	tell_waiters(waiters, rc);
+	return rc;
+}
+
 static int
 commit(struct counter *c, bool probe)
 {
@@ -1053,6 +1134,7 @@ commit(struct counter *c, bool probe)
 		c->failed_bytes = 0;
 		c->stats.commits++;
 		c->last_commit = now_seconds();
+		waiters = on_disk(c, b, waiters);
 	}
 	c->inflight = NULL;
 	c->inflight_version = 0;
@@ -1124,7 +1206,7 @@ counter_commit(struct counter *c)
 		if ((rc = commit(c, false)) != STORE_OK)
 			return rc;
 	} while (queued);
-	return STORE_OK;
+	return sync_commits(c);
 }
 
 /* A commit that worked within the last second is proof enough: probing
@@ -1152,7 +1234,7 @@ committer(void *arg)
 {
 	struct counter *c = arg;
 	struct timespec deadline;
-	bool stopping, probe;
+	bool stopping, probe, sync;
 	int rc;
 
 	for (;;) {
@@ -1164,14 +1246,20 @@ committer(void *arg)
 			deadline.tv_nsec -= 1000000000L;
 		}
 		pthread_mutex_lock(&c->lock);
-		while (!c->kicked && !c->stopping &&
+		while (!c->kicked && !c->stopping && !c->sync_due &&
 		    pthread_cond_timedwait(&c->wake, &c->lock, &deadline) !=
 		    ETIMEDOUT)
 			;
 		stopping = c->stopping;
+		/* Hits that wait come first: their commit syncs the last. */
+		sync = c->sync_due && !c->kicked;
 		pthread_mutex_unlock(&c->lock);
+		if (stopping || sync)
+			(void)sync_commits(c);
 		if (stopping)
 			break;
+		if (sync)
+			continue;
 		/* A failing store is retried every interval, not in a spin;
 		 * with nothing pending, a probe tells when it works again. */
 		pthread_mutex_lock(&c->lock);
@@ -1185,6 +1273,9 @@ committer(void *arg)
 		if (rc != STORE_OK) {
 			struct timespec ts = { c->interval_ms / 1000,
 			    (c->interval_ms % 1000) * 1000000L };
+
+			/* The commit before may be waiting on this one. */
+			(void)sync_commits(c);
 			nanosleep(&ts, NULL);
 		}
 	}

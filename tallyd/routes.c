@@ -366,6 +366,7 @@ struct strict_answers {
 	struct deferred	*head;
 	struct deferred	**tail;
 	struct event	*ev;
+	struct event	*kick;		/* asks for the commit, when idle */
 };
 
 static void
@@ -403,6 +404,16 @@ answer_finished(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Runs once the worker has taken every request that had arrived: they
+ * all go in the commit this asks for. */
+static void
+kick_commit(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	counter_kick(w->d->counter);
+}
+
 /* Runs on the committer thread: the answer is made on the worker's. */
 static void
 commit_done(struct counter_waiter *w, int status)
@@ -432,7 +443,9 @@ routes_worker_init(struct worker *w)
 	pthread_mutex_init(&sa->lock, NULL);
 	sa->tail = &sa->head;
 	if ((sa->ev = event_new(w->base, -1, 0, answer_finished, sa)) ==
-	    NULL)
+	    NULL ||
+	    (sa->kick = event_new(w->base, -1, 0, kick_commit, w)) == NULL ||
+	    event_priority_set(sa->kick, WORKER_IDLE) == -1)
 		fatalx("strict answers: out of memory");
 	w->strict = sa;
 	stats_worker_init(w);
@@ -454,6 +467,7 @@ routes_worker_free(struct worker *w)
 		free(def);
 	}
 	event_free(sa->ev);
+	event_free(sa->kick);
 	pthread_mutex_destroy(&sa->lock);
 	free(sa);
 	w->strict = NULL;
@@ -477,15 +491,11 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 	*counted = false;
 	*reason = NULL;
 	if (ctx->replay) {
-		/* Counted in the first run; now only read what is on disk. */
+		/* Counted in the first run, and the counts read then, as a
+		 * batch answer has them: now that hit is on disk. */
 		snprintf(ctx->path, sizeof(ctx->path), "%s", ctx->counted_path);
 		ctx->day = ctx->counted_day;
-		rc = counter_read(d->counter, ctx->w->view, ctx->site->name,
-		    ctx->path, ctx->day, out);
-		if (rc != STORE_OK) {
-			http_respond_error(ctx->r, 503, "store unavailable");
-			return -1;
-		}
+		*out = ctx->counted_counts;
 		*counted = true;
 		metrics_count_view(ctx->site->name);
 		return 0;
@@ -524,9 +534,15 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		hit.max_referrers = (uint32_t)cfg->max_referrers;
 		hp = &hit;
 		if (cfg->durability == DURABILITY_STRICT) {
-			if ((def = calloc(1, sizeof(*def))) == NULL)
+			/* Not calloc: ctx, most of it, is copied in whole
+			 * below, and the rest is set here. */
+			if ((def = malloc(sizeof(*def))) == NULL)
 				fatal("strict hit");
+			def->waiter.next = NULL;
 			def->waiter.done = commit_done;
+			def->next = NULL;
+			def->ref = NULL;
+			def->status = STORE_OK;
 		}
 	} else if (why != DECLINE_READONLY) {
 		__atomic_fetch_add(&d->declined[why], 1, __ATOMIC_RELAXED);
@@ -561,6 +577,8 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		/* replay() runs on this thread, so only after we return. */
 		snprintf(def->ctx.counted_path, sizeof(def->ctx.counted_path),
 		    "%s", ctx->path);
+		def->ctx.counted_counts = *out;
+		event_active(ctx->w->strict->kick, EV_TIMEOUT, 0);
 		return -1;
 	}
 	*counted = hp != NULL;

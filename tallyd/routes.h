@@ -22,6 +22,7 @@ struct route_ctx {
 	bool		 replay;	/* strict: the hit is on disk now */
 	int		 counted_day;
 	char		 counted_path[PATH_MAX_LEN + 1];
+	struct page_counts counted_counts;	/* read as the hit was counted */
 	struct params	 params;
 	const struct site_config *site;
 	char		 path[PATH_MAX_LEN + 1];

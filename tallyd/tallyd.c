@@ -471,7 +471,8 @@ open_workers(struct daemon *d)
 		struct worker *w = &workers[k];
 
 		w->d = d;
-		if ((w->base = event_base_new()) == NULL)
+		if ((w->base = event_base_new()) == NULL ||
+		    event_base_priority_init(w->base, WORKER_PRIORITIES) == -1)
 			fatalx("event_base_new failed");
 		w->server = http_server_new(w->base, &limits, routes_handle, w);
 		if ((w->view = store_view_new(d->store)) == NULL)
@@ -571,8 +572,12 @@ main(int argc, char *argv[])
 	/* Requests read a shared store's counts from a copy in memory:
 	 * none of them waits on the network. */
 	d->shared = location_is_url(store_location(d->cfg));
+	/* The counter syncs each commit's meta page with the next commit,
+	 * or itself once nothing more is pending: one disk wait a commit
+	 * under load. */
 	if (store_open(&d->store, store_location(d->cfg),
-	    d->shared ? STORE_CACHED : 0, err, sizeof(err)) != STORE_OK)
+	    (d->shared ? STORE_CACHED : 0) | STORE_DEFER_SYNC, err,
+	    sizeof(err)) != STORE_OK)
 		fatalx("%s", err);
 	if (store_lock_daemon(d->store, err, sizeof(err)) != STORE_OK)
 		fatalx("%s", err);

@@ -77,6 +77,18 @@ enum store_flags {
 	 * a network (LMDB) ignores the flag.
 	 */
 	STORE_CACHED	= 1 << 2,
+	/*
+	 * The daemon's commits, back to back under strict durability: a
+	 * commit returns once its changes are on disk, but the last step
+	 * that makes them the store's (LMDB's meta page) only reaches the
+	 * disk with the next commit's sync, or with store_sync. Until then
+	 * a power failure or crash of the machine may undo that last commit
+	 * (never an older one, never half of one); a crash of the process
+	 * cannot, the kernel holds the write. store_close syncs. A store
+	 * whose commits are durable when they return (PostgreSQL) ignores
+	 * the flag.
+	 */
+	STORE_DEFER_SYNC = 1 << 3,
 };
 
 enum store_status {
@@ -120,6 +132,10 @@ uint64_t store_reconnects(struct store *);
  * commits, never from one that answers requests: it may wait on the
  * network. Does nothing for a store without a copy. */
 int store_refresh(struct store *, uint64_t max_age_ms);
+/* STORE_DEFER_SYNC: puts every commit so far on disk, the last one
+ * included. A commit that wrote something does the same for the commit
+ * before it. Nothing to do for other stores. */
+int store_sync(struct store *);
 
 /* A read-only snapshot. One view per thread; reuse it across requests. */
 struct store_view *store_view_new(struct store *);

@@ -4,6 +4,8 @@ interval lost on kill -9 (batch), nothing acknowledged lost (strict)."""
 
 import http.client
 import os
+import re
+import shutil
 import signal
 import sys
 import threading
@@ -11,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import BROWSER_UA, BROWSER_UA2, Daemon, check, eq  # noqa: E402
+from harness import BROWSER_UA, BROWSER_UA2, Daemon, Skip, check, eq  # noqa: E402
 
 
 def hits(d, n, path="/d", ua=BROWSER_UA, method="GET"):
@@ -222,6 +224,111 @@ def test_store_reopens_after_kill9_while_idle():
     d.start()
     eq(counts(d, "/idle"), (5, 5, 5), "counts")
     d.check_alive()
+
+
+# What a strict answer must come after, as strace sees tallyd do it.
+TRACED = "read,readv,recvfrom,write,writev,sendto,sendmsg,pwrite64," \
+    "pwritev,fdatasync,fsync,openat"
+SYSCALL = re.compile(r"^(\d+) +(?:(\w+)\((.*?)(<unfinished \.\.\.>)?$|"
+                     r"<\.\.\. (\w+) resumed>(.*)$)")
+
+
+class Traced(Daemon):
+    """tallyd under strace -f."""
+
+    def __init__(self, trace, args):
+        self.trace = trace
+        super().__init__(args, timeout=60)
+
+    def command(self):
+        return [shutil.which("strace"), "-f", "-s", "48",
+                "-e", "trace=" + TRACED, "-o", self.trace] + \
+            super().command()
+
+    def stop(self, sig=signal.SIGTERM, timeout=60.0):
+        """The signal goes to tallyd; strace ends with it."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        with open("/proc/%d/task/%d/children" % (self.proc.pid,
+                                                 self.proc.pid)) as f:
+            for pid in f.read().split():
+                os.kill(int(pid), sig)
+        self.proc.wait(timeout)
+        return self.proc.returncode
+
+
+def syscalls(trace):
+    """(name, arguments and result, entry, exit) of each call, in the
+    order the calls ended. entry and exit are places in the trace, whose
+    order is that of causes: a thread stopped at a call's exit goes on
+    (to wake another, say) only once strace has written it down."""
+    calls, open_calls = [], {}
+    with open(trace, errors="replace") as f:
+        for i, line in enumerate(f):
+            m = SYSCALL.match(line.rstrip("\n"))
+            if not m:
+                continue
+            pid = m.group(1)
+            if m.group(2) and m.group(4):
+                open_calls[pid] = (m.group(2), m.group(3), i)
+            elif m.group(2):
+                calls.append((m.group(2), m.group(3), i, i))
+            else:
+                name, text, entry = open_calls.pop(pid, (m.group(5), "", i))
+                calls.append((name, text + m.group(6), entry, i))
+    return calls
+
+
+def test_strict_answer_after_its_commit_is_synced():
+    # kill -9 cannot tell a commit on disk from one the kernel still holds
+    # (the page cache survives the process). strace can: each strict
+    # answer must come after the commit that holds its hit wrote LMDB's
+    # meta page, and after that page was synced (a sync of the file
+    # that began once it was written, or a write that syncs itself).
+    if shutil.which("strace") is None:
+        raise Skip("strace not installed")
+    trace = os.path.join(harness.mkdtemp(), "strace")
+    d = Traced(trace, ["--durability", "strict", "--commit-interval", "1s"])
+    try:
+        hits(d, 20, "/synced")
+    finally:
+        # Also on failure: tallyd is strace's child, not the harness's.
+        d.stop()
+    calls = syscalls(trace)
+    data_fds, synced_fds = set(), set()
+    for name, text, entry, exit in calls:
+        m = re.search(r"data\.mdb\", ([^)]*)\) = (\d+)", text)
+        if name == "openat" and m:
+            data_fds.add(m.group(2))
+            if "O_DSYNC" in m.group(1) or "O_SYNC" in m.group(1):
+                synced_fds.add(m.group(2))
+    check(data_fds, "no data.mdb opened in the trace")
+    meta_end = 2 * os.sysconf("SC_PAGE_SIZE")
+    answered = 0
+    request = None      # when the request being answered was read
+    written = []        # meta pages written since: [written, synced]
+    for name, text, entry, exit in sorted(calls, key=lambda c: c[3]):
+        fd = re.match(r"\s*(\d*)", text).group(1)
+        if name in ("read", "readv", "recvfrom") and "GET /hit" in text:
+            request, written = exit, []
+        elif name == "pwrite64" and fd in data_fds and request is not None:
+            offset = int(re.search(r", (\d+)\) += ", text).group(1))
+            if offset < meta_end:
+                written.append([exit, exit if fd in synced_fds else None])
+        elif name in ("fdatasync", "fsync") and fd in data_fds:
+            for w in written:
+                if w[1] is None and entry > w[0]:
+                    w[1] = exit
+        elif name in ("write", "writev", "sendto", "sendmsg") and \
+                "HTTP/1.1 200" in text and request is not None:
+            check(written, "answer %d with no commit since its request" %
+                  (answered + 1))
+            check(any(w[1] is not None and w[1] < entry for w in written),
+                  "answer %d before its commit's meta page was synced" %
+                  (answered + 1))
+            answered += 1
+            request = None
+    eq(answered, 20, "strict answers seen in the trace")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 keep-alive connections, and with a new connection for each request.
 
 Each case runs nginx, then tallyd, back to back, so that each ratio
-compares two runs taken next to each other. tallyd's max_connections
+compares two runs taken next to each other; with --rounds, every case
+once per round, and the median ratio is reported. tallyd's max_connections
 (4096 per thread by default) is raised with --max-connections as
 tallyd.conf(5) documents, and nginx's worker_connections with it. Both
 servers, and wrk, need a descriptor per connection: the soft limit of
@@ -12,6 +13,7 @@ open files is raised to the hard limit first.
 import os
 import resource
 import shutil
+import statistics
 
 from .. import procs
 from ..common import BenchError, fmt_ms, log
@@ -45,36 +47,67 @@ def one(args, port, label, conns, close):
     return r
 
 
+def one_case(args, answer, headers, label, conns, close, sfx):
+    """nginx, then tallyd right after: one ratio of two runs taken next
+    to each other."""
+    room = conns + 100
+    log("clients %s%s: nginx, then tallyd batch" % (label, sfx))
+    ng = Nginx(args.nginx, answer, headers, args.server_cpu,
+               connections=room)
+    try:
+        rn = one(args, ng.port, "clients-%s-nginx%s" % (label, sfx), conns,
+                 close)
+    finally:
+        ng.stop()
+    data = os.path.join(procs.tmpdir(), "data-clients-" + label)
+    td = Tallyd(data, "batch", cpu=args.server_cpu,
+                extra=["--max-connections", str(room)],
+                name="tallyd-clients-%s%s" % (label, sfx))
+    try:
+        rt = one(args, td.port, "clients-%s-tallyd%s" % (label, sfx), conns,
+                 close)
+    finally:
+        rc = td.stop()
+    shutil.rmtree(data, ignore_errors=True)
+    if rc:
+        raise BenchError("tallyd exited %d:\n%s" % (rc, td.log_tail()))
+    if rn["rps"] > 0:
+        log("  tallyd / nginx %.2f" % (rt["rps"] / rn["rps"]))
+    return rn, rt
+
+
+def median_run(runs):
+    """The run of median req/s (its own p99 and errors with it)."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
 def run(args, exes, R, answer):
     if answer is None:
         raise BenchError("no tallyd answer to serve with nginx")
     headers = R.get("answer_headers", {})
+    # Each process (server, wrk) needs a descriptor per connection.
+    raise_nofile(max(conns for _, conns, _ in CASES) + 512)
+    runs = {label: [] for label, _, _ in CASES}
+    # --rounds: every case once per round, so that a busy moment of the
+    # machine falls on all of them rather than on one.
+    for i in range(1, args.rounds + 1):
+        sfx = "-%d" % i if args.rounds > 1 else ""
+        for label, conns, close in CASES:
+            runs[label].append(one_case(args, answer, headers, label, conns,
+                                        close, sfx))
     R["clients"] = {}
     for label, conns, close in CASES:
-        # Each process (server, wrk) needs a descriptor per connection.
-        raise_nofile(conns + 512)
-        room = conns + 100
-        log("clients %s: nginx, then tallyd batch" % label)
-        ng = Nginx(args.nginx, answer, headers, args.server_cpu,
-                   connections=room)
-        try:
-            rn = one(args, ng.port, "clients-%s-nginx" % label, conns,
-                     close)
-        finally:
-            ng.stop()
-        data = os.path.join(procs.tmpdir(), "data-clients-" + label)
-        td = Tallyd(data, "batch", cpu=args.server_cpu,
-                    extra=["--max-connections", str(room)],
-                    name="tallyd-clients-" + label)
-        try:
-            rt = one(args, td.port, "clients-%s-tallyd" % label, conns,
-                     close)
-        finally:
-            rc = td.stop()
-        shutil.rmtree(data, ignore_errors=True)
-        if rc:
-            raise BenchError("tallyd exited %d:\n%s" % (rc, td.log_tail()))
-        R["clients"][label] = {"conns": conns, "close": close,
-                               "nginx": rn, "tallyd": rt,
-                               "ratio": rt["rps"] / rn["rps"]}
-        log("  tallyd / nginx %.2f" % R["clients"][label]["ratio"])
+        # A run with no answers (wrk still connecting when it ended)
+        # has no ratio.
+        ratios = [rt["rps"] / rn["rps"] for rn, rt in runs[label]
+                  if rn["rps"] > 0]
+        if not ratios:
+            R["clients_error"] = ("%s: nginx answered nothing in %d s; try "
+                                  "a longer --duration" % (label,
+                                                           args.duration))
+            continue
+        R["clients"][label] = {
+            "conns": conns, "close": close,
+            "nginx": median_run([rn for rn, _ in runs[label]]),
+            "tallyd": median_run([rt for _, rt in runs[label]]),
+            "ratio": statistics.median(ratios), "ratios": ratios}

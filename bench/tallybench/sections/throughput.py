@@ -20,7 +20,7 @@ from ..wrk import wrk
 
 def fsync_latency(directory, n=50):
     """Median time of a 4 KiB write plus fdatasync in directory: what a
-    strict commit waits for (LMDB syncs twice per commit)."""
+    strict hit waits for twice (its commit's pages, then its meta page)."""
     path = os.path.join(directory, "fsync-probe")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
