@@ -313,7 +313,7 @@ static const struct origin_case origin_cases[] = {
 	{ "https://a.example.:443/", NULL },
 	{ "https://a.example:0/", NULL },
 	{ "https://a.example:8443x/", NULL },
-	{ "https://b\xc3\xbccher.example/", NULL },
+	{ "https://b\xc3\xbc" "cher.example/", NULL },
 	{ "https://my_host.example/x", "https://my_host.example" },
 };
 
