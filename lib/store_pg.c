@@ -476,6 +476,14 @@ schema_init(struct pg_store *st)
 				goto bad;
 			version = PG_SCHEMA_VERSION;
 		}
+		if (version < PG_SCHEMA_VERSION) {
+			store_set_error("store schema version %ld is older "
+			    "than this tally's (%d): tallyd, or a tallyctl "
+			    "command that writes, migrates it", version,
+			    PG_SCHEMA_VERSION);
+			rc = STORE_ERROR;
+			goto bad;
+		}
 		if (version != PG_SCHEMA_VERSION) {
 			store_set_error("store schema version %ld is %s than "
 			    "this tally's (%d); refusing to use it", version,
@@ -1864,49 +1872,69 @@ flush_sql_make(void)
 }
 
 /*
- * The copy's reads: the series of "changed", with their all-time
- * counts (running totals plus adjustment), pages, and the counts of
- * the days $1 to $2 (a row per day; the day NULL for a series without
- * any); kind 0. Then, kind 1, each node's ledger number (id) and name
- * (site): the watermarks of the next refresh; kind 2, the number of
- * tallyctl's last reset (site).
+ * The copy's reads. Rows of kind 0 (last column): a series with its
+ * all-time counts (running totals plus adjustment), pages, and the
+ * counts of the days $1 to $2 (a row per day; the day NULL for a
+ * series without any). Kind 1: each node's ledger number (id) and name
+ * (site), the watermarks of the next read; kind 2: the number of
+ * tallyctl's last reset (site); kind 3: how many series changed (id).
  *
- * REFRESH_ALL_SQL reads every series (at open, and after a reset).
- * REFRESH_SQL only those whose running total changed since the
- * numbers of the last read: $3 node names, $4 their numbers. Each
- * node's rows carry its ledger numbers, which only grow, and a node's
- * rows and ledger entry change in one transaction: what a read sees of
- * a node is exactly that node's flushes up to its ledger number.
+ * REFRESH_ALL_SQL reads every series (at open, after a reset, when a
+ * node appears). REFRESH_HEAD and REFRESH_TAIL, around one branch per
+ * node known (REFRESH_NODE, its name and watermark), read only the
+ * series whose running total a node stamped with a number above its
+ * watermark. Each node's numbers only grow, and a node's rows and
+ * ledger entry change in one transaction: what a read sees of a node is
+ * exactly its flushes up to its ledger number. Every step is an index
+ * lookup: the branches by (node, seq) (ORDER BY and LIMIT keep the
+ * planner on the index; a branch that reaches the limit makes the next
+ * read whole), the rest by series id through an array (= ANY).
  */
+#define REFRESH_KINDS \
+	"UNION ALL SELECT l.seq, l.node, NULL, NULL, NULL, 0, NULL, NULL, " \
+	"NULL, 1 FROM tally_ledger l " \
+	"UNION ALL SELECT 0, convert_from(m.val, 'UTF8'), NULL, NULL, NULL, " \
+	"0, NULL, NULL, NULL, 2 FROM tally_meta m WHERE m.key = 'reset'"
+#define REFRESH_ALL_SQL \
+	"SELECT s.id, s.site, s.path, " \
+	"(coalesce(t.v, 0) + s.adj_views)::text, " \
+	"(coalesce(t.u, 0) + s.adj_visitors)::text, " \
+	"CASE WHEN s.path = '' THEN coalesce(pc.n, 0) ELSE 0 END, " \
+	"d.day, d.v::text, d.u::text, 0 " \
+	"FROM tally_series s " \
+	"LEFT JOIN (SELECT series_id, sum(views) AS v, sum(visitors) AS u " \
+	"FROM tally_totals GROUP BY series_id) t ON t.series_id = s.id " \
+	"LEFT JOIN (SELECT site, count(*) AS n FROM tally_series " \
+	"WHERE path <> '' GROUP BY site) pc ON pc.site = s.site " \
+	"LEFT JOIN (SELECT series_id, day, sum(views) AS v, " \
+	"sum(visitors) AS u FROM tally_counts WHERE day BETWEEN $1 AND $2 " \
+	"GROUP BY series_id, day) d ON d.series_id = s.id " REFRESH_KINDS
+#define REFRESH_MAX	20000	/* changed series of one node, at most */
+#define REFRESH_HEAD \
+	"WITH ch AS (SELECT DISTINCT series_id AS id FROM ("
+#define REFRESH_NODE \
+	"(SELECT series_id FROM tally_totals WHERE node = $%d " \
+	"AND seq > $%d::bigint ORDER BY seq LIMIT %d)"
+#define REFRESH_NONE "SELECT NULL::bigint AS series_id WHERE false"
 #define REFRESH_TAIL \
-	"ts AS (SELECT t.series_id AS id, sum(t.views) AS v, " \
-	"sum(t.visitors) AS u FROM tally_totals t WHERE t.series_id IN " \
-	"(SELECT id FROM ch) GROUP BY t.series_id), " \
-	"ds AS (SELECT c.series_id AS id, c.day, sum(c.views) AS v, " \
-	"sum(c.visitors) AS u FROM tally_counts c WHERE c.day BETWEEN $1 " \
-	"AND $2 AND c.series_id IN (SELECT id FROM ch) " \
-	"GROUP BY c.series_id, c.day) " \
+	") x), ids AS (SELECT ARRAY(SELECT id FROM ch) AS a), " \
+	"ts AS (SELECT series_id AS id, sum(views) AS v, " \
+	"sum(visitors) AS u FROM tally_totals WHERE series_id = ANY " \
+	"((SELECT a FROM ids)::bigint[]) GROUP BY series_id), " \
+	"ds AS (SELECT series_id AS id, day, sum(views) AS v, " \
+	"sum(visitors) AS u FROM tally_counts WHERE series_id = ANY " \
+	"((SELECT a FROM ids)::bigint[]) AND day BETWEEN $1 AND $2 " \
+	"GROUP BY series_id, day) " \
 	"SELECT s.id, s.site, s.path, " \
 	"(coalesce(ts.v, 0) + s.adj_views)::text, " \
 	"(coalesce(ts.u, 0) + s.adj_visitors)::text, " \
 	"CASE WHEN s.path = '' THEN (SELECT count(*) FROM tally_series p " \
 	"WHERE p.site = s.site AND p.path <> '') ELSE 0 END, " \
 	"ds.day, ds.v::text, ds.u::text, 0 " \
-	"FROM ch JOIN tally_series s ON s.id = ch.id " \
-	"LEFT JOIN ts ON ts.id = s.id LEFT JOIN ds ON ds.id = s.id " \
-	"UNION ALL SELECT l.seq, l.node, NULL, NULL, NULL, 0, NULL, NULL, " \
-	"NULL, 1 FROM tally_ledger l " \
-	"UNION ALL SELECT 0, convert_from(m.val, 'UTF8'), NULL, NULL, NULL, " \
-	"0, NULL, NULL, NULL, 2 FROM tally_meta m WHERE m.key = 'reset'"
-#define REFRESH_ALL_SQL \
-	"WITH ch AS (SELECT id FROM tally_series), " REFRESH_TAIL
-#define REFRESH_SQL \
-	"WITH mk AS (SELECT m.node, m.seq FROM unnest($3::text[], " \
-	"$4::bigint[]) AS m(node, seq)), " \
-	"ch AS (SELECT DISTINCT t.series_id AS id FROM tally_ledger l " \
-	"CROSS JOIN LATERAL (SELECT t.series_id FROM tally_totals t " \
-	"WHERE t.node = l.node AND t.seq > coalesce((SELECT mk.seq FROM mk " \
-	"WHERE mk.node = l.node), -1)) t), " REFRESH_TAIL
+	"FROM tally_series s LEFT JOIN ts ON ts.id = s.id " \
+	"LEFT JOIN ds ON ds.id = s.id WHERE s.id = ANY ((SELECT a FROM ids)::bigint[]) " \
+	"UNION ALL SELECT count(*), NULL, NULL, NULL, NULL, 0, NULL, NULL, " \
+	"NULL, 3 FROM ch " REFRESH_KINDS
 
 /*
  * Cached mode (the daemon): the node-local copy of the counts.
@@ -3061,42 +3089,106 @@ cache_load(struct pg_store *st)
 	return STORE_OK;
 }
 
+/* The statement of cache_update for the nodes known, and its
+ * parameters: today - 1, today, then each node's name and watermark. */
+static char *
+refresh_sql(struct pg_store *st, int today, const char ***pv, char **nums)
+{
+	size_t i, len = 0, cap;
+	char *sql, *n;
+	int w;
+
+	cap = sizeof(REFRESH_HEAD) + sizeof(REFRESH_TAIL) +
+	    sizeof(REFRESH_NONE) + st->nmarks * (sizeof(REFRESH_NODE) + 40);
+	*pv = calloc(2 + 2 * st->nmarks, sizeof(**pv));
+	*nums = calloc(2 + st->nmarks, 24);
+	if ((sql = malloc(cap)) == NULL || *pv == NULL || *nums == NULL) {
+		free(sql);
+		free(*pv);
+		free(*nums);
+		return NULL;
+	}
+	n = *nums;
+	snprintf(n, 24, "%d", today - 1);
+	snprintf(n + 24, 24, "%d", today);
+	(*pv)[0] = n;
+	(*pv)[1] = n + 24;
+	len = (size_t)snprintf(sql, cap, "%s", REFRESH_HEAD);
+	for (i = 0; i < st->nmarks; i++) {
+		snprintf(n + 24 * (i + 2), 24, "%" PRId64, st->marks[i].seq);
+		(*pv)[2 + 2 * i] = st->marks[i].node;
+		(*pv)[3 + 2 * i] = n + 24 * (i + 2);
+		w = snprintf(sql + len, cap - len, "%s" REFRESH_NODE,
+		    i ? " UNION ALL " : "", (int)(3 + 2 * i), (int)(4 + 2 * i),
+		    REFRESH_MAX);
+		len += (size_t)w;
+	}
+	snprintf(sql + len, cap - len, "%s%s", st->nmarks ? "" : REFRESH_NONE,
+	    REFRESH_TAIL);
+	return sql;
+}
+
+/* Whether the read's answer names a node that the watermarks lack. */
+static bool
+answer_new_node(const struct pg_store *st, const PGresult *res)
+{
+	size_t j;
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if (atoi(val(res, i, 9)) != 1)
+			continue;
+		for (j = 0; j < st->nmarks; j++)
+			if (strcmp(st->marks[j].node, val(res, i, 1)) == 0)
+				break;
+		if (j == st->nmarks)
+			return true;
+	}
+	return false;
+}
+
+/* How many series the read found changed (kind 3). */
+static long
+answer_changed(const PGresult *res)
+{
+	int i;
+
+	for (i = PQntuples(res) - 1; i >= 0; i--)
+		if (atoi(val(res, i, 9)) == 3)
+			return atol(val(res, i, 0));
+	return 0;
+}
+
 /*
  * Reads what changed since the last read: the series whose running
  * total a node (or tallyctl) stamped with a number above that node's
- * watermark. A reset deletes rows, which leaves nothing to find: when
- * tallyctl's reset number moved, the copy is read whole instead.
+ * watermark. The copy is read whole instead when that cannot tell:
+ * tallyctl's reset number moved (a deletion leaves no row to find), a
+ * node appeared (its rows have no watermark), or a node changed more
+ * series than one read takes.
  */
 static int
 cache_update(struct pg_store *st)
 {
-	struct params p = { 0 };
-	struct arr nodes, seqs;
+	const char **pv = NULL;
+	char *nums = NULL, *sql;
 	PGresult *res;
-	size_t i;
-	int rc, today = day_today();
+	int rc;
 
-	arr_init(&nodes, OID_TEXT);
-	arr_init(&seqs, OID_INT8);
-	for (i = 0; i < st->nmarks; i++) {
-		arr_text(&nodes, st->marks[i].node);
-		arr_i64(&seqs, st->marks[i].seq);
-	}
-	p_i64(&p, today - 1);
-	p_i64(&p, today);
-	if (!arr_done(&nodes) || !arr_done(&seqs))
-		rc = oom();
-	else {
-		p_bytes(&p, nodes.buf, nodes.len);
-		p_bytes(&p, seqs.buf, seqs.len);
-		rc = exec_p(st, "reading the counts", REFRESH_SQL, &p, 0,
-		    &res);
-	}
-	free(nodes.buf);
-	free(seqs.buf);
-	if (rc != STORE_OK)
+	if ((sql = refresh_sql(st, day_today(), &pv, &nums)) == NULL)
+		return oom();
+	res = PQexecParams(st->conn, sql, (int)(2 + 2 * st->nmarks), NULL,
+	    pv, NULL, NULL, 0);
+	free(sql);
+	free(pv);
+	free(nums);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = failed(st, "reading the counts", res);
+		PQclear(res);
 		return rc;
-	if (strcmp(answer_reset(res), st->reset) != 0) {
+	}
+	if (strcmp(answer_reset(res), st->reset) != 0 ||
+	    answer_new_node(st, res) || answer_changed(res) >= REFRESH_MAX) {
 		PQclear(res);
 		return cache_load(st);
 	}
