@@ -1039,9 +1039,28 @@ pg_orphan_rows(struct store_view *base_v, uint64_t *orphans)
 	PGresult *res;
 	int rc;
 
-	if ((rc = exec_p(v->st, "reading the day rows", "SELECT count(*) "
-	    "FROM tally_counts c WHERE NOT EXISTS (SELECT 1 FROM tally_series "
-	    "s WHERE s.id = c.series_id)", NULL, 0, &res)) != STORE_OK)
+	/* Rows of no series; running totals that are not the sum of their
+	 * node's day rows (or of no series); days whose hosts are not
+	 * those of their referrer rows. */
+	if ((rc = exec_p(v->st, "reading the day rows", "SELECT "
+	    "(SELECT count(*) FROM tally_counts c WHERE NOT EXISTS (SELECT 1 "
+	    "FROM tally_series s WHERE s.id = c.series_id)) + "
+	    "(SELECT count(*) FROM (SELECT series_id, node, "
+	    "least(sum(views), 9223372036854775807) AS v, "
+	    "least(sum(visitors), 9223372036854775807) AS u "
+	    "FROM tally_counts GROUP BY series_id, node) c "
+	    "FULL JOIN tally_totals t ON t.series_id = c.series_id "
+	    "AND t.node = c.node WHERE coalesce(c.v, 0) <> coalesce(t.views, 0) "
+	    "OR coalesce(c.u, 0) <> coalesce(t.visitors, 0) "
+	    "OR NOT EXISTS (SELECT 1 FROM tally_series s "
+	    "WHERE s.id = coalesce(t.series_id, c.series_id))) + "
+	    "(SELECT count(*) FROM (SELECT DISTINCT site, day, host "
+	    "FROM tally_referrers WHERE host <> '" STORE_REFERRER_OTHER "') r "
+	    "FULL JOIN (SELECT d.site, d.day, h.host FROM tally_referrer_days d "
+	    "CROSS JOIN LATERAL unnest(d.hosts) AS h(host)) d "
+	    "ON d.site = r.site AND d.day = r.day AND d.host = r.host "
+	    "WHERE r.host IS NULL OR d.host IS NULL)", NULL, 0, &res)) !=
+	    STORE_OK)
 		return rc;
 	*orphans = num_wrap(val(res, 0, 0));
 	PQclear(res);

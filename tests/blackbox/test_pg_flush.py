@@ -220,6 +220,26 @@ def test_tallyctl_writes_show_on_a_running_node():
     ctl(c, "check")
 
 
+def test_check_finds_totals_that_disagree():
+    c = fresh()
+    d = Daemon(["--store", c.url(), "--commit-interval", "200ms"])
+    d.request("GET", "/hit?" + harness.query(
+        path="/c", referrer="https://ref.example/"), {"User-Agent": ua(1)})
+    eq(d.stop(), 0, "exit status")
+    ctl(c, "check")
+    q(c, "UPDATE tally_totals SET views = views + 1 WHERE series_id = "
+      "(SELECT id FROM tally_series WHERE path = '/c')")
+    out = ctl(c, "check", want=1)
+    check("disagree" in out, "check's report: %r" % out)
+    q(c, "UPDATE tally_totals SET views = views - 1 WHERE series_id = "
+      "(SELECT id FROM tally_series WHERE path = '/c')")
+    ctl(c, "check")
+    q(c, "UPDATE tally_referrer_days SET hosts = hosts || "
+      "ARRAY['x.example']")
+    out = ctl(c, "check", want=1)
+    check("disagree" in out, "check's report: %r" % out)
+
+
 # ------------------------------------------------------------ migration
 
 # The tables of schema version 1, as the first PostgreSQL store made them.
