@@ -13,8 +13,8 @@
  *		has served (struct cache). A write transaction only gathers
  *		what it adds; its commit sends everything in ONE statement,
  *		whose answer (the new absolute counts of the series touched)
- *		updates the copy. store_refresh reads the copy's sites again,
- *		so that other nodes' hits show.
+ *		updates the copy. store_refresh reads what changed since
+ *		its last read, so that other nodes' hits show.
  *
  * The SQL keeps to what PostgreSQL-compatible distributed engines run
  * too (CockroachDB, YugabyteDB, Citus): no advisory locks, no functions
@@ -34,17 +34,30 @@
  *		 a day's counts: one row PER NODE, summed on read, so that
  *		 concurrent nodes never wait on one site's row. tallyctl
  *		 writes node ''. All-time counts are the sum of a series'
- *		 rows plus its adjustment: nothing to keep in step.
+ *		 rows plus its adjustment.
+ *   tally_totals (series_id, node, views, visitors, seq)
+ *		 a node's running all-time total of a series: the sum of
+ *		 its day rows, written by the same statements, stamped
+ *		 with the node's ledger number (seq) of the write. The
+ *		 daemons' refresh reads the rows stamped since its last
+ *		 read (index on node, seq); tallyctl check holds them to
+ *		 the day rows.
  *   tally_visitors (day, series_hash, visitor)
  *		 the visitor ids of today and yesterday: its primary key
  *		 decides, across every node, whether a visitor is new
  *		 (INSERT ... ON CONFLICT DO NOTHING RETURNING).
  *   tally_referrers (site, day, host, node, views)
  *		 referring hosts, one row per node like the counts.
+ *   tally_referrer_days (site, day, hosts text[])
+ *		 the hosts a site keeps on a day, at most max_referrers:
+ *		 the one row that makes the cap exact across nodes (see
+ *		 FLUSH_SQL), taken only by flushes that bring a new host.
  *   tally_ledger (node, seq, day)
  *		 the last flush applied of each node: a flush carries its
  *		 sequence number and is applied only when it is above it,
  *		 so that a flush sent again after a lost answer counts once.
+ *		 Node '' numbers tallyctl's write transactions. Entries of
+ *		 nodes gone for good are pruned (ledger_prune).
  *   tally_salts (day, salt) UNLOGGED
  *		 the day's visitor salt, shared by every node: the first
  *		 inserted wins (ON CONFLICT DO NOTHING, then read). UNLOGGED
@@ -54,18 +67,20 @@
  * Reads sum the per-node rows (sum(...) GROUP BY), as numeric, so that
  * the sum cannot overflow; the text is parsed here.
  *
- * The flush (cached commit) is one statement of data-modifying CTEs over
+ * The flush (cached commit) is ONE statement of data-modifying CTEs over
  * arrays sent in binary (unnest), see FLUSH_SQL below: it claims the
  * node's next sequence number in tally_ledger (the whole statement does
- * nothing when the number was already applied), creates missing series
- * (INSERT ... SELECT ... WHERE NOT EXISTS, so that no identity value is
- * spent on series that exist), inserts the visitor ids (ON CONFLICT DO
- * NOTHING RETURNING: only the new ones come back), upserts the node's
- * count rows, adding the views sent and the visitors actually inserted,
- * in series and day order (rows locked in one order by every node: no
- * deadlock), upserts the referrer rows, and answers the absolute counts
- * of every series it touched. It runs after, at most, one other round
- * trip: NEW_SERIES_SQL, when the batch has a series the copy lacks.
+ * nothing when the number was already applied), creates the series the
+ * copy lacks (INSERT ... SELECT ... WHERE NOT EXISTS, so that no
+ * identity value is spent on series that exist, ON CONFLICT (site,
+ * path) DO UPDATE for one another node creates at the same moment),
+ * inserts the visitor ids (ON CONFLICT DO NOTHING RETURNING: only the
+ * new ones come back), upserts the node's count rows and running
+ * totals, adding the views sent and the visitors actually inserted,
+ * upserts the referrer rows (and, for a host new to the day, the day's
+ * row of hosts), and answers the absolute counts of every series it
+ * touched, new series with their ids. Rows other nodes may write are
+ * locked in one order by every node: no deadlock.
  *
  * A node is named by libpq's application_name when the URL gives one,
  * else by host name and process id: names must differ between nodes
@@ -79,16 +94,20 @@
  * sent, until a flush is known to have counted. Visitor ids need
  * nothing: one inserted again counts none.
  *
- * Reads in cached mode: the copy is read whole (REFRESH_SQL) at open
- * and by store_refresh, which the committer calls at most every
- * count_max_age; each flush's answer updates the series it touched.
- * Another node's hits therefore show within about count_max_age. The
- * salts are the one read that waits on the database (at start and once
- * a day).
+ * Reads in cached mode: the copy is read whole (REFRESH_ALL_SQL) at
+ * open; store_refresh, which the committer calls at most every
+ * count_max_age, reads only the series whose running totals changed
+ * since the last read (cache_update), and each flush's answer updates
+ * the series it touched. Another node's hits, and tallyctl's writes,
+ * therefore show within about count_max_age. The salts are the one read
+ * that waits on the database (at start and once a day).
  *
- * Not done yet: the ledger entries of nodes gone for good stay (a row
- * each); REFRESH_SQL sums every row of the database, fine for a few
- * hundred thousand rows, not for far more.
+ * Schema version 2 added tally_totals and tally_referrer_days; a
+ * version 1 database is migrated at a writable open (migrate_v1).
+ *
+ * Not done yet: a site's page count (for max_pages) is counted again
+ * for each of its site series a flush or a refresh answers, an index
+ * range over its pages.
  */
 #include <errno.h>
 #include <inttypes.h>
