@@ -104,10 +104,8 @@
  *
  * Schema version 2 added tally_totals and tally_referrer_days; a
  * version 1 database is migrated at a writable open (migrate_v1).
- *
- * Not done yet: a site's page count (for max_pages) is counted again
- * for each of its site series a flush or a refresh answers, an index
- * range over its pages.
+ * A site's pages (for max_pages) are counted by the whole read only;
+ * the copy then counts the new ones it learns (cache_apply).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -1886,10 +1884,7 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	"SELECT s.id, s.site, s.path, " \
 	"(coalesce(ts.v, 0) + s.adj_views + coalesce(ds.v, 0))::text, " \
 	"(coalesce(ts.u, 0) + s.adj_visitors + coalesce(ds.u, 0))::text, " \
-	"CASE WHEN s.path = '' THEN (SELECT count(*) FROM tally_series p " \
-	"WHERE p.site = s.site AND p.path <> '') + (SELECT count(*) " \
-	"FROM made p WHERE p.site = s.site AND p.path <> '') ELSE 0 END, " \
-	"t.day, (coalesce(cs.v, 0) + coalesce(dd.views, 0))::text, " \
+	"-1, t.day, (coalesce(cs.v, 0) + coalesce(dd.views, 0))::text, " \
 	"(coalesce(cs.u, 0) + coalesce(dd.visitors, 0))::text " \
 	"FROM (SELECT DISTINCT id, day FROM adds WHERE id IS NOT NULL) t " \
 	"JOIN ser s ON s.id = t.id LEFT JOIN tsum ts ON ts.id = t.id " \
@@ -1965,9 +1960,7 @@ flush_sql_make(void)
 	"GROUP BY series_id, day) " \
 	"SELECT s.id, s.site, s.path, " \
 	"(coalesce(ts.v, 0) + s.adj_views)::text, " \
-	"(coalesce(ts.u, 0) + s.adj_visitors)::text, " \
-	"CASE WHEN s.path = '' THEN (SELECT count(*) FROM tally_series p " \
-	"WHERE p.site = s.site AND p.path <> '') ELSE 0 END, " \
+	"(coalesce(ts.u, 0) + s.adj_visitors)::text, -1, " \
 	"ds.day, ds.v::text, ds.u::text, 0 " \
 	"FROM tally_series s LEFT JOIN ts ON ts.id = s.id " \
 	"LEFT JOIN ds ON ds.id = s.id WHERE s.id = ANY ((SELECT a FROM ids)::bigint[]) " \
@@ -2665,14 +2658,24 @@ flush_ids(struct pg_store *st, struct flush *f, struct arr *sites,
 	pthread_mutex_unlock(&st->cache_lock);
 }
 
-/* The absolute counts a flush or a refresh answers, into the copy:
+/*
+ * The absolute counts a flush or a refresh answers, into the copy:
  * id, site, path, total views, total visitors, pages, day, views and
- * visitors of the day (the day columns NULL: none). */
+ * visitors of the day (the day columns NULL: none).
+ *
+ * Pages -1: not counted. Only the whole read counts a site's pages (a
+ * range over all of them); after it, the copy counts them itself: every
+ * new series reaches the copy through a flush's answer or a refresh (its
+ * running total is stamped when it is made), and a deletion (reset)
+ * makes the next read whole.
+ */
 static void
 cache_apply(struct cache *c, const PGresult *res)
 {
-	struct centry *e;
+	struct centry *e, *site;
 	struct counts cnt;
+	const char *pages;
+	bool fresh;
 	int i, kinds = PQnfields(res) > 9;
 
 	for (i = 0; i < PQntuples(res); i++) {
@@ -2681,10 +2684,16 @@ cache_apply(struct cache *c, const PGresult *res)
 		if ((e = cache_entry(c, val(res, i, 1), val(res, i, 2))) ==
 		    NULL)
 			continue;
+		fresh = e->id <= 0;
 		e->id = strtoll(val(res, i, 0), NULL, 10);
 		e->total.views = num_count(val(res, i, 3));
 		e->total.visitors = num_count(val(res, i, 4));
-		e->npages = (uint32_t)strtoul(val(res, i, 5), NULL, 10);
+		pages = val(res, i, 5);
+		if (pages[0] != '-')
+			e->npages = (uint32_t)strtoul(pages, NULL, 10);
+		else if (fresh && val(res, i, 2)[0] != '\0' && (site =
+		    cache_entry(c, val(res, i, 1), SITE_SERIES)) != NULL)
+			site->npages++;
 		if (PQgetisnull(res, i, 6))
 			continue;
 		cnt.views = num_count(val(res, i, 7));

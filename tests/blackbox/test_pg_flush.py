@@ -187,6 +187,25 @@ def test_a_refresh_reads_what_changed():
     eq(d.stop(), 0, "exit status")
 
 
+def test_max_pages_counts_the_pages_of_every_node():
+    """A site's pages are counted once at open; then each node counts
+    the new ones its flushes and refreshes bring, its own and others'."""
+    c = fresh()
+    ds = [Daemon(["--store", c.url(), "--count-max-age", "1s",
+                  "--commit-interval", "200ms", "--max-pages", "3"])
+          for _ in range(2)]
+    for i, p in enumerate(("/p1", "/p2", "/p3")):
+        ds[0].hit(p, ua=ua(i))
+    wait_for("the other node's pages", lambda: ds[1].count("/p3")[
+        "page"]["views"] == 1)
+    ds[0].hit("/p4", ua=ua(5))
+    ds[1].hit("/p5", ua=ua(6))
+    for d in ds:
+        eq(d.stop(), 0, "exit status")
+    paths = sorted(r.split(",")[2] for r in export_rows(c))
+    eq(paths, ["*", "/(other)", "/p1", "/p2", "/p3"], "paths stored")
+
+
 def test_tallyctl_writes_show_on_a_running_node():
     c = fresh()
     d = Daemon(["--store", c.url(), "--count-max-age", "1s",
