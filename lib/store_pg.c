@@ -179,7 +179,7 @@ struct pg_view {
 struct pg_txn {
 	struct store_txn base;
 	struct pg_store *st;
-	int64_t	 stamp;		/* its number in node ''\'s ledger, or 0 */
+	int64_t	 stamp;		/* number in the ledger of node '', or 0 */
 	struct pg_view view;	/* of the transaction, for store_txn_view */
 };
 
