@@ -13,8 +13,8 @@
  *		has served (struct cache). A write transaction only gathers
  *		what it adds; its commit sends everything in ONE statement,
  *		whose answer (the new absolute counts of the series touched)
- *		updates the copy. store_refresh reads the copy's sites again,
- *		so that other nodes' hits show.
+ *		updates the copy. store_refresh reads what changed since
+ *		its last read, so that other nodes' hits show.
  *
  * The SQL keeps to what PostgreSQL-compatible distributed engines run
  * too (CockroachDB, YugabyteDB, Citus): no advisory locks, no functions
@@ -34,17 +34,30 @@
  *		 a day's counts: one row PER NODE, summed on read, so that
  *		 concurrent nodes never wait on one site's row. tallyctl
  *		 writes node ''. All-time counts are the sum of a series'
- *		 rows plus its adjustment: nothing to keep in step.
+ *		 rows plus its adjustment.
+ *   tally_totals (series_id, node, views, visitors, seq)
+ *		 a node's running all-time total of a series: the sum of
+ *		 its day rows, written by the same statements, stamped
+ *		 with the node's ledger number (seq) of the write. The
+ *		 daemons' refresh reads the rows stamped since its last
+ *		 read (index on node, seq); tallyctl check holds them to
+ *		 the day rows.
  *   tally_visitors (day, series_hash, visitor)
  *		 the visitor ids of today and yesterday: its primary key
  *		 decides, across every node, whether a visitor is new
  *		 (INSERT ... ON CONFLICT DO NOTHING RETURNING).
  *   tally_referrers (site, day, host, node, views)
  *		 referring hosts, one row per node like the counts.
+ *   tally_referrer_days (site, day, hosts text[])
+ *		 the hosts a site keeps on a day, at most max_referrers:
+ *		 the one row that makes the cap exact across nodes (see
+ *		 FLUSH_SQL), taken only by flushes that bring a new host.
  *   tally_ledger (node, seq, day)
  *		 the last flush applied of each node: a flush carries its
  *		 sequence number and is applied only when it is above it,
  *		 so that a flush sent again after a lost answer counts once.
+ *		 Node '' numbers tallyctl's write transactions. Entries of
+ *		 nodes gone for good are pruned (ledger_prune).
  *   tally_salts (day, salt) UNLOGGED
  *		 the day's visitor salt, shared by every node: the first
  *		 inserted wins (ON CONFLICT DO NOTHING, then read). UNLOGGED
@@ -54,18 +67,20 @@
  * Reads sum the per-node rows (sum(...) GROUP BY), as numeric, so that
  * the sum cannot overflow; the text is parsed here.
  *
- * The flush (cached commit) is one statement of data-modifying CTEs over
+ * The flush (cached commit) is ONE statement of data-modifying CTEs over
  * arrays sent in binary (unnest), see FLUSH_SQL below: it claims the
  * node's next sequence number in tally_ledger (the whole statement does
- * nothing when the number was already applied), creates missing series
- * (INSERT ... SELECT ... WHERE NOT EXISTS, so that no identity value is
- * spent on series that exist), inserts the visitor ids (ON CONFLICT DO
- * NOTHING RETURNING: only the new ones come back), upserts the node's
- * count rows, adding the views sent and the visitors actually inserted,
- * in series and day order (rows locked in one order by every node: no
- * deadlock), upserts the referrer rows, and answers the absolute counts
- * of every series it touched. It runs after, at most, one other round
- * trip: NEW_SERIES_SQL, when the batch has a series the copy lacks.
+ * nothing when the number was already applied), creates the series the
+ * copy lacks (INSERT ... SELECT ... WHERE NOT EXISTS, so that no
+ * identity value is spent on series that exist, ON CONFLICT (site,
+ * path) DO UPDATE for one another node creates at the same moment),
+ * inserts the visitor ids (ON CONFLICT DO NOTHING RETURNING: only the
+ * new ones come back), upserts the node's count rows and running
+ * totals, adding the views sent and the visitors actually inserted,
+ * upserts the referrer rows (and, for a host new to the day, the day's
+ * row of hosts), and answers the absolute counts of every series it
+ * touched, new series with their ids. Rows other nodes may write are
+ * locked in one order by every node: no deadlock.
  *
  * A node is named by libpq's application_name when the URL gives one,
  * else by host name and process id: names must differ between nodes
@@ -79,16 +94,18 @@
  * sent, until a flush is known to have counted. Visitor ids need
  * nothing: one inserted again counts none.
  *
- * Reads in cached mode: the copy is read whole (REFRESH_SQL) at open
- * and by store_refresh, which the committer calls at most every
- * count_max_age; each flush's answer updates the series it touched.
- * Another node's hits therefore show within about count_max_age. The
- * salts are the one read that waits on the database (at start and once
- * a day).
+ * Reads in cached mode: the copy is read whole (REFRESH_ALL_SQL) at
+ * open; store_refresh, which the committer calls at most every
+ * count_max_age, reads only the series whose running totals changed
+ * since the last read (cache_update), and each flush's answer updates
+ * the series it touched. Another node's hits, and tallyctl's writes,
+ * therefore show within about count_max_age. The salts are the one read
+ * that waits on the database (at start and once a day).
  *
- * Not done yet: the ledger entries of nodes gone for good stay (a row
- * each); REFRESH_SQL sums every row of the database, fine for a few
- * hundred thousand rows, not for far more.
+ * Schema version 2 added tally_totals and tally_referrer_days; a
+ * version 1 database is migrated at a writable open (migrate_v1).
+ * A site's pages (for max_pages) are counted by the whole read only;
+ * the copy then counts the new ones it learns (cache_apply).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -110,13 +127,19 @@
 #include "store_backend.h"
 
 /* The schema of the tables below; tally_meta's 'schema' row. */
-#define PG_SCHEMA_VERSION	1
+#define PG_SCHEMA_VERSION	2
 #define REFERRER_SITE_MAX	255	/* as LMDB's: the longest site kept */
 #define MAX_PARAMS		8
 
 struct cache;
 struct seen_set;
 struct flush;
+
+/* How far a node's rows were read: its ledger number. */
+struct mark {
+	char	*node;
+	int64_t	 seq;
+};
 
 struct pg_store {
 	struct store base;
@@ -137,7 +160,10 @@ struct pg_store {
 	int64_t	 seq;		/* its last flush's sequence number */
 	struct flush *in_doubt;	/* sent, answer lost, since the last
 				 * flush known to have counted */
-	uint64_t refreshed_ms;	/* when the copy was last read whole */
+	uint64_t refreshed_ms;	/* when the copy was last read */
+	struct mark *marks;	/* each node's ledger number at that read */
+	size_t	 nmarks;
+	char	 reset[24];	/* tally_meta 'reset' at that read */
 	unsigned char salts[2 * STORE_SALT_REC];	/* put back after a */
 	size_t	 salts_len;				/* failover */
 };
@@ -153,6 +179,7 @@ struct pg_view {
 struct pg_txn {
 	struct store_txn base;
 	struct pg_store *st;
+	int64_t	 stamp;		/* number in the ledger of node '', or 0 */
 	struct pg_view view;	/* of the transaction, for store_txn_view */
 };
 
@@ -359,7 +386,59 @@ static const char *const schema_sql[] = {
 	" node text PRIMARY KEY, seq bigint NOT NULL, day integer NOT NULL)",
 	"CREATE UNLOGGED TABLE IF NOT EXISTS tally_salts ("
 	" day integer PRIMARY KEY, salt bytea NOT NULL)",
+	/* Version 2: */
+	"CREATE TABLE IF NOT EXISTS tally_totals ("
+	" series_id bigint NOT NULL, node text NOT NULL,"
+	" views bigint NOT NULL, visitors bigint NOT NULL,"
+	" seq bigint NOT NULL,"
+	" PRIMARY KEY (series_id, node))",
+	/* A refresh: the rows of a node changed since its last look. */
+	"CREATE INDEX IF NOT EXISTS tally_totals_seq ON tally_totals "
+	"(node, seq)",
+	"CREATE TABLE IF NOT EXISTS tally_referrer_days ("
+	" site text COLLATE \"C\" NOT NULL, day integer NOT NULL,"
+	" hosts text[] NOT NULL,"
+	" PRIMARY KEY (site, day))",
 };
+
+/*
+ * From version 1 to 2: the running totals of each series and node,
+ * stamped with the node's ledger number, and the hosts each site and
+ * day keeps. The nodes of version 1 must all be stopped first: they
+ * would not keep the totals.
+ */
+static const char *const migrate_v1_sql[] = {
+	"INSERT INTO tally_totals (series_id, node, views, visitors, seq) "
+	"SELECT c.series_id, c.node, "
+	"least(sum(c.views), 9223372036854775807), "
+	"least(sum(c.visitors), 9223372036854775807), "
+	"coalesce(max(l.seq), 0) FROM tally_counts c "
+	"LEFT JOIN tally_ledger l ON l.node = c.node "
+	"GROUP BY c.series_id, c.node ON CONFLICT DO NOTHING",
+	"INSERT INTO tally_referrer_days (site, day, hosts) "
+	"SELECT site, day, array_agg(DISTINCT host) FROM tally_referrers "
+	"WHERE host <> '" STORE_REFERRER_OTHER "' GROUP BY site, day "
+	"ON CONFLICT DO NOTHING",
+};
+
+static int
+migrate_v1(struct pg_store *st)
+{
+	struct params p = { 0 };
+	char vbuf[16];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(migrate_v1_sql) / sizeof(migrate_v1_sql[0]);
+	    i++)
+		if ((rc = exec0(st, "migrating the schema from version 1",
+		    migrate_v1_sql[i])) != STORE_OK)
+			return rc;
+	snprintf(vbuf, sizeof(vbuf), "%d", PG_SCHEMA_VERSION);
+	p_bytes(&p, vbuf, strlen(vbuf));
+	return exec_p(st, "writing the schema version", "UPDATE tally_meta "
+	    "SET val = $1 WHERE key = 'schema'", &p, 0, NULL);
+}
 
 /* Checks (and, when writable, creates or migrates) the schema, in one
  * transaction. */
@@ -380,9 +459,14 @@ schema_init(struct pg_store *st)
 			if ((rc = exec0(st, "creating the tables",
 			    schema_sql[i])) != STORE_OK)
 				goto bad;
+	/* FOR UPDATE: one node migrates, the others wait and see it
+	 * done. */
 	rc = exec_p(st, "reading the schema version",
+	    st->flags & STORE_READONLY ?
 	    "SELECT convert_from(val, 'UTF8') FROM tally_meta "
-	    "WHERE key = 'schema'", NULL, 0, &res);
+	    "WHERE key = 'schema'" :
+	    "SELECT convert_from(val, 'UTF8') FROM tally_meta "
+	    "WHERE key = 'schema' FOR UPDATE", NULL, 0, &res);
 	if (rc != STORE_OK) {
 		if (strstr(store_error(NULL), "does not exist"))
 			store_set_error("not a tally store (no schema)");
@@ -404,6 +488,19 @@ schema_init(struct pg_store *st)
 	} else {
 		version = strtol(val(res, 0, 0), NULL, 10);
 		PQclear(res);
+		if (version == 1 && !(st->flags & STORE_READONLY)) {
+			if ((rc = migrate_v1(st)) != STORE_OK)
+				goto bad;
+			version = PG_SCHEMA_VERSION;
+		}
+		if (version < PG_SCHEMA_VERSION) {
+			store_set_error("store schema version %ld is older "
+			    "than this tally's (%d): tallyd, or a tallyctl "
+			    "command that writes, migrates it", version,
+			    PG_SCHEMA_VERSION);
+			rc = STORE_ERROR;
+			goto bad;
+		}
 		if (version != PG_SCHEMA_VERSION) {
 			store_set_error("store schema version %ld is %s than "
 			    "this tally's (%d); refusing to use it", version,
@@ -959,9 +1056,28 @@ pg_orphan_rows(struct store_view *base_v, uint64_t *orphans)
 	PGresult *res;
 	int rc;
 
-	if ((rc = exec_p(v->st, "reading the day rows", "SELECT count(*) "
-	    "FROM tally_counts c WHERE NOT EXISTS (SELECT 1 FROM tally_series "
-	    "s WHERE s.id = c.series_id)", NULL, 0, &res)) != STORE_OK)
+	/* Rows of no series; running totals that are not the sum of their
+	 * node's day rows (or of no series); days whose hosts are not
+	 * those of their referrer rows. */
+	if ((rc = exec_p(v->st, "reading the day rows", "SELECT "
+	    "(SELECT count(*) FROM tally_counts c WHERE NOT EXISTS (SELECT 1 "
+	    "FROM tally_series s WHERE s.id = c.series_id)) + "
+	    "(SELECT count(*) FROM (SELECT series_id, node, "
+	    "least(sum(views), 9223372036854775807) AS v, "
+	    "least(sum(visitors), 9223372036854775807) AS u "
+	    "FROM tally_counts GROUP BY series_id, node) c "
+	    "FULL JOIN tally_totals t ON t.series_id = c.series_id "
+	    "AND t.node = c.node WHERE coalesce(c.v, 0) <> coalesce(t.views, 0) "
+	    "OR coalesce(c.u, 0) <> coalesce(t.visitors, 0) "
+	    "OR NOT EXISTS (SELECT 1 FROM tally_series s "
+	    "WHERE s.id = coalesce(t.series_id, c.series_id))) + "
+	    "(SELECT count(*) FROM (SELECT DISTINCT site, day, host "
+	    "FROM tally_referrers WHERE host <> '" STORE_REFERRER_OTHER "') r "
+	    "FULL JOIN (SELECT d.site, d.day, h.host FROM tally_referrer_days d "
+	    "CROSS JOIN LATERAL unnest(d.hosts) AS h(host)) d "
+	    "ON d.site = r.site AND d.day = r.day AND d.host = r.host "
+	    "WHERE r.host IS NULL OR d.host IS NULL)", NULL, 0, &res)) !=
+	    STORE_OK)
 		return rc;
 	*orphans = num_wrap(val(res, 0, 0));
 	PQclear(res);
@@ -1065,16 +1181,50 @@ series_id(struct pg_store *st, const char *site, const char *path,
 	return STORE_OK;
 }
 
-/* Adds to a row of the node, saturating (a hit) or as it is. */
+/*
+ * tallyctl writes as node '': a write transaction takes the next number
+ * of that node's ledger entry (waiting for another tallyctl's write to
+ * end) and stamps the running totals it changes with it, so that the
+ * daemons' refresh finds them.
+ */
+static int
+ctl_stamp(struct pg_txn *t)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	if (t->stamp > 0)
+		return STORE_OK;
+	p_i64(&p, day_today());
+	if ((rc = exec_p(t->st, "numbering the write", "INSERT INTO "
+	    "tally_ledger AS l (node, seq, day) VALUES ('', 1, $1) "
+	    "ON CONFLICT (node) DO UPDATE SET seq = l.seq + 1, "
+	    "day = excluded.day RETURNING seq", &p, 0, &res)) != STORE_OK)
+		return rc;
+	t->stamp = strtoll(val(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
+/* Adds, saturating at the largest count. */
+#define SAT_ADD(t, col) \
+	"CASE WHEN " t "." col " > 9223372036854775807 - excluded." col \
+	" THEN 9223372036854775807 ELSE " t "." col " + excluded." col " END"
+
+/* Adds to a day row of node '' and to its running total; $5 the
+ * write's stamp. */
 #define ADD_SQL \
-	"INSERT INTO tally_counts AS c (series_id, day, node, views, " \
-	"visitors) VALUES ($1, $2, '', $3, $4) " \
+	"WITH c AS (INSERT INTO tally_counts AS c (series_id, day, node, " \
+	"views, visitors) VALUES ($1, $2, '', $3, $4) " \
 	"ON CONFLICT (series_id, day, node) DO UPDATE SET " \
-	"views = CASE WHEN c.views > 9223372036854775807 - excluded.views " \
-	"THEN 9223372036854775807 ELSE c.views + excluded.views END, " \
-	"visitors = CASE WHEN c.visitors > 9223372036854775807 - " \
-	"excluded.visitors THEN 9223372036854775807 " \
-	"ELSE c.visitors + excluded.visitors END"
+	"views = " SAT_ADD("c", "views") ", " \
+	"visitors = " SAT_ADD("c", "visitors") " RETURNING 1) " \
+	"INSERT INTO tally_totals AS t (series_id, node, views, visitors, " \
+	"seq) VALUES ($1, '', $3, $4, $5) " \
+	"ON CONFLICT (series_id, node) DO UPDATE SET " \
+	"views = " SAT_ADD("t", "views") ", " \
+	"visitors = " SAT_ADD("t", "visitors") ", seq = excluded.seq"
 
 static int
 add_counts(struct pg_txn *t, const char *site, const char *path, int day,
@@ -1089,7 +1239,8 @@ add_counts(struct pg_txn *t, const char *site, const char *path, int day,
 		store_set_error("bad day");
 		return STORE_ERROR;
 	}
-	if ((rc = series_id(t->st, site, path, &id)) != STORE_OK)
+	if ((rc = ctl_stamp(t)) != STORE_OK ||
+	    (rc = series_id(t->st, site, path, &id)) != STORE_OK)
 		return rc;
 	if (views > STORE_COUNT_MAX)
 		views = STORE_COUNT_MAX;
@@ -1113,6 +1264,7 @@ add_counts(struct pg_txn *t, const char *site, const char *path, int day,
 	p_i64(&p, day);
 	p_i64(&p, (int64_t)views);
 	p_i64(&p, (int64_t)visitors);
+	p_i64(&p, t->stamp);
 	return exec_p(t->st, "writing a day", ADD_SQL, &p, 0, NULL);
 }
 
@@ -1132,17 +1284,25 @@ pg_add_exact(struct store_txn *base_t, const char *site, const char *path,
 	    visitors, true);
 }
 
+/* The adjustment, and the series stamped (its total row of node '')
+ * so that the daemons read it again. */
 static int
 write_adjust(struct pg_txn *t, int64_t id, int64_t views, int64_t visitors)
 {
 	struct params p = { 0 };
+	int rc;
 
+	if ((rc = ctl_stamp(t)) != STORE_OK)
+		return rc;
 	p_i64(&p, id);
 	p_i64(&p, views);
 	p_i64(&p, visitors);
-	return exec_p(t->st, "writing an adjustment", "UPDATE tally_series "
-	    "SET adj_views = $2, adj_visitors = $3 WHERE id = $1", &p, 0,
-	    NULL);
+	p_i64(&p, t->stamp);
+	return exec_p(t->st, "writing an adjustment", "WITH a AS (UPDATE "
+	    "tally_series SET adj_views = $2, adj_visitors = $3 WHERE id = $1 "
+	    "RETURNING 1) INSERT INTO tally_totals (series_id, node, views, "
+	    "visitors, seq) VALUES ($1, '', 0, 0, $4) ON CONFLICT (series_id, "
+	    "node) DO UPDATE SET seq = excluded.seq", &p, 0, NULL);
 }
 
 static int
@@ -1191,6 +1351,8 @@ pg_set_total(struct store_txn *base_t, const char *site, const char *path,
 	}
 	return write_adjust(t, id, adj[0], adj[1]);
 }
+
+static int reset_mark(struct pg_txn *);
 
 /* Deletes the series of site matching path ($2 NULL: every one), their
  * rows and the visitor ids seen on them. */
@@ -1242,13 +1404,38 @@ delete_series(struct pg_txn *t, const char *site, const char *path)
 	if (rc != STORE_OK ||
 	    (rc = exec_p(t->st, "deleting days", "DELETE FROM tally_counts "
 	    "WHERE series_id IN (SELECT id FROM tally_series WHERE site = $1 "
-	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK)
+	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK ||
+	    (rc = exec_p(t->st, "deleting totals", "DELETE FROM tally_totals "
+	    "WHERE series_id IN (SELECT id FROM tally_series WHERE site = $1 "
+	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK ||
+	    (rc = reset_mark(t)) != STORE_OK)
 		return rc;
 	return exec_p(t->st, "deleting a series", "DELETE FROM tally_series "
 	    "WHERE site = $1 AND ($2::text IS NULL OR path = $2)", &p, 0, NULL);
 }
 
 static int pg_referrer_reset(struct store_txn *, const char *);
+
+/*
+ * A deletion leaves no row to stamp: tally_meta's 'reset' takes the
+ * write's number, and a daemon that finds it changed reads its copy
+ * again whole.
+ */
+static int
+reset_mark(struct pg_txn *t)
+{
+	struct params p = { 0 };
+	char buf[24];
+	int rc;
+
+	if ((rc = ctl_stamp(t)) != STORE_OK)
+		return rc;
+	snprintf(buf, sizeof(buf), "%" PRId64, t->stamp);
+	p_bytes(&p, buf, strlen(buf));
+	return exec_p(t->st, "marking the reset", "INSERT INTO tally_meta "
+	    "(key, val) VALUES ('reset', $1) ON CONFLICT (key) DO UPDATE "
+	    "SET val = excluded.val", &p, 0, NULL);
+}
 
 static int
 pg_reset(struct store_txn *base_t, const char *site, const char *path)
@@ -1474,12 +1661,18 @@ pg_referrer_get(struct store_view *base_v, const char *site, int day,
 	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
+/* A row of node '', and the host among the day's hosts unless it is
+ * "(other)". */
 #define REFERRER_ADD_SQL \
+	"WITH d AS (INSERT INTO tally_referrer_days AS d (site, day, hosts) " \
+	"SELECT $1, $2, ARRAY[$3::text] WHERE $3 <> '" \
+	STORE_REFERRER_OTHER "' ON CONFLICT (site, day) DO UPDATE SET " \
+	"hosts = CASE WHEN excluded.hosts[1] = ANY (d.hosts) THEN d.hosts " \
+	"ELSE d.hosts || excluded.hosts END RETURNING 1) " \
 	"INSERT INTO tally_referrers AS r (site, day, host, node, views) " \
 	"VALUES ($1, $2, $3, '', $4) " \
 	"ON CONFLICT (site, day, host, node) DO UPDATE SET " \
-	"views = CASE WHEN r.views > 9223372036854775807 - excluded.views " \
-	"THEN 9223372036854775807 ELSE r.views + excluded.views END"
+	"views = " SAT_ADD("r", "views")
 
 static int
 referrer_put(struct pg_txn *t, const char *site, int day, const char *host,
@@ -1542,137 +1735,237 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	struct params p = { 0 };
 
 	p_text(&p, site);
-	return exec_p(t->st, "deleting referrers", "DELETE FROM "
+	return exec_p(t->st, "deleting referrers", "WITH d AS (DELETE FROM "
+	    "tally_referrer_days WHERE site = $1 RETURNING 1) DELETE FROM "
 	    "tally_referrers WHERE site = $1", &p, 0, NULL);
 }
 
 /*
  * The statements of cached mode.
  *
- * NEW_SERIES_SQL: the series a flush needs and the copy lacks, created
- * where missing; $1 sites, $2 paths (text[]). Only missing rows take an
- * identity value.
- */
-#define NEW_SERIES_SQL \
-	"WITH wanted AS (SELECT DISTINCT site, path " \
-	"FROM unnest($1::text[], $2::text[]) AS w(site, path)), " \
-	"made AS (INSERT INTO tally_series (site, path) " \
-	"SELECT site, path FROM wanted w WHERE NOT EXISTS (SELECT 1 " \
-	"FROM tally_series s WHERE s.site = w.site AND s.path = w.path) " \
-	"ORDER BY site, path " \
-	"ON CONFLICT (site, path) DO NOTHING RETURNING id, site, path) " \
-	"SELECT id, site, path FROM made UNION ALL " \
-	"SELECT s.id, s.site, s.path FROM tally_series s " \
-	"JOIN wanted w ON s.site = w.site AND s.path = w.path"
-
-/*
  * FLUSH_SQL: a whole batch. $1 node, $2 its sequence number, $3 today;
- * the counts: $4 series ids, $5 days, $6 views, $7 series hashes; the
- * visitor ids: $8 days, $9 series hashes, $10 ids; the referrers: $11
- * sites, $12 days, $13 hosts, $14 views, $15 the day's cap of hosts.
- * Every CTE after "ledger" does nothing unless the ledger took the
- * sequence number. Counts of a series deleted since the copy had it
- * (tallyctl reset) are dropped, not left as rows of no series. Visitors of a series and day are the ids of it that
- * "seen" actually inserted. A new referring host past the cap counts as
- * "(other)" (rank among the batch's new hosts included; two nodes
- * adding new hosts at the same moment may pass the cap by their
- * number). The answer: the absolute counts of each series and day of
- * the batch, as the statement leaves them (its snapshot plus what it
- * added, since a statement does not see its own changes).
+ * the counts: $4 series ids (-k: the k-th series of $8 and $9), $5
+ * days, $6 views, $7 series hashes; the series the copy lacks: $8
+ * sites, $9 paths; the visitor ids: $10 days, $11 series hashes, $12
+ * ids; the referrers: $13 sites, $14 days, $15 hosts, $16 views, $17
+ * the day's cap of hosts.
+ *
+ * Every write after "ledger" does nothing unless the ledger took the
+ * sequence number. Rows that other nodes may write too are taken in
+ * one order by every node, each kind after the one before is done (a
+ * CTE waits for the previous through a count of it): series (by site
+ * and path), visitor ids (by day, series, id), the referrer days (by
+ * site and day). Count, total and referrer rows are the node's own.
+ *
+ * "made" creates the series missing from the snapshot: those that
+ * exist take no identity value; one that another node creates at the
+ * same moment is not in this statement's snapshot, so ON CONFLICT DO
+ * UPDATE (waiting for that node, then locking its row) hands back its
+ * id, at the price of an identity value. Counts of a series deleted
+ * since the copy had it (tallyctl reset) are dropped, not left as rows
+ * of no series. Visitors of a series and day are the ids of it that
+ * "seen" actually inserted. The running totals of the node ("totals")
+ * get the same additions, stamped with the sequence number.
+ *
+ * Referrers: a site and day keeps its first max_referrers hosts in the
+ * array of its tally_referrer_days row; any other host counts as
+ * "(other)". A host in the row as this statement sees it, or with the
+ * row full, needs no lock. Only a batch bringing a host new to a row
+ * with room upserts it ("rlock"): ON CONFLICT DO UPDATE works on the
+ * latest row, after any other node's upsert has committed, so that
+ * the cap holds exactly across nodes; ordinary hits never wait.
+ *
+ * The answer: the absolute counts of each series and day of the batch,
+ * as the statement leaves them (its snapshot plus what it added, since
+ * a statement does not see its own changes), new series with their id.
  */
-#define SAT_ADD(t, col) \
-	"CASE WHEN " t "." col " > 9223372036854775807 - excluded." col \
-	" THEN 9223372036854775807 ELSE " t "." col " + excluded." col " END"
-#define FLUSH_SQL \
+#define ANY_LEDGER "EXISTS (SELECT 1 FROM ledger)"
+#define FLUSH_SQL_SERIES \
 	"WITH ledger AS (INSERT INTO tally_ledger AS l (node, seq, day) " \
 	"VALUES ($1, $2::bigint, $3::integer) " \
 	"ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, " \
 	"day = excluded.day WHERE l.seq < excluded.seq RETURNING seq), " \
-	"adds AS (SELECT a.id, a.day, a.views, a.hash FROM " \
-	"unnest($4::bigint[], $5::integer[], $6::bigint[], $7::bigint[]) " \
-	"AS a(id, day, views, hash) WHERE EXISTS (SELECT 1 FROM ledger) " \
-	"AND EXISTS (SELECT 1 FROM tally_series s WHERE s.id = a.id)), " \
+	"want AS (SELECT w.site, w.path, w.k FROM unnest($8::text[], " \
+	"$9::text[]) WITH ORDINALITY AS w(site, path, k) " \
+	"WHERE " ANY_LEDGER "), " \
+	"made AS (INSERT INTO tally_series AS s (site, path) " \
+	"SELECT w.site, w.path FROM want w WHERE NOT EXISTS (SELECT 1 " \
+	"FROM tally_series x WHERE x.site = w.site AND x.path = w.path) " \
+	"ORDER BY w.site, w.path " \
+	"ON CONFLICT (site, path) DO UPDATE SET site = excluded.site " \
+	"RETURNING id, site, path), " \
+	"named AS (SELECT w.k, coalesce(m.id, x.id) AS id FROM want w " \
+	"LEFT JOIN made m ON m.site = w.site AND m.path = w.path " \
+	"LEFT JOIN tally_series x ON x.site = w.site AND x.path = w.path), " \
+	"adds AS (SELECT CASE WHEN a.id > 0 THEN a.id ELSE n.id END AS id, " \
+	"a.day, a.views, a.hash FROM unnest($4::bigint[], $5::integer[], " \
+	"$6::bigint[], $7::bigint[]) AS a(id, day, views, hash) " \
+	"LEFT JOIN named n ON a.id < 0 AND n.k = -a.id " \
+	"WHERE a.id < 0 OR EXISTS (SELECT 1 FROM tally_series s " \
+	"WHERE s.id = a.id)), "
+#define FLUSH_SQL_COUNTS \
 	"seen AS (INSERT INTO tally_visitors (day, series_hash, visitor) " \
 	"SELECT v.day, v.hash, v.visitor FROM " \
-	"unnest($8::integer[], $9::bigint[], $10::bigint[]) " \
-	"AS v(day, hash, visitor) WHERE EXISTS (SELECT 1 FROM ledger) " \
+	"unnest($10::integer[], $11::bigint[], $12::bigint[]) " \
+	"AS v(day, hash, visitor) WHERE " ANY_LEDGER " " \
+	"AND (SELECT count(*) FROM made) >= 0 " \
 	"ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING " \
 	"RETURNING day, series_hash), " \
 	"fresh AS (SELECT day, series_hash, count(*) AS n FROM seen " \
 	"GROUP BY day, series_hash), " \
 	"delta AS (SELECT a.id, a.day, a.views, coalesce(f.n, 0) AS visitors " \
 	"FROM adds a LEFT JOIN fresh f " \
-	"ON f.day = a.day AND f.series_hash = a.hash), " \
+	"ON f.day = a.day AND f.series_hash = a.hash " \
+	"WHERE a.id IS NOT NULL AND " ANY_LEDGER "), " \
 	"counts AS (INSERT INTO tally_counts AS c " \
 	"(series_id, day, node, views, visitors) " \
 	"SELECT id, day, $1, views, visitors FROM delta ORDER BY id, day " \
 	"ON CONFLICT (series_id, day, node) DO UPDATE SET " \
 	"views = " SAT_ADD("c", "views") ", " \
 	"visitors = " SAT_ADD("c", "visitors") " RETURNING series_id), " \
-	"refs_in AS (SELECT x.site, x.day, x.host, x.views, x.cap, " \
-	"EXISTS (SELECT 1 FROM tally_referrers r WHERE r.site = x.site " \
-	"AND r.day = x.day AND r.host = x.host) AS known, " \
-	"(SELECT count(DISTINCT r.host) FROM tally_referrers r " \
-	"WHERE r.site = x.site AND r.day = x.day " \
-	"AND r.host <> '" STORE_REFERRER_OTHER "') AS nhosts " \
-	"FROM unnest($11::text[], $12::integer[], $13::text[], " \
-	"$14::bigint[], $15::integer[]) AS x(site, day, host, views, cap) " \
-	"WHERE EXISTS (SELECT 1 FROM ledger)), " \
-	"refs_ranked AS (SELECT *, row_number() OVER (PARTITION BY site, " \
-	"day, known ORDER BY host) AS nth FROM refs_in), " \
+	"dsum AS (SELECT id, sum(views) AS v, sum(visitors) AS u " \
+	"FROM delta GROUP BY id), " \
+	"totals AS (INSERT INTO tally_totals AS t " \
+	"(series_id, node, views, visitors, seq) " \
+	"SELECT id, $1, least(v, 9223372036854775807), " \
+	"least(u, 9223372036854775807), $2::bigint FROM dsum ORDER BY id " \
+	"ON CONFLICT (series_id, node) DO UPDATE SET " \
+	"views = " SAT_ADD("t", "views") ", " \
+	"visitors = " SAT_ADD("t", "visitors") ", seq = excluded.seq " \
+	"RETURNING series_id), "
+#define FLUSH_SQL_REFS \
+	"refs_in AS (SELECT x.site, x.day, x.host, x.views, x.cap " \
+	"FROM unnest($13::text[], $14::integer[], $15::text[], " \
+	"$16::bigint[], $17::integer[]) AS x(site, day, host, views, cap) " \
+	"WHERE " ANY_LEDGER "), " \
+	"rknown AS (SELECT d.site, d.day, d.hosts FROM (SELECT DISTINCT " \
+	"site, day FROM refs_in) i JOIN tally_referrer_days d " \
+	"ON d.site = i.site AND d.day = i.day), " \
+	"cand AS (SELECT i.site, i.day, i.host, i.cap FROM refs_in i " \
+	"LEFT JOIN rknown k ON k.site = i.site AND k.day = i.day " \
+	"WHERE i.host <> '" STORE_REFERRER_OTHER "' " \
+	"AND NOT coalesce(i.host = ANY (k.hosts), false) " \
+	"AND coalesce(cardinality(k.hosts), 0) < i.cap), " \
+	"rlock AS (INSERT INTO tally_referrer_days AS d (site, day, hosts) " \
+	"SELECT c.site, c.day, ARRAY(SELECT c2.host FROM cand c2 " \
+	"WHERE c2.site = c.site AND c2.day = c.day ORDER BY c2.host " \
+	"LIMIT c.cap) FROM (SELECT site, day, max(cap) AS cap FROM cand " \
+	"GROUP BY site, day) c WHERE (SELECT count(*) FROM fresh) >= 0 " \
+	"ORDER BY c.site, c.day " \
+	"ON CONFLICT (site, day) DO UPDATE SET hosts = d.hosts || " \
+	"ARRAY(SELECT u.h FROM unnest(excluded.hosts) AS u(h) " \
+	"WHERE NOT u.h = ANY (d.hosts) ORDER BY u.h " \
+	"LIMIT greatest(0, (SELECT max(c.cap) FROM cand c " \
+	"WHERE c.site = excluded.site AND c.day = excluded.day) - " \
+	"cardinality(d.hosts))) RETURNING site, day, hosts), " \
 	"refs AS (INSERT INTO tally_referrers AS r " \
 	"(site, day, host, node, views) " \
-	"SELECT site, day, host, $1, sum(views) FROM (SELECT site, day, " \
-	"CASE WHEN known OR host = '" STORE_REFERRER_OTHER "' " \
-	"OR nhosts + nth <= cap THEN host " \
-	"ELSE '" STORE_REFERRER_OTHER "' END AS host, views " \
-	"FROM refs_ranked) z GROUP BY site, day, host " \
+	"SELECT site, day, host, $1, least(sum(views), 9223372036854775807) " \
+	"FROM (SELECT i.site, i.day, CASE WHEN i.host = '" \
+	STORE_REFERRER_OTHER "' OR coalesce(i.host = ANY (k.hosts), false) " \
+	"OR coalesce(i.host = ANY (l.hosts), false) THEN i.host " \
+	"ELSE '" STORE_REFERRER_OTHER "' END AS host, i.views " \
+	"FROM refs_in i LEFT JOIN rknown k ON k.site = i.site " \
+	"AND k.day = i.day LEFT JOIN rlock l ON l.site = i.site " \
+	"AND l.day = i.day) z GROUP BY site, day, host " \
 	"ORDER BY site, day, host " \
 	"ON CONFLICT (site, day, host, node) DO UPDATE SET " \
-	"views = " SAT_ADD("r", "views") " RETURNING 1) " \
+	"views = " SAT_ADD("r", "views") " RETURNING 1), "
+#define FLUSH_SQL_ANSWER \
+	"ser AS (SELECT s.id, s.site, s.path, s.adj_views, s.adj_visitors " \
+	"FROM tally_series s WHERE s.id IN (SELECT id FROM adds) " \
+	"UNION ALL SELECT id, site, path, 0, 0 FROM made), " \
+	"tsum AS (SELECT t.series_id AS id, sum(t.views) AS v, " \
+	"sum(t.visitors) AS u FROM tally_totals t " \
+	"WHERE t.series_id IN (SELECT id FROM adds) GROUP BY t.series_id), " \
+	"csum AS (SELECT c.series_id AS id, c.day, sum(c.views) AS v, " \
+	"sum(c.visitors) AS u FROM tally_counts c WHERE (c.series_id, c.day) " \
+	"IN (SELECT id, day FROM adds) GROUP BY c.series_id, c.day) " \
 	"SELECT s.id, s.site, s.path, " \
-	"(coalesce((SELECT sum(c.views) FROM tally_counts c " \
-	"WHERE c.series_id = s.id), 0) + s.adj_views + " \
-	"coalesce((SELECT sum(d.views) FROM delta d WHERE d.id = s.id), 0)" \
-	")::text, " \
-	"(coalesce((SELECT sum(c.visitors) FROM tally_counts c " \
-	"WHERE c.series_id = s.id), 0) + s.adj_visitors + " \
-	"coalesce((SELECT sum(d.visitors) FROM delta d WHERE d.id = s.id), 0)" \
-	")::text, " \
-	"CASE WHEN s.path = '' THEN (SELECT count(*) FROM tally_series p " \
-	"WHERE p.site = s.site AND p.path <> '') ELSE 0 END, " \
-	"t.day, " \
-	"(coalesce((SELECT sum(c.views) FROM tally_counts c " \
-	"WHERE c.series_id = s.id AND c.day = t.day), 0) + " \
-	"coalesce((SELECT sum(d.views) FROM delta d WHERE d.id = s.id " \
-	"AND d.day = t.day), 0))::text, " \
-	"(coalesce((SELECT sum(c.visitors) FROM tally_counts c " \
-	"WHERE c.series_id = s.id AND c.day = t.day), 0) + " \
-	"coalesce((SELECT sum(d.visitors) FROM delta d WHERE d.id = s.id " \
-	"AND d.day = t.day), 0))::text " \
-	"FROM (SELECT DISTINCT id, day FROM " \
-	"unnest($4::bigint[], $5::integer[]) AS a(id, day)) t " \
-	"JOIN tally_series s ON s.id = t.id"
+	"(coalesce(ts.v, 0) + s.adj_views + coalesce(ds.v, 0))::text, " \
+	"(coalesce(ts.u, 0) + s.adj_visitors + coalesce(ds.u, 0))::text, " \
+	"-1, t.day, (coalesce(cs.v, 0) + coalesce(dd.views, 0))::text, " \
+	"(coalesce(cs.u, 0) + coalesce(dd.visitors, 0))::text " \
+	"FROM (SELECT DISTINCT id, day FROM adds WHERE id IS NOT NULL) t " \
+	"JOIN ser s ON s.id = t.id LEFT JOIN tsum ts ON ts.id = t.id " \
+	"LEFT JOIN dsum ds ON ds.id = t.id " \
+	"LEFT JOIN csum cs ON cs.id = t.id AND cs.day = t.day " \
+	"LEFT JOIN delta dd ON dd.id = t.id AND dd.day = t.day"
+
+/* The statement whole: longer than C compilers must take in one
+ * literal, so put together once. */
+static char flush_sql[8192];
+static pthread_once_t flush_sql_once = PTHREAD_ONCE_INIT;
+
+static void
+flush_sql_make(void)
+{
+	snprintf(flush_sql, sizeof(flush_sql), "%s%s%s%s", FLUSH_SQL_SERIES,
+	    FLUSH_SQL_COUNTS, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
+}
 
 /*
- * REFRESH_SQL: the whole copy, every series with its all-time counts,
- * pages, and the counts of the days $1 to $2 (a row per day; the day
- * NULL for a series without any).
+ * The copy's reads. Rows of kind 0 (last column): a series with its
+ * all-time counts (running totals plus adjustment), pages, and the
+ * counts of the days $1 to $2 (a row per day; the day NULL for a
+ * series without any). Kind 1: each node's ledger number (id) and name
+ * (site), the watermarks of the next read; kind 2: the number of
+ * tallyctl's last reset (site); kind 3: how many series changed (id).
+ *
+ * REFRESH_ALL_SQL reads every series (at open, after a reset, when a
+ * node appears). REFRESH_HEAD and REFRESH_TAIL, around one branch per
+ * node known (REFRESH_NODE, its name and watermark), read only the
+ * series whose running total a node stamped with a number above its
+ * watermark. Each node's numbers only grow, and a node's rows and
+ * ledger entry change in one transaction: what a read sees of a node is
+ * exactly its flushes up to its ledger number. Every step is an index
+ * lookup: the branches by (node, seq) (ORDER BY and LIMIT keep the
+ * planner on the index; a branch that reaches the limit makes the next
+ * read whole), the rest by series id through an array (= ANY).
  */
-#define REFRESH_SQL \
+#define REFRESH_KINDS \
+	"UNION ALL SELECT l.seq, l.node, NULL, NULL, NULL, 0, NULL, NULL, " \
+	"NULL, 1 FROM tally_ledger l " \
+	"UNION ALL SELECT 0, convert_from(m.val, 'UTF8'), NULL, NULL, NULL, " \
+	"0, NULL, NULL, NULL, 2 FROM tally_meta m WHERE m.key = 'reset'"
+#define REFRESH_ALL_SQL \
 	"SELECT s.id, s.site, s.path, " \
 	"(coalesce(t.v, 0) + s.adj_views)::text, " \
 	"(coalesce(t.u, 0) + s.adj_visitors)::text, " \
 	"CASE WHEN s.path = '' THEN coalesce(pc.n, 0) ELSE 0 END, " \
-	"d.day, d.v::text, d.u::text " \
+	"d.day, d.v::text, d.u::text, 0 " \
 	"FROM tally_series s " \
 	"LEFT JOIN (SELECT series_id, sum(views) AS v, sum(visitors) AS u " \
-	"FROM tally_counts GROUP BY series_id) t ON t.series_id = s.id " \
+	"FROM tally_totals GROUP BY series_id) t ON t.series_id = s.id " \
 	"LEFT JOIN (SELECT site, count(*) AS n FROM tally_series " \
 	"WHERE path <> '' GROUP BY site) pc ON pc.site = s.site " \
 	"LEFT JOIN (SELECT series_id, day, sum(views) AS v, " \
 	"sum(visitors) AS u FROM tally_counts WHERE day BETWEEN $1 AND $2 " \
-	"GROUP BY series_id, day) d ON d.series_id = s.id"
+	"GROUP BY series_id, day) d ON d.series_id = s.id " REFRESH_KINDS
+#define REFRESH_MAX	20000	/* changed series of one node, at most */
+#define REFRESH_HEAD \
+	"WITH ch AS (SELECT DISTINCT series_id AS id FROM ("
+#define REFRESH_NODE \
+	"(SELECT series_id FROM tally_totals WHERE node = $%d " \
+	"AND seq > $%d::bigint ORDER BY seq LIMIT %d)"
+#define REFRESH_NONE "SELECT NULL::bigint AS series_id WHERE false"
+#define REFRESH_TAIL \
+	") x), ids AS (SELECT ARRAY(SELECT id FROM ch) AS a), " \
+	"ts AS (SELECT series_id AS id, sum(views) AS v, " \
+	"sum(visitors) AS u FROM tally_totals WHERE series_id = ANY " \
+	"((SELECT a FROM ids)::bigint[]) GROUP BY series_id), " \
+	"ds AS (SELECT series_id AS id, day, sum(views) AS v, " \
+	"sum(visitors) AS u FROM tally_counts WHERE series_id = ANY " \
+	"((SELECT a FROM ids)::bigint[]) AND day BETWEEN $1 AND $2 " \
+	"GROUP BY series_id, day) " \
+	"SELECT s.id, s.site, s.path, " \
+	"(coalesce(ts.v, 0) + s.adj_views)::text, " \
+	"(coalesce(ts.u, 0) + s.adj_visitors)::text, -1, " \
+	"ds.day, ds.v::text, ds.u::text, 0 " \
+	"FROM tally_series s LEFT JOIN ts ON ts.id = s.id " \
+	"LEFT JOIN ds ON ds.id = s.id WHERE s.id = ANY ((SELECT a FROM ids)::bigint[]) " \
+	"UNION ALL SELECT count(*), NULL, NULL, NULL, NULL, 0, NULL, NULL, " \
+	"NULL, 3 FROM ch " REFRESH_KINDS
 
 /*
  * Cached mode (the daemon): the node-local copy of the counts.
@@ -2315,24 +2608,21 @@ arr_done(struct arr *a)
 }
 
 /*
- * The ids of the series a flush adds to, creating those missing. A
- * round trip of its own, only when the copy lacks one of them (a new
- * page, a new site): creating them in the flush itself would leave the
- * statement unable to see a series another node created at the same
- * time.
+ * The ids of the series a flush adds to, from the copy. Those it lacks
+ * (a new page, a new site, with the site of a page) go into sites and
+ * paths, each once, and take the id -k (the k-th): the flush creates
+ * them and answers their ids.
  */
-static int
-flush_ids(struct pg_store *st, struct flush *f)
+static void
+flush_ids(struct pg_store *st, struct flush *f, struct arr *sites,
+    struct arr *paths)
 {
-	struct arr sites, paths;
-	struct params p = { 0 };
+	const struct add_row *last = NULL;
+	const char *site_wanted = NULL;
 	struct centry *e;
-	PGresult *res;
-	size_t i, missing = 0;
-	int rc, j;
+	int64_t k = 0;
+	size_t i;
 
-	arr_init(&sites, OID_TEXT);
-	arr_init(&paths, OID_TEXT);
 	pthread_mutex_lock(&st->cache_lock);
 	for (i = 0; i < f->nadds; i++) {
 		struct add_row *a = &f->adds[i];
@@ -2343,73 +2633,67 @@ flush_ids(struct pg_store *st, struct flush *f)
 			a->id = e->id;
 			continue;
 		}
-		missing++;
-		/* A page's site is made with it, first. */
-		if (a->path[0] != '\0') {
-			arr_text(&sites, a->site);
-			arr_text(&paths, SITE_SERIES);
+		/* The rows are sorted: another day of the last one. */
+		if (last != NULL && strcmp(last->site, a->site) == 0 &&
+		    strcmp(last->path, a->path) == 0) {
+			a->id = last->id;
+			continue;
 		}
-		arr_text(&sites, a->site);
-		arr_text(&paths, a->path);
+		/* A page's site is made with it, first ('' sorts first). */
+		if (site_wanted == NULL || strcmp(site_wanted, a->site) != 0) {
+			site_wanted = a->site;
+			if (a->path[0] != '\0' && ((e = cache_find(st->cache,
+			    a->site, SITE_SERIES, store_series_hash(a->site,
+			    SITE_SERIES))) == NULL || e->id <= 0)) {
+				arr_text(sites, a->site);
+				arr_text(paths, SITE_SERIES);
+				k++;
+			}
+		}
+		arr_text(sites, a->site);
+		arr_text(paths, a->path);
+		a->id = -++k;
+		last = a;
 	}
 	pthread_mutex_unlock(&st->cache_lock);
-	if (missing == 0) {
-		free(sites.buf);
-		free(paths.buf);
-		return STORE_OK;
-	}
-	if (!arr_done(&sites) || !arr_done(&paths)) {
-		free(sites.buf);
-		free(paths.buf);
-		return oom();
-	}
-	p_bytes(&p, sites.buf, sites.len);
-	p_bytes(&p, paths.buf, paths.len);
-	rc = exec_p(st, "creating series", NEW_SERIES_SQL, &p, 0, &res);
-	free(sites.buf);
-	free(paths.buf);
-	if (rc != STORE_OK)
-		return rc;
-	pthread_mutex_lock(&st->cache_lock);
-	for (j = 0; j < PQntuples(res); j++)
-		if ((e = cache_entry(st->cache, val(res, j, 1),
-		    val(res, j, 2))) != NULL && e->id == 0)
-			e->id = strtoll(val(res, j, 0), NULL, 10);
-	for (i = 0; i < f->nadds; i++) {
-		struct add_row *a = &f->adds[i];
-
-		if (a->id == 0 && (e = cache_find(st->cache, a->site, a->path,
-		    store_series_hash(a->site, a->path))) != NULL)
-			a->id = e->id;
-	}
-	pthread_mutex_unlock(&st->cache_lock);
-	PQclear(res);
-	/* Made by another node after this statement began: the next
-	 * statement sees it. */
-	for (i = 0; i < f->nadds; i++)
-		if (f->adds[i].id == 0)
-			return STORE_NOTFOUND;
-	return STORE_OK;
 }
 
-/* The absolute counts a flush or a refresh answers, into the copy:
+/*
+ * The absolute counts a flush or a refresh answers, into the copy:
  * id, site, path, total views, total visitors, pages, day, views and
- * visitors of the day (the day columns NULL: none). */
+ * visitors of the day (the day columns NULL: none).
+ *
+ * Pages -1: not counted. Only the whole read counts a site's pages (a
+ * range over all of them); after it, the copy counts them itself: every
+ * new series reaches the copy through a flush's answer or a refresh (its
+ * running total is stamped when it is made), and a deletion (reset)
+ * makes the next read whole.
+ */
 static void
 cache_apply(struct cache *c, const PGresult *res)
 {
-	struct centry *e;
+	struct centry *e, *site;
 	struct counts cnt;
-	int i;
+	const char *pages;
+	bool fresh;
+	int i, kinds = PQnfields(res) > 9;
 
 	for (i = 0; i < PQntuples(res); i++) {
+		if (kinds && atoi(val(res, i, 9)) != 0)
+			continue;
 		if ((e = cache_entry(c, val(res, i, 1), val(res, i, 2))) ==
 		    NULL)
 			continue;
+		fresh = e->id <= 0;
 		e->id = strtoll(val(res, i, 0), NULL, 10);
 		e->total.views = num_count(val(res, i, 3));
 		e->total.visitors = num_count(val(res, i, 4));
-		e->npages = (uint32_t)strtoul(val(res, i, 5), NULL, 10);
+		pages = val(res, i, 5);
+		if (pages[0] != '-')
+			e->npages = (uint32_t)strtoul(pages, NULL, 10);
+		else if (fresh && val(res, i, 2)[0] != '\0' && (site =
+		    cache_entry(c, val(res, i, 1), SITE_SERIES)) != NULL)
+			site->npages++;
 		if (PQgetisnull(res, i, 6))
 			continue;
 		cnt.views = num_count(val(res, i, 7));
@@ -2470,6 +2754,25 @@ c_connect(struct pg_store *st)
 	return STORE_OK;
 }
 
+/* The node's last number in its running totals: its ledger entry,
+ * should it have been pruned. */
+static int
+node_last_seq(struct pg_store *st, int64_t *seq)
+{
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	p_text(&p, st->node);
+	if ((rc = exec_p(st, "reading the totals' numbers", "SELECT "
+	    "coalesce(max(seq), 0) FROM tally_totals WHERE node = $1", &p, 0,
+	    &res)) != STORE_OK)
+		return rc;
+	*seq = strtoll(val(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
 static void
 doubts_free(struct pg_store *st)
 {
@@ -2508,8 +2811,10 @@ doubts_settle(struct pg_store *st)
 	    "tally_ledger WHERE node = $1 FOR UPDATE", &p, 0, &res)) !=
 	    STORE_OK)
 		return rc;
-	seq = PQntuples(res) > 0 ? strtoll(val(res, 0, 0), NULL, 10) : 0;
+	seq = PQntuples(res) > 0 ? strtoll(val(res, 0, 0), NULL, 10) : -1;
 	PQclear(res);
+	if (seq == -1 && (rc = node_last_seq(st, &seq)) != STORE_OK)
+		return rc;
 	for (pd = &st->in_doubt; (d = *pd) != NULL;) {
 		if (!d->applied && seq < d->seq) {
 			*pd = d->next;
@@ -2526,13 +2831,13 @@ doubts_settle(struct pg_store *st)
 static int
 flush_send(struct pg_store *st, struct flush *f, PGresult **out)
 {
-	struct arr ids, days, views, hashes, sday, shash, svis, rsite, rday,
-	    rhost, rviews, rmax;
-	struct arr *all[] = { &ids, &days, &views, &hashes, &sday, &shash,
-	    &svis, &rsite, &rday, &rhost, &rviews, &rmax };
+	struct arr ids, days, views, hashes, nsite, npath, sday, shash, svis,
+	    rsite, rday, rhost, rviews, rmax;
+	struct arr *all[] = { &ids, &days, &views, &hashes, &nsite, &npath,
+	    &sday, &shash, &svis, &rsite, &rday, &rhost, &rviews, &rmax };
 	struct params p = { 0 };
-	const char *pv[16];
-	int pl[16], pf[16];
+	const char *pv[20];
+	int pl[20], pf[20];
 	size_t i;
 	bool ok = true;
 	PGresult *res;
@@ -2543,6 +2848,8 @@ flush_send(struct pg_store *st, struct flush *f, PGresult **out)
 	arr_init(&days, OID_INT4);
 	arr_init(&views, OID_INT8);
 	arr_init(&hashes, OID_INT8);
+	arr_init(&nsite, OID_TEXT);
+	arr_init(&npath, OID_TEXT);
 	arr_init(&sday, OID_INT4);
 	arr_init(&shash, OID_INT8);
 	arr_init(&svis, OID_INT8);
@@ -2551,6 +2858,7 @@ flush_send(struct pg_store *st, struct flush *f, PGresult **out)
 	arr_init(&rhost, OID_TEXT);
 	arr_init(&rviews, OID_INT8);
 	arr_init(&rmax, OID_INT4);
+	flush_ids(st, f, &nsite, &npath);
 	for (i = 0; i < f->nadds; i++) {
 		arr_i64(&ids, f->adds[i].id);
 		arr_i32(&days, f->adds[i].day);
@@ -2593,7 +2901,9 @@ flush_send(struct pg_store *st, struct flush *f, PGresult **out)
 	if (!ok)
 		rc = oom();
 	else {
-		res = PQexecParams(st->conn, FLUSH_SQL, np, NULL, pv, pl, pf, 0);
+		pthread_once(&flush_sql_once, flush_sql_make);
+		res = PQexecParams(st->conn, flush_sql, np, NULL, pv, pl, pf,
+		    0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)
 			*out = res;
 		else {
@@ -2617,6 +2927,32 @@ c_forget(struct pg_ctxn *t)
 	flush_free(&t->f);
 	free(t->salts);
 	free(t);
+}
+
+/*
+ * The ledger entries of nodes gone for good: those whose last flush is
+ * LEDGER_KEEP_DAYS old. An entry serves its own node only, to tell
+ * whether a flush whose answer was lost counted: the node asks at its
+ * next flush, as soon as it reaches the database again, and a
+ * statement cut from its node ends long before (the server notices at
+ * its answer at the latest). Past the window, a node cut off for that
+ * long with a flush in doubt still finds its number in its running
+ * totals (doubts_settle), and a node starting again continues after
+ * them (cached_init), so that the other nodes' watermarks stay right.
+ * Any node does it, at its day rollover; the entry of tallyctl (node
+ * '') and the node's own stay.
+ */
+#define LEDGER_KEEP_DAYS	7
+
+static int
+ledger_prune(struct pg_store *st, int today)
+{
+	struct params p = { 0 };
+
+	p_text(&p, st->node);
+	p_i64(&p, (int64_t)today - LEDGER_KEEP_DAYS);
+	return exec_p(st, "pruning the ledger", "DELETE FROM tally_ledger "
+	    "WHERE node <> '' AND node <> $1 AND day < $2", &p, 0, NULL);
 }
 
 static int
@@ -2648,7 +2984,8 @@ c_commit(struct store_txn *base_t)
 	if (t->prune_before != INT_MIN) {
 		p_i64(&p, t->prune_before);
 		if ((rc = exec_p(st, "pruning seen visitors", "DELETE FROM "
-		    "tally_visitors WHERE day < $1", &p, 0, NULL)) != STORE_OK)
+		    "tally_visitors WHERE day < $1", &p, 0, NULL)) != STORE_OK ||
+		    (rc = ledger_prune(st, t->prune_before + 1)) != STORE_OK)
 			goto done;
 		pthread_mutex_lock(&st->cache_lock);
 		seen_rebuild(st->seen, st->seen->cap ? st->seen->cap : 4096,
@@ -2658,13 +2995,6 @@ c_commit(struct store_txn *base_t)
 	if (f->nadds + f->nseen + f->nrefs > 0) {
 		for (d = st->in_doubt; d != NULL; d = d->next)
 			flush_subtract(f, d);
-		if ((rc = flush_ids(st, f)) == STORE_NOTFOUND &&
-		    (rc = flush_ids(st, f)) == STORE_NOTFOUND) {
-			store_set_error("creating series: one is not there");
-			rc = STORE_ERROR;
-		}
-		if (rc != STORE_OK)
-			goto done;
 		f->seq = ++st->seq;
 		rc = flush_send(st, f, &res);
 		if (rc < 0) {
@@ -2710,6 +3040,66 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void
+marks_free(struct pg_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->nmarks; i++)
+		free(st->marks[i].node);
+	free(st->marks);
+	st->marks = NULL;
+	st->nmarks = 0;
+}
+
+/* The watermarks and the reset number a read answered (rows of kind 1
+ * and 2); false when memory ran out (the next read is then whole). */
+static bool
+marks_take(struct pg_store *st, const PGresult *res)
+{
+	struct mark *m;
+	size_t n = 0;
+	int i;
+
+	marks_free(st);
+	st->reset[0] = '\0';
+	if ((m = calloc((size_t)PQntuples(res) + 1, sizeof(*m))) == NULL)
+		return false;
+	for (i = 0; i < PQntuples(res); i++) {
+		switch (atoi(val(res, i, 9))) {
+		case 1:
+			if ((m[n].node = strdup(val(res, i, 1))) == NULL)
+				goto oom;
+			m[n++].seq = strtoll(val(res, i, 0), NULL, 10);
+			break;
+		case 2:
+			snprintf(st->reset, sizeof(st->reset), "%s",
+			    val(res, i, 1));
+			break;
+		}
+	}
+	st->marks = m;
+	st->nmarks = n;
+	return true;
+oom:
+	while (n > 0)
+		free(m[--n].node);
+	free(m);
+	return false;
+}
+
+/* The reset number of a read's answer ("" when none). */
+static const char *
+answer_reset(const PGresult *res)
+{
+	int i;
+
+	for (i = PQntuples(res) - 1; i >= 0; i--)
+		if (atoi(val(res, i, 9)) == 2)
+			return val(res, i, 1);
+	return "";
+}
+
 /* Reads the whole copy again: every series, with today's and
  * yesterday's counts. */
 static int
@@ -2722,7 +3112,7 @@ cache_load(struct pg_store *st)
 
 	p_i64(&p, today - 1);
 	p_i64(&p, today);
-	if ((rc = exec_p(st, "reading the counts", REFRESH_SQL, &p, 0,
+	if ((rc = exec_p(st, "reading the counts", REFRESH_ALL_SQL, &p, 0,
 	    &res)) != STORE_OK)
 		return rc;
 	if ((c = cache_new((size_t)PQntuples(res))) == NULL) {
@@ -2730,6 +3120,11 @@ cache_load(struct pg_store *st)
 		return oom();
 	}
 	cache_apply(c, res);
+	if (!marks_take(st, res)) {
+		PQclear(res);
+		cache_free(c);
+		return oom();
+	}
 	PQclear(res);
 	pthread_mutex_lock(&st->cache_lock);
 	old = st->cache;
@@ -2737,6 +3132,120 @@ cache_load(struct pg_store *st)
 	st->version++;
 	pthread_mutex_unlock(&st->cache_lock);
 	cache_free(old);
+	st->refreshed_ms = now_ms();
+	return STORE_OK;
+}
+
+/* The statement of cache_update for the nodes known, and its
+ * parameters: today - 1, today, then each node's name and watermark. */
+static char *
+refresh_sql(struct pg_store *st, int today, const char ***pv, char **nums)
+{
+	size_t i, len = 0, cap;
+	char *sql, *n;
+	int w;
+
+	cap = sizeof(REFRESH_HEAD) + sizeof(REFRESH_TAIL) +
+	    sizeof(REFRESH_NONE) + st->nmarks * (sizeof(REFRESH_NODE) + 40);
+	*pv = calloc(2 + 2 * st->nmarks, sizeof(**pv));
+	*nums = calloc(2 + st->nmarks, 24);
+	if ((sql = malloc(cap)) == NULL || *pv == NULL || *nums == NULL) {
+		free(sql);
+		free(*pv);
+		free(*nums);
+		return NULL;
+	}
+	n = *nums;
+	snprintf(n, 24, "%d", today - 1);
+	snprintf(n + 24, 24, "%d", today);
+	(*pv)[0] = n;
+	(*pv)[1] = n + 24;
+	len = (size_t)snprintf(sql, cap, "%s", REFRESH_HEAD);
+	for (i = 0; i < st->nmarks; i++) {
+		snprintf(n + 24 * (i + 2), 24, "%" PRId64, st->marks[i].seq);
+		(*pv)[2 + 2 * i] = st->marks[i].node;
+		(*pv)[3 + 2 * i] = n + 24 * (i + 2);
+		w = snprintf(sql + len, cap - len, "%s" REFRESH_NODE,
+		    i ? " UNION ALL " : "", (int)(3 + 2 * i), (int)(4 + 2 * i),
+		    REFRESH_MAX);
+		len += (size_t)w;
+	}
+	snprintf(sql + len, cap - len, "%s%s", st->nmarks ? "" : REFRESH_NONE,
+	    REFRESH_TAIL);
+	return sql;
+}
+
+/* Whether the read's answer names a node that the watermarks lack. */
+static bool
+answer_new_node(const struct pg_store *st, const PGresult *res)
+{
+	size_t j;
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if (atoi(val(res, i, 9)) != 1)
+			continue;
+		for (j = 0; j < st->nmarks; j++)
+			if (strcmp(st->marks[j].node, val(res, i, 1)) == 0)
+				break;
+		if (j == st->nmarks)
+			return true;
+	}
+	return false;
+}
+
+/* How many series the read found changed (kind 3). */
+static long
+answer_changed(const PGresult *res)
+{
+	int i;
+
+	for (i = PQntuples(res) - 1; i >= 0; i--)
+		if (atoi(val(res, i, 9)) == 3)
+			return atol(val(res, i, 0));
+	return 0;
+}
+
+/*
+ * Reads what changed since the last read: the series whose running
+ * total a node (or tallyctl) stamped with a number above that node's
+ * watermark. The copy is read whole instead when that cannot tell:
+ * tallyctl's reset number moved (a deletion leaves no row to find), a
+ * node appeared (its rows have no watermark), or a node changed more
+ * series than one read takes.
+ */
+static int
+cache_update(struct pg_store *st)
+{
+	const char **pv = NULL;
+	char *nums = NULL, *sql;
+	PGresult *res;
+	int rc;
+
+	if ((sql = refresh_sql(st, day_today(), &pv, &nums)) == NULL)
+		return oom();
+	res = PQexecParams(st->conn, sql, (int)(2 + 2 * st->nmarks), NULL,
+	    pv, NULL, NULL, 0);
+	free(sql);
+	free(pv);
+	free(nums);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = failed(st, "reading the counts", res);
+		PQclear(res);
+		return rc;
+	}
+	if (strcmp(answer_reset(res), st->reset) != 0 ||
+	    answer_new_node(st, res) || answer_changed(res) >= REFRESH_MAX) {
+		PQclear(res);
+		return cache_load(st);
+	}
+	pthread_mutex_lock(&st->cache_lock);
+	cache_apply(st->cache, res);
+	st->version++;
+	pthread_mutex_unlock(&st->cache_lock);
+	if (!marks_take(st, res))
+		st->reset[0] = '\1';	/* matches no answer: whole next time */
+	PQclear(res);
 	st->refreshed_ms = now_ms();
 	return STORE_OK;
 }
@@ -2751,7 +3260,7 @@ c_refresh(struct store *base_st, uint64_t max_age_ms)
 		return STORE_OK;
 	pthread_mutex_lock(&st->conn_lock);
 	if ((rc = c_connect(st)) == STORE_OK)
-		rc = cache_load(st);
+		rc = cache_update(st);
 	pthread_mutex_unlock(&st->conn_lock);
 	return rc;
 }
@@ -2988,6 +3497,7 @@ cached_init(struct pg_store *st)
 {
 	struct params p = { 0 };
 	PGresult *res;
+	int64_t seq;
 	int rc;
 
 	pthread_mutex_init(&st->conn_lock, NULL);
@@ -3002,6 +3512,12 @@ cached_init(struct pg_store *st)
 		return rc;
 	st->seq = PQntuples(res) ? strtoll(val(res, 0, 0), NULL, 10) : 0;
 	PQclear(res);
+	/* Its entry pruned, a node goes on after its rows' numbers: the
+	 * other nodes' watermarks must see its next ones. */
+	if ((rc = node_last_seq(st, &seq)) != STORE_OK)
+		return rc;
+	if (seq > st->seq)
+		st->seq = seq;
 	return cache_load(st);
 }
 
@@ -3013,6 +3529,7 @@ cached_free(struct pg_store *st)
 		free(st->seen->slots);
 	free(st->seen);
 	doubts_free(st);
+	marks_free(st);
 	explicit_bzero(st->salts, sizeof(st->salts));
 	pthread_mutex_destroy(&st->conn_lock);
 	pthread_mutex_destroy(&st->cache_lock);

@@ -544,7 +544,8 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 			problem(&c, "reading the day rows: %s",
 			    store_error(ctl->store));
 		else if (orphans > 0)
-			problem(&c, "%" PRIu64 " day rows belong to no series",
+			problem(&c, "%" PRIu64 " day rows belong to no series "
+			    "or disagree with the totals kept beside them",
 			    orphans);
 	}
 	/* Ids start at 1; every series took one. */

@@ -211,8 +211,9 @@ int store_series_name(struct store_view *, uint32_t id, char *site,
     size_t sitesz, char *path, size_t pathsz);
 int store_max_id(struct store_view *, uint32_t *max);
 
-/* Counts daily rows whose series no longer exists (a check: tally never
- * leaves any). */
+/* Counts daily rows whose series no longer exists, and rows a store
+ * keeps beside them that disagree with them (PostgreSQL: the running
+ * totals, the day's referring hosts): a check, tally never leaves any. */
 int store_orphan_rows(struct store_view *, uint64_t *orphans);
 
 /* Write transactions. One at a time per store; LMDB serialises writers
