@@ -35,6 +35,7 @@ import http.client
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import pgcluster  # noqa: E402
+from test_systemd import NotifySocket, built_with_systemd  # noqa: E402
 from harness import (BROWSER_UA, Daemon, Failure, Skip, check, eq,  # noqa: E402
                      check_json_error, faketime_env, mkdtemp, run_tallyctl,
                      write_file)
@@ -240,6 +241,26 @@ def healthz(d):
     return st, body
 
 
+def wait_healthy(d, timeout=15):
+    deadline = time.monotonic() + timeout * SCALE
+    while True:
+        st, body = healthz(d)
+        if st == 200:
+            return
+        check(d.alive(), "tallyd died: %s" % d.stderr()[-1500:])
+        check(time.monotonic() < deadline, "node %d stays unhealthy: %d %r"
+              % (d.port, st, body[:300]))
+        time.sleep(0.1)
+
+
+def wait_exit(d, timeout=15):
+    """The node's exit status, once it has stopped by itself."""
+    try:
+        return d.proc.wait(timeout * SCALE)
+    except subprocess.TimeoutExpired:
+        raise Failure("tallyd still runs: %s" % d.stderr()[-1500:])
+
+
 # ---------------------------------------------------------------- cases
 
 def test_three_nodes_count_exactly():
@@ -351,6 +372,102 @@ def test_database_outage_loses_nothing_and_doubles_nothing():
     strict.hit("/s", ua=ua(999))
     check(metric(ds[0], "tally_store_reconnects_total") >= 1,
           "no reconnect counted")
+
+
+def test_a_node_starts_while_the_database_is_down():
+    c = fresh()
+    # The schema is made by the first node to reach the database: none
+    # has yet.
+    c.stop("fast")
+    try:
+        ns = NotifySocket()
+        ds = [AnyHealthDaemon(["--store", c.url(), "--durability", dur,
+                               "--count-max-age", "1s"],
+                              env={"NOTIFY_SOCKET": ns.path})
+              for dur in ("batch", "strict")]
+        time.sleep(0.5)
+        for d in ds:
+            st, hd, body = d.request("GET", "/healthz")
+            check_json_error(st, hd, body, 503,
+                             "/healthz, the database never reached")
+            check(b"not counting" in body, "/healthz says why: %r" % body)
+            # Refused in both modes: without the day's shared salt, a
+            # visitor's id would differ from other nodes'.
+            st, hd, body = d.request("GET", "/hit?path=/early",
+                                     {"User-Agent": ua(1)})
+            check_json_error(st, hd, body, 503, "a hit, database never "
+                             "reached (port %d)" % d.port)
+            # Reads answer, from the empty copy.
+            j = d.count("/early")
+            eq((j["page"]["views"], j["today"]["views"]), (0, 0),
+               "/count, database never reached")
+            check("could not connect" in d.stderr() or
+                  "Connection refused" in d.stderr(),
+                  "the log says the database is away: %s"
+                  % d.stderr()[-800:])
+        # systemd: serving (READY=1), the status says it does not count.
+        if built_with_systemd():
+            check(ns.wait_for("READY", "1", timeout=5) is not None,
+                  "no READY=1 while the database is down")
+            check(ns.wait_for("STATUS", None, timeout=5) is not None and
+                  any("not counting" in f.get("STATUS", "")
+                      for _, f, _ in ns.messages),
+                  "status while waiting: %r" % ns.messages)
+    finally:
+        c.start()
+    # No restart: each node connects, makes or checks the schema, reads
+    # the salt and its copy, and counts.
+    for d in ds:
+        wait_healthy(d)
+    if built_with_systemd():
+        check(ns.wait_for("STATUS", None, timeout=5) is not None and
+              any(f.get("STATUS", "").startswith("counting")
+                  for _, f, _ in ns.messages[-4:]),
+              "status once counting: %r" % ns.messages[-4:])
+    ns.close()
+    eq(metric(ds[0], "tally_store_reconnects_total"), 0,
+       "a first connection counted as a reconnection")
+    # Exactly: visitors reaching both nodes are one visitor each (one
+    # salt), every answered hit is there once.
+    truth = Truth()
+    for i in range(40):
+        d = ds[i % 2]
+        path = PATHS[i % 3]
+        j = d.hit(path, ua=ua(i % 5))
+        check(j["counted"], "hit %d not counted: %r" % (i, j))
+        truth.add(path, i % 5, i % 2)
+    wait_flushed(ds)
+    check_exact(c, truth, ds)
+    salts = c.psql("SELECT count(*) FROM tally_salts")
+    eq(salts, "1", "salts in the database")
+    for d in ds:
+        eq(d.stop(), 0, "exit status")
+
+
+def test_a_newer_schema_found_late_stops_the_node():
+    c = fresh()
+    d = nodes(c, 1)[0]
+    d.hit("/v")
+    eq(d.stop(), 0, "exit status")
+    c.psql("UPDATE tally_meta SET val = convert_to('99', 'UTF8') "
+           "WHERE key = 'schema'")
+    c.stop("fast")
+    try:
+        d = AnyHealthDaemon(["--store", c.url(), "--count-max-age", "1s"])
+        eq(healthz(d)[0], 503, "/healthz before the database answers")
+    finally:
+        c.start()
+    # Found once the database answers: the node stops as at start.
+    rc = wait_exit(d)
+    eq(rc, 1, "exit status: %s" % d.stderr()[-800:])
+    check(re.search(r"schema version 99 is newer.*stopping", d.stderr()),
+          "the log says why: %s" % d.stderr()[-800:])
+    # And at start, as before.
+    rc, out, err = harness.run_tallyd("--listen", "127.0.0.1:%d"
+                                      % harness.free_port(), "--store",
+                                      c.url())
+    check(rc != 0 and "newer" in err, "start on a newer schema: %d %r"
+          % (rc, err[-500:]))
 
 
 def test_buffer_full_refuses_hits():
