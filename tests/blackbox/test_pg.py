@@ -631,6 +631,67 @@ def test_tallyctl_commands_on_the_database():
     check(not os.path.exists(dest), "backup wrote %s" % dest)
 
 
+def test_a_reset_visitor_counts_again():
+    c = fresh()
+    ds = nodes(c, 2)
+    # Visitor 1 on /r and /keep through both nodes, visitor 2 on /keep.
+    for d in ds:
+        d.hit("/r", ua=ua(1))
+        d.hit("/keep", ua=ua(1))
+    ds[0].hit("/keep", ua=ua(2))
+    wait_flushed(ds)
+
+    def page(d, path):
+        deadline = time.monotonic() + 10 * SCALE
+        while True:
+            j = d.count(path)
+            if j["page"]["views"] == 0 or path != "/r" or \
+                    time.monotonic() > deadline:
+                return j
+            time.sleep(0.1)
+
+    rc, out, err = run_tallyctl("--store", c.url(), "reset", "--site",
+                                "default", "--path", "/r", "--yes")
+    eq(rc, 0, "reset (stderr %r)" % err)
+    # Each node finds the reset at its next refresh (count_max_age 1 s).
+    for d in ds:
+        eq(page(d, "/r")["page"], {"views": 0, "visitors": 0},
+           "/r on node %d after the reset" % d.port)
+    # The same visitor, the same day: a visitor of the reset page again,
+    # on either node, once.
+    for d in ds:
+        d.hit("/r", ua=ua(1))
+        d.hit("/keep", ua=ua(1))
+    wait_flushed(ds)
+    eq(ctl_json(c, "page", "/r")["page"], {"views": 2, "visitors": 1},
+       "/r after the reset")
+    eq(ctl_json(c, "page", "/keep")["page"], {"views": 5, "visitors": 2},
+       "/keep, not reset")
+    st = ctl_json(c, "stats")
+    eq((st["today"]["views"], st["today"]["visitors"]), (9, 2),
+       "the site, not reset")
+    # A whole site reset: every visitor is new again.
+    rc, out, err = run_tallyctl("--store", c.url(), "reset", "--site",
+                                "default", "--yes")
+    eq(rc, 0, "reset --site (stderr %r)" % err)
+    for d in ds:
+        deadline = time.monotonic() + 10 * SCALE
+        while d.count("/keep")["today"]["views"] != 0:
+            check(time.monotonic() < deadline, "node %d still shows the "
+                  "site" % d.port)
+            time.sleep(0.1)
+    for d in ds:
+        d.hit("/keep", ua=ua(2))
+    wait_flushed(ds)
+    eq(ctl_json(c, "page", "/keep")["page"], {"views": 2, "visitors": 1},
+       "/keep after the site's reset")
+    st = ctl_json(c, "stats")
+    eq((st["today"]["views"], st["today"]["visitors"]), (2, 1),
+       "the site after its reset")
+    for d in ds:
+        eq(d.stop(), 0, "exit status")
+
+
 def test_midnight_one_salt_for_all_nodes():
     if not os.path.exists(harness.FAKETIME_LIB):
         raise Skip("libfaketime not found at %s" % harness.FAKETIME_LIB)
