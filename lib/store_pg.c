@@ -84,7 +84,18 @@
  * count_max_age; each flush's answer updates the series it touched.
  * Another node's hits therefore show within about count_max_age. The
  * salts are the one read that waits on the database (at start and once
- * a day).
+ * a day, from tallyd's committer); it never connects, and fails at once
+ * while the connection is down.
+ *
+ * A daemon starts without its database: pg_open then answers
+ * STORE_UNAVAILABLE with the store open, not connected, its copy empty.
+ * The first c_connect that reaches the database (a refresh, from the
+ * committer) checks the schema as pg_open would, reads the ledger entry
+ * and the copy (cached_connected); a newer schema is then STORE_ERROR.
+ *
+ * tallyctl reset deletes a series and its visitor ids: a node forgets
+ * the ids it sent for a series that a refresh finds gone or under a new
+ * id (seen_forget_reset), or that a flush finds gone.
  *
  * Not done yet: the ledger entries of nodes gone for good stay (a row
  * each); REFRESH_SQL sums every row of the database, fine for a few

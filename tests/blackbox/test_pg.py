@@ -17,7 +17,13 @@ it. What is checked against the truth that the test itself keeps:
   - the URL's password is never printed;
   - tallyctl against the database: export and import round trip byte
     for byte, set, reset, check, backup naming pg_dump;
-  - midnight (faketime): the nodes share the new day's salt.
+  - nodes started while the database is down: 503 for hits and
+    /healthz in both durabilities, reads from an empty copy, READY=1;
+    once it is up, exact counts without a restart; a newer schema found
+    then stops the node;
+  - tallyctl reset: a visitor of the reset page counts again;
+  - midnight (faketime), twice: the nodes share each new day's salt;
+    salts and visitor ids older than yesterday are erased.
 """
 
 import datetime
