@@ -699,6 +699,64 @@ def test_a_reset_visitor_counts_again():
         eq(d.stop(), 0, "exit status")
 
 
+def test_privacy_scan_of_the_database():
+    """test_privacy.py's scan, over the PostgreSQL server: its data
+    directory (tables, WAL) and its log, with every statement the nodes
+    send logged with its parameters, after every kind of request with a
+    recognisable address, User-Agent and referrer, through two nodes:
+    no address, no User-Agent, of the referrer its host alone; in the
+    nodes' logs and working directories, none of them."""
+    import test_privacy as tp
+    c = fresh()
+    c.psql("ALTER DATABASE tally SET log_statement = 'all'", db="postgres")
+    log_start = os.path.getsize(c.logfile)
+    ds = nodes(c, 2, "--trusted-proxies", "127.0.0.1/32,::1")
+    for d in ds:
+        tp.exercise(d, shared=True)
+    wait_flushed(ds)
+    # Another run of the nodes on the same database: a reopened store
+    # (salts read back, the copy read again) is searched too.
+    for d in ds:
+        eq(d.stop(), 0, "exit status")
+        d.start()
+        tp.exercise(d, shared=True)
+    wait_flushed(ds)
+    for d in ds:
+        eq(d.stop(), 0, "exit status")
+    # What the database decided: one IPv4 and one IPv6 client.
+    eq(ctl_json(c, "stats")["today"]["visitors"], 2, "visitors")
+    rc, out, err = run_tallyctl("--store", c.url(), "--json", "referrers")
+    eq(rc, 0, "tallyctl referrers (stderr %r)" % err)
+    eq([r["host"] for r in json.loads(out)], [tp.REF_HOST],
+       "the referrers kept: the host alone")
+    # Every page the server holds on disk.
+    c.psql("CHECKPOINT", db="postgres")
+    files = list(tp.files_under(c.datadir))
+    check(any(tp.PATH.encode() in open(f, "rb").read() for f in files),
+          "the page path %r is in no file of the data directory: the "
+          "search would not see the tables" % tp.PATH)
+    check(tp.search(files, c.datadir, {"host": tp.REF_HOST.encode()}),
+          "the referrer's host is in no file of the data directory: the "
+          "search would not see referrers")
+    found = tp.search(files, c.datadir, tp.store_needles())
+    check(not found, "found in the database's files: %s"
+          % ", ".join("%s in %s" % (n, f) for f, n in found))
+    # The server's log: what the nodes sent, statement by statement.
+    with open(c.logfile, "rb") as f:
+        f.seek(log_start)
+        log = f.read()
+    check(b"FLUSH" in log.upper() or b"tally_visitors" in log,
+          "the server log holds no statement of the nodes: %r"
+          % log[-500:])
+    found = [n for n, v in tp.store_needles().items()
+             if v in log or (v.isascii() and v.lower() in log.lower())]
+    check(not found, "found in the server's log: %s" % ", ".join(found))
+    for d in ds:
+        found = tp.search(list(tp.files_under(d.cwd)), d.cwd)
+        check(not found, "found in a node's working directory or log: %s"
+              % ", ".join("%s in %s" % (n, f) for f, n in found))
+
+
 def day_number(iso):
     return (datetime.date.fromisoformat(iso) - datetime.date(1970, 1, 1)).days
 
