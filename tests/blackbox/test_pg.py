@@ -23,7 +23,8 @@ it. What is checked against the truth that the test itself keeps:
     then stops the node;
   - tallyctl reset: a visitor of the reset page counts again;
   - midnight (faketime), twice: the nodes share each new day's salt;
-    salts and visitor ids older than yesterday are erased.
+    salts and visitor ids older than yesterday are erased;
+  - the privacy scan of test_privacy.py over the server's files and log.
 """
 
 import datetime
