@@ -72,6 +72,7 @@ static struct event *midnight_timer;
 static struct event *reader_timer;
 static char store_shown[512];	/* the store's location, for messages */
 static int exit_status;		/* set by the committer: the store refused */
+static int gate_was_open = -1;	/* store_gate: -1 never, 0 shut, 1 open */
 
 /* The options that are not configuration keys. */
 static const struct option fixed_options[] = {
@@ -348,33 +349,34 @@ log_lines(const char *text)
 static int
 store_gate(void *arg, int refresh_rc, char *why, size_t len)
 {
-	static int was_open = -1;
 	struct daemon *d = arg;
 	int day = day_of(time(NULL)), rc = refresh_rc;
 
 	if (rc == STORE_OK && !visitors_knows(d->visitors, day))
 		rc = visitors_rotate(d->visitors, day);
 	if (visitors_knows(d->visitors, day)) {
-		if (was_open != 1) {
+		if (gate_was_open != 1) {
 			log_info("the database answers: counting");
 			notify_status("counting with %d thread%s; store %s",
 			    nworkers, nworkers == 1 ? "" : "s", store_shown);
 		}
-		was_open = 1;
+		gate_was_open = 1;
 		return 0;
 	}
-	if (was_open == -1 && refresh_rc == STORE_ERROR) {
+	if (gate_was_open == -1 && refresh_rc == STORE_ERROR &&
+	    __atomic_exchange_n(&exit_status, 1, __ATOMIC_RELAXED) == 0) {
 		log_warnx("%s: %s; stopping", store_shown,
 		    store_error(d->store));
-		__atomic_store_n(&exit_status, 1, __ATOMIC_RELAXED);
 		notify("STOPPING=1");
 		event_base_loopbreak(d->base);
 	}
 	snprintf(why, len, "not counting until the database answers: %s",
 	    store_error(d->store));
-	if (was_open == 1)
+	if (gate_was_open == 1) {
 		log_warnx("%s", why);
-	was_open = was_open == -1 ? -1 : 0;
+		notify_status("%s", why);
+		gate_was_open = 0;
+	}
 	return -1;
 }
 
@@ -646,6 +648,8 @@ main(int argc, char *argv[])
 		if (rc != STORE_OK)
 			snprintf(err, sizeof(err), "not counting until the "
 			    "database answers: %s", store_error(d->store));
+		else
+			gate_was_open = 1;
 		counter_set_gate(d->counter, store_gate, d, rc != STORE_OK,
 		    err);
 	}
@@ -698,7 +702,7 @@ main(int argc, char *argv[])
 	 * waiting for it would time out while the database is down. */
 	notify("READY=1");
 	if (counter_refuses(d->counter, false, err, sizeof(err)))
-		notify_status("serving, not counting: %s", err);
+		notify_status("%s", err);
 	else
 		notify_status("counting with %d thread%s; store %s", nworkers,
 		    nworkers == 1 ? "" : "s", where);

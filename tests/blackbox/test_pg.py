@@ -700,6 +700,41 @@ def test_a_reset_visitor_counts_again():
         eq(d.stop(), 0, "exit status")
 
 
+def test_midnight_without_the_database_refuses_hits():
+    """A batch node goes on counting through an outage, but not past a
+    midnight it cannot read the new salt at: then it refuses hits and
+    says so, and counts again once the database answers."""
+    if not os.path.exists(harness.FAKETIME_LIB):
+        raise Skip("libfaketime not found at %s" % harness.FAKETIME_LIB)
+    c = fresh()
+    d = Daemon(["--store", c.url(), "--timezone", "UTC",
+                "--count-max-age", "1s"],
+               env=faketime_env("2026-11-26 23:59:55"))
+    eq(d.hit("/n", ua=ua(1))["day"], "2026-11-26", "day before midnight")
+    wait_flushed([d])
+    c.stop("fast")
+    try:
+        eq(d.hit("/n", ua=ua(2))["day"], "2026-11-26", "a hit kept")
+        eq(healthz(d)[0], 200, "/healthz, database down, same day")
+        time.sleep(max(0, 6.5 - (time.time() - d.started_at)))
+        st, hd, body = d.request("GET", "/hit?path=/n",
+                                 {"User-Agent": ua(3)})
+        check_json_error(st, hd, body, 503, "a hit past midnight, no salt")
+        st, hd, body = d.request("GET", "/healthz")
+        check_json_error(st, hd, body, 503, "/healthz past midnight")
+        check(b"not counting" in body, "/healthz says why: %r" % body)
+    finally:
+        c.start()
+    wait_healthy(d)
+    eq(d.hit("/n", ua=ua(3))["day"], "2026-11-27", "day after midnight")
+    wait_flushed([d])
+    eq(d.stop(), 0, "exit status")
+    rc, out, err = run_tallyctl("--store", c.url(), "export")
+    rows = sorted(l for l in out.splitlines()[1:] if ",*," in l)
+    eq(rows, ["default,2026-11-26,*,2,2", "default,2026-11-27,*,1,1"],
+       "site rows: the buffered hit counted, the refused one not")
+
+
 def test_privacy_scan_of_the_database():
     """test_privacy.py's scan, over the PostgreSQL server: its data
     directory (tables, WAL) and its log, with every statement the nodes
