@@ -100,7 +100,20 @@
  * since the last read (cache_update), and each flush's answer updates
  * the series it touched. Another node's hits, and tallyctl's writes,
  * therefore show within about count_max_age. The salts are the one read
- * that waits on the database (at start and once a day).
+ * that waits on the database (at start and once a day, from tallyd's
+ * committer); it never connects, and fails at once while the connection
+ * is down.
+ *
+ * A daemon starts without its database: pg_open then answers
+ * STORE_UNAVAILABLE with the store open, not connected, its copy empty.
+ * The first c_connect that reaches the database (a refresh, from the
+ * committer) checks the schema as pg_open would, reads the ledger entry
+ * and the copy (cached_connected); a newer schema is then STORE_ERROR.
+ *
+ * tallyctl reset deletes a series and its visitor ids, and records its
+ * number in tally_meta, so that nodes read their copy whole: a node
+ * forgets the ids it sent for a series that the whole read finds gone
+ * or under a new id (seen_forget_reset), or that a flush finds gone.
  *
  * Schema version 2 added tally_totals and tally_referrer_days; a
  * version 1 database is migrated at a writable open (migrate_v1).
@@ -147,6 +160,10 @@ struct pg_store {
 	char	*url;		/* as given: libpq needs it to reconnect */
 	char	 where[512];	/* the URL without its password */
 	int	 flags;
+	bool	 ready;		/* the database was reached and its schema
+				 * checked (cached: ledger and copy read) */
+	bool	 up;		/* cached: the connection answered last
+				 * (atomic: read without conn_lock) */
 	bool	 busy;		/* direct: a view or transaction is open */
 	uint64_t version;	/* commits seen by this process */
 	uint64_t reconnects;
@@ -275,8 +292,10 @@ failed(struct pg_store *st, const char *step, const PGresult *res)
 	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	if (PQstatus(st->conn) == CONNECTION_BAD || state == NULL ||
 	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
-	    strcmp(state, "25006") == 0)
+	    strcmp(state, "25006") == 0) {
+		__atomic_store_n(&st->up, false, __ATOMIC_RELAXED);
 		return STORE_UNAVAILABLE;
+	}
 	return STORE_ERROR;
 }
 
@@ -518,6 +537,7 @@ bad:
 
 static const struct store_ops pg_cached_ops;
 static int cached_init(struct pg_store *);
+static int cached_connected(struct pg_store *);
 static void cached_free(struct pg_store *);
 
 /* The server's notices ("relation ... already exists, skipping") are
@@ -527,12 +547,53 @@ quiet(void *arg, const char *message)
 {
 }
 
+/* The schema, checked or made. Nodes starting at once may race to
+ * create the same table: the loser sees a duplicate and finds the
+ * tables there next time. */
+static int
+schema_check(struct pg_store *st)
+{
+	int rc, tries;
+
+	for (tries = 0; (rc = schema_init(st)) == STORE_ERROR && tries < 2 &&
+	    strstr(store_error(NULL), "duplicate key") != NULL; tries++)
+		;
+	return rc;
+}
+
+/* A URL libpq cannot read is a mistake of the configuration, not an
+ * outage: it fails at once, whatever the mode. libpq's message names
+ * the part it could not read. */
+static int
+url_check(const char *url, const char *where, char *err, size_t errlen)
+{
+	PQconninfoOption *opts;
+	char *msg = NULL;
+
+	if ((opts = PQconninfoParse(url, &msg)) != NULL) {
+		PQconninfoFree(opts);
+		return STORE_OK;
+	}
+	snprintf(err, errlen, "%s: bad URL: %.*s", where,
+	    msg ? (int)strcspn(msg, "\n") : 14, msg ? msg : "out of memory");
+	PQfreemem(msg);
+	return STORE_ERROR;
+}
+
+/*
+ * Opens the store. In the daemon's mode (STORE_CACHED) a database that
+ * cannot be reached is no reason not to start: the store opens empty,
+ * not connected, answers STORE_UNAVAILABLE (with *out set and err
+ * saying why), and connects at the first refresh or commit that finds
+ * the database, where the schema is checked as here; views read the
+ * empty copy meanwhile. Anything else that fails is fatal.
+ */
 static int
 pg_open(struct store **out, const char *url, int flags, char *err,
     size_t errlen)
 {
 	struct pg_store *st;
-	int rc, tries;
+	int rc;
 
 	*out = NULL;
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
@@ -544,31 +605,37 @@ pg_open(struct store **out, const char *url, int flags, char *err,
 	st->base.ops = &store_pg_ops;
 	st->flags = flags;
 	safe_location(url, st->where, sizeof(st->where));
+	if ((rc = url_check(url, st->where, err, errlen)) != STORE_OK)
+		goto bad;
 	st->conn = PQconnectdb(url);
 	PQsetNoticeProcessor(st->conn, quiet, NULL);
-	if (PQstatus(st->conn) != CONNECTION_OK) {
-		failed(st, "connecting", NULL);
-		snprintf(err, errlen, "%s: %s", st->where, store_error(NULL));
-		rc = STORE_UNAVAILABLE;
-		goto bad;
-	}
-	/* Nodes starting at once may race to create the same table: the
-	 * loser sees a duplicate and finds the tables there next time. */
-	for (tries = 0; (rc = schema_init(st)) == STORE_ERROR && tries < 2 &&
-	    strstr(store_error(NULL), "duplicate key") != NULL; tries++)
-		;
-	if (rc == STORE_OK && (flags & STORE_CACHED)) {
+	if (flags & STORE_CACHED) {
 		st->base.ops = &pg_cached_ops;
-		rc = cached_init(st);
+		if ((rc = cached_init(st)) != STORE_OK)
+			goto failed;
 	}
-	if (rc != STORE_OK) {
-		snprintf(err, errlen, "%s: %s", st->where, store_error(NULL));
-		goto bad;
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		rc = failed(st, "connecting", NULL);
+		if (flags & STORE_CACHED) {
+			snprintf(err, errlen, "%s: %s", st->where,
+			    store_error(NULL));
+			*out = &st->base;
+			return STORE_UNAVAILABLE;
+		}
+		goto failed;
 	}
-	*out = &st->base;
-	return STORE_OK;
+	if (flags & STORE_CACHED)
+		rc = cached_connected(st);
+	else if ((rc = schema_check(st)) == STORE_OK)
+		st->ready = true;
+	if (rc == STORE_OK) {
+		*out = &st->base;
+		return STORE_OK;
+	}
+failed:
+	snprintf(err, errlen, "%s: %s", st->where, store_error(NULL));
 bad:
-	if (flags & STORE_CACHED && st->base.ops == &pg_cached_ops)
+	if (st->base.ops == &pg_cached_ops)
 		cached_free(st);
 	PQfinish(st->conn);
 	free(st->url);
@@ -599,7 +666,8 @@ pg_reconnects(struct store *base_st)
 }
 
 /* A lost connection is made again before the next statement; the
- * statement itself then runs on the new one. */
+ * statement itself then runs on the new one. The first connection of a
+ * daemon that started without its database is no reconnection. */
 static int
 reconnect(struct pg_store *st)
 {
@@ -608,10 +676,11 @@ reconnect(struct pg_store *st)
 	PQreset(st->conn);
 	PQsetNoticeProcessor(st->conn, quiet, NULL);
 	if (PQstatus(st->conn) != CONNECTION_OK) {
-		failed(st, "connecting again", NULL);
+		failed(st, st->ready ? "connecting again" : "connecting", NULL);
 		return STORE_UNAVAILABLE;
 	}
-	__atomic_add_fetch(&st->reconnects, 1, __ATOMIC_RELAXED);
+	if (st->ready)
+		__atomic_add_fetch(&st->reconnects, 1, __ATOMIC_RELAXED);
 	return STORE_OK;
 }
 
@@ -1449,21 +1518,32 @@ pg_reset(struct store_txn *base_t, const char *site, const char *path)
 	return delete_series(t, site, path);
 }
 
-/* A shared store's salts: one per day, the first inserted winning. Old
- * days go: a salt lives for today and yesterday. */
+/*
+ * A shared store's salts: one per day, the first inserted winning. As
+ * with LMDB, only today's and yesterday's exist: older records are not
+ * written (a node puts its copy back after a failover, and that copy
+ * may date from before a midnight another node rotated), and older rows
+ * are erased. Today is the newer of the records' newest day and this
+ * host's.
+ */
 static int
 salts_put(struct pg_store *st, const unsigned char *recs, size_t len)
 {
 	struct params p = { 0 };
-	int32_t day, newest = INT32_MIN;
+	int32_t day, floor = day_today() - 1;
 	uint32_t be;
 	size_t i;
 	int rc;
 
 	for (i = 0; i + STORE_SALT_REC <= len; i += STORE_SALT_REC) {
 		memcpy(&day, recs + i, 4);
-		if (day > newest)
-			newest = day;
+		if (day > INT32_MIN && day - 1 > floor)
+			floor = day - 1;
+	}
+	for (i = 0; i + STORE_SALT_REC <= len; i += STORE_SALT_REC) {
+		memcpy(&day, recs + i, 4);
+		if (day < floor)
+			continue;
 		be = htonl((uint32_t)day);
 		p.n = 0;
 		p_bytes(&p, &be, 4);
@@ -1474,10 +1554,8 @@ salts_put(struct pg_store *st, const unsigned char *recs, size_t len)
 		    "ON CONFLICT (day) DO NOTHING", &p, 0, NULL)) != STORE_OK)
 			return rc;
 	}
-	if (newest == INT32_MIN)
-		return STORE_OK;
 	p.n = 0;
-	p_i64(&p, (int64_t)newest - 1);
+	p_i64(&p, floor);
 	return exec_p(st, "erasing old salts", "DELETE FROM tally_salts "
 	    "WHERE day < $1", &p, 0, NULL);
 }
@@ -2030,7 +2108,8 @@ cache_free(struct cache *c)
 }
 
 static struct centry *
-cache_find(struct cache *c, const char *site, const char *path, uint64_t h)
+cache_find(const struct cache *c, const char *site, const char *path,
+    uint64_t h)
 {
 	struct centry *e;
 
@@ -2124,6 +2203,7 @@ seen_has(const struct seen_set *s, const struct seen_key *k)
 }
 
 static void seen_rebuild(struct seen_set *, size_t cap, int min_day);
+static void *grow(void *, size_t *, size_t, size_t);
 
 static void
 seen_add(struct seen_set *s, const struct seen_key *k)
@@ -2147,9 +2227,19 @@ seen_add(struct seen_set *s, const struct seen_key *k)
 	s->n++;
 }
 
-/* Copies the keys of days >= min_day into a table of cap slots. */
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Copies the keys of days >= min_day, and of no series in the sorted
+ * drop[ndrop], into a table of cap slots. */
 static void
-seen_rebuild(struct seen_set *s, size_t cap, int min_day)
+seen_copy(struct seen_set *s, size_t cap, int min_day, const uint64_t *drop,
+    size_t ndrop)
 {
 	struct seen_set n = { 0 };
 	size_t i;
@@ -2158,10 +2248,63 @@ seen_rebuild(struct seen_set *s, size_t cap, int min_day)
 		return;
 	n.cap = cap;
 	for (i = 0; i < s->cap; i++)
-		if (s->slots[i].visitor != 0 && s->slots[i].day >= min_day)
+		if (s->slots[i].visitor != 0 && s->slots[i].day >= min_day &&
+		    (ndrop == 0 || bsearch(&s->slots[i].series, drop, ndrop,
+		    sizeof(*drop), cmp_u64) == NULL))
 			seen_add(&n, &s->slots[i]);
 	free(s->slots);
 	*s = n;
+}
+
+static void
+seen_rebuild(struct seen_set *s, size_t cap, int min_day)
+{
+	seen_copy(s, cap, min_day, NULL, 0);
+}
+
+/* Forgets the visitor ids sent for the series of hashes series[n]. */
+static void
+seen_forget(struct seen_set *s, uint64_t *series, size_t n)
+{
+	if (n == 0 || s->n == 0)
+		return;
+	qsort(series, n, sizeof(*series), cmp_u64);
+	seen_copy(s, s->cap, INT32_MIN, series, n);
+}
+
+/*
+ * tallyctl reset deletes a series with its visitor ids: a visitor of it
+ * is new again, as with LMDB, where the ids go with the counts. This
+ * node must then send that visitor's id again, so it forgets what it
+ * sent for every series of the copy old that the copy new (read whole
+ * since) lacks or has under another id (identity ids are never reused:
+ * a series reset and made again has a new one).
+ */
+static void
+seen_forget_reset(struct seen_set *s, const struct cache *old,
+    const struct cache *new)
+{
+	const struct centry *e, *ne;
+	uint64_t *gone = NULL, *np;
+	size_t i, n = 0, cap = 0;
+
+	if (old == NULL || s->n == 0)
+		return;
+	for (i = 0; i < old->nbuckets; i++)
+		for (e = old->buckets[i]; e; e = e->next) {
+			if (e->id <= 0)
+				continue;
+			ne = cache_find(new, e->key,
+			    e->key + e->site_len + 1, e->hash);
+			if (ne != NULL && ne->id == e->id)
+				continue;
+			if ((np = grow(gone, &cap, n, sizeof(*gone))) == NULL)
+				break;
+			gone = np;
+			gone[n++] = e->hash;
+		}
+	seen_forget(s, gone, n);
+	free(gone);
 }
 
 /*
@@ -2714,14 +2857,20 @@ cmp_i64(const void *a, const void *b)
 }
 
 static void
-cache_forget_gone(struct cache *c, const struct flush *f, const PGresult *res)
+cache_forget_gone(struct cache *c, struct seen_set *seen,
+    const struct flush *f, const PGresult *res)
 {
 	struct centry *e;
 	int64_t *ids;
-	size_t i, n = (size_t)PQntuples(res);
+	uint64_t *gone;
+	size_t i, ngone = 0, n = (size_t)PQntuples(res);
 
 	if (f->nadds == 0 || (ids = calloc(n + 1, sizeof(*ids))) == NULL)
 		return;
+	if ((gone = calloc(f->nadds, sizeof(*gone))) == NULL) {
+		free(ids);
+		return;
+	}
 	for (i = 0; i < n; i++)
 		ids[i] = strtoll(val(res, (int)i, 0), NULL, 10);
 	qsort(ids, n, sizeof(*ids), cmp_i64);
@@ -2730,17 +2879,23 @@ cache_forget_gone(struct cache *c, const struct flush *f, const PGresult *res)
 			continue;
 		if ((e = cache_find(c, f->adds[i].site, f->adds[i].path,
 		    store_series_hash(f->adds[i].site, f->adds[i].path))) !=
-		    NULL) {
+		    NULL && e->id != 0) {
 			e->id = 0;
 			e->total.views = e->total.visitors = 0;
 			e->day[0] = e->day[1] = -1;
+			gone[ngone++] = e->hash;
 		}
 	}
+	/* and its visitors are new again (seen_forget_reset) */
+	seen_forget(seen, gone, ngone);
+	free(gone);
 	free(ids);
 }
 
 /* Reconnects when the connection is lost, and puts this node's salts
- * back: a failover empties the UNLOGGED table. */
+ * back: a failover empties the UNLOGGED table. A daemon that started
+ * without its database checks the schema and reads its ledger entry and
+ * the copy at the first connection. Under conn_lock. */
 static int
 c_connect(struct pg_store *st)
 {
@@ -2749,9 +2904,13 @@ c_connect(struct pg_store *st)
 
 	if ((rc = reconnect(st)) != STORE_OK)
 		return rc;
-	if (was_down && st->salts_len > 0)
-		return salts_put(st, st->salts, st->salts_len);
-	return STORE_OK;
+	if (!st->ready)
+		rc = cached_connected(st);
+	else if (was_down && st->salts_len > 0)
+		rc = salts_put(st, st->salts, st->salts_len);
+	if (rc == STORE_OK)
+		__atomic_store_n(&st->up, true, __ATOMIC_RELAXED);
+	return rc;
 }
 
 /* The node's last number in its running totals: its ledger entry,
@@ -3017,7 +3176,7 @@ c_commit(struct store_txn *base_t)
 	}
 	pthread_mutex_lock(&st->cache_lock);
 	if (res != NULL) {
-		cache_forget_gone(st->cache, f, res);
+		cache_forget_gone(st->cache, st->seen, f, res);
 		cache_apply(st->cache, res);
 	}
 	for (i = 0; i < f->nseen; i++)
@@ -3129,6 +3288,7 @@ cache_load(struct pg_store *st)
 	pthread_mutex_lock(&st->cache_lock);
 	old = st->cache;
 	st->cache = c;
+	seen_forget_reset(st->seen, old, c);
 	st->version++;
 	pthread_mutex_unlock(&st->cache_lock);
 	cache_free(old);
@@ -3254,12 +3414,16 @@ static int
 c_refresh(struct store *base_st, uint64_t max_age_ms)
 {
 	struct pg_store *st = (struct pg_store *)base_st;
+	bool ready;
 	int rc;
 
-	if (now_ms() - st->refreshed_ms < max_age_ms)
+	if (__atomic_load_n(&st->ready, __ATOMIC_ACQUIRE) &&
+	    now_ms() - st->refreshed_ms < max_age_ms)
 		return STORE_OK;
 	pthread_mutex_lock(&st->conn_lock);
-	if ((rc = c_connect(st)) == STORE_OK)
+	/* A first connection reads the copy itself. */
+	ready = st->ready;
+	if ((rc = c_connect(st)) == STORE_OK && ready)
 		rc = cache_update(st);
 	pthread_mutex_unlock(&st->conn_lock);
 	return rc;
@@ -3332,7 +3496,9 @@ c_seen_get(struct store_view *base_v, int day, uint64_t series,
 
 /* The salts (once a day, and at start) are read from the database
  * itself, the only read of a view that waits on it: every node must
- * use the one that won. Other records are LMDB's. */
+ * use the one that won. It never connects: while the connection is
+ * down (or was never made) it fails at once, and the committer's
+ * refresh connects. Other records are LMDB's. */
 static int
 c_meta_get(struct store_view *base_v, const char *key, void *out, size_t *len)
 {
@@ -3342,6 +3508,11 @@ c_meta_get(struct store_view *base_v, const char *key, void *out, size_t *len)
 
 	if (strcmp(key, STORE_META_SALTS) != 0)
 		return STORE_NOTFOUND;
+	if (!__atomic_load_n(&st->up, __ATOMIC_RELAXED)) {
+		store_set_error("reading the salts: not connected to the "
+		    "database");
+		return STORE_UNAVAILABLE;
+	}
 	pthread_mutex_lock(&st->conn_lock);
 	if ((rc = c_connect(st)) == STORE_OK)
 		rc = pg_meta_get(base_v, key, out, len);
@@ -3490,21 +3661,31 @@ node_name(struct pg_store *st)
 	snprintf(st->node, sizeof(st->node), "%s:%ld", host, (long)getpid());
 }
 
-/* Sets the store up for the daemon: its name, where its ledger stands,
- * the copy. */
+/* Sets the store up for the daemon, before any connection: an empty
+ * copy, nothing sent. */
 static int
 cached_init(struct pg_store *st)
+{
+	pthread_mutex_init(&st->conn_lock, NULL);
+	pthread_mutex_init(&st->cache_lock, NULL);
+	if ((st->seen = calloc(1, sizeof(*st->seen))) == NULL ||
+	    (st->cache = cache_new(0)) == NULL)
+		return oom();
+	return STORE_OK;
+}
+
+/* At the daemon's first connection: the schema, its name, where its
+ * ledger stands, the copy. */
+static int
+cached_connected(struct pg_store *st)
 {
 	struct params p = { 0 };
 	PGresult *res;
 	int64_t seq;
 	int rc;
 
-	pthread_mutex_init(&st->conn_lock, NULL);
-	pthread_mutex_init(&st->cache_lock, NULL);
-	if ((st->seen = calloc(1, sizeof(*st->seen))) == NULL ||
-	    (st->cache = cache_new(0)) == NULL)
-		return oom();
+	if ((rc = schema_check(st)) != STORE_OK)
+		return rc;
 	node_name(st);
 	p_text(&p, st->node);
 	if ((rc = exec_p(st, "reading the ledger", "SELECT seq FROM "
@@ -3518,7 +3699,11 @@ cached_init(struct pg_store *st)
 		return rc;
 	if (seq > st->seq)
 		st->seq = seq;
-	return cache_load(st);
+	if ((rc = cache_load(st)) != STORE_OK)
+		return rc;
+	__atomic_store_n(&st->ready, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&st->up, true, __ATOMIC_RELAXED);
+	return STORE_OK;
 }
 
 static void

@@ -157,6 +157,10 @@ struct counter {
 	uint64_t	 refresh_ms;	/* the copy of its counts, at most this old */
 	bool		 sync_due;	/* the last commit is not on disk yet */
 	struct counter_waiter *unsynced; /* its strict hits, and older ones */
+	counter_gate_fn	 gate;		/* may this node count? */
+	void		*gate_arg;
+	bool		 gate_shut;	/* no: every counting request refused */
+	char		 gate_why[256];
 	double		 last_commit;	/* monotonic seconds of the last success */
 	char		 failure[256];
 	struct commit_stats stats;
@@ -1168,27 +1172,42 @@ commit(struct counter *c, bool probe)
  * Brings the shared store's copy of the counts up to date when it is
  * older than count_max_age: other nodes' hits show. While the database
  * is unreachable with nothing to write (strict hits are refused), this
- * read is what tells that it is back.
+ * read is what tells that it is back. Then the gate says whether this
+ * node may count.
  */
 static void
 refresh(struct counter *c)
 {
+	char why[sizeof(c->gate_why)] = "";
 	uint64_t max_age;
-	bool idle;
+	bool idle, shut;
 	int rc;
 
 	pthread_mutex_lock(&c->commit_lock);
 	lock(c);
 	idle = c->failed && c->pending->n == 0 && c->pending->older == NULL;
-	max_age = idle ? 0 : c->refresh_ms;
+	/* A shut gate waits for the database: try it every interval. */
+	max_age = idle || c->gate_shut ? 0 : c->refresh_ms;
+	shut = c->gate_shut;
 	unlock(c);
 	rc = store_refresh(c->store, max_age);
 	lock(c);
-	if (rc == STORE_UNAVAILABLE || (rc != STORE_OK && idle))
+	/* Behind a shut gate nothing is counted: the gate says why. */
+	if (shut)
+		;
+	else if (rc == STORE_UNAVAILABLE || (rc != STORE_OK && idle))
 		failed(c, rc);
 	else if (rc == STORE_OK && idle)
 		recovered(c);
 	unlock(c);
+	if (c->gate != NULL) {
+		shut = c->gate(c->gate_arg, rc, why, sizeof(why)) != 0;
+		lock(c);
+		c->gate_shut = shut;
+		if (shut)
+			snprintf(c->gate_why, sizeof(c->gate_why), "%s", why);
+		unlock(c);
+	}
 	pthread_mutex_unlock(&c->commit_lock);
 }
 
@@ -1328,6 +1347,18 @@ counter_set_shared(struct counter *c, size_t buffer_max, uint64_t refresh_ms)
 	unlock(c);
 }
 
+void
+counter_set_gate(struct counter *c, counter_gate_fn gate, void *arg,
+    bool shut, const char *why)
+{
+	lock(c);
+	c->gate = gate;
+	c->gate_arg = arg;
+	c->gate_shut = shut;
+	snprintf(c->gate_why, sizeof(c->gate_why), "%s", why);
+	unlock(c);
+}
+
 bool
 counter_refuses(struct counter *c, bool strict, char *buf, size_t len)
 {
@@ -1336,6 +1367,11 @@ counter_refuses(struct counter *c, bool strict, char *buf, size_t len)
 	bool refuses;
 
 	lock(c);
+	if (c->gate_shut) {
+		snprintf(buf, len, "%s", c->gate_why);
+		unlock(c);
+		return true;
+	}
 	FOR_UNSTORED(b, c, c->inflight)
 		hits += b->hits;
 	refuses = c->failed;

@@ -75,9 +75,20 @@ void counter_stop(struct counter *);
  */
 void counter_set_shared(struct counter *, size_t buffer_max,
     uint64_t refresh_ms);
+/*
+ * A shared store's gate: after each refresh of the store (every commit
+ * interval) the committer asks gate whether this node may count, with
+ * how the refresh went (refresh_rc, a store status; store_error() on
+ * that thread says why). While gate answers -1, and why, every counting
+ * request is refused, in either durability. shut and why: how it starts.
+ */
+typedef int (*counter_gate_fn)(void *arg, int refresh_rc, char *why,
+    size_t len);
+void counter_set_gate(struct counter *, counter_gate_fn, void *arg,
+    bool shut, const char *why);
 /* Whether this node cannot take a hit now (strict: one that waits for
- * its commit), and why, into buf: the store fails, or it is
- * unreachable and strict or buffer_max hits wait already. */
+ * its commit), and why, into buf: the gate is shut, the store fails, or
+ * it is unreachable and strict or buffer_max hits wait already. */
 bool counter_refuses(struct counter *, bool strict, char *buf, size_t len);
 
 size_t counter_pending(struct counter *);

@@ -70,6 +70,9 @@ static int nworkers;
 static struct event *watchdog_timer;
 static struct event *midnight_timer;
 static struct event *reader_timer;
+static char store_shown[512];	/* the store's location, for messages */
+static int exit_status;		/* set by the committer: the store refused */
+static int gate_was_open = -1;	/* store_gate: -1 never, 0 shut, 1 open */
 
 /* The options that are not configuration keys. */
 static const struct option fixed_options[] = {
@@ -257,14 +260,15 @@ watchdog_ping(evutil_socket_t fd, short what, void *arg)
 }
 
 /* At local midnight the day's salt is made and the day before
- * yesterday's erased, even on a day without visits. */
+ * yesterday's erased, even on a day without visits. A shared store's
+ * salt is the committer's to read (store_gate), off the event loops. */
 static void
 midnight(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval tv = { 0, 0 };
 	time_t now = time(NULL);
 
-	if (what != 0 &&
+	if (what != 0 && !daemon_state.shared &&
 	    visitors_rotate(daemon_state.visitors, day_of(now)) != STORE_OK)
 		log_warnx("rotating the visitor salt failed; retried at the "
 		    "first visit");
@@ -324,6 +328,56 @@ log_lines(const char *text)
 		}
 		log_warnx("%.*s", (int)(nl - p), p);
 	}
+}
+
+/*
+ * Whether this node may count into a shared store, asked by the
+ * committer after each refresh: once it knows the day's visitor salt.
+ * That salt is shared (the first node to insert it wins) so that one
+ * visitor is one id on every node. A node that counted with a salt of
+ * its own while the database was away would, once its salt lost that
+ * race, have sent ids that no other node makes: each of those visitors
+ * counted twice across the nodes. So a node that has not read the day's
+ * salt (started without its database, or past midnight before reaching
+ * it) refuses hits, in either durability, and reads answer from its
+ * copy. The salt is read here, on the committer's thread, at start and
+ * at midnight.
+ *
+ * A store refused once reached (a newer schema) stops the node, as it
+ * would have at start: the loops end, and tallyd exits 1.
+ */
+static int
+store_gate(void *arg, int refresh_rc, char *why, size_t len)
+{
+	struct daemon *d = arg;
+	int day = day_of(time(NULL)), rc = refresh_rc;
+
+	if (rc == STORE_OK && !visitors_knows(d->visitors, day))
+		rc = visitors_rotate(d->visitors, day);
+	if (visitors_knows(d->visitors, day)) {
+		if (gate_was_open != 1) {
+			log_info("the database answers: counting");
+			notify_status("counting with %d thread%s; store %s",
+			    nworkers, nworkers == 1 ? "" : "s", store_shown);
+		}
+		gate_was_open = 1;
+		return 0;
+	}
+	if (gate_was_open == -1 && refresh_rc == STORE_ERROR &&
+	    __atomic_exchange_n(&exit_status, 1, __ATOMIC_RELAXED) == 0) {
+		log_warnx("%s: %s; stopping", store_shown,
+		    store_error(d->store));
+		notify("STOPPING=1");
+		event_base_loopbreak(d->base);
+	}
+	snprintf(why, len, "not counting until the database answers: %s",
+	    store_error(d->store));
+	if (gate_was_open == 1) {
+		log_warnx("%s", why);
+		notify_status("%s", why);
+		gate_was_open = 0;
+	}
+	return -1;
 }
 
 /* What the counter needs of the configuration for a shared store. */
@@ -517,7 +571,7 @@ main(int argc, char *argv[])
 	char err[8192], shown[4 * sizeof(err)], where[512];
 	const char *line, *end;
 	bool check_only = false;
-	int ch, verbose = 0, tries, k;
+	int ch, verbose = 0, tries, k, rc;
 
 	make_options();
 	while ((ch = getopt_long(argc, argv, "c:l:d:nvhV", longopts,
@@ -569,15 +623,21 @@ main(int argc, char *argv[])
 	if (day_set_timezone(d->cfg->timezone) == -1)
 		fatalx("unknown time zone %s", d->cfg->timezone);
 	location_shown(where, sizeof(where), store_location(d->cfg));
+	snprintf(store_shown, sizeof(store_shown), "%s", where);
 	/* Requests read a shared store's counts from a copy in memory:
-	 * none of them waits on the network. */
+	 * none of them waits on the network. Nor does a node wait for its
+	 * database to start: it serves, refusing hits (store_gate), and
+	 * the committer connects. */
 	d->shared = location_is_url(store_location(d->cfg));
 	/* The counter syncs each commit's meta page with the next commit,
 	 * or itself once nothing more is pending: one disk wait a commit
 	 * under load. */
-	if (store_open(&d->store, store_location(d->cfg),
+	rc = store_open(&d->store, store_location(d->cfg),
 	    (d->shared ? STORE_CACHED : 0) | STORE_DEFER_SYNC, err,
-	    sizeof(err)) != STORE_OK)
+	    sizeof(err));
+	if (rc == STORE_UNAVAILABLE && d->store != NULL)
+		log_warnx("%s; hits are refused until it answers", err);
+	else if (rc != STORE_OK)
 		fatalx("%s", err);
 	if (store_lock_daemon(d->store, err, sizeof(err)) != STORE_OK)
 		fatalx("%s", err);
@@ -585,8 +645,19 @@ main(int argc, char *argv[])
 	d->visitors = visitors_new(d->store);
 	config_ref_publish(d->cfg);
 	counter_observe_commits(d->counter, metrics_observe_commit, d);
-	if (d->shared)
+	if (d->shared) {
 		set_shared(d->counter, d->cfg);
+		/* The salt now, while nothing is served yet. */
+		if (rc == STORE_OK)
+			rc = visitors_rotate(d->visitors, day_of(time(NULL)));
+		if (rc != STORE_OK)
+			snprintf(err, sizeof(err), "not counting until the "
+			    "database answers: %s", store_error(d->store));
+		else
+			gate_was_open = 1;
+		counter_set_gate(d->counter, store_gate, d, rc != STORE_OK,
+		    err);
+	}
 	/* Committers and other workers wake loops across threads. */
 	if (evthread_use_pthreads() == -1)
 		fatalx("evthread_use_pthreads failed");
@@ -631,9 +702,15 @@ main(int argc, char *argv[])
 
 	log_info("tallyd %s ready, %d thread%s, store %s", TALLY_VERSION,
 	    nworkers, nworkers == 1 ? "" : "s", where);
+	/* READY=1 means serving: a node waiting for its database serves
+	 * reads and /healthz (503) and says so in its status; a manager
+	 * waiting for it would time out while the database is down. */
 	notify("READY=1");
-	notify_status("counting with %d thread%s; store %s", nworkers,
-	    nworkers == 1 ? "" : "s", where);
+	if (counter_refuses(d->counter, false, err, sizeof(err)))
+		notify_status("%s", err);
+	else
+		notify_status("counting with %d thread%s; store %s", nworkers,
+		    nworkers == 1 ? "" : "s", where);
 
 	event_base_dispatch(d->base);
 
@@ -690,5 +767,5 @@ main(int argc, char *argv[])
 	config_ref_shutdown();
 	store_close(d->store);
 	log_info("stopped");
-	return 0;
+	return __atomic_load_n(&exit_status, __ATOMIC_RELAXED);
 }

@@ -570,6 +570,17 @@ visitors_rotate(struct visitors *v, int day)
 	return rc;
 }
 
+bool
+visitors_knows(struct visitors *v, int day)
+{
+	bool known;
+
+	pthread_mutex_lock(&v->salt_lock);
+	known = v->salts[0].day == day || v->salts[1].day == day;
+	pthread_mutex_unlock(&v->salt_lock);
+	return known;
+}
+
 /* Microseconds on the monotonic clock: allowances must not jump with
  * the wall clock. Never 0, which is an unused slot's time. */
 static uint64_t

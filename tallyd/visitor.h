@@ -62,6 +62,8 @@ int visitor_id(struct visitors *, int day, const char *site,
 /* Makes day's salt and erases those older than yesterday now, rather
  * than at the first hit of the day. */
 int visitors_rotate(struct visitors *, int day);
+/* Whether day's salt is in memory: visitor_id needs no store for it. */
+bool visitors_knows(struct visitors *, int day);
 
 /* Takes one view from the visitor's allowance (limit a minute) and from
  * that of the address whose address_key() is akey (address_limit a

@@ -102,7 +102,12 @@ enum store_status {
 };
 
 /* Opens (creating unless STORE_READONLY) the store in dir. On failure,
- * err says which step failed and why. */
+ * err says which step failed and why. With STORE_CACHED, a database
+ * that cannot be reached yet is no failure: the store opens, not
+ * connected, with an empty copy, and answers STORE_UNAVAILABLE with
+ * *out set (err saying why); its first refresh or commit that reaches
+ * the database checks the schema as store_open would, and fails with
+ * STORE_ERROR where store_open would have. */
 int store_open(struct store **, const char *dir, int flags, char *err, size_t errlen);
 void store_close(struct store *);
 /* Why this thread's last call on the store failed. */

@@ -59,6 +59,14 @@ free_port(void)
 }
 
 static int
+pg_start(void)
+{
+	return sh("%s" PG_BIN "/pg_ctl -D '%s/data' -l '%s/log' -w -o \"-p %d "
+	    "-k %s -c listen_addresses=127.0.0.1 -c fsync=off\" start "
+	    ">/dev/null", as_user, dir, dir, port, dir);
+}
+
+static int
 cluster_start(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/tally-pg-XXXXXX");
@@ -71,9 +79,7 @@ cluster_start(void)
 	}
 	if (sh("%s" PG_BIN "/initdb -D '%s/data' -A trust -U tally -E UTF8 "
 	    "--no-sync >'%s/initdb.log' 2>&1", as_user, dir, dir) != 0 ||
-	    sh("%s" PG_BIN "/pg_ctl -D '%s/data' -l '%s/log' -w -o \"-p %d "
-	    "-k %s -c listen_addresses=127.0.0.1 -c fsync=off\" start "
-	    ">/dev/null", as_user, dir, dir, port, dir) != 0 ||
+	    pg_start() != 0 ||
 	    sh("%s" PG_BIN "/createdb -h 127.0.0.1 -p %d -U tally tally",
 	    as_user, port) != 0)
 		return -1;
@@ -377,6 +383,7 @@ test_cached_nodes(void)
 	/* The salt: the first written wins, for every node. */
 	{
 		unsigned char rec[STORE_SALT_REC], got[4 * STORE_SALT_REC];
+		char sql[128];
 		struct store_txn *t;
 		size_t len = sizeof(got);
 		int32_t d32 = day;
@@ -401,6 +408,29 @@ test_cached_nodes(void)
 		CHECK(psql(out, sizeof(out), "SELECT relpersistence FROM "
 		    "pg_class WHERE relname = 'tally_salts'") == 0);
 		CHECK_STR(out, "u");
+		/* Only today's and yesterday's exist: a node's old copy (put
+		 * back after a failover) brings no older one back. */
+		{
+			unsigned char old[2 * STORE_SALT_REC];
+
+			d32 = day - 3;
+			memcpy(old, &d32, 4);
+			memset(old + 4, 'c', STORE_SALT_BYTES);
+			d32 = day - 2;
+			memcpy(old + STORE_SALT_REC, &d32, 4);
+			memset(old + STORE_SALT_REC + 4, 'd', STORE_SALT_BYTES);
+			CHECK(store_write_begin(a, &t) == STORE_OK);
+			CHECK(store_meta_put(t, STORE_META_SALTS, old,
+			    sizeof(old)) == STORE_OK);
+			CHECK(store_commit(t) == STORE_OK);
+			snprintf(sql, sizeof(sql), "SELECT count(*) FROM "
+			    "tally_salts WHERE day < %d", day - 1);
+			CHECK(psql(out, sizeof(out), sql) == 0);
+			CHECK_STR(out, "0");
+			CHECK(psql(out, sizeof(out), "SELECT count(*) FROM "
+			    "tally_salts") == 0);
+			CHECK_STR(out, "1");
+		}
 	}
 
 	/* tallyctl resets a page b has in its copy: b's next flush leaves
@@ -434,6 +464,84 @@ test_cached_nodes(void)
 	store_close(b);
 }
 
+/* Stops or starts the cluster again, as cluster_start started it. */
+static void
+cluster_ctl(const char *what)
+{
+	if (strcmp(what, "stop") == 0)
+		CHECK(sh("%s" PG_BIN "/pg_ctl -D '%s/data' -w -m fast stop "
+		    ">/dev/null", as_user, dir) == 0);
+	else
+		CHECK(pg_start() == 0);
+}
+
+/* The daemon's mode opens without its database, and connects later. */
+static void
+test_connect_later(void)
+{
+	struct store *st;
+	struct store_view *v;
+	struct series_counts sc;
+	unsigned char salts[4 * STORE_SALT_REC];
+	size_t len = sizeof(salts);
+	char err[512], u[600];
+
+	/* A URL libpq cannot read is no outage. */
+	snprintf(u, sizeof(u), "%s?nosuchparameter=1", url);
+	CHECK(store_open(&st, u, STORE_CACHED, err, sizeof(err)) ==
+	    STORE_ERROR);
+	CHECK(st == NULL);
+	CHECK(strstr(err, "nosuchparameter") != NULL);
+
+	cluster_ctl("stop");
+	CHECK(store_open(&st, url, STORE_CACHED, err, sizeof(err)) ==
+	    STORE_UNAVAILABLE);
+	CHECK(st != NULL);
+	if (st == NULL) {
+		cluster_ctl("start");
+		return;
+	}
+	CHECK(strstr(err, "onnect") != NULL);
+	v = store_view_new(st);
+	/* The empty copy answers; the salts do not wait. */
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_get(v, "multi", "/p", day_today(), &sc) == STORE_OK);
+	CHECK(!sc.exists);
+	CHECK(store_meta_get(v, STORE_META_SALTS, salts, &len) ==
+	    STORE_UNAVAILABLE);
+	store_view_end(v);
+	CHECK(store_refresh(st, 60000) == STORE_UNAVAILABLE);
+	cluster_ctl("start");
+	CHECK(store_refresh(st, 60000) == STORE_OK);
+	CHECK_INT(store_reconnects(st), 0);	/* the first connection */
+	CHECK(store_view_begin(v) == STORE_OK);
+	CHECK(store_get(v, "multi", "/p", day_today(), &sc) == STORE_OK);
+	CHECK(sc.exists);
+	CHECK_INT(sc.day.views, 4);
+	len = sizeof(salts);
+	CHECK(store_meta_get(v, STORE_META_SALTS, salts, &len) == STORE_OK);
+	store_view_end(v);
+	store_view_free(v);
+	store_close(st);
+
+	/* A schema found newer once the database answers is refused as at
+	 * open, and again at every try. */
+	CHECK(psql(NULL, 0, "UPDATE tally_meta SET val = convert_to('99', "
+	    "'UTF8') WHERE key = 'schema'") == 0);
+	cluster_ctl("stop");
+	CHECK(store_open(&st, url, STORE_CACHED, err, sizeof(err)) ==
+	    STORE_UNAVAILABLE);
+	cluster_ctl("start");
+	if (st != NULL) {
+		CHECK(store_refresh(st, 0) == STORE_ERROR);
+		CHECK(strstr(store_error(st), "newer") != NULL);
+		CHECK(store_refresh(st, 0) == STORE_ERROR);
+		store_close(st);
+	}
+	CHECK(psql(NULL, 0, "UPDATE tally_meta SET val = convert_to('1', "
+	    "'UTF8') WHERE key = 'schema'") == 0);
+}
+
 int
 main(void)
 {
@@ -452,6 +560,7 @@ main(void)
 	test_direct();
 	test_schema();
 	test_cached_nodes();
+	test_connect_later();
 	cluster_stop();
 	return check_done();
 }
