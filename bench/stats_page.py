@@ -3,7 +3,8 @@
 whether loading it slows counting.
 
     bench/stats_page.py --build DIR [--store DIR] [--pages N] [--days N]
-                        [--runs N] [--seconds S]
+                        [--runs N] [--seconds S] [--server-cpu N]
+                        [--client-cpu N]
 
 DIR is a release build tree (meson setup DIR --buildtype=release). The
 store is made with DIR/bench/gen_store (PAGES pages of the site "default"
@@ -19,9 +20,12 @@ with a row for each of the last DAYS days; default 100,000 x 365) unless
 2. /hit while the page is loaded: wrk drives GET /hit for S seconds,
    alone and with a client loading the 30-day (then the 12-month) page in
    a loop, alternating three times; the ratio of the medians is reported
-   (target >= 0.9). The same client loading /favicon.ico in a loop is the
-   control: on a small machine the client itself takes CPU from wrk and
-   tallyd, whatever it loads.
+   (target >= 0.9). As in bench/run, tallyd (one event loop, and its
+   render thread) is pinned to one core (--server-cpu, 0) and the clients,
+   wrk and the page loader, to another (--client-cpu, 1): what is measured
+   is what the page costs the core that counts, not what the looping
+   client costs a machine of two cores. The same client loading
+   /favicon.ico in a loop is the control.
 
 Python 3 standard library only; wrk for part 2.
 """
@@ -67,12 +71,14 @@ def make_store(build, store, pages, days):
 
 
 class Tallyd:
-    def __init__(self, build, store):
+    def __init__(self, build, store, cpu):
         self.port = free_port()
         self.cwd = tempfile.mkdtemp(prefix="stats-bench-")
         self.err = open(os.path.join(self.cwd, "stderr"), "wb")
         self.proc = subprocess.Popen(
-            [os.path.join(build, "tallyd", "tallyd"), "--listen",
+            ["taskset", "-c", str(cpu),
+             os.path.join(build, "tallyd", "tallyd"), "--threads", "1",
+             "--listen",
              "127.0.0.1:%d" % self.port, "--data", store,
              "--rate-limit", "0", "--rate-limit-address", "0",
              "--new-visitors-per-address", "0"],
@@ -127,12 +133,13 @@ def page_times(t, runs):
     return rows
 
 
-def wrk_rps(port, seconds):
+def wrk_rps(port, seconds, cpu):
     script = os.path.join(tempfile.mkdtemp(), "ua.lua")
     with open(script, "w") as f:
         f.write('wrk.headers["User-Agent"] = "%s"\n' % UA)
     out = subprocess.run(
-        ["wrk", "-t2", "-c32", "-d%ds" % seconds, "-s", script,
+        ["taskset", "-c", str(cpu), "wrk", "-t1", "-c64",
+         "-d%ds" % seconds, "-s", script,
          "http://127.0.0.1:%d/hit?path=/bench" % port],
         check=True, capture_output=True, text=True).stdout
     m = re.search(r"Requests/sec:\s+([0-9.]+)", out)
@@ -141,10 +148,10 @@ def wrk_rps(port, seconds):
     return float(m.group(1))
 
 
-def hits_while_loading(t, seconds, target):
+def hits_while_loading(t, seconds, target, cpu):
     alone, loaded, pages = [], [], []
     for _ in range(3):
-        alone.append(wrk_rps(t.port, seconds))
+        alone.append(wrk_rps(t.port, seconds, cpu))
         stop = threading.Event()
         count = [0]
 
@@ -157,7 +164,7 @@ def hits_while_loading(t, seconds, target):
             conn.close()
         th = threading.Thread(target=load)
         th.start()
-        loaded.append(wrk_rps(t.port, seconds))
+        loaded.append(wrk_rps(t.port, seconds, cpu))
         stop.set()
         th.join()
         pages.append(count[0] / seconds)
@@ -174,11 +181,15 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--skip-hits", action="store_true")
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--client-cpu", type=int, default=1)
     args = ap.parse_args()
+    # The page loader is a thread of this process: on the clients' core.
+    os.sched_setaffinity(0, {args.client_cpu})
     store = args.store or os.path.join(
         args.build, "bench-store-%dx%d" % (args.pages, args.days))
     make_store(args.build, store, args.pages, args.days)
-    t = Tallyd(args.build, store)
+    t = Tallyd(args.build, store, args.server_cpu)
     try:
         rows = page_times(t, args.runs)
         print("| page (%d pages x %d days) | first load | render, median "
@@ -194,7 +205,7 @@ def main():
                       if target else "—", size // 1024))
         if not args.skip_hits and shutil.which("wrk"):
             print()
-            print("| /hit (wrk -t2 -c32, %d s, median of 3 alternating runs)"
+            print("| /hit (wrk -t1 -c64, %d s, median of 3 alternating runs)"
                   " | alone | while a client loads the page in a loop | "
                   "ratio (target >= 0.9) |" % args.seconds)
             print("|---|---|---|---|")
@@ -202,8 +213,8 @@ def main():
             # smallest answer tallyd has, which costs the page nothing.
             for target in ("/stats/default?period=30d",
                            "/stats/default?period=12m", "/favicon.ico"):
-                alone, loaded, pages = hits_while_loading(t, args.seconds,
-                                                          target)
+                alone, loaded, pages = hits_while_loading(
+                    t, args.seconds, target, args.client_cpu)
                 print("| `%s`, %.1f loads/s | %.0f req/s | %.0f req/s"
                       " | %.2f %s |" % (target, pages, alone, loaded,
                                         loaded / alone,

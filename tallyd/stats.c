@@ -11,12 +11,21 @@
  * A page reads thousands of rows where a hit reads a few. So that
  * loading the page never holds up counting, the worker that takes the
  * request only decides who asks and for what; one render thread, with a
- * store view of its own and at a lower priority, reads and writes the
- * page, and hands the answer back to the worker's loop, which alone
- * writes to the connection (as strict hits are answered, routes.c).
+ * store view of its own, reads and writes the page, and hands the answer
+ * back to the worker's loop, which alone writes to the connection (as
+ * strict hits are answered, routes.c).
+ *
+ * The render thread runs under SCHED_IDLE: it gets a core only when no
+ * thread of normal priority wants it. A nice value is not enough: at
+ * nice 10 the scheduler still gives the page about a tenth of the core a
+ * worker is saturating, and counting slows by as much. Idle, a page made
+ * while hits keep a core busy waits for the gaps between them (a page
+ * takes a few milliseconds of CPU), and counting loses nothing; on a
+ * machine with a core to spare it makes no difference at all.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +52,7 @@
 #include "visitor.h"
 
 #define QUEUE_MAX	64	/* pages waiting to be made; then 503 */
-#define RENDER_NICE	10	/* below the workers and the committer */
+#define RENDER_NICE	19	/* should SCHED_IDLE be refused */
 #define CHART_DAYS_MAX	366
 
 /* Every answer of the page: it loads nothing from elsewhere and runs no
@@ -174,6 +183,24 @@ render(struct store_view *v, struct stats_job *job)
 		job->status = 200;
 }
 
+/* Below every thread that counts; see the comment at the top. */
+static void
+lower_priority(void)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+	int rc;
+
+	pthread_setname_np(pthread_self(), "tallyd-stats");
+	if ((rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp)) == 0)
+		return;
+	log_debug("stats render thread: SCHED_IDLE: %s", strerror(rc));
+	/* Linux gives each thread its own nice value. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    RENDER_NICE) == -1)
+		log_debug("stats render thread: setpriority: %s",
+		    strerror(errno));
+}
+
 static void *
 render_main(void *arg)
 {
@@ -181,11 +208,7 @@ render_main(void *arg)
 	struct store_view *v;
 	struct stats_job *job;
 
-	/* Linux gives each thread its own nice value. */
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
-	    RENDER_NICE) == -1)
-		log_debug("stats render thread: setpriority: %s",
-		    strerror(errno));
+	lower_priority();
 	if ((v = store_view_new(sr->store)) == NULL)
 		fatal("stats store view");
 	pthread_mutex_lock(&sr->lock);

@@ -614,5 +614,31 @@ def test_chart_svg():
     eq(page_json(d, "/stats/blog")["total"], before, "the chart counted")
 
 
+def thread_policies(pid):
+    """[(thread name, scheduling policy)] of a process, from /proc."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            stat = f.read()
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        # Fields after the name start at the third; policy is the 41st.
+        out.append((name, int(stat[stat.rindex(")") + 2:].split()[38])))
+    return out
+
+
+def test_pages_are_made_below_the_threads_that_count():
+    SCHED_OTHER, SCHED_IDLE = 0, 5
+    d = daemon(["--threads", "2"])
+    st, hd, body = get(d, "/stats/blog")
+    eq(st, 200, "GET /stats/blog")
+    policies = thread_policies(d.proc.pid)
+    eq([p for n, p in policies if n == "tallyd-stats"], [SCHED_IDLE],
+       "the render thread's policy (threads: %r)" % policies)
+    # The two workers (the first on the main thread), the committer.
+    others = [p for n, p in policies if n != "tallyd-stats"]
+    check(len(others) >= 3 and set(others) == {SCHED_OTHER},
+          "the other threads run at normal priority: %r" % policies)
+
+
 if __name__ == "__main__":
     harness.main(globals())
