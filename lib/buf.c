@@ -108,9 +108,16 @@ u64_text(char out[20], uint64_t v)
 	    "25262728293031323334353637383940414243444546474849"
 	    "50515253545556575859606162636465666768697071727374"
 	    "75767778798081828384858687888990919293949596979899";
-	char tmp[20], *p = tmp + sizeof(tmp);
-	size_t n;
+	uint64_t p10 = 10;
+	size_t n = 1;
+	char *p;
 
+	/* The length first, to write straight into out from its end. */
+	while (n < 20 && v >= p10) {
+		n++;
+		p10 *= 10;
+	}
+	p = out + n;
 	while (v >= 100) {
 		p -= 2;
 		memcpy(p, pairs + (v % 100) * 2, 2);
@@ -121,8 +128,6 @@ u64_text(char out[20], uint64_t v)
 		memcpy(p, pairs + v * 2, 2);
 	} else
 		*--p = (char)('0' + v);
-	n = (size_t)(tmp + sizeof(tmp) - p);
-	memcpy(out, p, n);
 	return n;
 }
 
