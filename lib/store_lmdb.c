@@ -925,7 +925,8 @@ txn_get(struct lmdb_store *st, MDB_txn *txn, const char *site, const char *path,
 }
 
 /* The entry of a key in the view's memo: the one that holds it for the
- * view's snapshot (*held), else the one to fill, of the key's two. */
+ * view's snapshot (*held), else the one to fill, of the key's two. The
+ * key is read eight bytes at a time: up to 7 zeros follow it. */
 static struct memo *
 memo_slot(struct lmdb_view *v, const unsigned char *key, size_t n, bool *held)
 {
@@ -935,8 +936,7 @@ memo_slot(struct lmdb_view *v, const unsigned char *key, size_t n, bool *held)
 	int k;
 
 	for (i = 0; i < n; i += sizeof(w)) {
-		w = 0;
-		memcpy(&w, key + i, n - i < sizeof(w) ? n - i : sizeof(w));
+		memcpy(&w, key + i, sizeof(w));
 		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
 		h ^= h >> 32;
 	}
@@ -973,20 +973,21 @@ lmdb_get(struct store_view *base_v, const char *site, const char *path, int day,
     struct series_counts *out)
 {
 	struct lmdb_view *v = (struct lmdb_view *)base_v;
-	unsigned char key[MEMO_KEY_MAX];
+	unsigned char key[MEMO_KEY_MAX + 8];
 	size_t sl, pl, n;
 	struct memo *m;
 	bool held;
 	int rc;
 
 	if (v->memo == NULL || v->snapshot == 0 ||
-	    (sl = strlen(site)) + (pl = strlen(path)) + 6 > sizeof(key))
+	    (sl = strlen(site)) + (pl = strlen(path)) + 6 > MEMO_KEY_MAX)
 		return txn_get(v->st, v->txn, site, path, day, out);
 	key[0] = 'c';
 	be32_put(key + 1, (uint32_t)day);
 	memcpy(key + 5, site, sl + 1);
 	memcpy(key + 5 + sl + 1, path, pl);
 	n = 5 + sl + 1 + pl;
+	memset(key + n, 0, 8);
 	m = memo_slot(v, key, n, &held);
 	if (held) {
 		*out = m->counts;
@@ -2019,7 +2020,7 @@ lmdb_seen_get(struct store_view *base_v, int day, uint64_t series,
     uint64_t visitor, bool *seen)
 {
 	struct lmdb_view *v = (struct lmdb_view *)base_v;
-	unsigned char key[1 + 20];
+	unsigned char key[1 + 20 + 8];
 	struct memo *m;
 	bool held;
 	int rc;
@@ -2028,14 +2029,15 @@ lmdb_seen_get(struct store_view *base_v, int day, uint64_t series,
 		return seen_get(v->st, v->txn, day, series, visitor, seen);
 	key[0] = 's';
 	seen_key(key + 1, day, series, visitor);
-	m = memo_slot(v, key, sizeof(key), &held);
+	memset(key + 21, 0, 8);
+	m = memo_slot(v, key, 21, &held);
 	if (held) {
 		*seen = m->seen;
 		return STORE_OK;
 	}
 	if ((rc = seen_get(v->st, v->txn, day, series, visitor, seen)) ==
 	    STORE_OK) {
-		memo_keep(v, m, key, sizeof(key));
+		memo_keep(v, m, key, 21);
 		m->seen = *seen;
 	}
 	return rc;
