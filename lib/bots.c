@@ -85,6 +85,10 @@ static const char *const not_bots[] = {
 	"cubot",	/* Cubot phones: "Android 11; CUBOT_X50 Build/..." */
 };
 
+/* Numbers each list: a list freed and another made at the same address
+ * must not find the first one's verdicts. */
+static uint64_t next_id;
+
 #define NBUILTIN	(sizeof(builtin) / sizeof(builtin[0]))
 #define NNOT_BOTS	(sizeof(not_bots) / sizeof(not_bots[0]))
 
@@ -96,6 +100,7 @@ static const char *const not_bots[] = {
  * whatever the number of patterns.
  */
 struct botlist {
+	uint64_t	 id;		/* tells lists apart in the cache */
 	unsigned char	 class_of[256];
 	size_t		 nclasses;
 	size_t		 nstates;
@@ -134,6 +139,7 @@ botlist_new(char *const *extra, size_t nextra)
 
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return NULL;
+	b->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	/* The alphabet: class 0 is every byte no pattern has. */
 	b->nclasses = 1;
 	for (i = 0; i < np; i++) {
@@ -232,18 +238,57 @@ botlist_free(struct botlist *b)
 	free(b);
 }
 
-bool
-botlist_match(const struct botlist *b, const char *ua)
+static bool
+run(const struct botlist *b, const unsigned char *p)
 {
-	const unsigned char *p;
 	size_t s = 0;
 
-	if (ua == NULL || *ua == '\0')
-		return true;
-	for (p = (const unsigned char *)ua; *p; p++) {
+	for (; *p; p++) {
 		s = b->next[s * b->nclasses + b->class_of[*p]];
 		if (b->accept[s])
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The last verdicts of this thread, by the User-Agent's length. A
+ * keep-alive connection sends the same User-Agent with every request,
+ * and comparing its bytes costs a tenth of reading it through the
+ * automaton. The verdict is a function of the list and the bytes, both
+ * compared whole, so the cache can only repeat an answer.
+ */
+#define CACHE_SLOTS	8
+#define CACHE_UA_MAX	512
+
+static __thread struct {
+	uint64_t id;		/* the list's; 0: empty */
+	size_t	 len;
+	bool	 bot;
+	char	 ua[CACHE_UA_MAX];
+} cache[CACHE_SLOTS];
+
+bool
+botlist_match(const struct botlist *b, const char *ua)
+{
+	size_t len;
+	bool bot;
+
+	if (ua == NULL || *ua == '\0')
+		return true;
+	len = strlen(ua);
+	if (len < CACHE_UA_MAX) {
+		__typeof__(cache[0]) *e = &cache[len % CACHE_SLOTS];
+
+		if (e->id == b->id && e->len == len &&
+		    memcmp(e->ua, ua, len) == 0)
+			return e->bot;
+		bot = run(b, (const unsigned char *)ua);
+		e->id = b->id;
+		e->len = len;
+		e->bot = bot;
+		memcpy(e->ua, ua, len);
+		return bot;
+	}
+	return run(b, (const unsigned char *)ua);
 }

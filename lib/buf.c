@@ -98,18 +98,36 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Decimal without printf: answers are mostly numbers. */
+/* Decimal without printf: answers are mostly numbers. Two digits at a
+ * time, from a table. */
 size_t
 u64_text(char out[20], uint64_t v)
 {
-	char tmp[20];
-	size_t n = 0;
+	static const char pairs[] =
+	    "00010203040506070809101112131415161718192021222324"
+	    "25262728293031323334353637383940414243444546474849"
+	    "50515253545556575859606162636465666768697071727374"
+	    "75767778798081828384858687888990919293949596979899";
+	uint64_t p10 = 10;
+	size_t n = 1;
+	char *p;
 
-	do {
-		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	memcpy(out, tmp + sizeof(tmp) - n, n);
+	/* The length first, to write straight into out from its end. */
+	while (n < 20 && v >= p10) {
+		n++;
+		p10 *= 10;
+	}
+	p = out + n;
+	while (v >= 100) {
+		p -= 2;
+		memcpy(p, pairs + (v % 100) * 2, 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, pairs + v * 2, 2);
+	} else
+		*--p = (char)('0' + v);
 	return n;
 }
 

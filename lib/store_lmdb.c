@@ -82,11 +82,35 @@ struct lmdb_store {
 	pthread_rwlock_t quiesce;
 };
 
+/*
+ * A read view's memo of what it looked up, for as long as it reads the
+ * same snapshot. LMDB numbers each committed state (mdb_txn_id) and a
+ * snapshot never changes, so a lookup made again in it has the same
+ * answer; between two commits the hits of a page look up the same
+ * series, days and visitors over and over, each a search of a B-tree
+ * from its root. A key may take one of two entries; keys up to
+ * MEMO_KEY_MAX bytes; about 50 KiB a view. Only read views have one: a
+ * write transaction's data change under one number.
+ */
+#define MEMO_SLOTS	256
+#define MEMO_KEY_MAX	128
+
+struct memo {
+	uint64_t snapshot;	/* 0: empty */
+	size_t	 klen;
+	struct series_counts counts;	/* a series: what lmdb_get gave */
+	bool	 seen;			/* a visitor: whether seen */
+	unsigned char key[MEMO_KEY_MAX];
+};
+
 struct lmdb_view {
 	struct store_view base;
 	struct lmdb_store *st;
 	MDB_txn	*txn;
 	int	 active;
+	uint64_t snapshot;	/* mdb_txn_id of txn while active */
+	struct memo *memo;	/* MEMO_SLOTS, in pairs; or NULL */
+	unsigned int turn;	/* which of a full pair goes next */
 };
 
 struct lmdb_txn {
@@ -814,6 +838,8 @@ lmdb_view_new(struct store *base_st)
 
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return NULL;
+	/* Without a memo the view is slower, no less right. */
+	v->memo = calloc(MEMO_SLOTS, sizeof(*v->memo));
 	v->base.ops = &store_lmdb_ops;
 	v->st = st;
 	return &v->base;
@@ -830,6 +856,7 @@ lmdb_view_free(struct store_view *base_v)
 		lmdb_view_end(&v->base);
 	if (v->txn)
 		mdb_txn_abort(v->txn);
+	free(v->memo);
 	free(v);
 }
 
@@ -860,6 +887,7 @@ lmdb_view_begin(struct store_view *base_v)
 		return fail(v->st, rc, "mdb_txn_begin (read)");
 	}
 	v->active = 1;
+	v->snapshot = (uint64_t)mdb_txn_id(v->txn);
 	return STORE_OK;
 }
 
@@ -872,6 +900,7 @@ lmdb_view_end(struct store_view *base_v)
 		return;
 	mdb_txn_reset(v->txn);
 	v->active = 0;
+	v->snapshot = 0;
 	pthread_rwlock_unlock(&v->st->quiesce);
 }
 
@@ -969,13 +998,80 @@ txn_get(struct lmdb_store *st, MDB_txn *txn, const char *site, const char *path,
 	return STORE_OK;
 }
 
+/* The entry of a key in the view's memo: the one that holds it for the
+ * view's snapshot (*held), else the one to fill, of the key's two. The
+ * key is read eight bytes at a time: up to 7 zeros follow it. */
+static struct memo *
+memo_slot(struct lmdb_view *v, const unsigned char *key, size_t n, bool *held)
+{
+	uint64_t h = n, w;
+	struct memo *m;
+	size_t i;
+	int k;
+
+	for (i = 0; i < n; i += sizeof(w)) {
+		memcpy(&w, key + i, sizeof(w));
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 32;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	m = &v->memo[(h % (MEMO_SLOTS / 2)) * 2];
+	for (k = 0; k < 2; k++) {
+		if (m[k].snapshot == v->snapshot && m[k].klen == n &&
+		    memcmp(m[k].key, key, n) == 0) {
+			*held = true;
+			return &m[k];
+		}
+	}
+	*held = false;
+	/* A stale one, else each in turn. */
+	for (k = 0; k < 2; k++)
+		if (m[k].snapshot != v->snapshot)
+			return &m[k];
+	return &m[v->turn++ & 1];
+}
+
+static void
+memo_keep(struct lmdb_view *v, struct memo *m, const unsigned char *key,
+    size_t n)
+{
+	m->snapshot = v->snapshot;
+	m->klen = n;
+	memcpy(m->key, key, n);
+}
+
 static int
 lmdb_get(struct store_view *base_v, const char *site, const char *path, int day,
     struct series_counts *out)
 {
 	struct lmdb_view *v = (struct lmdb_view *)base_v;
+	unsigned char key[MEMO_KEY_MAX + 8];
+	size_t sl, pl, n;
+	struct memo *m;
+	bool held;
+	int rc;
 
-	return txn_get(v->st, v->txn, site, path, day, out);
+	if (v->memo == NULL || v->snapshot == 0 ||
+	    (sl = strlen(site)) + (pl = strlen(path)) + 6 > MEMO_KEY_MAX)
+		return txn_get(v->st, v->txn, site, path, day, out);
+	key[0] = 'c';
+	be32_put(key + 1, (uint32_t)day);
+	memcpy(key + 5, site, sl + 1);
+	memcpy(key + 5 + sl + 1, path, pl);
+	n = 5 + sl + 1 + pl;
+	memset(key + n, 0, 8);
+	m = memo_slot(v, key, n, &held);
+	if (held) {
+		*out = m->counts;
+		return STORE_OK;
+	}
+	if ((rc = txn_get(v->st, v->txn, site, path, day, out)) == STORE_OK) {
+		memo_keep(v, m, key, n);
+		m->counts = *out;
+	}
+	return rc;
 }
 
 static struct store_view *
@@ -2552,8 +2648,27 @@ lmdb_seen_get(struct store_view *base_v, int day, uint64_t series,
     uint64_t visitor, bool *seen)
 {
 	struct lmdb_view *v = (struct lmdb_view *)base_v;
+	unsigned char key[1 + 20 + 8];
+	struct memo *m;
+	bool held;
+	int rc;
 
-	return seen_get(v->st, v->txn, day, series, visitor, seen);
+	if (v->memo == NULL || v->snapshot == 0)
+		return seen_get(v->st, v->txn, day, series, visitor, seen);
+	key[0] = 's';
+	seen_key(key + 1, day, series, visitor);
+	memset(key + 21, 0, 8);
+	m = memo_slot(v, key, 21, &held);
+	if (held) {
+		*seen = m->seen;
+		return STORE_OK;
+	}
+	if ((rc = seen_get(v->st, v->txn, day, series, visitor, seen)) ==
+	    STORE_OK) {
+		memo_keep(v, m, key, 21);
+		m->seen = *seen;
+	}
+	return rc;
 }
 
 static int

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -278,16 +279,19 @@ static int
 header_end(struct http_conn *c)
 {
 	const char *name;
+	size_t nlen;
 
 	if (c->hstate != H_VALUE)
 		return 0;
 	c->hdr[c->hdr_len++] = '\0';
 	name = c->hdr + c->name_off[c->req.nheaders];
-	if (strcmp(name, "content-length") == 0) {
+	nlen = c->value_off[c->req.nheaders] - c->name_off[c->req.nheaders] -
+	    1;
+	if (nlen == 14 && memcmp(name, "content-length", 14) == 0) {
 		if (c->saw_length)
 			return conn_fail(c, 400, "duplicate Content-Length");
 		c->saw_length = true;
-	} else if (strcmp(name, "transfer-encoding") == 0) {
+	} else if (nlen == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
 		/* Anything but one plain "chunked" is how a front proxy and
 		 * tally could come to frame a request differently. */
 		const char *v = c->hdr + c->value_off[c->req.nheaders];
@@ -304,25 +308,35 @@ header_end(struct http_conn *c)
 }
 
 /* RFC 9110 token characters; http-parser, built lenient, lets a space
- * through, and "Bad Name" must not become a header. */
+ * through, and "Bad Name" must not become a header. One lookup a byte:
+ * letters, digits and !#$%&'*+-.^_`|~. */
+static const unsigned char token_char[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 static bool
 is_token(const char *s, size_t len)
 {
-	static const bool symbol[256] = {
-		['!'] = true, ['#'] = true, ['$'] = true, ['%'] = true,
-		['&'] = true, ['\''] = true, ['*'] = true, ['+'] = true,
-		['-'] = true, ['.'] = true, ['^'] = true, ['_'] = true,
-		['`'] = true, ['|'] = true, ['~'] = true,
-	};
 	size_t i;
 
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || symbol[ch])
-			continue;
-		return false;
-	}
+	for (i = 0; i < len; i++)
+		if (!token_char[(unsigned char)s[i]])
+			return false;
 	return true;
 }
 
@@ -585,6 +599,28 @@ put(char *p, const void *src, size_t len)
 	return p + len;
 }
 
+/*
+ * Sends what it can of the answer straight to the socket, as nginx does:
+ * no write event to add and delete, no callback when it has gone. Only
+ * when nothing else is queued before it, and no further request waits
+ * in the input (a pipeline's answers go out together, in one write, from
+ * the output buffer). Returns the bytes sent; the rest goes through the
+ * output buffer, and so does any error, for the bufferevent to find.
+ */
+static size_t
+send_now(struct http_conn *c, const struct iovec *iov, int n)
+{
+	ssize_t sent;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		return 0;
+	do
+		sent = writev(bufferevent_getfd(c->bev), iov, n);
+	while (sent == -1 && errno == EINTR);
+	return sent > 0 ? (size_t)sent : 0;
+}
+
 void
 http_respond(struct http_request *r, int status, const char *content_type,
     const char *headers, const void *body, size_t len)
@@ -592,8 +628,10 @@ http_respond(struct http_request *r, int status, const char *content_type,
 	struct http_conn *c = r->conn;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct evbuffer_iovec v;
-	char head[256], *p;
-	size_t n, ctlen, hlen, blen, total;
+	struct iovec iov[4];
+	char head[512], *p;
+	size_t n, ctlen, total, sent;
+	int i;
 
 	if (c->dead) {
 		c->waiting = false;
@@ -616,30 +654,49 @@ http_respond(struct http_request *r, int status, const char *content_type,
 		head[n++] = '\r';
 		head[n++] = '\n';
 	}
+	/* Content types are tally's own, a few dozen bytes. */
 	ctlen = content_type ? strlen(content_type) : 0;
-	hlen = headers ? strlen(headers) : 0;
-	blen = r->verb != HTTP_VERB_HEAD ? len : 0;
-	/*
-	 * The whole answer is written straight into the output in one
-	 * piece: each evbuffer_add of a piece costs as much as copying it.
-	 */
-	total = n + (content_type ? 14 + ctlen + 2 : 0) +
-	    (c->closing ? 19 : 0) + hlen + 2 + blen;
-	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) != 1)
-		fatalx("answer of %zu bytes: out of memory", total);
-	p = put(v.iov_base, head, n);
+	if (ctlen > sizeof(head) - n - 14 - 2 - 19)
+		fatalx("%s: content type of %zu bytes", __func__, ctlen);
 	if (content_type) {
-		p = put(p, "Content-Type: ", 14);
+		p = put(head + n, "Content-Type: ", 14);
 		p = put(p, content_type, ctlen);
 		p = put(p, "\r\n", 2);
+		n = (size_t)(p - head);
 	}
 	if (c->closing)
-		p = put(p, "Connection: close\r\n", 19);
-	p = put(p, headers, hlen);
-	p = put(p, "\r\n", 2);
-	put(p, body, blen);
-	v.iov_len = total;
-	evbuffer_commit_space(out, &v, 1);
+		n = (size_t)(put(head + n, "Connection: close\r\n", 19) - head);
+	iov[0].iov_base = head;
+	iov[0].iov_len = n;
+	iov[1].iov_base = (void *)(headers ? headers : "");
+	iov[1].iov_len = headers ? strlen(headers) : 0;
+	iov[2].iov_base = (void *)"\r\n";
+	iov[2].iov_len = 2;
+	iov[3].iov_base = (void *)body;
+	iov[3].iov_len = r->verb != HTTP_VERB_HEAD ? len : 0;
+	total = iov[0].iov_len + iov[1].iov_len + 2 + iov[3].iov_len;
+
+	sent = c->closing ? 0 : send_now(c, iov, 4);
+	if (sent < total) {
+		/*
+		 * The rest is written into the output in one piece: each
+		 * evbuffer_add of a piece costs as much as copying it.
+		 */
+		if (evbuffer_reserve_space(out, (ev_ssize_t)(total - sent), &v,
+		    1) != 1)
+			fatalx("answer of %zu bytes: out of memory", total);
+		p = v.iov_base;
+		for (i = 0; i < 4; i++) {
+			size_t skip = sent < iov[i].iov_len ? sent :
+			    iov[i].iov_len;
+
+			p = put(p, (const char *)iov[i].iov_base + skip,
+			    iov[i].iov_len - skip);
+			sent -= skip;
+		}
+		v.iov_len = (size_t)(p - (char *)v.iov_base);
+		evbuffer_commit_space(out, &v, 1);
+	}
 
 	if (c->srv->limits.access_log)
 		access_log(r, status, len);
@@ -648,9 +705,12 @@ http_respond(struct http_request *r, int status, const char *content_type,
 		bufferevent_disable(c->bev, EV_READ);
 		return;	/* freed once the answer is written */
 	}
-	bufferevent_enable(c->bev, EV_READ);
-	if (!c->processing)
+	/* Inside conn_process reading was never turned off: it goes on
+	 * with the next request itself. */
+	if (!c->processing) {
+		bufferevent_enable(c->bev, EV_READ);
 		conn_process(c);
+	}
 }
 
 void
@@ -793,8 +853,12 @@ conn_process(struct http_conn *c)
 		if (e == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
 			c->waiting = true;
-			bufferevent_disable(c->bev, EV_READ);
 			c->srv->handler(&c->req);
+			/* Answered later (strict): nothing more is read until
+			 * then. Most answers come at once, and then reading
+			 * never stopped. */
+			if (c->waiting)
+				bufferevent_disable(c->bev, EV_READ);
 			continue;
 		}
 		if (e != HPE_OK) {
@@ -859,7 +923,8 @@ conn_write(struct bufferevent *bev, void *arg)
 	}
 	/* The queue of answers has drained: read the rest of the pipeline. */
 	if (!c->waiting && !c->processing && !c->dead) {
-		bufferevent_enable(c->bev, EV_READ);
+		if (!(bufferevent_get_enabled(c->bev) & EV_READ))
+			bufferevent_enable(c->bev, EV_READ);
 		conn_process(c);
 	}
 }

@@ -44,6 +44,7 @@ struct visitors {
 	struct store_view *view;
 	pthread_mutex_t	 salt_lock;
 	struct salt_rec	 salts[2];	/* today's and yesterday's */
+	uint64_t	 salts_loaded;	/* how often salts was filled */
 	unsigned char	 rate_key[crypto_shorthash_KEYBYTES];
 	uint64_t	 serial;	/* which visitors_new made it */
 	struct rate_slot *rate;		/* per visitor */
@@ -501,6 +502,7 @@ load_salts(struct visitors *v, int day)
 	v->salts[0].day = v->salts[1].day = -1;
 	for (i = 0; i < k; i++)
 		v->salts[i] = keep[i];
+	v->salts_loaded++;
 	sodium_memzero(keep, sizeof(keep));
 	return STORE_OK;
 }
@@ -526,14 +528,37 @@ hash_input(unsigned char *buf, const char *site, const unsigned char addr[16],
 	return n + ul;
 }
 
+/*
+ * The last visitor id of this thread, with what it was made of: a
+ * keep-alive connection sends the same User-Agent from the same address
+ * hit after hit, and the hash of it all is most of what an id costs. An
+ * id is a function of the salt, the site, the address and the
+ * User-Agent; the salt is named by the day and by how often the salts
+ * were loaded, and the rest is compared whole. What it holds, the
+ * process holds anyway for as long as the connection is open.
+ */
+#define LAST_UA_MAX	512
+
+static __thread struct {
+	uint64_t	 serial;	/* of the visitors; 0: empty */
+	uint64_t	 salts_loaded;
+	int		 day;
+	unsigned char	 addr[16];
+	size_t		 ul;
+	char		 site[SITE_NAME_MAX + 1];
+	char		 ua[LAST_UA_MAX];
+	uint64_t	 id;
+} last_id;
+
 int
 visitor_id(struct visitors *v, int day, const char *site,
     const unsigned char addr[16], const char *ua, uint64_t *id)
 {
 	unsigned char in[HASH_INPUT_MAX], out[crypto_shorthash_BYTES];
 	unsigned char salt[SALT_BYTES];
+	uint64_t loaded = 0;
 	bool found = false;
-	size_t n;
+	size_t n, sl = strlen(site), ul = ua ? strlen(ua) : 0;
 	int rc = STORE_OK, i, pass;
 
 	pthread_mutex_lock(&v->salt_lock);
@@ -547,15 +572,35 @@ visitor_id(struct visitors *v, int day, const char *site,
 			}
 		}
 	}
+	loaded = v->salts_loaded;
 	pthread_mutex_unlock(&v->salt_lock);
 	if (rc != STORE_OK)
 		return rc;
 	if (!found)
 		return STORE_ERROR;
+	if (last_id.serial == v->serial && last_id.salts_loaded == loaded &&
+	    last_id.day == day && last_id.ul == ul &&
+	    memcmp(last_id.addr, addr, 16) == 0 &&
+	    strcmp(last_id.site, site) == 0 &&
+	    memcmp(last_id.ua, ua ? ua : "", ul) == 0) {
+		sodium_memzero(salt, sizeof(salt));
+		*id = last_id.id;
+		return STORE_OK;
+	}
 	n = hash_input(in, site, addr, ua);
 	crypto_shorthash(out, in, n, salt);
 	sodium_memzero(salt, sizeof(salt));
 	memcpy(id, out, sizeof(*id));
+	if (sl <= SITE_NAME_MAX && ul < LAST_UA_MAX) {
+		last_id.serial = v->serial;
+		last_id.salts_loaded = loaded;
+		last_id.day = day;
+		memcpy(last_id.addr, addr, 16);
+		memcpy(last_id.site, site, sl + 1);
+		last_id.ul = ul;
+		memcpy(last_id.ua, ua ? ua : "", ul);
+		last_id.id = *id;
+	}
 	return STORE_OK;
 }
 

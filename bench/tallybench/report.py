@@ -322,6 +322,13 @@ def callgrind_rows(R):
                        fmt_int(round(c["per_hit"])), fmt_int(c["hits"]),
                        fmt_int(c["hits"] + c["warmup"]),
                        fmt_int(round(c["per_hit_idle"]))))
+        if "per_commit" in c:
+            out.append("| instructions per commit of one page's hits "
+                       "(callgrind; not in the figure above: a commit "
+                       "serves every hit of its commit_interval) | %s Ir "
+                       "(%d commits among %s hits) | — | |" % (
+                           fmt_int(round(c["per_commit"])), c["commits"],
+                           fmt_int(c["hits"])))
         if "nginx_per_hit" in c:
             ratio = c["per_hit"] / c["nginx_per_hit"]
             out.append("| instructions per request, tallyd / nginx (static "

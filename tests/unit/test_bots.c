@@ -276,5 +276,28 @@ main(void)
 	CHECK(b != NULL);
 	CHECK(!botlist_match(b, "acmeprobe/1.0"));
 	botlist_free(b);
+
+	/* Verdicts are remembered per User-Agent: never across lists, and
+	 * by the bytes, not by where they are. */
+	{
+		struct botlist *with = botlist_new(extra, 2);
+		struct botlist *without = botlist_new(NULL, 0);
+		char ua[] = "Mozilla/5.0 AcmeProbe";
+
+		CHECK(with != NULL && without != NULL);
+		for (i = 0; i < 3 && with && without; i++) {
+			CHECK(botlist_match(with, ua));
+			CHECK(!botlist_match(without, ua));
+		}
+		/* the same buffer, the same length, another User-Agent */
+		memcpy(ua, "Mozilla/5.0 Xcurl/7.9", sizeof(ua));
+		if (with && without) {
+			CHECK(botlist_match(without, ua));
+			memcpy(ua, "Mozilla/5.0 Xcurv/7.9", sizeof(ua));
+			CHECK(!botlist_match(without, ua));
+		}
+		botlist_free(with);
+		botlist_free(without);
+	}
 	return check_done();
 }

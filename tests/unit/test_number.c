@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tally/buf.h"
 #include "tally/number.h"
 #include "check.h"
 
@@ -37,5 +38,25 @@ main(void)
 	CHECK_INT(number_parse("123", 2, 1000, &v), 0);	/* only len bytes */
 	CHECK(v == 12);
 	CHECK_INT(number_parse(NULL, 0, 10, &v), -1);
+	/* and written back: u64_text against the reader, over every digit
+	 * count and both ends */
+	{
+		uint64_t vs[] = { 0, 7, 10, 42, 99, 100, 101, 999, 1000, 12345,
+		    100000, 9876543210ULL, 10000000000000000000ULL,
+		    UINT64_MAX };
+		char text[21];
+		uint64_t back;
+		size_t k, n;
+
+		for (k = 0; k < sizeof(vs) / sizeof(vs[0]); k++) {
+			n = u64_text(text, vs[k]);
+			text[n] = '\0';
+			CHECK(number_parse(text, n, UINT64_MAX, &back) == 0);
+			CHECK(back == vs[k]);
+			CHECK(n == 1 || text[0] != '0');
+		}
+		CHECK(u64_text(text, UINT64_MAX) == 20);
+		CHECK(memcmp(text, "18446744073709551615", 20) == 0);
+	}
 	return check_done();
 }

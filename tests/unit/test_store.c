@@ -87,6 +87,56 @@ test_add_and_get(void)
 	store_close(st);
 }
 
+/* A view remembers its lookups only while it reads the same snapshot:
+ * each commit shows, a write transaction sees its own writes at once. */
+static void
+test_view_sees_commits(void)
+{
+	char own[300], err[512];
+	struct store *st = NULL;
+	struct store_view *v, *tv;
+	struct store_txn *t;
+	struct series_counts sc;
+	uint64_t h = store_series_hash("memo", "/m");
+	bool seen = true;
+	int i;
+
+	snprintf(own, sizeof(own), "%s/memo", dir);
+	if (store_open(&st, own, 0, err, sizeof(err)) != STORE_OK)
+		fprintf(stderr, "store_open: %s\n", err);
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK(store_write_begin(st, &t) == STORE_OK);
+	CHECK(store_add(t, "memo", "/m", 20001, 1, 1) == STORE_OK);
+	CHECK(store_commit(t) == STORE_OK);
+	v = store_view_new(st);
+	for (i = 0; i < 3; i++) {
+		CHECK(store_view_begin(v) == STORE_OK);
+		CHECK(store_get(v, "memo", "/m", 20001, &sc) == STORE_OK);
+		CHECK_INT(sc.day.views, 1 + 2 * i);
+		CHECK(store_get(v, "memo", "/m", 20001, &sc) == STORE_OK);
+		CHECK_INT(sc.total.views, 1 + 2 * i);
+		CHECK(store_seen_get(v, 20001, h, 7, &seen) == STORE_OK);
+		CHECK(seen == (i > 0));
+		store_view_end(v);
+
+		CHECK(store_write_begin(st, &t) == STORE_OK);
+		tv = store_txn_view(t);
+		CHECK(store_get(tv, "memo", "/m", 20001, &sc) == STORE_OK);
+		CHECK_INT(sc.day.views, 1 + 2 * i);
+		CHECK(store_add(t, "memo", "/m", 20001, 2, 0) == STORE_OK);
+		CHECK(store_seen_put(t, 20001, h, 7) == STORE_OK);
+		CHECK(store_get(tv, "memo", "/m", 20001, &sc) == STORE_OK);
+		CHECK_INT(sc.day.views, 3 + 2 * i);
+		CHECK(store_seen_get(tv, 20001, h, 7, &seen) == STORE_OK);
+		CHECK(seen);
+		CHECK(store_commit(t) == STORE_OK);
+	}
+	store_view_free(v);
+	store_close(st);
+}
+
 struct rows {
 	int	 n;
 	int	 days[16];
@@ -990,6 +1040,7 @@ main(void)
 	test_corrupt_refused();
 	test_newer_schema_refused();
 	test_grow();
+	test_view_sees_commits();
 	cleanup(dir);
 	return check_done();
 }

@@ -6,11 +6,29 @@ and start, warm-up plus the measured requests, stop. The difference of
 the two runs is the measured requests alone: start-up, shutdown, the
 first hit that makes the series and the warm-up cancel out. tallyd also
 runs once with no request at all (start and stop), as a check.
+
+tallyd's committer commits on a timer (commit_interval, 100 ms), so the
+number of commits in a run follows how long the run took, not how many
+hits it had: under callgrind, on a busy machine, from dozens to hundreds
+of commits of about 50,000 instructions each, which the difference of two
+runs does not cancel. Here the timer is an hour: each run commits once,
+at exit, and the hits' own work (into the pending batch, the answer's
+store reads) is all that the difference holds. The warm-up is committed
+(through /healthz) before the measured hits, so that they read the page,
+the site and the visitor from the store, as hits do a moment after a
+page's first one. A commit's own cost is
+measured apart: a run that asks for five commits among its hits (the
+full run makes one, at exit), the instructions of the function commit()
+in it against those in the full run, per commit more. At real rates one commit serves thousands of hits.
 """
 
 import os
+import re
 import shutil
+import subprocess
 import time
+
+import harness
 
 from .. import procs
 from ..common import BenchError, fmt_int, log
@@ -28,6 +46,21 @@ def callgrind_total(path):
     if total is None:
         raise BenchError("no totals in %s" % path)
     return total
+
+
+def function_total(path, name):
+    """The instructions of one of tallyd's functions, with all it calls
+    (callgrind_annotate --inclusive), or None when it is not there."""
+    p = subprocess.run(["callgrind_annotate", "--inclusive=yes",
+                        "--threshold=100", path],
+                       capture_output=True, text=True)
+    pat = re.compile(r"^\s*([\d,]+)\s.*:%s \[.*tallyd\]$" %
+                     re.escape(name))
+    for line in p.stdout.splitlines():
+        m = pat.match(line)
+        if m:
+            return int(m.group(1).replace(",", ""))
+    return None
 
 
 def valgrind(out):
@@ -49,22 +82,57 @@ def send(port, label, counts):
     time.sleep(0.3)
 
 
-def one(label, warm, hits):
-    """One tallyd under callgrind: returns its instruction count."""
+# Commits in the "commit" run: one after each equal share of its hits.
+COMMITS = 5
+
+
+def commit_now(port, label):
+    """Has tallyd commit what is pending: /healthz writes it when the last
+    commit is over a second old."""
+    time.sleep(1.1)
+    st, _, body = harness.request(port, "GET", "/healthz", timeout=60)
+    if st != 200:
+        raise BenchError("callgrind run %s: /healthz %d %s" % (
+            label, st, body))
+
+
+def send_commits(td, hits):
+    """hits in COMMITS shares, each followed by a commit."""
+    for i in range(COMMITS):
+        send(td.port, "commit", (hits // COMMITS,))
+        commit_now(td.port, "commit")
+
+
+# Longer than any run: the only commit is the one at exit.
+COMMIT_INTERVAL = ["--commit-interval", "1h"]
+
+
+def one(label, warm, hits, extra=COMMIT_INTERVAL):
+    """One tallyd under callgrind: returns its instruction count and
+    that of its commits."""
     tmp = procs.tmpdir()
     data = os.path.join(tmp, "cg-data-" + label)
     out = os.path.join(tmp, "callgrind-%s.out" % label)
-    td = Tallyd(data, "batch", name="tallyd-cg-" + label,
+    td = Tallyd(data, "batch", name="tallyd-cg-" + label, extra=extra,
                 wrapper=valgrind(out), ready_timeout=120)
     try:
-        send(td.port, label, (warm, hits))
+        # The warm-up's page, site and visitor are in the store before
+        # the measured hits, as they are a moment after a page's first
+        # hit: the hits read them from there.
+        if warm:
+            send(td.port, label, (warm,))
+            commit_now(td.port, label)
+        if label == "commit":
+            send_commits(td, hits)
+        else:
+            send(td.port, label, (hits,))
     finally:
         rc = td.stop(timeout=120)
     if rc:
         raise BenchError("tallyd under valgrind exited %d:\n%s" % (
             rc, td.log_tail()))
     shutil.rmtree(data, ignore_errors=True)
-    return callgrind_total(out)
+    return callgrind_total(out), function_total(out, "commit")
 
 
 def one_nginx(args, answer, headers, label, warm, hits):
@@ -98,17 +166,26 @@ def nginx_answer(R):
 def run(args, exes, R):
     w, n = args.cg_warmup, args.hits
     log("callgrind: tallyd start/stop")
-    idle = one("idle", 0, 0)
+    idle, _ = one("idle", 0, 0)
     log("callgrind: tallyd start, %s warm-up hits, stop" % fmt_int(w))
-    warm = one("warm", w, 0)
+    warm, _ = one("warm", w, 0)
     log("callgrind: tallyd start, %s warm-up + %s hits, stop" % (
         fmt_int(w), fmt_int(n)))
-    full = one("full", w, n)
+    full, full_commits = one("full", w, n)
+    log("callgrind: tallyd start, %s warm-up + %s hits with %d commits "
+        "among them, stop" % (fmt_int(w), fmt_int(n), COMMITS))
+    _, commits = one("commit", w, n)
     R["cg"] = {"idle": idle, "warm": warm, "full": full, "warmup": w,
                "hits": n, "per_hit": (full - warm) / n,
-               "per_hit_idle": (full - idle) / (w + n)}
-    log("  tallyd Ir idle %s, warm %s, full %s: %.0f Ir per hit" % (
-        fmt_int(idle), fmt_int(warm), fmt_int(full), R["cg"]["per_hit"]))
+               "per_hit_idle": (full - idle) / (w + n),
+               "commits": COMMITS}
+    if commits is not None and full_commits is not None:
+        # The full run commits its hits once, at exit: four more here.
+        R["cg"]["per_commit"] = (commits - full_commits) / (COMMITS - 1)
+    log("  tallyd Ir idle %s, warm %s, full %s: %.0f Ir per hit; %s Ir "
+        "per commit" % (
+            fmt_int(idle), fmt_int(warm), fmt_int(full), R["cg"]["per_hit"],
+            fmt_int(round(R["cg"].get("per_commit", 0)))))
     if not os.access(args.nginx, os.X_OK):
         R["cg_nginx_error"] = "nginx not installed"
         return
