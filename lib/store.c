@@ -512,3 +512,13 @@ store_referrer_totals_free(struct referrer_totals *t)
 	free(t->e);
 	memset(t, 0, sizeof(*t));
 }
+
+int
+top_entry_cmp(const void *a, const void *b)
+{
+	const struct top_entry *x = a, *y = b;
+
+	if (x->c.views != y->c.views)
+		return x->c.views > y->c.views ? -1 : 1;
+	return strcmp(x->path, y->path);
+}

@@ -264,12 +264,6 @@ done:
  * top
  */
 
-struct top_entry {
-	char		*path;
-	uint32_t	 id;
-	struct counts	 c;
-};
-
 struct top_state {
 	struct ctl	*ctl;
 	struct store_view *v;
@@ -285,17 +279,6 @@ struct top_state {
 	size_t		 nsums;
 	int		 err;
 };
-
-static int
-top_cmp(const void *a, const void *b)
-{
-	const struct top_entry *x = a, *y = b;
-
-	if (x->c.views != y->c.views)
-		return x->c.views > y->c.views ? -1 : 1;
-	/* Ties in path order, so that the output is the same every time. */
-	return strcmp(x->path, y->path);
-}
 
 static void
 top_grow(struct top_state *ts)
@@ -317,9 +300,9 @@ top_sift_down(struct top_entry *e, size_t n, size_t i)
 	size_t c;
 
 	for (; (c = 2 * i + 1) < n; i = c) {
-		if (c + 1 < n && top_cmp(&e[c + 1], &e[c]) > 0)
+		if (c + 1 < n && top_entry_cmp(&e[c + 1], &e[c]) > 0)
 			c++;
-		if (top_cmp(&e[c], &e[i]) <= 0)
+		if (top_entry_cmp(&e[c], &e[i]) <= 0)
 			break;
 		tmp = e[i];
 		e[i] = e[c];
@@ -332,7 +315,7 @@ top_sift_up(struct top_entry *e, size_t i)
 {
 	struct top_entry tmp;
 
-	for (; i > 0 && top_cmp(&e[i], &e[(i - 1) / 2]) > 0; i = (i - 1) / 2) {
+	for (; i > 0 && top_entry_cmp(&e[i], &e[(i - 1) / 2]) > 0; i = (i - 1) / 2) {
 		tmp = e[i];
 		e[i] = e[(i - 1) / 2];
 		e[(i - 1) / 2] = tmp;
@@ -347,7 +330,7 @@ top_offer(struct top_state *ts, const char *path, uint32_t id,
 
 	if (ts->limit && ts->n == ts->limit) {
 		ts->more++;
-		if (top_cmp(&cand, &ts->e[0]) >= 0)
+		if (top_entry_cmp(&cand, &ts->e[0]) >= 0)
 			return;
 		free(ts->e[0].path);
 		if ((ts->e[0].path = strdup(path)) == NULL)
@@ -725,7 +708,7 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		goto done;
 	}
 	if (ts.n > 0)
-		qsort(ts.e, ts.n, sizeof(*ts.e), top_cmp);
+		qsort(ts.e, ts.n, sizeof(*ts.e), top_entry_cmp);
 	/* --limit 0: every page */
 	shown = (limit == 0 || limit > ts.n) ? ts.n : (size_t)limit;
 

@@ -97,12 +97,6 @@ stats_period_days(enum stats_period p, int today, int *from, int *to)
  * What the page shows.
  */
 
-struct top_entry {
-	char		*path;
-	uint32_t	 id;
-	struct counts	 c;
-};
-
 struct page_data {
 	const struct stats_query *q;
 	const char	*series;	/* the page, or SITE_SERIES */
@@ -211,16 +205,6 @@ top_push(struct page_data *pd, const char *path, uint32_t id,
 		fatal("stats top");
 	pd->top[pd->ntop].id = id;
 	pd->top[pd->ntop++].c = *c;
-}
-
-static int
-top_cmp(const void *a, const void *b)
-{
-	const struct top_entry *x = a, *y = b;
-
-	if (x->c.views != y->c.views)
-		return x->c.views > y->c.views ? -1 : 1;
-	return strcmp(x->path, y->path);
 }
 
 static bool
@@ -468,12 +452,12 @@ top_by_bound(struct store_view *v, struct page_data *pd, struct cands *cs,
 		top_push(pd, path, cs->v[i].id, &s.c);
 		/* The want-th best window so far: the list's least. */
 		if (++n >= want) {
-			qsort(pd->top, pd->ntop, sizeof(*pd->top), top_cmp);
+			qsort(pd->top, pd->ntop, sizeof(*pd->top), top_entry_cmp);
 			least = pd->top[want - 1].c.views;
 		}
 	}
 	if (pd->ntop > 0)
-		qsort(pd->top, pd->ntop, sizeof(*pd->top), top_cmp);
+		qsort(pd->top, pd->ntop, sizeof(*pd->top), top_entry_cmp);
 	return STORE_OK;
 }
 

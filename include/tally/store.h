@@ -323,4 +323,14 @@ int store_referrer_totals(struct store_view *, const char *site, int from,
     int to, struct referrer_totals *);
 void store_referrer_totals_free(struct referrer_totals *);
 
+/* A page of a top list, as tallyctl top and the stats page rank them:
+ * most views first, ties in path order, so that a list is the same
+ * every time (a qsort comparator of struct top_entry). */
+struct top_entry {
+	char		*path;
+	uint32_t	 id;
+	struct counts	 c;
+};
+int top_entry_cmp(const void *, const void *);
+
 #endif
