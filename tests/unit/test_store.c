@@ -664,23 +664,32 @@ test_referrers(void)
 	cleanup(d2);
 }
 
-/* Makes the layout of schema 1 of a store: no referrers, version 1. */
+/* Turns the store in d back into the layout of an older schema: drops
+ * the databases it did not have and the meta keys it did not write,
+ * then records its version. */
 static void
-make_schema1(const char *d)
+make_old_schema(const char *d, uint32_t version, const char *const *dbs,
+    const char *const *keys)
 {
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	MDB_val k, v;
-	uint32_t version = 1;
 
 	CHECK(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, 8);
+	mdb_env_set_maxdbs(env, 10);
 	CHECK(mdb_env_open(env, d, 0, 0640) == 0);
 	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
-	CHECK(mdb_dbi_open(txn, "referrers", 0, &dbi) == 0);
-	CHECK(mdb_drop(txn, dbi, 1) == 0);
+	for (; *dbs != NULL; dbs++) {
+		CHECK(mdb_dbi_open(txn, *dbs, 0, &dbi) == 0);
+		CHECK(mdb_drop(txn, dbi, 1) == 0);
+	}
 	CHECK(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+	for (; *keys != NULL; keys++) {
+		k.mv_data = (void *)*keys;
+		k.mv_size = strlen(*keys);
+		CHECK(mdb_del(txn, dbi, &k, NULL) == 0);
+	}
 	k.mv_data = "schema";
 	k.mv_size = 6;
 	v.mv_data = &version;
@@ -688,6 +697,16 @@ make_schema1(const char *d)
 	CHECK(mdb_put(txn, dbi, &k, &v, 0) == 0);
 	CHECK(mdb_txn_commit(txn) == 0);
 	mdb_env_close(env);
+}
+
+/* Schema 1: no referrers. */
+static void
+make_schema1(const char *d)
+{
+	static const char *const dbs[] = { "referrers", NULL };
+	static const char *const keys[] = { NULL };
+
+	make_old_schema(d, 1, dbs, keys);
 }
 
 static uint32_t
@@ -928,35 +947,14 @@ test_window(void)
 	cleanup(d2);
 }
 
-/* Makes the layout of schema 2: no window, version 2. */
+/* Schema 2: no window. */
 static void
 make_schema2(const char *d)
 {
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val k, v;
-	uint32_t version = 2;
+	static const char *const dbs[] = { "window", "winrank", NULL };
+	static const char *const keys[] = { "window_out", NULL };
 
-	CHECK(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, 10);
-	CHECK(mdb_env_open(env, d, 0, 0640) == 0);
-	CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
-	CHECK(mdb_dbi_open(txn, "window", 0, &dbi) == 0);
-	CHECK(mdb_drop(txn, dbi, 1) == 0);
-	CHECK(mdb_dbi_open(txn, "winrank", 0, &dbi) == 0);
-	CHECK(mdb_drop(txn, dbi, 1) == 0);
-	CHECK(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
-	k.mv_data = "window_out";
-	k.mv_size = 10;
-	CHECK(mdb_del(txn, dbi, &k, NULL) == 0);
-	k.mv_data = "schema";
-	k.mv_size = 6;
-	v.mv_data = &version;
-	v.mv_size = sizeof(version);
-	CHECK(mdb_put(txn, dbi, &k, &v, 0) == 0);
-	CHECK(mdb_txn_commit(txn) == 0);
-	mdb_env_close(env);
+	make_old_schema(d, 2, dbs, keys);
 }
 
 /* A store of schema 2 is read as it is (top then reads the recent
