@@ -234,8 +234,11 @@ def badge_page(site, d):
     imgs += ('<p><img alt="s" src="%s/chart.svg?site=blog&amp;path=*&amp;'
              'days=30"> <img alt="s" src="%s/chart.svg?site=blog&amp;path='
              '/posts/tally&amp;days=30"></p>' % (base, base))
+    # No icon: the embedding site's own /favicon.ico would be a 404 in
+    # the console, whenever Chromium gets round to asking for it.
     site.html("/badges", "<!doctype html><html lang=\"en\"><head><meta "
-              "charset=\"utf-8\"><title>badges</title><style>body{margin:8px;"
+              "charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">"
+              "<title>badges</title><style>body{margin:8px;"
               "font:14px sans-serif}p{margin:6px 0}</style></head><body>%s"
               "</body></html>" % imgs)
     return site.url("/badges")
