@@ -261,12 +261,14 @@ run(const struct botlist *b, const unsigned char *p)
 #define CACHE_SLOTS	8
 #define CACHE_UA_MAX	512
 
-static __thread struct {
+struct verdict {
 	uint64_t id;		/* the list's; 0: empty */
 	size_t	 len;
 	bool	 bot;
 	char	 ua[CACHE_UA_MAX];
-} cache[CACHE_SLOTS];
+};
+
+static __thread struct verdict cache[CACHE_SLOTS];
 
 bool
 botlist_match(const struct botlist *b, const char *ua)
@@ -278,7 +280,7 @@ botlist_match(const struct botlist *b, const char *ua)
 		return true;
 	len = strlen(ua);
 	if (len < CACHE_UA_MAX) {
-		__typeof__(cache[0]) *e = &cache[len % CACHE_SLOTS];
+		struct verdict *e = &cache[len % CACHE_SLOTS];
 
 		if (e->id == b->id && e->len == len &&
 		    memcmp(e->ua, ua, len) == 0)
