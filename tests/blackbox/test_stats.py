@@ -393,6 +393,51 @@ def test_top_pages_paged_and_filtered():
               for link in p.links), "no link to page 2: %r" % p.links)
 
 
+def test_top_pages_of_30_days_from_the_window_sums():
+    """The 30-day list is read from the sums the store keeps of the last
+    30 days, most views first: it must be the list that summing the
+    days gives (a prefix of "/" takes that way), page by page, ties in
+    the same order; a page big only on the day before the window, still
+    in its sums, must not be in it; nor a page of another site."""
+    config = conf()
+    data = os.path.join(mkdtemp(), "data")
+    rows = [("blog", ago(30), "/gone", 100000, 9)]
+    rows += [("blog", ago(n % 29 + 1), "/p/%02d" % i, 10 + i % 7, 1 + i % 3)
+             for i in range(60) for n in range(i % 4 + 1)]
+    rows += [("blog", ago(30), "/p/%02d" % i, 50, 5) for i in range(0, 60, 9)]
+    rows += [("shop", ago(2), "/p/99", 9999, 9)]
+    history(data, rows, config)
+    d = daemon(data=data, config=config)
+    origin = {"Origin": "https://blog.example", "User-Agent": BROWSER_UA}
+
+    def pages(prefix):
+        got, page = [], 1
+        while True:
+            j = page_json(d, "/stats/blog?page=%d%s" % (page, prefix))
+            got.append([(p["path"], p["views"], p["visitors"])
+                        for p in j["pages"]])
+            if not j["more"]:
+                return got
+            page += 1
+
+    for when in ("no hit today", "a hit today"):
+        by_window = pages("")
+        eq(by_window, pages("&prefix=/"), "30 days, %s: the list of the "
+           "window's sums against the days summed" % when)
+        flat = [p for pg in by_window for p in pg]
+        check(len(by_window) == 3 and len(flat) == 60 + (when != "no hit "
+              "today"), "%s: %d pages of the list, %d entries" % (
+                  when, len(by_window), len(flat)))
+        check(all(p[0] not in ("/gone", "/p/99") for p in flat),
+              "%s: a page outside the window or the site is listed" % when)
+        top = ctl_json(d, config, "top", "--site", "blog", "--days", "30",
+                       "--limit", "0")
+        eq(sorted(flat), sorted((p["path"], p["views"], p["visitors"])
+                                for p in top), "%s: against tallyctl top"
+           % when)
+        d.hit("/today", site="blog", headers=origin)
+
+
 def test_top_pages_of_a_long_window():
     """Beyond the recent days, pages are ranked by their all-time counts
     and summed in that order: a page big long ago and quiet now must
