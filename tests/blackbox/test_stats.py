@@ -275,6 +275,71 @@ def test_page_sees_what_changes_ended_days():
        10 * (1 + 2 + 3 + 4 + 5 + 6) + 5 + 1, "7 days")
 
 
+def test_page_kept_while_the_store_is_unchanged():
+    """A page made is given again for the same request while the store
+    has committed nothing since, a second at most; a hit, another
+    request (JSON, a share token, another period), a forced reload and
+    the passing second each get a page made anew."""
+    d = daemon()
+    origin = {"Origin": "https://blog.example", "User-Agent": BROWSER_UA}
+    d.hit("/a", site="blog", headers=origin)
+    timing = lambda hd: hd.get("server-timing", "")
+    strip = lambda h: sorted((k, v) for k, v in h.items()
+                             if k not in ("date", "server-timing"))
+    st, hd1, b1 = get(d, "/stats/blog")
+    eq(st, 200, "GET /stats/blog")
+    check(timing(hd1).startswith("render;dur="), "first load: %r"
+          % timing(hd1))
+    st, hd2, b2 = get(d, "/stats/blog")
+    eq(timing(hd2), "kept", "the same request again")
+    eq(b2, b1, "the kept page")
+    eq(strip(hd2), strip(hd1), "the kept page's headers")
+    forced = dict(HTML)
+    forced["Cache-Control"] = "no-cache"
+    st, hd, b = get(d, "/stats/blog", forced)
+    check(timing(hd).startswith("render;dur="), "a forced reload: %r"
+          % timing(hd))
+    for target, hdrs in (("/stats/blog", JSON),
+                         ("/stats/blog?share=" + TOKEN, HTML),
+                         ("/stats/blog?period=7d", HTML)):
+        st, hd, b = d.request("GET", target, hdrs)
+        eq(st, 200, "GET %s" % target)
+        check(timing(hd).startswith("render;dur="), "%s after /stats/blog:"
+              " %r" % (target, timing(hd)))
+        check(b != b1, "%s: the page of /stats/blog" % target)
+    st, hd, b = get(d, "/stats/blog?share=" + TOKEN)
+    eq(timing(hd), "kept", "the shared page again")
+    check(b"share=" + TOKEN.encode() in b, "the shared page's links")
+    # A hit is committed before it is answered (strict): the next load
+    # is made anew, and shows it.
+    d.hit("/b", site="blog", headers=origin)
+    st, hd, b = get(d, "/stats/blog")
+    check(timing(hd).startswith("render;dur="), "after a hit: %r"
+          % timing(hd))
+    eq(num(Page(b).ids["views"]), 2, "views after a hit")
+    harness.time.sleep(1.1)
+    st, hd, b3 = get(d, "/stats/blog")
+    check(timing(hd).startswith("render;dur="), "a second later: %r"
+          % timing(hd))
+    eq(b3, b, "the page a second later")
+
+
+def test_kept_list_is_not_given_to_another_client():
+    """The list of sites an admin saw is not what someone else gets:
+    who asks is part of the request a page is kept for."""
+    d = daemon(["--trusted-proxies", "127.0.0.1",
+                "--admin-allow", "10.0.0.0/8"])
+    admin = dict(JSON)
+    admin["X-Forwarded-For"] = "10.1.2.3"
+    other = dict(JSON)
+    other["X-Forwarded-For"] = "203.0.113.9"
+    for _ in range(2):
+        eq([s["site"] for s in page_json(d, "/stats", admin)["sites"]],
+           ["blog", "shop", "open", "default"], "the list to an admin")
+        eq([s["site"] for s in page_json(d, "/stats", other)["sites"]],
+           ["open"], "the list to someone else")
+
+
 def test_page_is_self_contained_and_safe():
     d = daemon()
     origin = {"Origin": "https://blog.example", "User-Agent": BROWSER_UA}
