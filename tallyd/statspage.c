@@ -114,13 +114,6 @@ struct page_data {
 	uint64_t	 refs_rest;	/* views of the hosts not shown */
 };
 
-static void
-counts_add(struct counts *to, const struct counts *c)
-{
-	store_count_add(&to->views, c->views);
-	store_count_add(&to->visitors, c->visitors);
-}
-
 struct day_walk {
 	struct page_data *pd;
 	int		 first;		/* the first day with a row, or -1 */
@@ -144,9 +137,9 @@ day_row(void *arg, const char *site, const char *path, int day,
 
 	if (day >= pd->from && day <= pd->to) {
 		pd->days[day - pd->from] = *c;
-		counts_add(&pd->total, c);
+		store_counts_add(&pd->total, c);
 	} else if (day >= pd->prev_from && day <= pd->prev_to)
-		counts_add(&pd->previous, c);
+		store_counts_add(&pd->previous, c);
 	return 0;
 }
 
@@ -319,7 +312,7 @@ sum_recent(void *arg, uint32_t id, int day, const struct counts *c)
 
 	/* Rows of reset series may remain: their ids are skipped later. */
 	if (id < s->n)
-		counts_add(&s->by_id[id], c);
+		store_counts_add(&s->by_id[id], c);
 	return 0;
 }
 
@@ -408,7 +401,7 @@ sum_day(void *arg, const char *site, const char *path, int day,
 {
 	struct one_sum *s = arg;
 
-	counts_add(&s->c, c);
+	store_counts_add(&s->c, c);
 	return 0;
 }
 
@@ -562,105 +555,6 @@ window_sums(struct store_view *v, const struct page_data *pd,
 	return store_each_recent(v, q->today, q->today, sum_recent, s);
 }
 
-/*
- * The list of a window of the last STORE_WINDOW_DAYS days from the sums
- * the store keeps of each page, most views first (store.h): only the
- * pages shown, and those tied with them, are read, where summing the
- * day-first rows reads every row of the window and walks an array of
- * every page. The sums may still hold rows of days before the window
- * that the writers have not taken out yet: those are read from the
- * recent rows and subtracted. A sum is never below its page's window, so
- * the walk stops at the first sum below the want-th best window found.
- */
-struct window_walk {
-	struct store_view *v;
-	struct page_data *pd;
-	struct store_window w;
-	struct cands	 sub;		/* rows to subtract, by id */
-	uint64_t	*heap;		/* views of the list, fewest first */
-	size_t		 nheap, want;
-	int		 rc;
-};
-
-static int
-window_sub_row(void *arg, uint32_t id, int day, const struct counts *c)
-{
-	struct window_walk *ww = arg;
-
-	if (day == ww->w.out_day && id < ww->w.out_id)
-		return 0;	/* taken out already */
-	cand_push(&ww->sub, id, c);
-	return 0;
-}
-
-static int
-cand_id_cmp(const void *a, const void *b)
-{
-	uint32_t x = ((const struct cand *)a)->id;
-	uint32_t y = ((const struct cand *)b)->id;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Keeps the want largest views seen, the least of them on top. */
-static void
-heap_push(struct window_walk *ww, uint64_t views)
-{
-	uint64_t *h = ww->heap, t;
-	size_t i, c;
-
-	if (ww->nheap == ww->want) {
-		if (views <= h[0])
-			return;
-		h[0] = views;
-		for (i = 0; (c = 2 * i + 1) < ww->nheap; i = c) {
-			if (c + 1 < ww->nheap && h[c + 1] < h[c])
-				c++;
-			if (h[c] >= h[i])
-				break;
-			t = h[i], h[i] = h[c], h[c] = t;
-		}
-		return;
-	}
-	for (i = ww->nheap++, h[i] = views; i > 0 && h[i] < h[(i - 1) / 2];
-	    i = (i - 1) / 2)
-		t = h[i], h[i] = h[(i - 1) / 2], h[(i - 1) / 2] = t;
-}
-
-static int
-window_page(void *arg, uint32_t id, const struct counts *sum)
-{
-	struct window_walk *ww = arg;
-	struct page_data *pd = ww->pd;
-	char site[SITE_NAME_MAX + 2], path[PATH_MAX_LEN + 1024];
-	struct cand key = { .id = id }, *p;
-	struct counts c = *sum;
-	bool full = ww->nheap == ww->want;
-
-	if (full && sum->views < ww->heap[0])
-		return 1;	/* no page further on can enter the list */
-	if (ww->sub.n > 0 && (p = bsearch(&key, ww->sub.v, ww->sub.n,
-	    sizeof(*ww->sub.v), cand_id_cmp)) != NULL) {
-		c.views -= p->c.views;
-		c.visitors -= p->c.visitors;
-	}
-	if (c.views == 0 || (full && c.views < ww->heap[0]))
-		return 0;
-	ww->rc = store_series_name(ww->v, id, site, sizeof(site), path,
-	    sizeof(path));
-	if (ww->rc == STORE_NOTFOUND) {
-		ww->rc = STORE_OK;
-		return 0;	/* reset since */
-	}
-	if (ww->rc != STORE_OK)
-		return 1;
-	if (strcmp(site, pd->q->site) != 0 || path[0] == '\0')
-		return 0;
-	top_push(pd, path, id, &c);
-	heap_push(ww, c.views);
-	return 0;
-}
-
 /* Most views first, ties by id: the order of cand_before. */
 static int
 top_id_cmp(const void *a, const void *b)
@@ -672,58 +566,39 @@ top_id_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* *used is false when the store keeps no sums of this window. */
+/*
+ * The list of a window of the last STORE_WINDOW_DAYS days from the sums
+ * the store keeps of each page (store_window_top): only the pages shown,
+ * and those tied with them, are read, where summing the day-first rows
+ * reads every row of the window and walks an array of every page.
+ * *used is false when the store keeps no sums of this window.
+ */
 static int
 top_by_window(struct store_view *v, struct page_data *pd, size_t want,
     bool *used)
 {
 	const struct stats_query *q = pd->q;
-	struct window_walk ww = { .v = v, .pd = pd, .want = want };
-	size_t i, j;
+	size_t i;
 	int rc;
 
 	*used = false;
-	if (q->to - q->from + 1 != STORE_WINDOW_DAYS)
-		return STORE_OK;
-	rc = store_window_state(v, &ww.w);
+	rc = store_window_top(v, q->site, q->from, q->to, want, &pd->top,
+	    &pd->ntop);
 	if (rc == STORE_NOTFOUND)
 		return STORE_OK;
 	if (rc != STORE_OK)
 		return rc;
-	/* The sums hold no day past high, and what they hold before the
-	 * window is still in the recent rows. */
-	if (q->to < ww.w.high || q->from < ww.w.out_day)
-		return STORE_OK;
 	*used = true;
-	if (ww.w.out_day < q->from && (rc = store_each_recent(v,
-	    ww.w.out_day, q->from - 1, window_sub_row, &ww)) != STORE_OK)
-		goto done;
-	if (ww.sub.n > 0)
-		qsort(ww.sub.v, ww.sub.n, sizeof(*ww.sub.v), cand_id_cmp);
-	for (i = j = 0; i < ww.sub.n; i++) {
-		if (j > 0 && ww.sub.v[j - 1].id == ww.sub.v[i].id)
-			counts_add(&ww.sub.v[j - 1].c, &ww.sub.v[i].c);
-		else
-			ww.sub.v[j++] = ww.sub.v[i];
-	}
-	ww.sub.n = j;
-	if ((ww.heap = calloc(want, sizeof(*ww.heap))) == NULL)
-		fatal("stats window");
-	rc = store_each_window(v, q->site, window_page, &ww);
-	if (rc == 1)
-		rc = ww.rc;
-	if (rc == STORE_OK && pd->ntop > 0)
+	pd->captop = pd->ntop;
+	if (pd->ntop > 0)
 		qsort(pd->top, pd->ntop, sizeof(*pd->top), top_id_cmp);
-	/* Those past the want-th are ties of it, or were passed by later
-	 * pages: the list is the first want. */
+	/* Those past the want-th are ties of it: the list is the first
+	 * want. */
 	for (i = want; i < pd->ntop; i++)
 		free(pd->top[i].path);
 	if (pd->ntop > want)
 		pd->ntop = want;
-done:
-	free(ww.sub.v);
-	free(ww.heap);
-	return rc;
+	return STORE_OK;
 }
 
 /* The arrays of read_top, kept for the next page: made afresh, a few
@@ -1478,7 +1353,7 @@ site_day(void *arg, const char *site, const char *path, int day,
 {
 	struct site_line *sl = arg;
 
-	counts_add(&sl->last30, c);
+	store_counts_add(&sl->last30, c);
 	return 0;
 }
 
