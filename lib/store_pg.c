@@ -137,6 +137,7 @@
 #include <libpq-fe.h>
 
 #include "tally/day.h"
+#include "tally/location.h"
 #include "tally/store.h"
 
 #include "store_backend.h"
@@ -699,11 +700,16 @@ pg_open(struct store **out, const char *url, int flags, char *err,
     size_t errlen)
 {
 	struct pg_store *st;
+	char why[512], shown[512];
 	int rc;
 
 	*out = NULL;
-	if ((rc = pq_load(err, errlen)) != STORE_OK)
+	if ((rc = pq_load(why, sizeof(why))) != STORE_OK) {
+		/* libpq cannot say where, without the password: tally can. */
+		snprintf(err, errlen, "%s: %s",
+		    location_shown(shown, sizeof(shown), url), why);
 		return rc;
+	}
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
 	    (st->url = strdup(url)) == NULL) {
 		free(st);
