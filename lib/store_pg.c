@@ -144,7 +144,7 @@
 
 /*
  * libpq is loaded when a postgresql:// store is first opened, not when
- * the program starts: it brings some 25 libraries (OpenSSL, Kerberos,
+ * the program starts: it brings 21 other libraries (OpenSSL, Kerberos,
  * LDAP...) that the dynamic loader would otherwise map and relocate at
  * every start of tallyd and tallyctl, LMDB store or not, for most of
  * tallyctl's CPU time. The build links no libpq (only its header, for
