@@ -85,6 +85,16 @@ struct http_conn {
 	bool		 processing;
 	bool		 closing;
 	bool		 dead;		/* the peer went away */
+	bool		 eof;		/* the peer has sent all it will */
+	/* An answer made but kept until http_release (strict: until the
+	 * hit is on disk), with what the log and the metrics need. */
+	bool		 hold;		/* the next answer is kept */
+	bool		 held;		/* one is kept in held_bytes */
+	int		 held_status;
+	size_t		 held_body;
+	char		*held_bytes;
+	size_t		 held_len;
+	size_t		 held_cap;
 	bool		 keep_alive;
 	bool		 in_message;	/* a request has begun, not ended */
 	struct timeval	 begun;		/* when it began */
@@ -621,25 +631,95 @@ send_now(struct http_conn *c, const struct iovec *iov, int n)
 	return sent > 0 ? (size_t)sent : 0;
 }
 
+/* Copies the answer in iov to where it is kept until http_release. */
+static void
+keep(struct http_conn *c, const struct iovec *iov, int n, size_t total)
+{
+	char *p;
+	int i;
+
+	if (total > c->held_cap) {
+		if ((p = realloc(c->held_bytes, total)) == NULL)
+			fatal("answer of %zu bytes", total);
+		c->held_bytes = p;
+		c->held_cap = total;
+	}
+	for (p = c->held_bytes, i = 0; i < n; i++)
+		p = put(p, iov[i].iov_base, iov[i].iov_len);
+	c->held_len = total;
+}
+
+/*
+ * Sends an answer (total bytes in iov) and goes on with the connection:
+ * the next request of a pipeline, or closing it. What cannot be written
+ * at once is written into the output in one piece, for the bufferevent
+ * to send: each evbuffer_add of a piece costs as much as copying it.
+ */
+static void
+deliver(struct http_conn *c, int status, size_t body_len,
+    const struct iovec *iov, int n, size_t total)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+	size_t sent;
+	char *p;
+	int i;
+
+	if (status >= 100 && status < 600)
+		__atomic_fetch_add(&status_counts[status], 1, __ATOMIC_RELAXED);
+	sent = send_now(c, iov, n);
+	if (sent < total) {
+		if (evbuffer_reserve_space(out, (ev_ssize_t)(total - sent), &v,
+		    1) != 1)
+			fatalx("answer of %zu bytes: out of memory", total);
+		p = v.iov_base;
+		for (i = 0; i < n; i++) {
+			size_t skip = sent < iov[i].iov_len ? sent :
+			    iov[i].iov_len;
+
+			p = put(p, (const char *)iov[i].iov_base + skip,
+			    iov[i].iov_len - skip);
+			sent -= skip;
+		}
+		v.iov_len = (size_t)(p - (char *)v.iov_base);
+		evbuffer_commit_space(out, &v, 1);
+	}
+
+	if (c->srv->limits.access_log)
+		access_log(&c->req, status, body_len);
+	c->waiting = false;
+	if (c->closing) {
+		bufferevent_disable(c->bev, EV_READ);
+		/* All sent: nothing left for a write event to finish.
+		 * Inside conn_process, it frees the connection itself. */
+		if (!c->processing && evbuffer_get_length(out) == 0)
+			conn_free(c);
+		return;	/* else freed once the answer is written */
+	}
+	/* Inside conn_process reading was never turned off: it goes on
+	 * with the next request itself. A connection that waited for its
+	 * answer has reading off only if more came in meanwhile. */
+	if (!c->processing) {
+		if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->eof)
+			bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);
+	}
+}
+
 void
 http_respond(struct http_request *r, int status, const char *content_type,
     const char *headers, const void *body, size_t len)
 {
 	struct http_conn *c = r->conn;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct evbuffer_iovec v;
 	struct iovec iov[4];
 	char head[512], *p;
-	size_t n, ctlen, total, sent;
-	int i;
+	size_t n, ctlen, total;
 
 	if (c->dead) {
 		c->waiting = false;
 		conn_free(c);
 		return;
 	}
-	if (status >= 100 && status < 600)
-		__atomic_fetch_add(&status_counts[status], 1, __ATOMIC_RELAXED);
 	if (!c->keep_alive || c->error_status)
 		c->closing = true;
 	c->answered = true;
@@ -675,42 +755,45 @@ http_respond(struct http_request *r, int status, const char *content_type,
 	iov[3].iov_base = (void *)body;
 	iov[3].iov_len = r->verb != HTTP_VERB_HEAD ? len : 0;
 	total = iov[0].iov_len + iov[1].iov_len + 2 + iov[3].iov_len;
-
-	sent = c->closing ? 0 : send_now(c, iov, 4);
-	if (sent < total) {
-		/*
-		 * The rest is written into the output in one piece: each
-		 * evbuffer_add of a piece costs as much as copying it.
-		 */
-		if (evbuffer_reserve_space(out, (ev_ssize_t)(total - sent), &v,
-		    1) != 1)
-			fatalx("answer of %zu bytes: out of memory", total);
-		p = v.iov_base;
-		for (i = 0; i < 4; i++) {
-			size_t skip = sent < iov[i].iov_len ? sent :
-			    iov[i].iov_len;
-
-			p = put(p, (const char *)iov[i].iov_base + skip,
-			    iov[i].iov_len - skip);
-			sent -= skip;
-		}
-		v.iov_len = (size_t)(p - (char *)v.iov_base);
-		evbuffer_commit_space(out, &v, 1);
+	if (c->hold) {
+		/* Still waiting: nothing is read or sent until released. */
+		keep(c, iov, 4, total);
+		c->hold = false;
+		c->held = true;
+		c->held_status = status;
+		c->held_body = len;
+		return;
 	}
+	deliver(c, status, len, iov, 4, total);
+}
 
-	if (c->srv->limits.access_log)
-		access_log(r, status, len);
-	c->waiting = false;
-	if (c->closing) {
-		bufferevent_disable(c->bev, EV_READ);
-		return;	/* freed once the answer is written */
+void
+http_hold(struct http_request *r)
+{
+	r->conn->hold = true;
+}
+
+void
+http_release(struct http_request *r, bool ok, const char *message)
+{
+	struct http_conn *c = r->conn;
+	struct iovec iov;
+
+	if (!c->held)
+		fatalx("%s: no answer is kept", __func__);
+	c->held = false;
+	if (c->dead) {
+		c->waiting = false;
+		conn_free(c);
+		return;
 	}
-	/* Inside conn_process reading was never turned off: it goes on
-	 * with the next request itself. */
-	if (!c->processing) {
-		bufferevent_enable(c->bev, EV_READ);
-		conn_process(c);
+	if (!ok) {
+		http_respond_error(r, 503, message);
+		return;
 	}
+	iov.iov_base = c->held_bytes;
+	iov.iov_len = c->held_len;
+	deliver(c, c->held_status, c->held_body, &iov, 1, c->held_len);
 }
 
 void
@@ -854,11 +937,12 @@ conn_process(struct http_conn *c)
 			http_parser_pause(&c->parser, 0);
 			c->waiting = true;
 			c->srv->handler(&c->req);
-			/* Answered later (strict): nothing more is read until
-			 * then. Most answers come at once, and then reading
-			 * never stopped. */
-			if (c->waiting)
-				bufferevent_disable(c->bev, EV_READ);
+			/* Answered later (strict): nothing more is parsed
+			 * until then (the loop stops). Reading stays on for
+			 * now: a client that waits for its answer sends
+			 * nothing, and turning it off and on again would cost
+			 * two system calls per answer. conn_read turns it off
+			 * if more comes. */
 			continue;
 		}
 		if (e != HPE_OK) {
@@ -871,6 +955,9 @@ conn_process(struct http_conn *c)
 		}
 	}
 	c->processing = false;
+	/* The peer has sent all it will: close once all is answered. */
+	if (c->eof && !c->waiting && evbuffer_get_length(in) == 0)
+		c->closing = true;
 	if (c->closing &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
@@ -901,6 +988,12 @@ conn_read(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 
+	/* More came while the answer is awaited: it waits in the kernel,
+	 * where the client's window bounds it, rather than here. */
+	if (c->waiting) {
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
 	if (request_too_slow(c)) {
 		c->error_status = 408;
 		c->req.verb = HTTP_VERB_OTHER;
@@ -923,7 +1016,7 @@ conn_write(struct bufferevent *bev, void *arg)
 	}
 	/* The queue of answers has drained: read the rest of the pipeline. */
 	if (!c->waiting && !c->processing && !c->dead) {
-		if (!(bufferevent_get_enabled(c->bev) & EV_READ))
+		if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->eof)
 			bufferevent_enable(c->bev, EV_READ);
 		conn_process(c);
 	}
@@ -934,8 +1027,18 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct http_conn *c = arg;
 
-	/* A handler that answers later still owns the request. */
+	/* A handler that answers later still owns the request. Reading
+	 * is on while it waits: a read timeout then (libevent turned
+	 * reading off) is no failure, and a client that has shut down its
+	 * side of the connection still gets its answers. */
 	if (c->waiting) {
+		if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING))
+			return;
+		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+			c->eof = true;
+			bufferevent_disable(c->bev, EV_READ);
+			return;
+		}
 		c->dead = true;
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		return;
@@ -1034,6 +1137,7 @@ conn_free(struct http_conn *c)
 		addr_release(c->addr_key);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	bufferevent_free(c->bev);
+	free(c->held_bytes);
 	free(c);
 	srv->nconns--;
 	if (!srv->accepting && !evtimer_pending(srv->resume, NULL))
