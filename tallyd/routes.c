@@ -372,7 +372,6 @@ struct strict_answers {
 	struct deferred	*head;
 	struct deferred	**tail;
 	struct event	*ev;
-	struct event	*kick;		/* asks for the commit, when idle */
 	struct deferred	*spare;		/* the worker's own: no lock */
 };
 
@@ -425,16 +424,6 @@ answer_finished(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Runs once the worker has taken every request that had arrived: they
- * all go in the commit this asks for. */
-static void
-kick_commit(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-
-	counter_kick(w->d->counter);
-}
-
 /* Runs on the committer thread: the answer is sent on the worker's. */
 static void
 commit_done(struct counter_waiter *w, int status)
@@ -464,9 +453,7 @@ routes_worker_init(struct worker *w)
 	pthread_mutex_init(&sa->lock, NULL);
 	sa->tail = &sa->head;
 	if ((sa->ev = event_new(w->base, -1, 0, answer_finished, sa)) ==
-	    NULL ||
-	    (sa->kick = event_new(w->base, -1, 0, kick_commit, w)) == NULL ||
-	    event_priority_set(sa->kick, WORKER_IDLE) == -1)
+	    NULL)
 		fatalx("strict answers: out of memory");
 	w->strict = sa;
 	stats_worker_init(w);
@@ -495,7 +482,6 @@ routes_worker_free(struct worker *w)
 	deferred_free_list(sa->head);
 	deferred_free_list(sa->spare);
 	event_free(sa->ev);
-	event_free(sa->kick);
 	pthread_mutex_destroy(&sa->lock);
 	free(sa);
 	w->strict = NULL;
@@ -586,7 +572,6 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		 * is on disk: the commit's end runs answer_finished on this
 		 * thread, so only after the route has made it. */
 		http_hold(ctx->r);
-		event_active(ctx->w->strict->kick, EV_TIMEOUT, 0);
 	} else if (*counted)
 		metrics_count_view(ctx->site->name);
 	return 0;
