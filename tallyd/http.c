@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +61,10 @@ struct http_conn {
 	struct sockaddr_storage peer;
 	struct http_request req;
 
-	/* The target and header strings of the request being read, NUL
-	 * separated; pointers into it stay valid until the answer. */
-	char		 hdr[HDR_SPACE];
 	size_t		 hdr_len;
 	size_t		 url_len;
 	size_t		 header_bytes;
 	enum hstate	 hstate;
-	size_t		 name_off[HTTP_MAX_HEADERS];
-	size_t		 value_off[HTTP_MAX_HEADERS];
-	char		 body[HTTP_MAX_BODY + 1];
 	size_t		 body_len;
 	bool		 saw_length;
 	bool		 saw_encoding;
@@ -99,6 +94,16 @@ struct http_conn {
 	bool		 in_message;	/* a request has begun, not ended */
 	struct timeval	 begun;		/* when it began */
 	struct timespec	 started;	/* for the access log */
+
+	/* The rest, most of the struct, is not zeroed at accept: each
+	 * request writes what it reads. */
+#define CONN_ZEROED	offsetof(struct http_conn, hdr)
+	/* The target and header strings of the request being read, NUL
+	 * separated; pointers into it stay valid until the answer. */
+	char		 hdr[HDR_SPACE];
+	size_t		 name_off[HTTP_MAX_HEADERS];
+	size_t		 value_off[HTTP_MAX_HEADERS];
+	char		 body[HTTP_MAX_BODY + 1];
 };
 
 struct http_server {
@@ -1172,7 +1177,6 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	unsigned char key[16];
 	struct timeval tv;
 	bool has_slot = false;
-	int one = 1;
 
 	/* One client may not take every slot. */
 	addr_key(sa, key);
@@ -1187,8 +1191,11 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	if (srv->nconns >= (size_t)srv->limits.max_connections &&
 	    (old = TAILQ_FIRST(&srv->idle)) != NULL)
 		conn_free(old);
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	/* 17 KiB, mostly buffers: zeroing them all cost more than the
+	 * rest of a connection's set-up. */
+	if ((c = malloc(sizeof(*c))) == NULL)
 		fatal("accept");
+	memset(c, 0, CONN_ZEROED);
 	c->has_slot = has_slot;
 	memcpy(c->addr_key, key, 16);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -1200,7 +1207,6 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		free(c);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->srv = srv;
 	if ((size_t)salen > sizeof(c->peer))
 		salen = sizeof(c->peer);
@@ -1312,12 +1318,18 @@ int
 http_server_adopt(struct http_server *srv, int fd, char *err, size_t errlen)
 {
 	struct evconnlistener *l;
+	int one = 1;
 
 	if (srv->nlisteners == MAX_LISTENERS) {
 		snprintf(err, errlen, "too many listeners");
 		return -1;
 	}
 	evutil_make_socket_nonblocking(fd);
+	/* Answers go out whole, in one write: no need to wait for the
+	 * peer's acknowledgement first. Set once here, on the listener,
+	 * for Linux gives it to every connection accepted from it; a
+	 * socket that is not TCP refuses it, harmlessly. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Backlog 0: the socket listens already (http_listen_open or
 	 * systemd's Backlog=); libevent's -1 would call listen(fd, 128)
 	 * again and shrink the queue. */
