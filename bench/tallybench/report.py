@@ -347,9 +347,18 @@ def callgrind_rows(R):
                    "run) / %s hits%s) | — | |" % (
                        fmt_int(round(c["per_hit"])), fmt_int(c["hits"]),
                        per_commit))
+        if "per_commit" in c:
+            out.append("| the same without its commits, and one commit "
+                       "(callgrind) | %s Ir per hit; %s Ir per commit | — "
+                       "| |" % (fmt_int(round(c["per_hit_no_commit"])),
+                                fmt_int(round(c["per_commit"]))))
         if "cg" in R and R["cg"].get("per_hit"):
             out.append("| instructions per hit, strict / batch (callgrind) "
-                       "| %.2f | — | |" % (c["per_hit"] / R["cg"]["per_hit"]))
+                       "| %.2f%s | — | |" % (
+                           c["per_hit"] / R["cg"]["per_hit"],
+                           "; without the commits %.2f" % (
+                               c["per_hit_no_commit"] / R["cg"]["per_hit"])
+                           if "per_commit" in c else ""))
     if "cg_close" in R:
         c = R["cg_close"]
         if "nginx_per_req" in c:
