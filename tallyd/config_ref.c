@@ -1,8 +1,7 @@
 /*
  * One lock guards the users of every configuration and which one is the
- * newest. Workers take it when they move to a new configuration and a
- * strict request when it starts or stops waiting: never per request
- * otherwise, since a worker reads its own reference without it.
+ * newest. Workers take it when they move to a new configuration, never
+ * per request: a worker reads its own reference without it.
  */
 #include <pthread.h>
 #include <stdbool.h>

@@ -50,6 +50,11 @@
 #define CANDIDATE_SLOTS	16384	/* paths waiting past max_pages */
 #define KICK_AFTER	1024	/* pending entries that start a commit */
 #define TRIM_AFTER	KICK_AFTER	/* entries worth a malloc_trim */
+/* Slots of a batch's table of visitor ids: its first size, and the
+ * most it keeps for the next batch. A commit walks every slot, and
+ * most commits under load carry a few ids, or none. */
+#define SEEN_FIRST	16
+#define SEEN_KEEP	1024
 
 /*
  * The deltas of a series and day. An entry whose "path" neither starts
@@ -57,7 +62,8 @@
  * holds the site's views of the day that came from it (store_referrer_add).
  */
 struct pending {
-	struct pending *next;
+	struct pending *next;		/* in its bucket */
+	struct pending *entry;		/* the batch's next entry */
 	uint64_t hash;
 	int	 day;
 	uint64_t views;
@@ -112,6 +118,9 @@ struct batch {
 	struct batch	*older;		/* queued before this one, or NULL */
 	struct pending	**buckets;
 	size_t		 nbuckets;	/* a power of two */
+	/* Every entry, newest first: a commit of a few entries walks
+	 * those, not every bucket. */
+	struct pending	*entries;
 	size_t		 n;
 	size_t		 hits;
 	struct seen	*seen;
@@ -171,6 +180,7 @@ struct counter {
 	bool		 running;
 	bool		 stopping;
 	bool		 kicked;
+	bool		 idle;		/* the committer waits for work */
 	long		 interval_ms;
 	pthread_cond_t	 wake;
 };
@@ -220,21 +230,19 @@ static void
 batch_clear(struct batch *b)
 {
 	struct pending *p, *next;
-	size_t i;
 
 	if (b->n > 0) {
-		for (i = 0; i < b->nbuckets; i++) {
-			for (p = b->buckets[i]; p; p = next) {
-				next = p->next;
-				free(p);
-			}
-			b->buckets[i] = NULL;
+		for (p = b->entries; p; p = next) {
+			next = p->entry;
+			free(p);
 		}
+		memset(b->buckets, 0, b->nbuckets * sizeof(*b->buckets));
 	}
+	b->entries = NULL;
 	b->n = 0;
 	b->hits = 0;
 	/* A burst's worth of seen ids is not kept for ever. */
-	if (b->seen_cap > 65536) {
+	if (b->seen_cap > SEEN_KEEP) {
 		free(b->seen);
 		b->seen = NULL;
 		b->seen_cap = 0;
@@ -339,6 +347,8 @@ pending_get(struct batch *b, const char *site, const char *path,
 	memcpy(p->key + sl + 1, path, pl + 1);
 	p->next = b->buckets[h & (b->nbuckets - 1)];
 	b->buckets[h & (b->nbuckets - 1)] = p;
+	p->entry = b->entries;
+	b->entries = p;
 	b->n++;
 	*created = true;
 	if (b->n > b->nbuckets)
@@ -375,7 +385,7 @@ seen_add(struct batch *b, int day, uint64_t series, uint64_t visitor,
 	size_t i, oldcap = b->seen_cap, cap;
 
 	if ((b->nseen + 1) * 2 > b->seen_cap) {
-		cap = oldcap ? oldcap * 2 : 1024;
+		cap = oldcap ? oldcap * 2 : SEEN_FIRST;
 		if ((nt = calloc(cap, sizeof(*nt))) == NULL)
 			fatal("seen visitors");
 		for (i = 0; i < oldcap; i++) {
@@ -801,10 +811,11 @@ counter_add(struct counter *c, struct store_view *view, const struct hit *hit,
 		*c->pending->waiters_tail = waiter;
 		c->pending->waiters_tail = &waiter->next;
 	}
-	/* Full batches commit as soon as the committer is free; strict
-	 * hits once the worker has taken what has arrived (counter_kick). */
+	/* Full batches and strict hits commit as soon as the committer
+	 * is free: an idle one is woken here, a busy one looks for them
+	 * when its commit or sync ends. */
 	if (!c->kicked && (c->pending->older != NULL ||
-	    c->pending->n >= KICK_AFTER)) {
+	    c->pending->n >= KICK_AFTER || (waiter != NULL && c->idle))) {
 		c->kicked = true;
 		pthread_cond_signal(&c->wake);
 	}
@@ -812,18 +823,6 @@ done:
 	store_view_end(view);
 	unlock(c);
 	return rc;
-}
-
-void
-counter_kick(struct counter *c)
-{
-	lock(c);
-	if (!c->kicked && (c->pending->waiters != NULL ||
-	    c->pending->older != NULL)) {
-		c->kicked = true;
-		pthread_cond_signal(&c->wake);
-	}
-	unlock(c);
 }
 
 int
@@ -874,7 +873,7 @@ confirm_seen(struct store_txn *txn, struct batch *b)
 	size_t i;
 	int rc;
 
-	for (i = 0; i < b->seen_cap; i++) {
+	for (i = 0; i < b->seen_cap && b->nseen > 0; i++) {
 		s = &b->seen[i];
 		if (!s->used || s->site == NULL)
 			continue;
@@ -908,23 +907,20 @@ write_batch(struct store_txn *txn, void *arg)
 	if (b == c->inflight)
 		c->inflight_version = store_txn_version(txn);
 	unlock(c);
-	for (i = 0; i < b->nbuckets && b->n > 0; i++) {
-		for (p = b->buckets[i]; p; p = p->next) {
-			if (is_referrer(p))
-				rc = store_referrer_add(txn, p->key, p->day,
-				    p->key + p->site_len + 1, p->views,
-				    p->max_referrers);
-			else
-				rc = store_add(txn, p->key,
-				    p->key + p->site_len + 1, p->day, p->views,
-				    p->visitors);
-			if (rc != STORE_OK)
-				return rc;
-		}
+	for (p = b->entries; p; p = p->entry) {
+		if (is_referrer(p))
+			rc = store_referrer_add(txn, p->key, p->day,
+			    p->key + p->site_len + 1, p->views,
+			    p->max_referrers);
+		else
+			rc = store_add(txn, p->key, p->key + p->site_len + 1,
+			    p->day, p->views, p->visitors);
+		if (rc != STORE_OK)
+			return rc;
 	}
 	if ((rc = TEST_HOOK(b->n)) != STORE_OK)
 		return rc;
-	for (i = 0; i < b->seen_cap; i++) {
+	for (i = 0; i < b->seen_cap && b->nseen > 0; i++) {
 		if (!b->seen[i].used || b->seen[i].site != NULL)
 			continue;
 		rc = store_seen_put(txn, b->seen[i].day, b->seen[i].series,
@@ -1265,13 +1261,23 @@ committer(void *arg)
 			deadline.tv_nsec -= 1000000000L;
 		}
 		pthread_mutex_lock(&c->lock);
+		c->idle = true;
 		while (!c->kicked && !c->stopping && !c->sync_due &&
+		    c->pending->waiters == NULL &&
 		    pthread_cond_timedwait(&c->wake, &c->lock, &deadline) !=
 		    ETIMEDOUT)
 			;
+		c->idle = false;
 		stopping = c->stopping;
-		/* Hits that wait come first: their commit syncs the last. */
-		sync = c->sync_due && !c->kicked;
+		/*
+		 * Hits that wait come first: their commit syncs the last
+		 * one's meta page, so that each commit waits on the disk
+		 * once. Committing them at once, rather than gathering
+		 * more, lets the worker count the next hits while the disk
+		 * syncs these: with many clients, some are always being
+		 * answered while others wait.
+		 */
+		sync = c->sync_due && !c->kicked && c->pending->waiters == NULL;
 		pthread_mutex_unlock(&c->lock);
 		if (stopping || sync)
 			(void)sync_commits(c);

@@ -44,15 +44,11 @@ void counter_free(struct counter *);
  * *path_out (the hit's path, or PATH_OTHER past the site's cap), into
  * out, pending hits included. view is the calling thread's own. With
  * waiter, the waiter is told once the hit is on disk (or its commit
- * failed); counter_kick asks for that commit.
+ * failed); that commit starts as soon as the committer is free.
  */
 int counter_add(struct counter *, struct store_view *view,
     const struct hit *hit, struct counter_waiter *waiter,
     const char **path_out, struct page_counts *out);
-/* Asks for the commit of the strict hits added so far: a worker calls
- * it once it has taken all the requests that had arrived, so that they
- * share one commit rather than the first of them having one alone. */
-void counter_kick(struct counter *);
 /* Reads the counts of site/path on day into out, pending hits
  * included, counting nothing. */
 int counter_read(struct counter *, struct store_view *view,

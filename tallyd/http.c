@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +45,17 @@
  * new clients waits there rather than being refused. Linux caps it at
  * net.core.somaxconn (4096 since 5.4). */
 #define LISTEN_BACKLOG	65535
+/* Connections kept, with their bufferevents, for the next clients: a
+ * client that opens a connection per request then costs no allocation
+ * and no bufferevent set-up. */
+#define SPARE_CONNS	32
 
 enum hstate { H_NONE, H_FIELD, H_VALUE };
 
 struct http_conn {
 	TAILQ_ENTRY(http_conn) entry;
 	TAILQ_ENTRY(http_conn) idle_entry;
+	struct http_conn *next_spare;
 	bool		 idle;		/* kept alive, waiting for a request */
 	bool		 answered;	/* has answered a request */
 	bool		 has_slot;	/* holds one of its address's slots */
@@ -60,16 +66,10 @@ struct http_conn {
 	struct sockaddr_storage peer;
 	struct http_request req;
 
-	/* The target and header strings of the request being read, NUL
-	 * separated; pointers into it stay valid until the answer. */
-	char		 hdr[HDR_SPACE];
 	size_t		 hdr_len;
 	size_t		 url_len;
 	size_t		 header_bytes;
 	enum hstate	 hstate;
-	size_t		 name_off[HTTP_MAX_HEADERS];
-	size_t		 value_off[HTTP_MAX_HEADERS];
-	char		 body[HTTP_MAX_BODY + 1];
 	size_t		 body_len;
 	bool		 saw_length;
 	bool		 saw_encoding;
@@ -85,10 +85,30 @@ struct http_conn {
 	bool		 processing;
 	bool		 closing;
 	bool		 dead;		/* the peer went away */
+	bool		 eof;		/* the peer has sent all it will */
+	/* An answer made but kept until http_release (strict: until the
+	 * hit is on disk), with what the log and the metrics need. */
+	bool		 hold;		/* the next answer is kept */
+	bool		 held;		/* one is kept in held_bytes */
+	int		 held_status;
+	size_t		 held_body;
+	char		*held_bytes;
+	size_t		 held_len;
+	size_t		 held_cap;
 	bool		 keep_alive;
 	bool		 in_message;	/* a request has begun, not ended */
 	struct timeval	 begun;		/* when it began */
 	struct timespec	 started;	/* for the access log */
+
+	/* The rest, most of the struct, is not zeroed at accept: each
+	 * request writes what it reads. */
+#define CONN_ZEROED	offsetof(struct http_conn, hdr)
+	/* The target and header strings of the request being read, NUL
+	 * separated; pointers into it stay valid until the answer. */
+	char		 hdr[HDR_SPACE];
+	size_t		 name_off[HTTP_MAX_HEADERS];
+	size_t		 value_off[HTTP_MAX_HEADERS];
+	char		 body[HTTP_MAX_BODY + 1];
 };
 
 struct http_server {
@@ -101,6 +121,8 @@ struct http_server {
 	bool		 accepting;
 	struct event	*resume;	/* re-enables accepting after EMFILE */
 	size_t		 nconns;
+	struct http_conn *spare;	/* closed, kept for new clients */
+	size_t		 nspare;
 	TAILQ_HEAD(, http_conn) conns;
 	/* Connections waiting for a request, longest waiting first: at
 	 * max_connections the first makes room for a new client. */
@@ -621,25 +643,95 @@ send_now(struct http_conn *c, const struct iovec *iov, int n)
 	return sent > 0 ? (size_t)sent : 0;
 }
 
+/* Copies the answer in iov to where it is kept until http_release. */
+static void
+keep(struct http_conn *c, const struct iovec *iov, int n, size_t total)
+{
+	char *p;
+	int i;
+
+	if (total > c->held_cap) {
+		if ((p = realloc(c->held_bytes, total)) == NULL)
+			fatal("answer of %zu bytes", total);
+		c->held_bytes = p;
+		c->held_cap = total;
+	}
+	for (p = c->held_bytes, i = 0; i < n; i++)
+		p = put(p, iov[i].iov_base, iov[i].iov_len);
+	c->held_len = total;
+}
+
+/*
+ * Sends an answer (total bytes in iov) and goes on with the connection:
+ * the next request of a pipeline, or closing it. What cannot be written
+ * at once is written into the output in one piece, for the bufferevent
+ * to send: each evbuffer_add of a piece costs as much as copying it.
+ */
+static void
+deliver(struct http_conn *c, int status, size_t body_len,
+    const struct iovec *iov, int n, size_t total)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+	size_t sent;
+	char *p;
+	int i;
+
+	if (status >= 100 && status < 600)
+		__atomic_fetch_add(&status_counts[status], 1, __ATOMIC_RELAXED);
+	sent = send_now(c, iov, n);
+	if (sent < total) {
+		if (evbuffer_reserve_space(out, (ev_ssize_t)(total - sent), &v,
+		    1) != 1)
+			fatalx("answer of %zu bytes: out of memory", total);
+		p = v.iov_base;
+		for (i = 0; i < n; i++) {
+			size_t skip = sent < iov[i].iov_len ? sent :
+			    iov[i].iov_len;
+
+			p = put(p, (const char *)iov[i].iov_base + skip,
+			    iov[i].iov_len - skip);
+			sent -= skip;
+		}
+		v.iov_len = (size_t)(p - (char *)v.iov_base);
+		evbuffer_commit_space(out, &v, 1);
+	}
+
+	if (c->srv->limits.access_log)
+		access_log(&c->req, status, body_len);
+	c->waiting = false;
+	if (c->closing) {
+		bufferevent_disable(c->bev, EV_READ);
+		/* All sent: nothing left for a write event to finish.
+		 * Inside conn_process, it frees the connection itself. */
+		if (!c->processing && evbuffer_get_length(out) == 0)
+			conn_free(c);
+		return;	/* else freed once the answer is written */
+	}
+	/* Inside conn_process reading was never turned off: it goes on
+	 * with the next request itself. A connection that waited for its
+	 * answer has reading off only if more came in meanwhile. */
+	if (!c->processing) {
+		if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->eof)
+			bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);
+	}
+}
+
 void
 http_respond(struct http_request *r, int status, const char *content_type,
     const char *headers, const void *body, size_t len)
 {
 	struct http_conn *c = r->conn;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct evbuffer_iovec v;
 	struct iovec iov[4];
 	char head[512], *p;
-	size_t n, ctlen, total, sent;
-	int i;
+	size_t n, ctlen, total;
 
 	if (c->dead) {
 		c->waiting = false;
 		conn_free(c);
 		return;
 	}
-	if (status >= 100 && status < 600)
-		__atomic_fetch_add(&status_counts[status], 1, __ATOMIC_RELAXED);
 	if (!c->keep_alive || c->error_status)
 		c->closing = true;
 	c->answered = true;
@@ -675,42 +767,45 @@ http_respond(struct http_request *r, int status, const char *content_type,
 	iov[3].iov_base = (void *)body;
 	iov[3].iov_len = r->verb != HTTP_VERB_HEAD ? len : 0;
 	total = iov[0].iov_len + iov[1].iov_len + 2 + iov[3].iov_len;
-
-	sent = c->closing ? 0 : send_now(c, iov, 4);
-	if (sent < total) {
-		/*
-		 * The rest is written into the output in one piece: each
-		 * evbuffer_add of a piece costs as much as copying it.
-		 */
-		if (evbuffer_reserve_space(out, (ev_ssize_t)(total - sent), &v,
-		    1) != 1)
-			fatalx("answer of %zu bytes: out of memory", total);
-		p = v.iov_base;
-		for (i = 0; i < 4; i++) {
-			size_t skip = sent < iov[i].iov_len ? sent :
-			    iov[i].iov_len;
-
-			p = put(p, (const char *)iov[i].iov_base + skip,
-			    iov[i].iov_len - skip);
-			sent -= skip;
-		}
-		v.iov_len = (size_t)(p - (char *)v.iov_base);
-		evbuffer_commit_space(out, &v, 1);
+	if (c->hold) {
+		/* Still waiting: nothing is read or sent until released. */
+		keep(c, iov, 4, total);
+		c->hold = false;
+		c->held = true;
+		c->held_status = status;
+		c->held_body = len;
+		return;
 	}
+	deliver(c, status, len, iov, 4, total);
+}
 
-	if (c->srv->limits.access_log)
-		access_log(r, status, len);
-	c->waiting = false;
-	if (c->closing) {
-		bufferevent_disable(c->bev, EV_READ);
-		return;	/* freed once the answer is written */
+void
+http_hold(struct http_request *r)
+{
+	r->conn->hold = true;
+}
+
+void
+http_release(struct http_request *r, bool ok, const char *message)
+{
+	struct http_conn *c = r->conn;
+	struct iovec iov;
+
+	if (!c->held)
+		fatalx("%s: no answer is kept", __func__);
+	c->held = false;
+	if (c->dead) {
+		c->waiting = false;
+		conn_free(c);
+		return;
 	}
-	/* Inside conn_process reading was never turned off: it goes on
-	 * with the next request itself. */
-	if (!c->processing) {
-		bufferevent_enable(c->bev, EV_READ);
-		conn_process(c);
+	if (!ok) {
+		http_respond_error(r, 503, message);
+		return;
 	}
+	iov.iov_base = c->held_bytes;
+	iov.iov_len = c->held_len;
+	deliver(c, c->held_status, c->held_body, &iov, 1, c->held_len);
 }
 
 void
@@ -854,11 +949,12 @@ conn_process(struct http_conn *c)
 			http_parser_pause(&c->parser, 0);
 			c->waiting = true;
 			c->srv->handler(&c->req);
-			/* Answered later (strict): nothing more is read until
-			 * then. Most answers come at once, and then reading
-			 * never stopped. */
-			if (c->waiting)
-				bufferevent_disable(c->bev, EV_READ);
+			/* Answered later (strict): nothing more is parsed
+			 * until then (the loop stops). Reading stays on for
+			 * now: a client that waits for its answer sends
+			 * nothing, and turning it off and on again would cost
+			 * two system calls per answer. conn_read turns it off
+			 * if more comes. */
 			continue;
 		}
 		if (e != HPE_OK) {
@@ -871,6 +967,9 @@ conn_process(struct http_conn *c)
 		}
 	}
 	c->processing = false;
+	/* The peer has sent all it will: close once all is answered. */
+	if (c->eof && !c->waiting && evbuffer_get_length(in) == 0)
+		c->closing = true;
 	if (c->closing &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
@@ -901,6 +1000,12 @@ conn_read(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 
+	/* More came while the answer is awaited: it waits in the kernel,
+	 * where the client's window bounds it, rather than here. */
+	if (c->waiting) {
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
 	if (request_too_slow(c)) {
 		c->error_status = 408;
 		c->req.verb = HTTP_VERB_OTHER;
@@ -923,7 +1028,7 @@ conn_write(struct bufferevent *bev, void *arg)
 	}
 	/* The queue of answers has drained: read the rest of the pipeline. */
 	if (!c->waiting && !c->processing && !c->dead) {
-		if (!(bufferevent_get_enabled(c->bev) & EV_READ))
+		if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->eof)
 			bufferevent_enable(c->bev, EV_READ);
 		conn_process(c);
 	}
@@ -934,8 +1039,18 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct http_conn *c = arg;
 
-	/* A handler that answers later still owns the request. */
+	/* A handler that answers later still owns the request. Reading
+	 * is on while it waits: a read timeout then (libevent turned
+	 * reading off) is no failure, and a client that has shut down its
+	 * side of the connection still gets its answers. */
 	if (c->waiting) {
+		if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING))
+			return;
+		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+			c->eof = true;
+			bufferevent_disable(c->bev, EV_READ);
+			return;
+		}
 		c->dead = true;
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		return;
@@ -1022,6 +1137,79 @@ addr_release(const unsigned char key[16])
 }
 
 static void
+conn_destroy(struct http_conn *c)
+{
+	bufferevent_free(c->bev);
+	free(c->held_bytes);
+	free(c);
+}
+
+/* Closes the socket and keeps the rest for a new client. Its events are
+ * deleted first, so that none of the old socket's can fire later, nor
+ * wait in the loop's queue of active events. */
+static void
+conn_keep(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (fd != -1)
+		close(fd);
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	evbuffer_drain(bufferevent_get_output(c->bev),
+	    evbuffer_get_length(bufferevent_get_output(c->bev)));
+	c->next_spare = srv->spare;
+	srv->spare = c;
+	srv->nspare++;
+}
+
+/* A connection for the socket fd: a kept one, or a new one. */
+static struct http_conn *
+conn_new(struct http_server *srv, evutil_socket_t fd)
+{
+	struct http_conn *c;
+	struct bufferevent *bev;
+	struct timeval tv;
+	char *held;
+	size_t cap;
+
+	if ((c = srv->spare) != NULL) {
+		srv->spare = c->next_spare;
+		srv->nspare--;
+		bev = c->bev;
+		held = c->held_bytes;
+		cap = c->held_cap;
+		memset(c, 0, CONN_ZEROED);
+		c->bev = bev;
+		c->held_bytes = held;
+		c->held_cap = cap;
+		/* Its callbacks, their argument and its timeouts stay. */
+		if (bufferevent_setfd(bev, fd) == -1)
+			fatalx("bufferevent_setfd failed");
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		return c;
+	}
+	/* 17 KiB, mostly buffers: zeroing them all cost more than the
+	 * rest of a connection's set-up. */
+	if ((c = malloc(sizeof(*c))) == NULL)
+		fatal("accept");
+	memset(c, 0, CONN_ZEROED);
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		free(c);
+		return NULL;
+	}
+	tv.tv_sec = srv->limits.idle_timeout_ms / 1000;
+	tv.tv_usec = (srv->limits.idle_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	bufferevent_enable(c->bev, EV_READ);
+	return c;
+}
+
+static void
 conn_free(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
@@ -1033,8 +1221,10 @@ conn_free(struct http_conn *c)
 	if (c->has_slot)
 		addr_release(c->addr_key);
 	TAILQ_REMOVE(&srv->conns, c, entry);
-	bufferevent_free(c->bev);
-	free(c);
+	if (srv->nspare < SPARE_CONNS)
+		conn_keep(c);
+	else
+		conn_destroy(c);
 	srv->nconns--;
 	if (!srv->accepting && !evtimer_pending(srv->resume, NULL))
 		server_accepting(srv, true);
@@ -1066,9 +1256,7 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct http_server *srv = arg;
 	struct http_conn *c, *old;
 	unsigned char key[16];
-	struct timeval tv;
 	bool has_slot = false;
-	int one = 1;
 
 	/* One client may not take every slot. */
 	addr_key(sa, key);
@@ -1083,20 +1271,15 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	if (srv->nconns >= (size_t)srv->limits.max_connections &&
 	    (old = TAILQ_FIRST(&srv->idle)) != NULL)
 		conn_free(old);
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		fatal("accept");
-	c->has_slot = has_slot;
-	memcpy(c->addr_key, key, 16);
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	if ((c = conn_new(srv, fd)) == NULL) {
 		log_warnx("bufferevent_socket_new failed");
 		if (has_slot)
 			addr_release(key);
 		close(fd);
-		free(c);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->has_slot = has_slot;
+	memcpy(c->addr_key, key, 16);
 	c->srv = srv;
 	if ((size_t)salen > sizeof(c->peer))
 		salen = sizeof(c->peer);
@@ -1108,12 +1291,6 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->parser.data = c;
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
-
-	tv.tv_sec = srv->limits.idle_timeout_ms / 1000;
-	tv.tv_usec = (srv->limits.idle_timeout_ms % 1000) * 1000;
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
-	bufferevent_enable(c->bev, EV_READ);
 	/* At the limit with none idle, new connections wait in the
 	 * kernel's backlog. */
 	if (srv->nconns >= (size_t)srv->limits.max_connections &&
@@ -1198,6 +1375,12 @@ http_server_free(struct http_server *srv)
 		c->waiting = false;
 		conn_free(c);
 	}
+	while ((c = srv->spare) != NULL) {
+		srv->spare = c->next_spare;
+		/* Its socket is closed already: not again on free. */
+		bufferevent_setfd(c->bev, -1);
+		conn_destroy(c);
+	}
 	if (srv->resume)
 		event_free(srv->resume);
 	free(srv->exempt);
@@ -1208,12 +1391,18 @@ int
 http_server_adopt(struct http_server *srv, int fd, char *err, size_t errlen)
 {
 	struct evconnlistener *l;
+	int one = 1;
 
 	if (srv->nlisteners == MAX_LISTENERS) {
 		snprintf(err, errlen, "too many listeners");
 		return -1;
 	}
 	evutil_make_socket_nonblocking(fd);
+	/* Answers go out whole, in one write: no need to wait for the
+	 * peer's acknowledgement first. Set once here, on the listener,
+	 * for Linux gives it to every connection accepted from it; a
+	 * socket that is not TCP refuses it, harmlessly. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Backlog 0: the socket listens already (http_listen_open or
 	 * systemd's Backlog=); libevent's -1 would call listen(fd, 128)
 	 * again and shrink the queue. */

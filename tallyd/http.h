@@ -100,6 +100,14 @@ const char *http_header_join(const struct http_request *, const char *lname,
  * headers alone. */
 void http_respond(struct http_request *, int status, const char *content_type,
     const char *headers, const void *body, size_t len);
+/*
+ * Keeps the next answer to r, made by http_respond as usual, until
+ * http_release: then it is sent, or when !ok a 503 with message is
+ * instead. Strict durability answers a hit once it is on disk this way,
+ * with the answer made when the hit was counted.
+ */
+void http_hold(struct http_request *);
+void http_release(struct http_request *, bool ok, const char *message);
 /* {"error":"message"} with the status. */
 void http_respond_error(struct http_request *, int status, const char *message);
 void http_respond_error_headers(struct http_request *, int status,

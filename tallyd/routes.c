@@ -347,13 +347,19 @@ should_count(struct route_ctx *ctx, const unsigned char addr[16],
 	return DECLINE_NONE;
 }
 
-/* A strict-mode request waiting for its commit. */
+/*
+ * A strict-mode hit waiting for its commit. Its answer is made when it
+ * is counted and kept by the connection (http_hold), which reads no
+ * further request meanwhile; this is only what the commit's end needs.
+ * Each worker reuses its own.
+ */
 struct deferred {
 	struct counter_waiter waiter;
-	struct deferred	*next;		/* in its worker's finished list */
-	struct config_ref *ref;		/* ctx.cfg and ctx.site live in it */
+	struct deferred	*next;		/* finished, or spare */
+	struct strict_answers *sa;	/* its worker's */
+	struct http_request *r;
 	int		 status;
-	struct route_ctx ctx;
+	char		 site[SITE_NAME_MAX + 1];	/* for the metrics */
 };
 
 /*
@@ -366,24 +372,33 @@ struct strict_answers {
 	struct deferred	*head;
 	struct deferred	**tail;
 	struct event	*ev;
-	struct event	*kick;		/* asks for the commit, when idle */
+	struct deferred	*spare;		/* the worker's own: no lock */
 };
 
-static void
-replay(struct deferred *def)
-{
-	struct route_ctx *ctx = &def->ctx;
+static void commit_done(struct counter_waiter *, int);
 
-	if (def->status != STORE_OK) {
-		http_respond_error(ctx->r, 503, "store unavailable");
-	} else {
-		ctx->replay = true;
-		ctx->headers[0] = '\0';
-		ctx->headers_len = 0;
-		ctx->fn(ctx);
-	}
-	config_ref_release(def->ref);
-	free(def);
+static struct deferred *
+deferred_get(struct strict_answers *sa)
+{
+	struct deferred *def;
+
+	if ((def = sa->spare) != NULL)
+		sa->spare = def->next;
+	else if ((def = malloc(sizeof(*def))) == NULL)
+		fatal("strict hit");
+	def->waiter.next = NULL;
+	def->waiter.done = commit_done;
+	def->sa = sa;
+	def->next = NULL;
+	def->status = STORE_OK;
+	return def;
+}
+
+static void
+deferred_put(struct strict_answers *sa, struct deferred *def)
+{
+	def->next = sa->spare;
+	sa->spare = def;
 }
 
 /* Runs on the worker: answers every finished hit, in order. */
@@ -400,26 +415,21 @@ answer_finished(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&sa->lock);
 	for (; def; def = next) {
 		next = def->next;
-		replay(def);
+		/* The view counts once it is on disk, as the answer says. */
+		if (def->status == STORE_OK)
+			metrics_count_view(def->site);
+		http_release(def->r, def->status == STORE_OK,
+		    "store unavailable");
+		deferred_put(sa, def);
 	}
 }
 
-/* Runs once the worker has taken every request that had arrived: they
- * all go in the commit this asks for. */
-static void
-kick_commit(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-
-	counter_kick(w->d->counter);
-}
-
-/* Runs on the committer thread: the answer is made on the worker's. */
+/* Runs on the committer thread: the answer is sent on the worker's. */
 static void
 commit_done(struct counter_waiter *w, int status)
 {
 	struct deferred *def = (struct deferred *)w;
-	struct strict_answers *sa = def->ctx.w->strict;
+	struct strict_answers *sa = def->sa;
 	bool wake;
 
 	def->status = status;
@@ -443,12 +453,21 @@ routes_worker_init(struct worker *w)
 	pthread_mutex_init(&sa->lock, NULL);
 	sa->tail = &sa->head;
 	if ((sa->ev = event_new(w->base, -1, 0, answer_finished, sa)) ==
-	    NULL ||
-	    (sa->kick = event_new(w->base, -1, 0, kick_commit, w)) == NULL ||
-	    event_priority_set(sa->kick, WORKER_IDLE) == -1)
+	    NULL)
 		fatalx("strict answers: out of memory");
 	w->strict = sa;
 	stats_worker_init(w);
+}
+
+static void
+deferred_free_list(struct deferred *def)
+{
+	struct deferred *next;
+
+	for (; def; def = next) {
+		next = def->next;
+		free(def);
+	}
 }
 
 /* After the loop: hits left unanswered have no connection any more. */
@@ -456,18 +475,13 @@ void
 routes_worker_free(struct worker *w)
 {
 	struct strict_answers *sa = w->strict;
-	struct deferred *def, *next;
 
 	stats_worker_free(w);
 	if (sa == NULL)
 		return;
-	for (def = sa->head; def; def = next) {
-		next = def->next;
-		config_ref_release(def->ref);
-		free(def);
-	}
+	deferred_free_list(sa->head);
+	deferred_free_list(sa->spare);
 	event_free(sa->ev);
-	event_free(sa->kick);
 	pthread_mutex_destroy(&sa->lock);
 	free(sa);
 	w->strict = NULL;
@@ -490,16 +504,6 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 
 	*counted = false;
 	*reason = NULL;
-	if (ctx->replay) {
-		/* Counted in the first run, and the counts read then, as a
-		 * batch answer has them: now that hit is on disk. */
-		snprintf(ctx->path, sizeof(ctx->path), "%s", ctx->counted_path);
-		ctx->day = ctx->counted_day;
-		*out = ctx->counted_counts;
-		*counted = true;
-		metrics_count_view(ctx->site->name);
-		return 0;
-	}
 	if (want) {
 		memcpy(addr, ctx->client.addr, sizeof(addr));
 		akey = address_key(d->visitors, ctx->site->name, addr);
@@ -534,15 +538,10 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		hit.max_referrers = (uint32_t)cfg->max_referrers;
 		hp = &hit;
 		if (cfg->durability == DURABILITY_STRICT) {
-			/* Not calloc: ctx, most of it, is copied in whole
-			 * below, and the rest is set here. */
-			if ((def = malloc(sizeof(*def))) == NULL)
-				fatal("strict hit");
-			def->waiter.next = NULL;
-			def->waiter.done = commit_done;
-			def->next = NULL;
-			def->ref = NULL;
-			def->status = STORE_OK;
+			def = deferred_get(ctx->w->strict);
+			def->r = ctx->r;
+			snprintf(def->site, sizeof(def->site), "%s",
+			    ctx->site->name);
 		}
 	} else if (why != DECLINE_READONLY) {
 		__atomic_fetch_add(&d->declined[why], 1, __ATOMIC_RELAXED);
@@ -552,11 +551,6 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		    ctx->site->name, ctx->path, decline_reason_name(why));
 	}
 	*reason = decline_reason_name(why);
-	if (def) {
-		def->ctx = *ctx;
-		def->ctx.counted_day = ctx->day;
-		def->ref = config_ref_hold(ctx->w->ref);
-	}
 	if (hp != NULL)
 		rc = counter_add(d->counter, ctx->w->view, hp,
 		    def ? &def->waiter : NULL, &path, out);
@@ -564,25 +558,21 @@ route_count(struct route_ctx *ctx, bool want, struct page_counts *out,
 		rc = counter_read(d->counter, ctx->w->view, ctx->site->name,
 		    ctx->path, ctx->day, out);
 	if (rc != STORE_OK) {
-		if (def) {
-			config_ref_release(def->ref);
-			free(def);
-		}
+		if (def)
+			deferred_put(ctx->w->strict, def);
 		http_respond_error(ctx->r, 503, "store unavailable");
 		return -1;
 	}
 	if (path != ctx->path)
 		snprintf(ctx->path, sizeof(ctx->path), "%s", path);
-	if (def) {
-		/* replay() runs on this thread, so only after we return. */
-		snprintf(def->ctx.counted_path, sizeof(def->ctx.counted_path),
-		    "%s", ctx->path);
-		def->ctx.counted_counts = *out;
-		event_active(ctx->w->strict->kick, EV_TIMEOUT, 0);
-		return -1;
-	}
 	*counted = hp != NULL;
-	if (*counted)
+	if (def) {
+		/* The answer is made now, from the counts read as the hit
+		 * was counted, as a batch answer is, and sent once the hit
+		 * is on disk: the commit's end runs answer_finished on this
+		 * thread, so only after the route has made it. */
+		http_hold(ctx->r);
+	} else if (*counted)
 		metrics_count_view(ctx->site->name);
 	return 0;
 }
@@ -688,7 +678,6 @@ routes_handle(struct http_request *r)
 	ctx.w = r->server_arg;
 	ctx.d = ctx.w->d;
 	ctx.cfg = ctx.w->ref->cfg;
-	ctx.replay = false;
 	ctx.origin_state = ORIGIN_UNKNOWN;
 	ctx.r = r;
 	ctx.site = NULL;
@@ -724,6 +713,5 @@ routes_handle(struct http_request *r)
 		route_preflight(&ctx, rt);
 		return;
 	}
-	ctx.fn = rt->fn;
 	rt->fn(&ctx);
 }

@@ -18,11 +18,6 @@ struct route_ctx {
 	const struct config *cfg;	/* the configuration of this request */
 	struct http_request *r;
 	struct client	 client;	/* who is asking */
-	void		(*fn)(struct route_ctx *);	/* the route */
-	bool		 replay;	/* strict: the hit is on disk now */
-	int		 counted_day;
-	char		 counted_path[PATH_MAX_LEN + 1];
-	struct page_counts counted_counts;	/* read as the hit was counted */
 	struct params	 params;
 	const struct site_config *site;
 	char		 path[PATH_MAX_LEN + 1];
@@ -51,8 +46,8 @@ int route_parse(struct route_ctx *, bool with_body);
 int route_resolve(struct route_ctx *);
 /* Counts the view when want is true and no filter declines it, then
  * reads the counts. On a store failure it answers 503 and returns -1.
- * With durability = strict it also returns -1 without answering: the
- * route is run again once the hit is on disk, with ctx->replay set. */
+ * With durability = strict the route's answer, made as usual, is kept
+ * until the hit is on disk (or answered 503 if its commit fails). */
 int route_count(struct route_ctx *, bool want, struct page_counts *,
     bool *counted, const char **reason);
 /* Whether the client (behind trusted proxies) is in admin_allow. */

@@ -58,6 +58,14 @@ def parse_args():
     ap.add_argument("--hits", type=int, default=20000,
                     help="hits under callgrind (20000)")
     ap.add_argument("--cg-warmup", type=int, default=2000)
+    ap.add_argument("--clients-cases", default="1k,10k,close",
+                    help="clients: comma-separated, of 1k and 10k "
+                         "(keep-alive connections) and close (a connection "
+                         "per request)")
+    ap.add_argument("--cg-modes", default="batch,strict,close",
+                    help="callgrind: comma-separated, of batch (keep-alive, "
+                         "against nginx), strict (64 connections) and "
+                         "close (a connection per request, against nginx)")
     ap.add_argument("--skip", default="",
                     help="comma-separated: throughput,clients,rss,ctl,growth,"
                          "callgrind,pg")
@@ -91,6 +99,14 @@ def parse_args():
     bad = args.skip - set(SECTIONS)
     if bad:
         ap.error("unknown section: " + ", ".join(sorted(bad)))
+    args.clients_cases = set(s for s in args.clients_cases.split(",") if s)
+    bad = args.clients_cases - {"1k", "10k", "close"}
+    if bad:
+        ap.error("unknown clients case: " + ", ".join(sorted(bad)))
+    args.cg_modes = set(s for s in args.cg_modes.split(",") if s)
+    bad = args.cg_modes - {"batch", "strict", "close"}
+    if bad:
+        ap.error("unknown callgrind mode: " + ", ".join(sorted(bad)))
     args.build_dir = os.path.abspath(args.build_dir)
     return args
 

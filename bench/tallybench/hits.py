@@ -18,17 +18,21 @@ def _tally():
 
 class HitClient:
     """Sends GET requests over `conns` keep-alive connections, pipelining
-    up to `depth` requests per connection. Checks that every answer is a
-    200 with "counted":true."""
+    up to `depth` requests per connection; or, with close, each request
+    on a new connection of its own ("Connection: close"). Checks that
+    every answer is a 200 with "counted":true."""
 
-    def __init__(self, port, conns=4, depth=32, timeout=120):
+    def __init__(self, port, conns=4, depth=32, timeout=120, close=False):
         self.port, self.conns, self.depth = port, conns, depth
-        self.timeout = timeout
+        self.timeout, self.close = timeout, close
+        if close:
+            self.depth = 1
 
     def request(self, target):
         return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: %s\r\n"
-                "Accept: application/json\r\n\r\n" % (
-                    target, self.port, harness.BROWSER_UA)).encode()
+                "Accept: application/json\r\n%s\r\n" % (
+                    target, self.port, harness.BROWSER_UA,
+                    "Connection: close\r\n" if self.close else "")).encode()
 
     def run(self, targets):
         """Sends every target once; returns the sums of all connections
@@ -112,7 +116,10 @@ class HitClient:
                 got, buf = self._batch(sock, buf, batch, r)
                 r["sent"] += got
                 i += got
-                if got < len(batch):
+                if self.close and got == len(batch):
+                    sock.close()
+                    sock = None
+                elif got < len(batch):
                     # The server closed the connection: resend the rest.
                     sock.close()
                     sock = None

@@ -336,6 +336,43 @@ def callgrind_rows(R):
                        "request) | ≤ 1.0 | %s |" % (
                            ratio, fmt_int(round(c["nginx_per_hit"])),
                            verdict(ratio <= 1.0)))
+    if "cg_strict" in R:
+        c = R["cg_strict"]
+        per_commit = ""
+        if c.get("commits"):
+            per_commit = "; %s commits, %.1f hits each" % (
+                fmt_int(c["commits"]), c["hits"] / c["commits"])
+        out.append("| instructions per strict /hit (callgrind, 64 keep-alive "
+                   "connections, commits included) | %s Ir ((full − warm-up "
+                   "run) / %s hits%s) | — | |" % (
+                       fmt_int(round(c["per_hit"])), fmt_int(c["hits"]),
+                       per_commit))
+        if "per_commit" in c:
+            out.append("| the same without its commits, and one commit "
+                       "(callgrind) | %s Ir per hit; %s Ir per commit | — "
+                       "| |" % (fmt_int(round(c["per_hit_no_commit"])),
+                                fmt_int(round(c["per_commit"]))))
+        if "cg" in R and R["cg"].get("per_hit"):
+            out.append("| instructions per hit, strict / batch (callgrind) "
+                       "| %.2f%s | — | |" % (
+                           c["per_hit"] / R["cg"]["per_hit"],
+                           "; without the commits %.2f" % (
+                               c["per_hit_no_commit"] / R["cg"]["per_hit"])
+                           if "per_commit" in c else ""))
+    if "cg_close" in R:
+        c = R["cg_close"]
+        if "nginx_per_req" in c:
+            ratio = c["per_req"] / c["nginx_per_req"]
+            out.append("| instructions per request on a new connection, "
+                       "tallyd / nginx (callgrind, user space only) | %.2f "
+                       "(%s Ir against %s) | ≤ 1.0 | %s |" % (
+                           ratio, fmt_int(round(c["per_req"])),
+                           fmt_int(round(c["nginx_per_req"])),
+                           verdict(ratio <= 1.0)))
+        else:
+            out.append("| instructions per request on a new connection, "
+                       "tallyd (callgrind) | %s Ir | — | |" %
+                       fmt_int(round(c["per_req"])))
     if "cg_error" in R:
         out.append("| instructions per /hit | not measured: %s | — | |" %
                    R["cg_error"])

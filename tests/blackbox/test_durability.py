@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -329,6 +330,33 @@ def test_strict_answer_after_its_commit_is_synced():
             answered += 1
             request = None
     eq(answered, 20, "strict answers seen in the trace")
+
+
+def test_strict_answers_a_pipeline_of_a_client_that_has_shut_its_side():
+    # A client may send its requests and shut down its side before the
+    # first answer: each strict hit is still answered once on disk, in
+    # order, the image as well as the JSON, and then the connection ends.
+    d = Daemon(["--durability", "strict", "--commit-interval", "1s"])
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " +
+           BROWSER_UA + "\r\n\r\n")
+    sock = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+    try:
+        sock.sendall((req % "/hit?path=/half" +
+                      req % "/pixel.gif?path=/half").encode())
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.close()
+    heads = re.findall(rb"HTTP/1\.1 (\d+) [^\r]*\r\n", data)
+    eq(heads, [b"200", b"200"], "statuses of the two answers")
+    check(b'"counted":true' in data, "the /hit answer says counted")
+    check(b"Content-Type: image/gif" in data, "the pixel came second")
+    eq(counts(d, "/half")[0], 2, "page views of the two hits")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Instructions per request under valgrind --tool=callgrind, for tallyd's
-GET /hit and for nginx answering the same bytes from a static file.
+GET /hit and for nginx answering the same bytes from a static file; for
+strict hits (64 connections, the commits they ask for included); and for
+a new connection per request, tallyd against nginx (--cg-modes).
 
 Each server runs twice under callgrind: start, warm-up requests, stop;
 and start, warm-up plus the measured requests, stop. The difference of
@@ -67,11 +69,24 @@ def valgrind(out):
     return ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
 
 
-def send(port, label, counts):
+# How each mode's hits are sent: (durability, connections, a new
+# connection per request). "batch" is the figure set against nginx's;
+# "strict" has as many connections as wrk has in the throughput section,
+# so that a commit carries what a commit there carries, about; "close" is
+# what a client costs that opens a connection for each request.
+MODES = {
+    "batch": ("batch", 4, False),
+    "strict": ("strict", 64, False),
+    "close": ("batch", 4, True),
+}
+
+
+def send(port, label, counts, conns=4, close=False):
     """Each of counts in turn as GET /hit?path=/bench, one at a time on
-    each of 4 keep-alive connections; every answer must be a 200 that
-    says "counted":true (nginx's file is such an answer)."""
-    client = HitClient(port, conns=4, depth=1)
+    each of conns keep-alive connections (with close, a new connection
+    for each); every answer must be a 200 that says "counted":true
+    (nginx's file is such an answer)."""
+    client = HitClient(port, conns=conns, depth=1, close=close)
     for n in counts:
         if n:
             res = client.run(["/hit?path=/bench"] * n)
@@ -80,6 +95,18 @@ def send(port, label, counts):
                                  "(%s)" % (label, res["counted"], n,
                                            "; ".join(res["errors"][:2])))
     time.sleep(0.3)
+
+
+def commits_so_far(port, label):
+    """tally_store_commits_total from /metrics."""
+    st, _, body = harness.request(port, "GET", "/metrics", timeout=60)
+    if st != 200:
+        raise BenchError("callgrind run %s: /metrics %d" % (label, st))
+    m = re.search(rb"^tally_store_commits_total (\d+)$", body, re.M)
+    if m is None:
+        raise BenchError("callgrind run %s: no commit count in /metrics" %
+                         label)
+    return int(m.group(1))
 
 
 # Commits in the "commit" run: one after each equal share of its hits.
@@ -107,41 +134,45 @@ def send_commits(td, hits):
 COMMIT_INTERVAL = ["--commit-interval", "1h"]
 
 
-def one(label, warm, hits, extra=COMMIT_INTERVAL):
-    """One tallyd under callgrind: returns its instruction count and
-    that of its commits."""
+def one(label, warm, hits, extra=COMMIT_INTERVAL, mode="batch"):
+    """One tallyd under callgrind: returns its instruction count, that
+    of its commits, and how many commits the measured hits made."""
+    durability, conns, close = MODES[mode]
     tmp = procs.tmpdir()
     data = os.path.join(tmp, "cg-data-" + label)
     out = os.path.join(tmp, "callgrind-%s.out" % label)
-    td = Tallyd(data, "batch", name="tallyd-cg-" + label, extra=extra,
+    td = Tallyd(data, durability, name="tallyd-cg-" + label, extra=extra,
                 wrapper=valgrind(out), ready_timeout=120)
+    commits = None
     try:
         # The warm-up's page, site and visitor are in the store before
         # the measured hits, as they are a moment after a page's first
         # hit: the hits read them from there.
         if warm:
-            send(td.port, label, (warm,))
+            send(td.port, label, (warm,), conns, close)
             commit_now(td.port, label)
         if label == "commit":
             send_commits(td, hits)
-        else:
-            send(td.port, label, (hits,))
+        elif hits:
+            before = commits_so_far(td.port, label)
+            send(td.port, label, (hits,), conns, close)
+            commits = commits_so_far(td.port, label) - before
     finally:
         rc = td.stop(timeout=120)
     if rc:
         raise BenchError("tallyd under valgrind exited %d:\n%s" % (
             rc, td.log_tail()))
     shutil.rmtree(data, ignore_errors=True)
-    return callgrind_total(out), function_total(out, "commit")
+    return callgrind_total(out), function_total(out, "commit"), commits
 
 
-def one_nginx(args, answer, headers, label, warm, hits):
+def one_nginx(args, answer, headers, label, warm, hits, close=False):
     """nginx (one process) under callgrind: its instruction count."""
     out = os.path.join(procs.tmpdir(), "callgrind-%s.out" % label)
     ng = Nginx(args.nginx, answer, headers, None, wrapper=valgrind(out),
                ready_timeout=120)
     try:
-        send(ng.port, label, (warm, hits))
+        send(ng.port, label, (warm, hits), close=close)
     finally:
         rc = ng.stop(timeout=120)
     if rc:
@@ -163,18 +194,18 @@ def nginx_answer(R):
     return body, R.get("answer_headers", {})
 
 
-def run(args, exes, R):
+def run_batch(args, R):
     w, n = args.cg_warmup, args.hits
     log("callgrind: tallyd start/stop")
-    idle, _ = one("idle", 0, 0)
+    idle, _, _ = one("idle", 0, 0)
     log("callgrind: tallyd start, %s warm-up hits, stop" % fmt_int(w))
-    warm, _ = one("warm", w, 0)
+    warm, _, _ = one("warm", w, 0)
     log("callgrind: tallyd start, %s warm-up + %s hits, stop" % (
         fmt_int(w), fmt_int(n)))
-    full, full_commits = one("full", w, n)
+    full, full_commits, _ = one("full", w, n)
     log("callgrind: tallyd start, %s warm-up + %s hits with %d commits "
         "among them, stop" % (fmt_int(w), fmt_int(n), COMMITS))
-    _, commits = one("commit", w, n)
+    _, commits, _ = one("commit", w, n)
     R["cg"] = {"idle": idle, "warm": warm, "full": full, "warmup": w,
                "hits": n, "per_hit": (full - warm) / n,
                "per_hit_idle": (full - idle) / (w + n),
@@ -186,10 +217,76 @@ def run(args, exes, R):
         "per commit" % (
             fmt_int(idle), fmt_int(warm), fmt_int(full), R["cg"]["per_hit"],
             fmt_int(round(R["cg"].get("per_commit", 0)))))
+
+
+def run_strict(args, R):
+    """Strict hits on 64 connections: each hit's work, its share of the
+    commits that its wait asks for, and the hand-back of its answer."""
+    w, n = args.cg_warmup, args.hits
+    log("callgrind: tallyd strict, 64 connections, %s warm-up hits, stop" %
+        fmt_int(w))
+    warm, warm_commit, _ = one("strict-warm", w, 0, mode="strict")
+    log("callgrind: tallyd strict, %s warm-up + %s hits, stop" % (
+        fmt_int(w), fmt_int(n)))
+    full, full_commit, commits = one("strict-full", w, n, mode="strict")
+    c = R["cg_strict"] = {"per_hit": (full - warm) / n, "hits": n,
+                          "commits": commits}
+    # How many hits share a commit follows the timing of the run (a
+    # commit starts as soon as the committer is free): the commits'
+    # instructions are also given apart.
+    if commits and full_commit is not None and warm_commit is not None:
+        ir = full_commit - warm_commit
+        c["per_commit"] = ir / commits
+        c["per_hit_no_commit"] = (full - warm - ir) / n
+    log("  strict: %.0f Ir per hit, %s commits (%.1f hits each); %.0f Ir "
+        "per hit without the commits, %.0f per commit" % (
+            c["per_hit"], fmt_int(commits or 0),
+            n / commits if commits else 0, c.get("per_hit_no_commit", 0),
+            c.get("per_commit", 0)))
+
+
+def run_close(args, R, answer, headers):
+    """A new connection for each request: what accepting, setting up and
+    freeing a connection costs, tallyd against nginx."""
+    w, n = args.cg_warmup, args.hits
+    log("callgrind: tallyd, a connection per request, %s warm-up hits" %
+        fmt_int(w))
+    warm, _, _ = one("close-warm", w, 0, mode="close")
+    log("callgrind: tallyd, a connection per request, %s + %s hits" % (
+        fmt_int(w), fmt_int(n)))
+    full, _, _ = one("close-full", w, n, mode="close")
+    R["cg_close"] = {"per_req": (full - warm) / n, "hits": n}
+    log("  tallyd: %.0f Ir per request on its own connection" %
+        R["cg_close"]["per_req"])
+    if answer is None:
+        return
+    nwarm = one_nginx(args, answer, headers, "nginx-close-warm", w, 0,
+                      close=True)
+    nfull = one_nginx(args, answer, headers, "nginx-close-full", w, n,
+                      close=True)
+    R["cg_close"]["nginx_per_req"] = (nfull - nwarm) / n
+    log("  nginx: %.0f Ir per request on its own connection; tallyd/nginx "
+        "%.2f" % (R["cg_close"]["nginx_per_req"],
+                  R["cg_close"]["per_req"] / R["cg_close"]["nginx_per_req"]))
+
+
+def run(args, exes, R):
+    w, n = args.cg_warmup, args.hits
+    modes = args.cg_modes
+    if "batch" in modes:
+        run_batch(args, R)
+    if "strict" in modes:
+        run_strict(args, R)
     if not os.access(args.nginx, os.X_OK):
         R["cg_nginx_error"] = "nginx not installed"
+        if "close" in modes:
+            run_close(args, R, None, None)
         return
     answer, headers = nginx_answer(R)
+    if "close" in modes:
+        run_close(args, R, answer, headers)
+    if "batch" not in modes:
+        return
     log("callgrind: nginx start, %s warm-up requests, stop" % fmt_int(w))
     nwarm = one_nginx(args, answer, headers, "nginx-warm", w, 0)
     log("callgrind: nginx start, %s warm-up + %s requests, stop" % (

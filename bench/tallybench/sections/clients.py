@@ -85,18 +85,21 @@ def run(args, exes, R, answer):
     if answer is None:
         raise BenchError("no tallyd answer to serve with nginx")
     headers = R.get("answer_headers", {})
+    cases = [c for c in CASES if c[0] in args.clients_cases]
+    if not cases:
+        return
     # Each process (server, wrk) needs a descriptor per connection.
-    raise_nofile(max(conns for _, conns, _ in CASES) + 512)
-    runs = {label: [] for label, _, _ in CASES}
+    raise_nofile(max(conns for _, conns, _ in cases) + 512)
+    runs = {label: [] for label, _, _ in cases}
     # --rounds: every case once per round, so that a busy moment of the
     # machine falls on all of them rather than on one.
     for i in range(1, args.rounds + 1):
         sfx = "-%d" % i if args.rounds > 1 else ""
-        for label, conns, close in CASES:
+        for label, conns, close in cases:
             runs[label].append(one_case(args, answer, headers, label, conns,
                                         close, sfx))
     R["clients"] = {}
-    for label, conns, close in CASES:
+    for label, conns, close in cases:
         # A run with no answers (wrk still connecting when it ended)
         # has no ratio.
         ratios = [rt["rps"] / rn["rps"] for rn, rt in runs[label]
