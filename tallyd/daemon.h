@@ -32,11 +32,6 @@ enum decline_reason {
 
 /* A serving thread: its own event loop, listeners, store view and
  * configuration, and what the main thread keeps to watch and stop it. */
-/* A worker loop's events run at the middle of WORKER_PRIORITIES; one at
- * WORKER_IDLE runs only once the loop has nothing else ready to run. */
-#define WORKER_PRIORITIES	3
-#define WORKER_IDLE		(WORKER_PRIORITIES - 1)
-
 struct worker {
 	struct daemon	*d;
 	struct event_base *base;

@@ -525,8 +525,7 @@ open_workers(struct daemon *d)
 		struct worker *w = &workers[k];
 
 		w->d = d;
-		if ((w->base = event_base_new()) == NULL ||
-		    event_base_priority_init(w->base, WORKER_PRIORITIES) == -1)
+		if ((w->base = event_base_new()) == NULL)
 			fatalx("event_base_new failed");
 		w->server = http_server_new(w->base, &limits, routes_handle, w);
 		if ((w->view = store_view_new(d->store)) == NULL)
