@@ -1856,7 +1856,22 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
  * The answer: the absolute counts of each series and day of the batch,
  * as the statement leaves them (its snapshot plus what it added, since
  * a statement does not see its own changes), new series with their id.
+ *
+ * Two forms, alike but for how they write rows (see "What a hit costs
+ * the database" in doc/scale-out.md). FLUSH_FAST is sent first: it
+ * inserts the visitor ids that its snapshot lacks with a plain INSERT,
+ * and updates the node's count and total rows that its snapshot has
+ * (UPDATE ... FROM), inserting the others. That spares the WAL record
+ * of each speculative insert (ON CONFLICT) and the row lock that ON
+ * CONFLICT DO UPDATE takes before updating. The node's own rows are
+ * written by no one else, so their snapshot is right; a visitor id
+ * that another node inserts at the same moment is not in the snapshot:
+ * the unique index then waits for that node and fails the statement
+ * (unique_violation, which undoes all of it, the ledger included), and
+ * FLUSH_SAFE, with ON CONFLICT everywhere, sends the batch again at
+ * once. Conflicts are rare, since each node sends an id once a day.
  */
+enum { FLUSH_FAST, FLUSH_SAFE };
 #define ANY_LEDGER "EXISTS (SELECT 1 FROM ledger)"
 #define FLUSH_SQL_SERIES \
 	"WITH ledger AS (INSERT INTO tally_ledger AS l (node, seq, day) " \
@@ -1881,28 +1896,36 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	"LEFT JOIN named n ON a.id < 0 AND n.k = -a.id " \
 	"WHERE a.id < 0 OR EXISTS (SELECT 1 FROM tally_series s " \
 	"WHERE s.id = a.id)), "
-#define FLUSH_SQL_COUNTS \
+#define FLUSH_SEEN_IN \
 	"seen AS (INSERT INTO tally_visitors (day, series_hash, visitor) " \
 	"SELECT v.day, v.hash, v.visitor FROM " \
 	"unnest($10::integer[], $11::bigint[], $12::bigint[]) " \
 	"AS v(day, hash, visitor) WHERE " ANY_LEDGER " " \
-	"AND (SELECT count(*) FROM made) >= 0 " \
-	"ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING " \
-	"RETURNING day, series_hash), " \
+	"AND (SELECT count(*) FROM made) >= 0 "
+#define FLUSH_SEEN_SAFE \
+	FLUSH_SEEN_IN "ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING " \
+	"RETURNING day, series_hash), "
+#define FLUSH_SEEN_FAST \
+	FLUSH_SEEN_IN "AND NOT EXISTS (SELECT 1 FROM tally_visitors x " \
+	"WHERE x.day = v.day AND x.series_hash = v.hash " \
+	"AND x.visitor = v.visitor) ORDER BY 1, 2, 3 " \
+	"RETURNING day, series_hash), "
+#define FLUSH_SQL_DELTA \
 	"fresh AS (SELECT day, series_hash, count(*) AS n FROM seen " \
 	"GROUP BY day, series_hash), " \
 	"delta AS (SELECT a.id, a.day, a.views, coalesce(f.n, 0) AS visitors " \
 	"FROM adds a LEFT JOIN fresh f " \
 	"ON f.day = a.day AND f.series_hash = a.hash " \
 	"WHERE a.id IS NOT NULL AND " ANY_LEDGER "), " \
+	"dsum AS (SELECT id, sum(views) AS v, sum(visitors) AS u " \
+	"FROM delta GROUP BY id), "
+#define FLUSH_ROWS_SAFE \
 	"counts AS (INSERT INTO tally_counts AS c " \
 	"(series_id, day, node, views, visitors) " \
 	"SELECT id, day, $1, views, visitors FROM delta ORDER BY id, day " \
 	"ON CONFLICT (series_id, day, node) DO UPDATE SET " \
 	"views = " SAT_ADD("c", "views") ", " \
 	"visitors = " SAT_ADD("c", "visitors") " RETURNING series_id), " \
-	"dsum AS (SELECT id, sum(views) AS v, sum(visitors) AS u " \
-	"FROM delta GROUP BY id), " \
 	"totals AS (INSERT INTO tally_totals AS t " \
 	"(series_id, node, views, visitors, seq) " \
 	"SELECT id, $1, least(v, 9223372036854775807), " \
@@ -1911,6 +1934,36 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	"views = " SAT_ADD("t", "views") ", " \
 	"visitors = " SAT_ADD("t", "visitors") ", seq = excluded.seq " \
 	"RETURNING series_id), "
+/* The node's own rows, updated where this statement's snapshot has
+ * them and inserted where not: no other transaction writes them, so
+ * neither takes a row lock before its update nor a speculative insert. */
+#define SAT_SUM(t, col, d) \
+	"CASE WHEN " t "." col " > 9223372036854775807 - " d \
+	" THEN 9223372036854775807 ELSE " t "." col " + " d " END"
+#define FLUSH_ROWS_FAST \
+	"cup AS (UPDATE tally_counts AS c SET " \
+	"views = " SAT_SUM("c", "views", "d.views") ", " \
+	"visitors = " SAT_SUM("c", "visitors", "d.visitors") " " \
+	"FROM delta d WHERE c.series_id = d.id AND c.day = d.day " \
+	"AND c.node = $1 RETURNING 1), " \
+	"counts AS (INSERT INTO tally_counts " \
+	"(series_id, day, node, views, visitors) " \
+	"SELECT d.id, d.day, $1, d.views, d.visitors FROM delta d " \
+	"WHERE NOT EXISTS (SELECT 1 FROM tally_counts x " \
+	"WHERE x.series_id = d.id AND x.day = d.day AND x.node = $1) " \
+	"ORDER BY 1, 2 RETURNING series_id), " \
+	"tup AS (UPDATE tally_totals AS t SET " \
+	"views = " SAT_SUM("t", "views", "least(d.v, 9223372036854775807)") \
+	", visitors = " SAT_SUM("t", "visitors", \
+	"least(d.u, 9223372036854775807)") ", seq = $2::bigint " \
+	"FROM dsum d WHERE t.series_id = d.id AND t.node = $1 RETURNING 1), " \
+	"totals AS (INSERT INTO tally_totals " \
+	"(series_id, node, views, visitors, seq) " \
+	"SELECT d.id, $1, least(d.v, 9223372036854775807), " \
+	"least(d.u, 9223372036854775807), $2::bigint FROM dsum d " \
+	"WHERE NOT EXISTS (SELECT 1 FROM tally_totals x " \
+	"WHERE x.series_id = d.id AND x.node = $1) " \
+	"ORDER BY 1 RETURNING series_id), "
 #define FLUSH_SQL_REFS \
 	"refs_in AS (SELECT x.site, x.day, x.host, x.views, x.cap " \
 	"FROM unnest($13::text[], $14::integer[], $15::text[], " \
@@ -1970,16 +2023,20 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	"LEFT JOIN csum cs ON cs.id = t.id AND cs.day = t.day " \
 	"LEFT JOIN delta dd ON dd.id = t.id AND dd.day = t.day"
 
-/* The statement whole: longer than C compilers must take in one
- * literal, so put together once. */
-static char flush_sql[8192];
+/* The statement whole, in its two forms: longer than C compilers must
+ * take in one literal, so put together once. */
+static char flush_sql[2][10240];
 static pthread_once_t flush_sql_once = PTHREAD_ONCE_INIT;
 
 static void
 flush_sql_make(void)
 {
-	snprintf(flush_sql, sizeof(flush_sql), "%s%s%s%s", FLUSH_SQL_SERIES,
-	    FLUSH_SQL_COUNTS, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
+	snprintf(flush_sql[FLUSH_FAST], sizeof(flush_sql[0]), "%s%s%s%s%s%s",
+	    FLUSH_SQL_SERIES, FLUSH_SEEN_FAST, FLUSH_SQL_DELTA,
+	    FLUSH_ROWS_FAST, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
+	snprintf(flush_sql[FLUSH_SAFE], sizeof(flush_sql[0]), "%s%s%s%s%s%s",
+	    FLUSH_SQL_SERIES, FLUSH_SEEN_SAFE, FLUSH_SQL_DELTA,
+	    FLUSH_ROWS_SAFE, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
 }
 
 /*
@@ -2987,6 +3044,19 @@ doubts_settle(struct pg_store *st)
 	return STORE_OK;
 }
 
+/* FLUSH_FAST met a row that another transaction inserted after its
+ * snapshot was taken: nothing of it was applied. */
+static bool
+flush_conflict(const PGresult *res)
+{
+	const char *state;
+
+	if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+		return false;
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return state != NULL && strcmp(state, "23505") == 0;
+}
+
 static int
 flush_send(struct pg_store *st, struct flush *f, PGresult **out)
 {
@@ -3061,8 +3131,13 @@ flush_send(struct pg_store *st, struct flush *f, PGresult **out)
 		rc = oom();
 	else {
 		pthread_once(&flush_sql_once, flush_sql_make);
-		res = PQexecParams(st->conn, flush_sql, np, NULL, pv, pl, pf,
-		    0);
+		res = PQexecParams(st->conn, flush_sql[FLUSH_FAST], np, NULL,
+		    pv, pl, pf, 0);
+		if (flush_conflict(res)) {
+			PQclear(res);
+			res = PQexecParams(st->conn, flush_sql[FLUSH_SAFE], np,
+			    NULL, pv, pl, pf, 0);
+		}
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)
 			*out = res;
 		else {

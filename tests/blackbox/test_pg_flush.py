@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -119,6 +120,93 @@ def test_a_flush_with_new_series_is_one_statement():
     for i, p in enumerate(("/new/1", "/new/2", "/new/3")):
         eq(d.count(p)["page"]["views"], 1, "views of %s on the node" % p)
     eq(d.stop(), 0, "exit status")
+    ctl(c, "check")
+
+
+# ------------------------------------- one visitor id from two nodes at once
+
+class Session:
+    """A psql session of its own, kept open: statements sent one by one
+    (a transaction held while the nodes flush)."""
+
+    def __init__(self, c):
+        psql = pgcluster.binary("psql")
+        self.p = subprocess.Popen(
+            [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h",
+             c.sockdir, "-p", str(c.port), "-U", pgcluster.USER, "-d",
+             pgcluster.DB], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def send(self, sql):
+        self.p.stdin.write((sql + "\n").encode())
+        self.p.stdin.flush()
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
+
+
+def waiting(c, node, event):
+    """Whether node's statement waits for a lock of the kind event."""
+    return q(c, "SELECT count(*) FROM pg_stat_activity WHERE "
+             "application_name = '%s' AND wait_event = '%s'"
+             % (node, event)) == "1"
+
+
+def test_a_visitor_that_two_nodes_insert_at_once_counts_once():
+    """A node inserts the visitor ids its statement's snapshot lacks with
+    a plain INSERT. When another node has inserted the same id and not
+    committed yet, the unique index makes the statement wait, then fail;
+    the node sends the batch again at once in the form with ON CONFLICT,
+    and counts the visitor once, without a failed flush."""
+    c = fresh()
+    ds = [Daemon(["--store", c.url(application_name="node%d" % i),
+                  "--commit-interval", "50ms", "--count-max-age", "1h"])
+          for i in range(2)]
+    for i, d in enumerate(ds):
+        d.hit("/both", ua=ua(100 + i))
+    wait_for("the nodes' first flushes", lambda: q(
+        c, "SELECT count(*) FROM tally_counts WHERE node LIKE 'node%'")
+        in ("4",))
+    log_statements(c, True)
+    s = Session(c)
+    try:
+        # node0 inserts the visitor's ids, then waits for its count
+        # rows, which the session holds.
+        s.send("BEGIN;")
+        s.send("SELECT 1 FROM tally_counts WHERE node = 'node0' "
+               "FOR UPDATE;")
+        wait_for("the session's lock", lambda: q(
+            c, "SELECT count(*) FROM pg_stat_activity WHERE "
+            "application_name = 'psql' AND state = 'idle in transaction'")
+            == "1")
+        ds[0].hit("/both", ua=ua(7))
+        wait_for("node0's flush waiting for its rows",
+                 lambda: waiting(c, "node0", "tuple") or
+                 waiting(c, "node0", "transactionid"))
+        # node1 inserts the same ids: it waits for node0's transaction.
+        ds[1].hit("/both", ua=ua(7))
+        wait_for("node1's flush waiting for node0's",
+                 lambda: waiting(c, "node1", "transactionid"))
+        s.send("COMMIT;")
+        wait_for("both flushes", lambda: q(
+            c, "SELECT sum(views) FROM tally_counts c JOIN tally_series s "
+            "ON s.id = c.series_id WHERE s.path = '/both'") == "4")
+        time.sleep(0.5)
+    finally:
+        s.close()
+        log_statements(c, False)
+    with open(c.logfile, "rb") as f:
+        log = f.read().decode("utf-8", "replace")
+    check("duplicate key value" in log, "node1's first statement did "
+          "not meet node0's id: %r" % log[-3000:])
+    for d in ds:
+        eq(d.stop(), 0, "exit status")
+        check("flushing" not in d.stderr(), "a flush failed: %r"
+              % d.stderr()[-2000:])
+    s = json.loads(ctl(c, "--json", "stats"))
+    eq(s["today"]["views"], 4, "today's views")
+    eq(s["today"]["visitors"], 3, "today's visitors (ids 100, 101, 7)")
     ctl(c, "check")
 
 
