@@ -397,7 +397,7 @@ def test_schema_1_is_migrated_at_open():
           "%r" % (rc, err))
     d = Daemon(["--store", c.url(), "--count-max-age", "1s"])
     eq(q(c, "SELECT convert_from(val, 'UTF8') FROM tally_meta WHERE "
-         "key = 'schema'"), "2", "schema version after the open")
+         "key = 'schema'"), "3", "schema version after the open")
     eq(q(c, "SELECT node, views, visitors, seq FROM tally_totals ORDER BY "
          "series_id, node").split(), ["|30|12|0", "n1|30|12|17",
                                       "n2|30|12|9"] * 2,
@@ -414,6 +414,66 @@ def test_schema_1_is_migrated_at_open():
     ctl(c, "check")
     s = json.loads(ctl(c, "--json", "stats"))
     eq(s["today"]["views"], 31, "today's views after a hit")
+
+
+SCHEMA_V2 = SCHEMA_V1[:-1] + [
+    "CREATE TABLE tally_totals (series_id bigint NOT NULL, node text NOT "
+    "NULL, views bigint NOT NULL, visitors bigint NOT NULL, seq bigint NOT "
+    "NULL, PRIMARY KEY (series_id, node))",
+    "CREATE INDEX tally_totals_seq ON tally_totals (node, seq)",
+    "CREATE TABLE tally_referrer_days (site text COLLATE \"C\" NOT NULL, "
+    "day integer NOT NULL, hosts text[] NOT NULL, PRIMARY KEY (site, day))",
+    "INSERT INTO tally_meta VALUES ('schema', convert_to('2', 'UTF8'))",
+]
+
+
+def indexes(c):
+    return q(c, "SELECT indexname FROM pg_indexes WHERE tablename = "
+             "'tally_totals' ORDER BY 1").split()
+
+
+def test_schema_2_is_migrated_at_open():
+    """Version 3 finds a node's changed totals by their block of ledger
+    numbers (mark) instead of an index on the number itself."""
+    c = fresh()
+    t = today()
+    for sql in SCHEMA_V2:
+        q(c, sql)
+    q(c, "INSERT INTO tally_series (site, path) VALUES ('default', ''), "
+      "('default', '/m')")
+    q(c, "INSERT INTO tally_counts SELECT s.id, %d, n, 10, 4 FROM "
+      "tally_series s, unnest(ARRAY['n1', 'n2']) n" % t)
+    q(c, "INSERT INTO tally_totals SELECT s.id, n.node, 10, 4, n.seq FROM "
+      "tally_series s, (VALUES ('n1', 17), ('n2', 70)) n(node, seq)")
+    q(c, "INSERT INTO tally_ledger VALUES ('n1', 17, %d), ('n2', 70, %d)"
+      % (t, t))
+    eq(indexes(c), ["tally_totals_pkey", "tally_totals_seq"], "indexes")
+    rc, out, err = run_tallyctl("--store", c.url(), "stats")
+    check(rc != 0 and "older" in err, "tallyctl stats on version 2: rc %d "
+          "%r" % (rc, err))
+    d = Daemon(["--store", c.url(application_name="n3"), "--count-max-age",
+                "1s"])
+    eq(q(c, "SELECT convert_from(val, 'UTF8') FROM tally_meta WHERE "
+         "key = 'schema'"), "3", "schema version after the open")
+    eq(indexes(c), ["tally_totals_mark", "tally_totals_pkey"], "indexes")
+    eq(q(c, "SELECT DISTINCT node, seq, mark FROM tally_totals ORDER BY "
+         "node").split(), ["n1|17|0", "n2|70|64"], "the totals' marks")
+    eq(d.count("/m")["page"]["views"], 20, "views of the page")
+    # Node n2's next flush, as it makes them: its refresh finds it.
+    q(c, "UPDATE tally_counts SET views = views + 5 WHERE node = 'n2'")
+    q(c, "UPDATE tally_totals SET views = views + 5, seq = 71 WHERE "
+      "node = 'n2'")
+    q(c, "UPDATE tally_ledger SET seq = 71 WHERE node = 'n2'")
+    wait_for("n2's views on the node", lambda: d.count(
+        "/m")["page"]["views"] == 25)
+    d.hit("/m", ua=ua(1))
+    eq(d.stop(), 0, "exit status")
+    eq(q(c, "SELECT seq = 1 AND mark = 0 FROM tally_totals WHERE node = "
+         "'n3' AND series_id = (SELECT id FROM tally_series WHERE path = "
+         "'/m')"), "t", "the node's own total and its mark")
+    ctl(c, "check")
+    s = json.loads(ctl(c, "--json", "stats"))
+    eq(s["today"]["views"], 26, "today's views after a hit")
 
 
 # ------------------------------------------------------------ the ledger
