@@ -563,7 +563,8 @@ def pg_table(R):
                        "unpaced, %d conns each" % s["conns"]
                        if s["offered"] is None else fmt_int(s["offered"]),
                        fmt_int(round(s["achieved"])),
-                       "%d (%d again)" % (s["flushes"], s["resent"])
+                       "%d (%d with ON CONFLICT)" % (s["flushes"],
+                                                     s["resent"])
                        if s.get("resent") else str(s["flushes"]),
                        _flush_ms(s["flush_p50"]), _flush_ms(s["flush_p99"]),
                        s["flush_over"], fmt_int(int(s["backlog_peak"])),

@@ -188,10 +188,10 @@ def top_statements(c, n=6):
 
 
 def flushes_sent_again(c):
-    """Flushes sent a second time, in the form with ON CONFLICT, since
-    the last reset: those whose first form met a visitor id that the
-    other node inserted at the same moment (lib/store_pg.c,
-    FLUSH_FAST)."""
+    """Flushes sent in the form with ON CONFLICT since the last reset:
+    those whose first form met a visitor id that the other node inserted
+    at the same moment, and the few a node sends so right after one
+    (lib/store_pg.c, FLUSH_FAST)."""
     return int(c.psql(
         "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE "
         "query LIKE 'WITH ledger AS%' AND "
@@ -450,16 +450,15 @@ def _step(args, c, nodes, offered, label):
     if offered is not None and s["sustained"]:
         s["statements"] = top_statements(c)
     log("  %s hits/s offered: %.0f achieved (%s answered, %s counted), "
-        "flush p50 %s p99 %s, %d of "
-        "%d flushes over %.0f ms, %d sent again, backlog peak %d; "
-        "PostgreSQL %.1f us and "
+        "flush p50 %s p99 %s, %d of %d flushes over %.0f ms, %d with "
+        "ON CONFLICT, backlog peak %d; PostgreSQL %.1f us and "
         "%.0f B of WAL per hit, %.2f visitor rows per hit" % (
             "unpaced" if offered is None else fmt_int(offered),
             s["achieved"], fmt_int(s["ok"]), fmt_int(s["hits"]),
             _ms(s["flush_p50"]), _ms(s["flush_p99"]),
             s["flush_over"], s["flushes"], 2000 * COMMIT_INTERVAL,
-            s["resent"], s["backlog_peak"], s.get("pg_us_hit", 0), s.get("wal_hit", 0),
-            s.get("rows_hit", 0)))
+            s["resent"], s["backlog_peak"], s.get("pg_us_hit", 0),
+            s.get("wal_hit", 0), s.get("rows_hit", 0)))
     return s
 
 
