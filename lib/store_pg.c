@@ -478,8 +478,11 @@ migrate(struct pg_store *st, long from, const char *const *sql, size_t n)
 	size_t i;
 	int rc;
 
-	snprintf(step, sizeof(step), "migrating the schema from version %ld",
-	    from);
+	if (from == 0)
+		snprintf(step, sizeof(step), "creating the indexes");
+	else
+		snprintf(step, sizeof(step), "migrating the schema from "
+		    "version %ld", from);
 	for (i = 0; i < n; i++)
 		if ((rc = exec0(st, step, sql[i])) != STORE_OK)
 			return rc;
