@@ -4,7 +4,10 @@
   - a flush is one statement, also when it brings new series;
   - a node's refresh reads what changed, not the whole database, and
     still shows tallyctl's set, import and reset;
-  - a database of schema version 1 is migrated at open;
+  - a visitor id that two nodes insert at once counts once, and
+    neither flush fails;
+  - a flush updates the running totals in place (HOT);
+  - a database of schema version 1 or 2 is migrated at open;
   - the ledger entries of nodes gone for good are pruned;
   - the day's cap of referring hosts holds across nodes.
 """
@@ -207,6 +210,31 @@ def test_a_visitor_that_two_nodes_insert_at_once_counts_once():
     s = json.loads(ctl(c, "--json", "stats"))
     eq(s["today"]["views"], 4, "today's views")
     eq(s["today"]["visitors"], 3, "today's visitors (ids 100, 101, 7)")
+    ctl(c, "check")
+
+
+def test_running_totals_are_updated_in_place():
+    """A flush rewrites the node's running totals without touching an
+    indexed column (the refresh finds them by their block of ledger
+    numbers, not the number), so PostgreSQL updates them in place (HOT:
+    no new index entries)."""
+    c = fresh()
+    d = Daemon(["--store", c.url(), "--commit-interval", "50ms",
+                "--count-max-age", "1h"])
+    for i in range(12):
+        d.hit("/hot", ua=ua(i))
+        wait_for("flush %d" % i, lambda: q(
+            c, "SELECT sum(views) FROM tally_totals t JOIN tally_series s "
+            "ON s.id = t.series_id WHERE s.path = '/hot'") == str(i + 1))
+    eq(d.stop(), 0, "exit status")
+
+    def stats():
+        upd, hot = [int(x) for x in q(
+            c, "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+            "WHERE relname = 'tally_totals'").split("|")]
+        return (upd, hot) if upd >= 22 else None
+    upd, hot = wait_for("the table's statistics", stats)
+    eq(hot, upd, "updates of the running totals in place, of %d" % upd)
     ctl(c, "check")
 
 
