@@ -35,17 +35,18 @@
  *		 concurrent nodes never wait on one site's row. tallyctl
  *		 writes node ''. All-time counts are the sum of a series'
  *		 rows plus its adjustment.
- *   tally_totals (series_id, node, views, visitors, seq)
+ *   tally_totals (series_id, node, views, visitors, seq, mark)
  *		 a node's running all-time total of a series: the sum of
  *		 its day rows, written by the same statements, stamped
- *		 with the node's ledger number (seq) of the write. The
- *		 daemons' refresh reads the rows stamped since its last
- *		 read (index on node, seq); tallyctl check holds them to
- *		 the day rows.
+ *		 with the node's ledger number (seq) of the write and its
+ *		 block of 32 numbers (mark). The daemons' refresh reads
+ *		 the rows stamped since its last read (index on node,
+ *		 mark; see TOTAL_MARK); tallyctl check holds them to the
+ *		 day rows.
  *   tally_visitors (day, series_hash, visitor)
  *		 the visitor ids of today and yesterday: its primary key
  *		 decides, across every node, whether a visitor is new
- *		 (INSERT ... ON CONFLICT DO NOTHING RETURNING).
+ *		 (INSERT ... RETURNING, see FLUSH_FAST).
  *   tally_referrers (site, day, host, node, views)
  *		 referring hosts, one row per node like the counts.
  *   tally_referrer_days (site, day, hosts text[])
@@ -74,9 +75,10 @@
  * copy lacks (INSERT ... SELECT ... WHERE NOT EXISTS, so that no
  * identity value is spent on series that exist, ON CONFLICT (site,
  * path) DO UPDATE for one another node creates at the same moment),
- * inserts the visitor ids (ON CONFLICT DO NOTHING RETURNING: only the
- * new ones come back), upserts the node's count rows and running
- * totals, adding the views sent and the visitors actually inserted,
+ * inserts the visitor ids (RETURNING: only the new ones come back),
+ * writes the node's count rows and running totals, adding the views
+ * sent and the visitors actually inserted (both without ON CONFLICT
+ * where they can, see FLUSH_FAST),
  * upserts the referrer rows (and, for a host new to the day, the day's
  * row of hosts), and answers the absolute counts of every series it
  * touched, new series with their ids. Rows other nodes may write are
@@ -115,8 +117,9 @@
  * forgets the ids it sent for a series that the whole read finds gone
  * or under a new id (seen_forget_reset), or that a flush finds gone.
  *
- * Schema version 2 added tally_totals and tally_referrer_days; a
- * version 1 database is migrated at a writable open (migrate_v1).
+ * Schema version 2 added tally_totals and tally_referrer_days, version
+ * 3 the totals' mark; an older database is migrated at a writable open
+ * (migrate_all).
  * A site's pages (for max_pages) are counted by the whole read only;
  * the copy then counts the new ones it learns (cache_apply).
  */
@@ -247,7 +250,7 @@ out:
 #define PQstatus		pq.PQstatus
 
 /* The schema of the tables below; tally_meta's 'schema' row. */
-#define PG_SCHEMA_VERSION	2
+#define PG_SCHEMA_VERSION	3
 #define REFERRER_SITE_MAX	255	/* as LMDB's: the longest site kept */
 #define MAX_PARAMS		8
 
@@ -282,6 +285,7 @@ struct pg_store {
 	struct seen_set *seen;
 	char	 node[128];	/* this node's name in the rows and ledger */
 	int64_t	 seq;		/* its last flush's sequence number */
+	unsigned safe_left;	/* flushes to send in FLUSH_SAFE form */
 	struct flush *in_doubt;	/* sent, answer lost, since the last
 				 * flush known to have counted */
 	uint64_t refreshed_ms;	/* when the copy was last read */
@@ -482,6 +486,17 @@ val(const PGresult *res, int row, int col)
  * Opening: the schema.
  */
 
+/*
+ * The block of ledger numbers that a running total's last write falls
+ * in (its column mark): the number rounded down to a multiple of 32.
+ * The refresh looks a node's changed totals up by it (index on node,
+ * mark), reading again those of the block the node is in; a write
+ * within the same block leaves mark, and so every indexed column, as
+ * it was, so that PostgreSQL updates the row in place (a HOT update:
+ * no new index entries, a third of the WAL).
+ */
+#define TOTAL_MARK(seq)	"(" seq " - mod(" seq ", 32))"
+
 static const char *const schema_sql[] = {
 	"CREATE TABLE IF NOT EXISTS tally_meta ("
 	" key text PRIMARY KEY, val bytea NOT NULL)",
@@ -516,11 +531,8 @@ static const char *const schema_sql[] = {
 	"CREATE TABLE IF NOT EXISTS tally_totals ("
 	" series_id bigint NOT NULL, node text NOT NULL,"
 	" views bigint NOT NULL, visitors bigint NOT NULL,"
-	" seq bigint NOT NULL,"
+	" seq bigint NOT NULL, mark bigint NOT NULL DEFAULT 0,"
 	" PRIMARY KEY (series_id, node))",
-	/* A refresh: the rows of a node changed since its last look. */
-	"CREATE INDEX IF NOT EXISTS tally_totals_seq ON tally_totals "
-	"(node, seq)",
 	"CREATE TABLE IF NOT EXISTS tally_referrer_days ("
 	" site text COLLATE \"C\" NOT NULL, day integer NOT NULL,"
 	" hosts text[] NOT NULL,"
@@ -547,23 +559,67 @@ static const char *const migrate_v1_sql[] = {
 	"ON CONFLICT DO NOTHING",
 };
 
+/*
+ * Version 3: a refresh finds a node's changed totals by their block of
+ * ledger numbers (mark, see TOTAL_MARK) instead of by the number itself
+ * (seq, index dropped), so that most updates of a total change no
+ * indexed column and stay HOT. Also the last step of a database of
+ * version 1 (whose totals the step before made with mark 0), and of a
+ * new one: the statements are idempotent.
+ */
+static const char *const migrate_v2_sql[] = {
+	"ALTER TABLE tally_totals ADD COLUMN IF NOT EXISTS "
+	"mark bigint NOT NULL DEFAULT 0",
+	"UPDATE tally_totals SET mark = " TOTAL_MARK("seq") " "
+	"WHERE mark <> " TOTAL_MARK("seq"),
+	"DROP INDEX IF EXISTS tally_totals_seq",
+	"CREATE INDEX IF NOT EXISTS tally_totals_mark ON tally_totals "
+	"(node, mark)",
+};
+
+/* Runs the statements of a step of the schema from version 'from'. */
 static int
-migrate_v1(struct pg_store *st)
+migrate(struct pg_store *st, long from, const char *const *sql, size_t n)
 {
-	struct params p = { 0 };
-	char vbuf[16];
+	char step[64];
 	size_t i;
 	int rc;
 
-	for (i = 0; i < sizeof(migrate_v1_sql) / sizeof(migrate_v1_sql[0]);
-	    i++)
-		if ((rc = exec0(st, "migrating the schema from version 1",
-		    migrate_v1_sql[i])) != STORE_OK)
+	if (from == 0)
+		snprintf(step, sizeof(step), "creating the indexes");
+	else
+		snprintf(step, sizeof(step), "migrating the schema from "
+		    "version %ld", from);
+	for (i = 0; i < n; i++)
+		if ((rc = exec0(st, step, sql[i])) != STORE_OK)
 			return rc;
+	return STORE_OK;
+}
+
+#define NSQL(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* From 'version' to PG_SCHEMA_VERSION (a new database: from 0), the
+ * version written last. */
+static int
+migrate_all(struct pg_store *st, long version)
+{
+	struct params p = { 0 };
+	char vbuf[16];
+	int rc;
+
+	if (version == 1 && (rc = migrate(st, 1, migrate_v1_sql,
+	    NSQL(migrate_v1_sql))) != STORE_OK)
+		return rc;
+	if ((rc = migrate(st, version, migrate_v2_sql,
+	    NSQL(migrate_v2_sql))) != STORE_OK)
+		return rc;
 	snprintf(vbuf, sizeof(vbuf), "%d", PG_SCHEMA_VERSION);
 	p_bytes(&p, vbuf, strlen(vbuf));
-	return exec_p(st, "writing the schema version", "UPDATE tally_meta "
-	    "SET val = $1 WHERE key = 'schema'", &p, 0, NULL);
+	return exec_p(st, "writing the schema version", version == 0 ?
+	    "INSERT INTO tally_meta (key, val) VALUES ('schema', $1) "
+	    "ON CONFLICT (key) DO NOTHING" :
+	    "UPDATE tally_meta SET val = $1 WHERE key = 'schema'",
+	    &p, 0, NULL);
 }
 
 /* Checks (and, when writable, creates or migrates) the schema, in one
@@ -571,8 +627,6 @@ migrate_v1(struct pg_store *st)
 static int
 schema_init(struct pg_store *st)
 {
-	char vbuf[16];
-	struct params p = { 0 };
 	PGresult *res;
 	size_t i;
 	long version;
@@ -605,17 +659,14 @@ schema_init(struct pg_store *st)
 			rc = STORE_ERROR;
 			goto bad;
 		}
-		snprintf(vbuf, sizeof(vbuf), "%d", PG_SCHEMA_VERSION);
-		p_bytes(&p, vbuf, strlen(vbuf));
-		if ((rc = exec_p(st, "writing the schema version",
-		    "INSERT INTO tally_meta (key, val) VALUES ('schema', $1) "
-		    "ON CONFLICT (key) DO NOTHING", &p, 0, NULL)) != STORE_OK)
+		if ((rc = migrate_all(st, 0)) != STORE_OK)
 			goto bad;
 	} else {
 		version = strtol(val(res, 0, 0), NULL, 10);
 		PQclear(res);
-		if (version == 1 && !(st->flags & STORE_READONLY)) {
-			if ((rc = migrate_v1(st)) != STORE_OK)
+		if (version >= 1 && version < PG_SCHEMA_VERSION &&
+		    !(st->flags & STORE_READONLY)) {
+			if ((rc = migrate_all(st, version)) != STORE_OK)
 				goto bad;
 			version = PG_SCHEMA_VERSION;
 		}
@@ -1404,10 +1455,11 @@ ctl_stamp(struct pg_txn *t)
 	"views = " SAT_ADD("c", "views") ", " \
 	"visitors = " SAT_ADD("c", "visitors") " RETURNING 1) " \
 	"INSERT INTO tally_totals AS t (series_id, node, views, visitors, " \
-	"seq) VALUES ($1, '', $3, $4, $5) " \
-	"ON CONFLICT (series_id, node) DO UPDATE SET " \
+	"seq, mark) VALUES ($1, '', $3, $4, $5, " TOTAL_MARK("$5::bigint") \
+	") ON CONFLICT (series_id, node) DO UPDATE SET " \
 	"views = " SAT_ADD("t", "views") ", " \
-	"visitors = " SAT_ADD("t", "visitors") ", seq = excluded.seq"
+	"visitors = " SAT_ADD("t", "visitors") ", seq = excluded.seq, " \
+	"mark = excluded.mark"
 
 static int
 add_counts(struct pg_txn *t, const char *site, const char *path, int day,
@@ -1484,8 +1536,10 @@ write_adjust(struct pg_txn *t, int64_t id, int64_t views, int64_t visitors)
 	return exec_p(t->st, "writing an adjustment", "WITH a AS (UPDATE "
 	    "tally_series SET adj_views = $2, adj_visitors = $3 WHERE id = $1 "
 	    "RETURNING 1) INSERT INTO tally_totals (series_id, node, views, "
-	    "visitors, seq) VALUES ($1, '', 0, 0, $4) ON CONFLICT (series_id, "
-	    "node) DO UPDATE SET seq = excluded.seq", &p, 0, NULL);
+	    "visitors, seq, mark) VALUES ($1, '', 0, 0, $4, "
+	    TOTAL_MARK("$4::bigint") ") ON CONFLICT (series_id, node) DO "
+	    "UPDATE SET seq = excluded.seq, mark = excluded.mark", &p, 0,
+	    NULL);
 }
 
 static int
@@ -1970,7 +2024,26 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
  * The answer: the absolute counts of each series and day of the batch,
  * as the statement leaves them (its snapshot plus what it added, since
  * a statement does not see its own changes), new series with their id.
+ *
+ * Two forms, alike but for how they write rows (see "What a hit costs
+ * the database" in doc/scale-out.md). FLUSH_FAST is sent first: it
+ * inserts the visitor ids that its snapshot lacks with a plain INSERT,
+ * and updates the node's count and total rows that its snapshot has
+ * (UPDATE ... FROM), inserting the others. That spares the WAL record
+ * of each speculative insert (ON CONFLICT) and the row lock that ON
+ * CONFLICT DO UPDATE takes before updating. The node's own rows are
+ * written by no one else, so their snapshot is right; a visitor id
+ * that another node inserts at the same moment is not in the snapshot:
+ * the unique index then waits for that node and fails the statement
+ * (unique_violation, which undoes all of it, the ledger included), and
+ * FLUSH_SAFE, with ON CONFLICT everywhere, sends the batch again at
+ * once. Conflicts are rare, since each node sends an id once a day, but
+ * less so when flushes are slow (they overlap longer) and batches big:
+ * after one, the next FLUSH_SAFE_RUN flushes go in FLUSH_SAFE form
+ * straight away, so that a busy database does not do flushes twice.
  */
+#define FLUSH_SAFE_RUN	8
+enum { FLUSH_FAST, FLUSH_SAFE };
 #define ANY_LEDGER "EXISTS (SELECT 1 FROM ledger)"
 #define FLUSH_SQL_SERIES \
 	"WITH ledger AS (INSERT INTO tally_ledger AS l (node, seq, day) " \
@@ -1995,36 +2068,77 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	"LEFT JOIN named n ON a.id < 0 AND n.k = -a.id " \
 	"WHERE a.id < 0 OR EXISTS (SELECT 1 FROM tally_series s " \
 	"WHERE s.id = a.id)), "
-#define FLUSH_SQL_COUNTS \
+#define FLUSH_SEEN_IN \
 	"seen AS (INSERT INTO tally_visitors (day, series_hash, visitor) " \
 	"SELECT v.day, v.hash, v.visitor FROM " \
 	"unnest($10::integer[], $11::bigint[], $12::bigint[]) " \
 	"AS v(day, hash, visitor) WHERE " ANY_LEDGER " " \
-	"AND (SELECT count(*) FROM made) >= 0 " \
-	"ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING " \
-	"RETURNING day, series_hash), " \
+	"AND (SELECT count(*) FROM made) >= 0 "
+#define FLUSH_SEEN_SAFE \
+	FLUSH_SEEN_IN "ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING " \
+	"RETURNING day, series_hash), "
+#define FLUSH_SEEN_FAST \
+	FLUSH_SEEN_IN "AND NOT EXISTS (SELECT 1 FROM tally_visitors x " \
+	"WHERE x.day = v.day AND x.series_hash = v.hash " \
+	"AND x.visitor = v.visitor) ORDER BY 1, 2, 3 " \
+	"RETURNING day, series_hash), "
+#define FLUSH_SQL_DELTA \
 	"fresh AS (SELECT day, series_hash, count(*) AS n FROM seen " \
 	"GROUP BY day, series_hash), " \
 	"delta AS (SELECT a.id, a.day, a.views, coalesce(f.n, 0) AS visitors " \
 	"FROM adds a LEFT JOIN fresh f " \
 	"ON f.day = a.day AND f.series_hash = a.hash " \
 	"WHERE a.id IS NOT NULL AND " ANY_LEDGER "), " \
+	"dsum AS (SELECT id, sum(views) AS v, sum(visitors) AS u " \
+	"FROM delta GROUP BY id), "
+#define FLUSH_ROWS_SAFE \
 	"counts AS (INSERT INTO tally_counts AS c " \
 	"(series_id, day, node, views, visitors) " \
 	"SELECT id, day, $1, views, visitors FROM delta ORDER BY id, day " \
 	"ON CONFLICT (series_id, day, node) DO UPDATE SET " \
 	"views = " SAT_ADD("c", "views") ", " \
 	"visitors = " SAT_ADD("c", "visitors") " RETURNING series_id), " \
-	"dsum AS (SELECT id, sum(views) AS v, sum(visitors) AS u " \
-	"FROM delta GROUP BY id), " \
 	"totals AS (INSERT INTO tally_totals AS t " \
-	"(series_id, node, views, visitors, seq) " \
+	"(series_id, node, views, visitors, seq, mark) " \
 	"SELECT id, $1, least(v, 9223372036854775807), " \
-	"least(u, 9223372036854775807), $2::bigint FROM dsum ORDER BY id " \
+	"least(u, 9223372036854775807), $2::bigint, " \
+	TOTAL_MARK("$2::bigint") " FROM dsum ORDER BY id " \
 	"ON CONFLICT (series_id, node) DO UPDATE SET " \
 	"views = " SAT_ADD("t", "views") ", " \
-	"visitors = " SAT_ADD("t", "visitors") ", seq = excluded.seq " \
-	"RETURNING series_id), "
+	"visitors = " SAT_ADD("t", "visitors") ", seq = excluded.seq, " \
+	"mark = excluded.mark RETURNING series_id), "
+/* The node's own rows, updated where this statement's snapshot has
+ * them and inserted where not: no other transaction writes them, so
+ * neither takes a row lock before its update nor a speculative insert. */
+#define SAT_SUM(t, col, d) \
+	"CASE WHEN " t "." col " > 9223372036854775807 - " d \
+	" THEN 9223372036854775807 ELSE " t "." col " + " d " END"
+#define FLUSH_ROWS_FAST \
+	"cup AS (UPDATE tally_counts AS c SET " \
+	"views = " SAT_SUM("c", "views", "d.views") ", " \
+	"visitors = " SAT_SUM("c", "visitors", "d.visitors") " " \
+	"FROM delta d WHERE c.series_id = d.id AND c.day = d.day " \
+	"AND c.node = $1 RETURNING 1), " \
+	"counts AS (INSERT INTO tally_counts " \
+	"(series_id, day, node, views, visitors) " \
+	"SELECT d.id, d.day, $1, d.views, d.visitors FROM delta d " \
+	"WHERE NOT EXISTS (SELECT 1 FROM tally_counts x " \
+	"WHERE x.series_id = d.id AND x.day = d.day AND x.node = $1) " \
+	"ORDER BY 1, 2 RETURNING series_id), " \
+	"tup AS (UPDATE tally_totals AS t SET " \
+	"views = " SAT_SUM("t", "views", "least(d.v, 9223372036854775807)") \
+	", visitors = " SAT_SUM("t", "visitors", \
+	"least(d.u, 9223372036854775807)") ", seq = $2::bigint, " \
+	"mark = " TOTAL_MARK("$2::bigint") " " \
+	"FROM dsum d WHERE t.series_id = d.id AND t.node = $1 RETURNING 1), " \
+	"totals AS (INSERT INTO tally_totals " \
+	"(series_id, node, views, visitors, seq, mark) " \
+	"SELECT d.id, $1, least(d.v, 9223372036854775807), " \
+	"least(d.u, 9223372036854775807), $2::bigint, " \
+	TOTAL_MARK("$2::bigint") " FROM dsum d " \
+	"WHERE NOT EXISTS (SELECT 1 FROM tally_totals x " \
+	"WHERE x.series_id = d.id AND x.node = $1) " \
+	"ORDER BY 1 RETURNING series_id), "
 #define FLUSH_SQL_REFS \
 	"refs_in AS (SELECT x.site, x.day, x.host, x.views, x.cap " \
 	"FROM unnest($13::text[], $14::integer[], $15::text[], " \
@@ -2084,16 +2198,20 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	"LEFT JOIN csum cs ON cs.id = t.id AND cs.day = t.day " \
 	"LEFT JOIN delta dd ON dd.id = t.id AND dd.day = t.day"
 
-/* The statement whole: longer than C compilers must take in one
- * literal, so put together once. */
-static char flush_sql[8192];
+/* The statement whole, in its two forms: longer than C compilers must
+ * take in one literal, so put together once. */
+static char flush_sql[2][10240];
 static pthread_once_t flush_sql_once = PTHREAD_ONCE_INIT;
 
 static void
 flush_sql_make(void)
 {
-	snprintf(flush_sql, sizeof(flush_sql), "%s%s%s%s", FLUSH_SQL_SERIES,
-	    FLUSH_SQL_COUNTS, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
+	snprintf(flush_sql[FLUSH_FAST], sizeof(flush_sql[0]), "%s%s%s%s%s%s",
+	    FLUSH_SQL_SERIES, FLUSH_SEEN_FAST, FLUSH_SQL_DELTA,
+	    FLUSH_ROWS_FAST, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
+	snprintf(flush_sql[FLUSH_SAFE], sizeof(flush_sql[0]), "%s%s%s%s%s%s",
+	    FLUSH_SQL_SERIES, FLUSH_SEEN_SAFE, FLUSH_SQL_DELTA,
+	    FLUSH_ROWS_SAFE, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
 }
 
 /*
@@ -2108,12 +2226,15 @@ flush_sql_make(void)
  * node appears). REFRESH_HEAD and REFRESH_TAIL, around one branch per
  * node known (REFRESH_NODE, its name and watermark), read only the
  * series whose running total a node stamped with a number above its
- * watermark. Each node's numbers only grow, and a node's rows and
- * ledger entry change in one transaction: what a read sees of a node is
- * exactly its flushes up to its ledger number. Every step is an index
- * lookup: the branches by (node, seq) (ORDER BY and LIMIT keep the
- * planner on the index; a branch that reaches the limit makes the next
- * read whole), the rest by series id through an array (= ANY).
+ * watermark: those whose mark is at least the watermark's (TOTAL_MARK;
+ * the ones of the watermark's block that did not change since are read
+ * again), and none of a node whose ledger number did not move. Each
+ * node's numbers only grow, and a node's rows and ledger entry change
+ * in one transaction: what a read sees of a node is exactly its
+ * flushes up to its ledger number. Every step is an index lookup: the
+ * branches by (node, mark) (ORDER BY and LIMIT keep the planner on the
+ * index; a branch that reaches the limit makes the next read whole),
+ * the rest by series id through an array (= ANY).
  */
 #define REFRESH_KINDS \
 	"UNION ALL SELECT l.seq, l.node, NULL, NULL, NULL, 0, NULL, NULL, " \
@@ -2139,7 +2260,9 @@ flush_sql_make(void)
 	"WITH ch AS (SELECT DISTINCT series_id AS id FROM ("
 #define REFRESH_NODE \
 	"(SELECT series_id FROM tally_totals WHERE node = $%d " \
-	"AND seq > $%d::bigint ORDER BY seq LIMIT %d)"
+	"AND mark >= " TOTAL_MARK("$%d::bigint") " " \
+	"AND EXISTS (SELECT 1 FROM tally_ledger l WHERE l.node = $%d " \
+	"AND l.seq > $%d::bigint) ORDER BY mark LIMIT %d)"
 #define REFRESH_NONE "SELECT NULL::bigint AS series_id WHERE false"
 #define REFRESH_TAIL \
 	") x), ids AS (SELECT ARRAY(SELECT id FROM ch) AS a), " \
@@ -3028,7 +3151,8 @@ c_connect(struct pg_store *st)
 }
 
 /* The node's last number in its running totals: its ledger entry,
- * should it have been pruned. */
+ * should it have been pruned. It is in the rows of the latest block
+ * (mark), which the index finds. */
 static int
 node_last_seq(struct pg_store *st, int64_t *seq)
 {
@@ -3038,8 +3162,9 @@ node_last_seq(struct pg_store *st, int64_t *seq)
 
 	p_text(&p, st->node);
 	if ((rc = exec_p(st, "reading the totals' numbers", "SELECT "
-	    "coalesce(max(seq), 0) FROM tally_totals WHERE node = $1", &p, 0,
-	    &res)) != STORE_OK)
+	    "coalesce(max(seq), 0) FROM tally_totals WHERE node = $1 AND "
+	    "mark = (SELECT max(mark) FROM tally_totals WHERE node = $1)", &p,
+	    0, &res)) != STORE_OK)
 		return rc;
 	*seq = strtoll(val(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -3099,6 +3224,19 @@ doubts_settle(struct pg_store *st)
 		pd = &d->next;
 	}
 	return STORE_OK;
+}
+
+/* FLUSH_FAST met a row that another transaction inserted after its
+ * snapshot was taken: nothing of it was applied. */
+static bool
+flush_conflict(const PGresult *res)
+{
+	const char *state;
+
+	if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+		return false;
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return state != NULL && strcmp(state, "23505") == 0;
 }
 
 static int
@@ -3175,8 +3313,21 @@ flush_send(struct pg_store *st, struct flush *f, PGresult **out)
 		rc = oom();
 	else {
 		pthread_once(&flush_sql_once, flush_sql_make);
-		res = PQexecParams(st->conn, flush_sql, np, NULL, pv, pl, pf,
-		    0);
+		res = NULL;
+		if (st->safe_left > 0)
+			st->safe_left--;
+		else {
+			res = PQexecParams(st->conn, flush_sql[FLUSH_FAST], np,
+			    NULL, pv, pl, pf, 0);
+			if (flush_conflict(res)) {
+				PQclear(res);
+				res = NULL;
+				st->safe_left = FLUSH_SAFE_RUN;
+			}
+		}
+		if (res == NULL)
+			res = PQexecParams(st->conn, flush_sql[FLUSH_SAFE], np,
+			    NULL, pv, pl, pf, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)
 			*out = res;
 		else {
@@ -3420,7 +3571,7 @@ refresh_sql(struct pg_store *st, int today, const char ***pv, char **nums)
 	int w;
 
 	cap = sizeof(REFRESH_HEAD) + sizeof(REFRESH_TAIL) +
-	    sizeof(REFRESH_NONE) + st->nmarks * (sizeof(REFRESH_NODE) + 40);
+	    sizeof(REFRESH_NONE) + st->nmarks * (sizeof(REFRESH_NODE) + 80);
 	*pv = calloc(2 + 2 * st->nmarks, sizeof(**pv));
 	*nums = calloc(2 + st->nmarks, 24);
 	if ((sql = malloc(cap)) == NULL || *pv == NULL || *nums == NULL) {
@@ -3441,6 +3592,7 @@ refresh_sql(struct pg_store *st, int today, const char ***pv, char **nums)
 		(*pv)[3 + 2 * i] = n + 24 * (i + 2);
 		w = snprintf(sql + len, cap - len, "%s" REFRESH_NODE,
 		    i ? " UNION ALL " : "", (int)(3 + 2 * i), (int)(4 + 2 * i),
+		    (int)(4 + 2 * i), (int)(3 + 2 * i), (int)(4 + 2 * i),
 		    REFRESH_MAX);
 		len += (size_t)w;
 	}

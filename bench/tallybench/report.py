@@ -595,11 +595,14 @@ def pg_table(R):
            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     out[3:3] = note
     for s in steps:
-        out.append("| %s | %s | %d | %s | %s | %d | %s | %s | %s | %s | %s "
+        out.append("| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s "
                    "| %s |" % (
                        "unpaced, %d conns each" % s["conns"]
                        if s["offered"] is None else fmt_int(s["offered"]),
-                       fmt_int(round(s["achieved"])), s["flushes"],
+                       fmt_int(round(s["achieved"])),
+                       "%d (%d with ON CONFLICT)" % (s["flushes"],
+                                                     s["resent"])
+                       if s.get("resent") else str(s["flushes"]),
                        _flush_ms(s["flush_p50"]), _flush_ms(s["flush_p99"]),
                        s["flush_over"], fmt_int(int(s["backlog_peak"])),
                        "%.1f" % s["pg_us_hit"] if "pg_us_hit" in s else "—",

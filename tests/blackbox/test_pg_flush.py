@@ -4,7 +4,10 @@
   - a flush is one statement, also when it brings new series;
   - a node's refresh reads what changed, not the whole database, and
     still shows tallyctl's set, import and reset;
-  - a database of schema version 1 is migrated at open;
+  - a visitor id that two nodes insert at once counts once, and
+    neither flush fails;
+  - a flush updates the running totals in place (HOT);
+  - a database of schema version 1 or 2 is migrated at open;
   - the ledger entries of nodes gone for good are pruned;
   - the day's cap of referring hosts holds across nodes.
 """
@@ -13,6 +16,7 @@ import http.client
 import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -119,6 +123,118 @@ def test_a_flush_with_new_series_is_one_statement():
     for i, p in enumerate(("/new/1", "/new/2", "/new/3")):
         eq(d.count(p)["page"]["views"], 1, "views of %s on the node" % p)
     eq(d.stop(), 0, "exit status")
+    ctl(c, "check")
+
+
+# ------------------------------------- one visitor id from two nodes at once
+
+class Session:
+    """A psql session of its own, kept open: statements sent one by one
+    (a transaction held while the nodes flush)."""
+
+    def __init__(self, c):
+        psql = pgcluster.binary("psql")
+        self.p = subprocess.Popen(
+            [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h",
+             c.sockdir, "-p", str(c.port), "-U", pgcluster.USER, "-d",
+             pgcluster.DB], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def send(self, sql):
+        self.p.stdin.write((sql + "\n").encode())
+        self.p.stdin.flush()
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
+
+
+def waiting(c, node, event):
+    """Whether node's statement waits for a lock of the kind event."""
+    return q(c, "SELECT count(*) FROM pg_stat_activity WHERE "
+             "application_name = '%s' AND wait_event = '%s'"
+             % (node, event)) == "1"
+
+
+def test_a_visitor_that_two_nodes_insert_at_once_counts_once():
+    """A node inserts the visitor ids its statement's snapshot lacks with
+    a plain INSERT. When another node has inserted the same id and not
+    committed yet, the unique index makes the statement wait, then fail;
+    the node sends the batch again at once in the form with ON CONFLICT,
+    and counts the visitor once, without a failed flush."""
+    c = fresh()
+    ds = [Daemon(["--store", c.url(application_name="node%d" % i),
+                  "--commit-interval", "50ms", "--count-max-age", "1h"])
+          for i in range(2)]
+    for i, d in enumerate(ds):
+        d.hit("/both", ua=ua(100 + i))
+    wait_for("the nodes' first flushes", lambda: q(
+        c, "SELECT count(*) FROM tally_counts WHERE node LIKE 'node%'")
+        in ("4",))
+    log_statements(c, True)
+    s = Session(c)
+    try:
+        # node0 inserts the visitor's ids, then waits for its count
+        # rows, which the session holds.
+        s.send("BEGIN;")
+        s.send("SELECT 1 FROM tally_counts WHERE node = 'node0' "
+               "FOR UPDATE;")
+        wait_for("the session's lock", lambda: q(
+            c, "SELECT count(*) FROM pg_stat_activity WHERE "
+            "application_name = 'psql' AND state = 'idle in transaction'")
+            == "1")
+        ds[0].hit("/both", ua=ua(7))
+        wait_for("node0's flush waiting for its rows",
+                 lambda: waiting(c, "node0", "tuple") or
+                 waiting(c, "node0", "transactionid"))
+        # node1 inserts the same ids: it waits for node0's transaction.
+        ds[1].hit("/both", ua=ua(7))
+        wait_for("node1's flush waiting for node0's",
+                 lambda: waiting(c, "node1", "transactionid"))
+        s.send("COMMIT;")
+        wait_for("both flushes", lambda: q(
+            c, "SELECT sum(views) FROM tally_counts c JOIN tally_series s "
+            "ON s.id = c.series_id WHERE s.path = '/both'") == "4")
+        time.sleep(0.5)
+    finally:
+        s.close()
+        log_statements(c, False)
+    with open(c.logfile, "rb") as f:
+        log = f.read().decode("utf-8", "replace")
+    check("duplicate key value" in log, "node1's first statement did "
+          "not meet node0's id: %r" % log[-3000:])
+    for d in ds:
+        eq(d.stop(), 0, "exit status")
+        check("flushing" not in d.stderr(), "a flush failed: %r"
+              % d.stderr()[-2000:])
+    s = json.loads(ctl(c, "--json", "stats"))
+    eq(s["today"]["views"], 4, "today's views")
+    eq(s["today"]["visitors"], 3, "today's visitors (ids 100, 101, 7)")
+    ctl(c, "check")
+
+
+def test_running_totals_are_updated_in_place():
+    """A flush rewrites the node's running totals without touching an
+    indexed column (the refresh finds them by their block of ledger
+    numbers, not the number), so PostgreSQL updates them in place (HOT:
+    no new index entries)."""
+    c = fresh()
+    d = Daemon(["--store", c.url(), "--commit-interval", "50ms",
+                "--count-max-age", "1h"])
+    for i in range(12):
+        d.hit("/hot", ua=ua(i))
+        wait_for("flush %d" % i, lambda: q(
+            c, "SELECT sum(views) FROM tally_totals t JOIN tally_series s "
+            "ON s.id = t.series_id WHERE s.path = '/hot'") == str(i + 1))
+    eq(d.stop(), 0, "exit status")
+
+    def stats():
+        upd, hot = [int(x) for x in q(
+            c, "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+            "WHERE relname = 'tally_totals'").split("|")]
+        return (upd, hot) if upd >= 22 else None
+    upd, hot = wait_for("the table's statistics", stats)
+    eq(hot, upd, "updates of the running totals in place, of %d" % upd)
     ctl(c, "check")
 
 
@@ -309,7 +425,7 @@ def test_schema_1_is_migrated_at_open():
           "%r" % (rc, err))
     d = Daemon(["--store", c.url(), "--count-max-age", "1s"])
     eq(q(c, "SELECT convert_from(val, 'UTF8') FROM tally_meta WHERE "
-         "key = 'schema'"), "2", "schema version after the open")
+         "key = 'schema'"), "3", "schema version after the open")
     eq(q(c, "SELECT node, views, visitors, seq FROM tally_totals ORDER BY "
          "series_id, node").split(), ["|30|12|0", "n1|30|12|17",
                                       "n2|30|12|9"] * 2,
@@ -326,6 +442,66 @@ def test_schema_1_is_migrated_at_open():
     ctl(c, "check")
     s = json.loads(ctl(c, "--json", "stats"))
     eq(s["today"]["views"], 31, "today's views after a hit")
+
+
+SCHEMA_V2 = SCHEMA_V1[:-1] + [
+    "CREATE TABLE tally_totals (series_id bigint NOT NULL, node text NOT "
+    "NULL, views bigint NOT NULL, visitors bigint NOT NULL, seq bigint NOT "
+    "NULL, PRIMARY KEY (series_id, node))",
+    "CREATE INDEX tally_totals_seq ON tally_totals (node, seq)",
+    "CREATE TABLE tally_referrer_days (site text COLLATE \"C\" NOT NULL, "
+    "day integer NOT NULL, hosts text[] NOT NULL, PRIMARY KEY (site, day))",
+    "INSERT INTO tally_meta VALUES ('schema', convert_to('2', 'UTF8'))",
+]
+
+
+def indexes(c):
+    return q(c, "SELECT indexname FROM pg_indexes WHERE tablename = "
+             "'tally_totals' ORDER BY 1").split()
+
+
+def test_schema_2_is_migrated_at_open():
+    """Version 3 finds a node's changed totals by their block of ledger
+    numbers (mark) instead of an index on the number itself."""
+    c = fresh()
+    t = today()
+    for sql in SCHEMA_V2:
+        q(c, sql)
+    q(c, "INSERT INTO tally_series (site, path) VALUES ('default', ''), "
+      "('default', '/m')")
+    q(c, "INSERT INTO tally_counts SELECT s.id, %d, n, 10, 4 FROM "
+      "tally_series s, unnest(ARRAY['n1', 'n2']) n" % t)
+    q(c, "INSERT INTO tally_totals SELECT s.id, n.node, 10, 4, n.seq FROM "
+      "tally_series s, (VALUES ('n1', 17), ('n2', 70)) n(node, seq)")
+    q(c, "INSERT INTO tally_ledger VALUES ('n1', 17, %d), ('n2', 70, %d)"
+      % (t, t))
+    eq(indexes(c), ["tally_totals_pkey", "tally_totals_seq"], "indexes")
+    rc, out, err = run_tallyctl("--store", c.url(), "stats")
+    check(rc != 0 and "older" in err, "tallyctl stats on version 2: rc %d "
+          "%r" % (rc, err))
+    d = Daemon(["--store", c.url(application_name="n3"), "--count-max-age",
+                "1s"])
+    eq(q(c, "SELECT convert_from(val, 'UTF8') FROM tally_meta WHERE "
+         "key = 'schema'"), "3", "schema version after the open")
+    eq(indexes(c), ["tally_totals_mark", "tally_totals_pkey"], "indexes")
+    eq(q(c, "SELECT DISTINCT node, seq, mark FROM tally_totals ORDER BY "
+         "node").split(), ["n1|17|0", "n2|70|64"], "the totals' marks")
+    eq(d.count("/m")["page"]["views"], 20, "views of the page")
+    # Node n2's next flush, as it makes them: its refresh finds it.
+    q(c, "UPDATE tally_counts SET views = views + 5 WHERE node = 'n2'")
+    q(c, "UPDATE tally_totals SET views = views + 5, seq = 71 WHERE "
+      "node = 'n2'")
+    q(c, "UPDATE tally_ledger SET seq = 71 WHERE node = 'n2'")
+    wait_for("n2's views on the node", lambda: d.count(
+        "/m")["page"]["views"] == 25)
+    d.hit("/m", ua=ua(1))
+    eq(d.stop(), 0, "exit status")
+    eq(q(c, "SELECT seq = 1 AND mark = 0 FROM tally_totals WHERE node = "
+         "'n3' AND series_id = (SELECT id FROM tally_series WHERE path = "
+         "'/m')"), "t", "the node's own total and its mark")
+    ctl(c, "check")
+    s = json.loads(ctl(c, "--json", "stats"))
+    eq(s["today"]["views"], 26, "today's views after a hit")
 
 
 # ------------------------------------------------------------ the ledger
