@@ -1990,11 +1990,12 @@ flush_sql_make(void)
  * (site), the watermarks of the next read; kind 2: the number of
  * tallyctl's last reset (site); kind 3: how many series changed (id).
  *
- * REFRESH_ALL_SQL reads every series (at open, after a reset, when a
- * node appears). REFRESH_HEAD and REFRESH_TAIL, around one branch per
- * node known (REFRESH_NODE, its name and watermark), read only the
- * series whose running total a node stamped with a number above its
- * watermark. Each node's numbers only grow, and a node's rows and
+ * REFRESH_ALL_SQL reads every series (at open, after a reset).
+ * REFRESH_HEAD and REFRESH_TAIL, around one branch per node known
+ * (REFRESH_NODE, its name and watermark) and one for the nodes not
+ * known (REFRESH_NEW), read only the series whose running total a node
+ * stamped with a number above its watermark, 0 for a node new to the
+ * ledger. Each node's numbers only grow, and a node's rows and
  * ledger entry change in one transaction: what a read sees of a node is
  * exactly its flushes up to its ledger number. Every step is an index
  * lookup: the branches by (node, seq) (ORDER BY and LIMIT keep the
@@ -2026,7 +2027,13 @@ flush_sql_make(void)
 #define REFRESH_NODE \
 	"(SELECT series_id FROM tally_totals WHERE node = $%d " \
 	"AND seq > $%d::bigint ORDER BY seq LIMIT %d)"
-#define REFRESH_NONE "SELECT NULL::bigint AS series_id WHERE false"
+/* The nodes that appeared since the last read (a node started): all
+ * their rows, as from a watermark of 0, each node through the same
+ * index; the names known follow as "WHERE l.node NOT IN (...)". */
+#define REFRESH_NEW \
+	"SELECT n.series_id FROM tally_ledger l CROSS JOIN LATERAL " \
+	"(SELECT series_id FROM tally_totals t WHERE t.node = l.node " \
+	"ORDER BY t.seq LIMIT %d) n"
 #define REFRESH_TAIL \
 	") x), ids AS (SELECT ARRAY(SELECT id FROM ch) AS a), " \
 	"ts AS (SELECT series_id AS id, sum(views) AS v, " \
@@ -3306,7 +3313,8 @@ refresh_sql(struct pg_store *st, int today, const char ***pv, char **nums)
 	int w;
 
 	cap = sizeof(REFRESH_HEAD) + sizeof(REFRESH_TAIL) +
-	    sizeof(REFRESH_NONE) + st->nmarks * (sizeof(REFRESH_NODE) + 40);
+	    sizeof(REFRESH_NEW) + 40 + st->nmarks * (sizeof(REFRESH_NODE) +
+	    60);
 	*pv = calloc(2 + 2 * st->nmarks, sizeof(**pv));
 	*nums = calloc(2 + st->nmarks, 24);
 	if ((sql = malloc(cap)) == NULL || *pv == NULL || *nums == NULL) {
@@ -3325,33 +3333,20 @@ refresh_sql(struct pg_store *st, int today, const char ***pv, char **nums)
 		snprintf(n + 24 * (i + 2), 24, "%" PRId64, st->marks[i].seq);
 		(*pv)[2 + 2 * i] = st->marks[i].node;
 		(*pv)[3 + 2 * i] = n + 24 * (i + 2);
-		w = snprintf(sql + len, cap - len, "%s" REFRESH_NODE,
-		    i ? " UNION ALL " : "", (int)(3 + 2 * i), (int)(4 + 2 * i),
-		    REFRESH_MAX);
+		w = snprintf(sql + len, cap - len, REFRESH_NODE " UNION ALL ",
+		    (int)(3 + 2 * i), (int)(4 + 2 * i), REFRESH_MAX);
 		len += (size_t)w;
 	}
-	snprintf(sql + len, cap - len, "%s%s", st->nmarks ? "" : REFRESH_NONE,
+	w = snprintf(sql + len, cap - len, REFRESH_NEW, REFRESH_MAX);
+	len += (size_t)w;
+	for (i = 0; i < st->nmarks; i++) {
+		w = snprintf(sql + len, cap - len, "%s$%d",
+		    i ? ", " : " WHERE l.node NOT IN (", (int)(3 + 2 * i));
+		len += (size_t)w;
+	}
+	snprintf(sql + len, cap - len, "%s%s", st->nmarks ? ")" : "",
 	    REFRESH_TAIL);
 	return sql;
-}
-
-/* Whether the read's answer names a node that the watermarks lack. */
-static bool
-answer_new_node(const struct pg_store *st, const PGresult *res)
-{
-	size_t j;
-	int i;
-
-	for (i = 0; i < PQntuples(res); i++) {
-		if (atoi(val(res, i, 9)) != 1)
-			continue;
-		for (j = 0; j < st->nmarks; j++)
-			if (strcmp(st->marks[j].node, val(res, i, 1)) == 0)
-				break;
-		if (j == st->nmarks)
-			return true;
-	}
-	return false;
 }
 
 /* How many series the read found changed (kind 3). */
@@ -3369,10 +3364,11 @@ answer_changed(const PGresult *res)
 /*
  * Reads what changed since the last read: the series whose running
  * total a node (or tallyctl) stamped with a number above that node's
- * watermark. The copy is read whole instead when that cannot tell:
- * tallyctl's reset number moved (a deletion leaves no row to find), a
- * node appeared (its rows have no watermark), or a node changed more
- * series than one read takes.
+ * watermark, and every series of a node that appeared since (a node
+ * that started: its watermark is 0, and it has written little). The
+ * copy is read whole instead when that cannot tell: tallyctl's reset
+ * number moved (a deletion leaves no row to find), or a node changed
+ * more series than one read takes.
  */
 static int
 cache_update(struct pg_store *st)
@@ -3395,7 +3391,7 @@ cache_update(struct pg_store *st)
 		return rc;
 	}
 	if (strcmp(answer_reset(res), st->reset) != 0 ||
-	    answer_new_node(st, res) || answer_changed(res) >= REFRESH_MAX) {
+	    answer_changed(res) >= REFRESH_MAX) {
 		PQclear(res);
 		return cache_load(st);
 	}
