@@ -1254,7 +1254,8 @@ series_id(struct pg_store *st, const char *site, const char *path,
  * tallyctl writes as node '': a write transaction takes the next number
  * of that node's ledger entry (waiting for another tallyctl's write to
  * end) and stamps the running totals it changes with it, so that the
- * daemons' refresh finds them.
+ * daemons' refresh finds them. Every write takes it first, before any
+ * row another tallyctl may write: one tallyctl writes at a time.
  */
 static int
 ctl_stamp(struct pg_txn *t)
@@ -1383,7 +1384,8 @@ pg_add_adjust(struct store_txn *base_t, const char *site, const char *path,
 	int64_t id, adj[2];
 	int rc;
 
-	if ((rc = series_id(t->st, site, path, &id)) != STORE_OK ||
+	if ((rc = ctl_stamp(t)) != STORE_OK ||
+	    (rc = series_id(t->st, site, path, &id)) != STORE_OK ||
 	    (rc = series_get(t->st, site, path, -1, &sc, adj)) != STORE_OK)
 		return rc;
 	if (__builtin_add_overflow(adj[0], views, &adj[0]) ||
@@ -1409,7 +1411,8 @@ pg_set_total(struct store_txn *base_t, const char *site, const char *path,
 		    "largest count (%" PRId64 ")", (int64_t)STORE_COUNT_MAX);
 		return STORE_ERROR;
 	}
-	if ((rc = series_id(t->st, site, path, &id)) != STORE_OK ||
+	if ((rc = ctl_stamp(t)) != STORE_OK ||
+	    (rc = series_id(t->st, site, path, &id)) != STORE_OK ||
 	    (rc = series_get(t->st, site, path, -1, &sc, adj)) != STORE_OK)
 		return rc;
 	if (store_adjust_to(sc.total.views, adj[0], views, &adj[0]) == -1 ||
@@ -1766,6 +1769,8 @@ referrer_put(struct pg_txn *t, const char *site, int day, const char *host,
 		store_set_error("bad referrer row");
 		return STORE_ERROR;
 	}
+	if ((rc = ctl_stamp(t)) != STORE_OK)
+		return rc;
 	rc = referrer_day(t->st, site, day, host, &have, &nhosts, &has_other);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
 		return rc;
