@@ -1424,8 +1424,6 @@ pg_set_total(struct store_txn *base_t, const char *site, const char *path,
 	return write_adjust(t, id, adj[0], adj[1]);
 }
 
-static int reset_mark(struct pg_txn *);
-
 /* Deletes the series of site matching path ($2 NULL: every one), their
  * rows and the visitor ids seen on them. */
 static int
@@ -1479,8 +1477,7 @@ delete_series(struct pg_txn *t, const char *site, const char *path)
 	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK ||
 	    (rc = exec_p(t->st, "deleting totals", "DELETE FROM tally_totals "
 	    "WHERE series_id IN (SELECT id FROM tally_series WHERE site = $1 "
-	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK ||
-	    (rc = reset_mark(t)) != STORE_OK)
+	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK)
 		return rc;
 	return exec_p(t->st, "deleting a series", "DELETE FROM tally_series "
 	    "WHERE site = $1 AND ($2::text IS NULL OR path = $2)", &p, 0, NULL);
@@ -1492,6 +1489,19 @@ static int pg_referrer_reset(struct store_txn *, const char *);
  * A deletion leaves no row to stamp: tally_meta's 'reset' takes the
  * write's number, and a daemon that finds it changed reads its copy
  * again whole.
+ *
+ * The row is also what keeps a reset and the nodes' flushes apart.
+ * Every flush takes it FOR SHARE first, and applies only if it holds
+ * the number the node last read (FLUSH_SQL's "gen"). A reset updates
+ * it before it deletes anything: that waits for the flushes holding
+ * it, so the deletions below, each a statement of its own snapshot,
+ * see and delete what they wrote (visitor ids included); a flush
+ * started since waits for the reset to end, then finds a number it
+ * did not read and writes nothing. Its node reads its copy again and
+ * sends the batch anew, to the series as they are now. Without this, a
+ * flush whose snapshot predates the reset could insert visitor ids of a
+ * series the reset drops: visitors of the page after the reset would
+ * not count.
  */
 static int
 reset_mark(struct pg_txn *t)
@@ -1515,6 +1525,9 @@ pg_reset(struct store_txn *base_t, const char *site, const char *path)
 	struct pg_txn *t = (struct pg_txn *)base_t;
 	int rc;
 
+	/* First: the flushes under way end before anything is deleted. */
+	if ((rc = reset_mark(t)) != STORE_OK)
+		return rc;
 	/* A referrer is the site's: it goes with the whole site. */
 	if (path == NULL && (rc = pg_referrer_reset(base_t, site)) != STORE_OK)
 		return rc;
@@ -1863,9 +1876,25 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
  * a statement does not see its own changes), new series with their id.
  */
 #define ANY_LEDGER "EXISTS (SELECT 1 FROM ledger)"
+/* Before anything: tallyctl's reset number ($18 the node's), held FOR
+ * SHARE until the flush commits, so that a reset waits for the flush
+ * or the flush for the reset (reset_mark). A number the node has not
+ * read (a reset it does not know of) makes the whole flush do nothing
+ * and answer FLUSH_STALE alone. The row is made by every node at its
+ * first connection (cached_connected): a missing row ('') could not be
+ * held. */
+#define FLUSH_SQL_GEN \
+	"WITH gen AS (SELECT 1 AS ok WHERE coalesce((SELECT " \
+	"convert_from(m.val, 'UTF8') FROM tally_meta m " \
+	"WHERE m.key = 'reset' FOR SHARE), '') = $18::text), "
+#define FLUSH_STALE	(-2)	/* the answer's pages: a reset not read */
+#define FLUSH_SQL_STALE \
+	" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, -2, NULL, NULL, " \
+	"NULL WHERE NOT EXISTS (SELECT 1 FROM gen)"
 #define FLUSH_SQL_SERIES \
-	"WITH ledger AS (INSERT INTO tally_ledger AS l (node, seq, day) " \
-	"VALUES ($1, $2::bigint, $3::integer) " \
+	FLUSH_SQL_GEN \
+	"ledger AS (INSERT INTO tally_ledger AS l (node, seq, day) " \
+	"SELECT $1, $2::bigint, $3::integer WHERE EXISTS (SELECT 1 FROM gen) " \
 	"ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, " \
 	"day = excluded.day WHERE l.seq < excluded.seq RETURNING seq), " \
 	"want AS (SELECT w.site, w.path, w.k FROM unnest($8::text[], " \
@@ -1983,8 +2012,9 @@ static pthread_once_t flush_sql_once = PTHREAD_ONCE_INIT;
 static void
 flush_sql_make(void)
 {
-	snprintf(flush_sql, sizeof(flush_sql), "%s%s%s%s", FLUSH_SQL_SERIES,
-	    FLUSH_SQL_COUNTS, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
+	snprintf(flush_sql, sizeof(flush_sql), "%s%s%s%s%s", FLUSH_SQL_SERIES,
+	    FLUSH_SQL_COUNTS, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER,
+	    FLUSH_SQL_STALE);
 }
 
 /*
@@ -3068,6 +3098,10 @@ flush_send(struct pg_store *st, struct flush *f, PGresult **out)
 		pl[np] = (int)all[i]->len;
 		pf[np++] = 1;
 	}
+	/* $18: the reset number this node's copy is of (FLUSH_SQL_GEN). */
+	pv[np] = st->reset;
+	pl[np] = 0;
+	pf[np++] = 0;
 	rc = STORE_OK;
 	if (!ok)
 		rc = oom();
@@ -3114,6 +3148,52 @@ c_forget(struct pg_ctxn *t)
  * '') and the node's own stay.
  */
 #define LEDGER_KEEP_DAYS	7
+
+static int cache_load(struct pg_store *);
+
+/* Whether a flush's answer says that it did nothing: the store was
+ * reset since this node's copy was read (FLUSH_SQL_GEN). */
+static bool
+answer_stale(const PGresult *res)
+{
+	int i;
+
+	for (i = PQntuples(res) - 1; i >= 0; i--)
+		if (PQgetisnull(res, i, 0) &&
+		    atoi(val(res, i, 5)) == FLUSH_STALE)
+			return true;
+	return false;
+}
+
+/*
+ * Sends a batch under the node's next number. A flush that finds a
+ * reset its node has not read writes nothing: the copy is read again
+ * (its series as they are now, the visitor ids sent for deleted ones
+ * forgotten) and the batch sent again, so that the hits count, once,
+ * in the series the reset left or made anew. A reset each time the
+ * copy is read again would keep the batch for a later flush.
+ */
+static int
+flush_stale_send(struct pg_store *st, struct flush *f, PGresult **res)
+{
+	int rc, tries;
+
+	for (tries = 0;; tries++) {
+		f->seq = ++st->seq;
+		if ((rc = flush_send(st, f, res)) != STORE_OK ||
+		    !answer_stale(*res))
+			return rc;
+		PQclear(*res);
+		*res = NULL;
+		if (tries == 2) {
+			store_set_error("flushing: the store was reset at "
+			    "each try");
+			return STORE_UNAVAILABLE;
+		}
+		if ((rc = cache_load(st)) != STORE_OK)
+			return rc;
+	}
+}
 
 static int
 ledger_prune(struct pg_store *st, int today)
@@ -3166,8 +3246,7 @@ c_commit(struct store_txn *base_t)
 	if (f->nadds + f->nseen + f->nrefs > 0) {
 		for (d = st->in_doubt; d != NULL; d = d->next)
 			flush_subtract(f, d);
-		f->seq = ++st->seq;
-		rc = flush_send(st, f, &res);
+		rc = flush_stale_send(st, f, &res);
 		if (rc < 0) {
 			/* Kept, to learn from the ledger whether it
 			 * counted before the next flush is sent. */
@@ -3700,7 +3779,12 @@ cached_connected(struct pg_store *st)
 		return rc;
 	if (seq > st->seq)
 		st->seq = seq;
-	if ((rc = cache_load(st)) != STORE_OK)
+	/* The reset number the flushes hold (FLUSH_SQL_GEN) exists before
+	 * the first reset. */
+	if ((rc = exec_p(st, "making the reset number", "INSERT INTO "
+	    "tally_meta (key, val) VALUES ('reset', '0') ON CONFLICT (key) "
+	    "DO NOTHING", NULL, 0, NULL)) != STORE_OK ||
+	    (rc = cache_load(st)) != STORE_OK)
 		return rc;
 	__atomic_store_n(&st->ready, true, __ATOMIC_RELEASE);
 	__atomic_store_n(&st->up, true, __ATOMIC_RELAXED);
