@@ -87,8 +87,7 @@ window_row(void *arg, const char *site, const char *path, int day,
 	if (day < w->from || day > w->to)
 		return 0;
 	w->day[day - w->from] = *c;
-	w->sum.views += c->views;
-	w->sum.visitors += c->visitors;
+	store_counts_add(&w->sum, c);
 	return 0;
 }
 
@@ -118,8 +117,7 @@ window_sum(const struct window *w, int from, int to)
 	for (d = from; d <= to; d++) {
 		if (d < w->from || d > w->to)
 			continue;
-		s.views += w->day[d - w->from].views;
-		s.visitors += w->day[d - w->from].visitors;
+		store_counts_add(&s, &w->day[d - w->from]);
 	}
 	return s;
 }
@@ -356,8 +354,7 @@ top_day(void *arg, const char *site, const char *path, int day,
 {
 	struct top_state *ts = arg;
 
-	ts->sum.views += c->views;
-	ts->sum.visitors += c->visitors;
+	store_counts_add(&ts->sum, c);
 	return 0;
 }
 
@@ -420,8 +417,7 @@ top_recent(void *arg, uint32_t id, int day, const struct counts *c)
 	/* Rows of other sites and of reset pages have ids past the table or
 	 * no entry; they add to sums nobody reads. */
 	if (id < ts->nsums) {
-		ts->sums[id].views += c->views;
-		ts->sums[id].visitors += c->visitors;
+		store_counts_add(&ts->sums[id], c);
 	}
 	return 0;
 }
@@ -580,6 +576,13 @@ window_page(void *arg, uint32_t id, const struct counts *sum)
 		c.views -= p->c.views;
 		c.visitors -= p->c.visitors;
 	}
+	/* The store's window sums are exact (a series' rows never add up to
+	 * 2^64, which import refuses), so that rows can leave them again;
+	 * what is shown saturates as every other count does. */
+	if (c.views > STORE_COUNT_MAX)
+		c.views = STORE_COUNT_MAX;
+	if (c.visitors > STORE_COUNT_MAX)
+		c.visitors = STORE_COUNT_MAX;
 	if (c.views == 0 || (ts->limit && tw->nheap == ts->limit &&
 	    c.views < tw->heap[0]))
 		return 0;

@@ -48,6 +48,14 @@ struct counts {
 	uint64_t visitors;
 };
 
+/* Adds c to a sum of counts, both saturating as store_count_add. */
+static inline void
+store_counts_add(struct counts *to, const struct counts *c)
+{
+	store_count_add(&to->views, c->views);
+	store_count_add(&to->visitors, c->visitors);
+}
+
 /* What an answer shows of a page: its own counts and its site's. */
 struct page_counts {
 	struct counts page;		/* the page, all time */

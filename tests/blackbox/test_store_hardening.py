@@ -17,7 +17,9 @@
   - import refuses what check would reject, naming FILE:LINE:.
 """
 
+import datetime
 import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -380,6 +382,37 @@ def test_import_that_would_wrap_is_refused():
     import_refused(new_data(), "default,2026-01-01,*,%d,0\n"
                    "default,2026-01-02,*,%d,0\n" % (I64_MAX, I64_MAX), 2,
                    "largest count")
+
+
+def test_sums_of_days_saturate_as_counts_do():
+    # Two days at the largest count, the all-time count set back to 0 in
+    # between so that import accepts the second: tallyctl's sums over
+    # days showed 18,446,744,073,709,551,614, beyond the largest count.
+    data = new_data()
+    today = datetime.date.fromisoformat(utc_today())
+    for back in (2, 1):
+        day = (today - datetime.timedelta(days=back)).isoformat()
+        ctl_ok(data, "import", write_file(
+            os.path.join(mkdtemp(), "a.csv"),
+            "default,%s,*,%d,1\ndefault,%s,/p,%d,1\n"
+            % (day, I64_MAX, day, I64_MAX)))
+        if back == 1:
+            break
+        for path in ("/p", None):
+            ctl_ok(data, "set", "--site", "default",
+                   *(("--path", path) if path else ()),
+                   "--views", "0", "--visitors", "0", "--force")
+    for days in ("30", "3"):
+        top = json.loads(ctl_ok(data, "--json", "top", "--days", days))
+        eq(top, [{"path": "/p", "views": I64_MAX, "visitors": 2}],
+           "top --days " + days)
+    stats = json.loads(ctl_ok(data, "--json", "stats"))
+    for key in ("last7", "last30"):
+        eq(stats[key], {"views": I64_MAX, "visitors": 2}, "stats " + key)
+    out = ctl_ok(data, "history", "--site", "default", "--path", "/p",
+                 "--days", "3")
+    check("sum         9,223,372,036,854,775,807 views" in out,
+          "history's sum: %r" % out)
 
 
 def test_import_adjustments_never_overflow():
