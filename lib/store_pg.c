@@ -68,7 +68,9 @@
  * the sum cannot overflow; the text is parsed here.
  *
  * The flush (cached commit) is ONE statement of data-modifying CTEs over
- * arrays sent in binary (unnest), see FLUSH_SQL below: it claims the
+ * arrays sent in binary (unnest), see FLUSH_SQL below: it holds
+ * tallyctl's reset number FOR SHARE (and does nothing when it is not
+ * the one the node's copy was read at), claims the
  * node's next sequence number in tally_ledger (the whole statement does
  * nothing when the number was already applied), creates the series the
  * copy lacks (INSERT ... SELECT ... WHERE NOT EXISTS, so that no
@@ -110,10 +112,12 @@
  * committer) checks the schema as pg_open would, reads the ledger entry
  * and the copy (cached_connected); a newer schema is then STORE_ERROR.
  *
- * tallyctl reset deletes a series and its visitor ids, and records its
- * number in tally_meta, so that nodes read their copy whole: a node
- * forgets the ids it sent for a series that the whole read finds gone
- * or under a new id (seen_forget_reset), or that a flush finds gone.
+ * tallyctl reset records its number in tally_meta, then deletes a
+ * series and its visitor ids; nodes read their copy whole when they
+ * find the number changed: a node forgets the ids it sent for a series
+ * that the whole read finds gone or under a new id (seen_forget_reset),
+ * or that a flush finds gone. A reset and the flushes are kept apart by
+ * that number's row (reset_mark, FLUSH_SQL_GEN).
  *
  * Schema version 2 added tally_totals and tally_referrer_days; a
  * version 1 database is migrated at a writable open (migrate_v1).
