@@ -1850,8 +1850,9 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
  * ids; the referrers: $13 sites, $14 days, $15 hosts, $16 views, $17
  * the day's cap of hosts.
  *
- * Every write after "ledger" does nothing unless the ledger took the
- * sequence number. Rows that other nodes may write too are taken in
+ * Nothing is written unless "gen" holds the reset number the node
+ * read (FLUSH_SQL_GEN), and every write after "ledger" does nothing
+ * unless the ledger took the sequence number. Rows that other nodes may write too are taken in
  * one order by every node, each kind after the one before is done (a
  * CTE waits for the previous through a count of it): series (by site
  * and path), visitor ids (by day, series, id), the referrer days (by
