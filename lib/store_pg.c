@@ -1852,11 +1852,12 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
  *
  * Nothing is written unless "gen" holds the reset number the node
  * read (FLUSH_SQL_GEN), and every write after "ledger" does nothing
- * unless the ledger took the sequence number. Rows that other nodes may write too are taken in
- * one order by every node, each kind after the one before is done (a
- * CTE waits for the previous through a count of it): series (by site
- * and path), visitor ids (by day, series, id), the referrer days (by
- * site and day). Count, total and referrer rows are the node's own.
+ * unless the ledger took the sequence number. Rows that other nodes
+ * may write too are taken in one order by every node, each kind after
+ * the one before is done (a CTE waits for the previous through a count
+ * of it): the reset number (shared), series (by site and path),
+ * visitor ids (by day, series, id), the referrer days (by site and
+ * day). Count, total and referrer rows are the node's own.
  *
  * "made" creates the series missing from the snapshot: those that
  * exist take no identity value; one that another node creates at the
@@ -1892,7 +1893,8 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 	"WITH gen AS (SELECT 1 AS ok WHERE coalesce((SELECT " \
 	"convert_from(m.val, 'UTF8') FROM tally_meta m " \
 	"WHERE m.key = 'reset' FOR SHARE), '') = $18::text), "
-#define FLUSH_STALE	(-2)	/* the answer's pages: a reset not read */
+/* The answer's pages column of FLUSH_SQL_STALE's row. */
+#define FLUSH_STALE	(-2)
 #define FLUSH_SQL_STALE \
 	" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, -2, NULL, NULL, " \
 	"NULL WHERE NOT EXISTS (SELECT 1 FROM gen)"
