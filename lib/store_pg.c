@@ -1886,9 +1886,9 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
  * SHARE until the flush commits, so that a reset waits for the flush
  * or the flush for the reset (reset_mark). A number the node has not
  * read (a reset it does not know of) makes the whole flush write
- * nothing, and its answer carry a row that says so (FLUSH_SQL_STALE). The row is made by every node at its
- * first connection (cached_connected): a missing row ('') could not be
- * held. */
+ * nothing, and its answer carry a row that says so (FLUSH_SQL_STALE).
+ * The row is made by every node at its first connection
+ * (cached_connected): a missing row ('') could not be held. */
 #define FLUSH_SQL_GEN \
 	"WITH gen AS (SELECT 1 AS ok WHERE coalesce((SELECT " \
 	"convert_from(m.val, 'UTF8') FROM tally_meta m " \
