@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "build-config.h"
+#include "tally/config.h"
 #include "tally/hash.h"
 #include "tally/log.h"
 #include "tally/location.h"
+#include "tally/path.h"
 #include "tally/store.h"
 
 #include "store_backend.h"
@@ -521,4 +523,195 @@ top_entry_cmp(const void *a, const void *b)
 	if (x->c.views != y->c.views)
 		return x->c.views > y->c.views ? -1 : 1;
 	return strcmp(x->path, y->path);
+}
+
+/*
+ * The top of a window from the sums the store keeps, most views first:
+ * only the pages kept are read. The sums may still hold rows of days
+ * before the window (see store_window_state); those are read from the
+ * recent rows and subtracted. A sum is then never below what it should
+ * be, so the walk stops at the first page whose sum is below the views
+ * of the limit-th page kept.
+ */
+struct window_sub {
+	uint32_t	 id;
+	struct counts	 c;
+};
+
+struct window_top {
+	struct store_view *v;
+	const char	*site;
+	struct store_window w;
+	struct window_sub *sub;		/* rows to subtract, by id */
+	size_t		 nsub, capsub;
+	uint64_t	*heap;		/* views kept, fewest on top */
+	size_t		 nheap, limit;
+	struct top_entry *e;
+	size_t		 n, cap;
+	int		 rc;
+};
+
+static int
+window_sub_row(void *arg, uint32_t id, int day, const struct counts *c)
+{
+	struct window_top *wt = arg;
+
+	if (day == wt->w.out_day && id < wt->w.out_id)
+		return 0;	/* taken out already */
+	if (wt->nsub == wt->capsub) {
+		wt->capsub = wt->capsub ? wt->capsub * 2 : 1024;
+		if ((wt->sub = reallocarray(wt->sub, wt->capsub,
+		    sizeof(*wt->sub))) == NULL)
+			fatal("window top");
+	}
+	wt->sub[wt->nsub].id = id;
+	wt->sub[wt->nsub++].c = *c;
+	return 0;
+}
+
+static int
+window_sub_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct window_sub *)a)->id;
+	uint32_t y = ((const struct window_sub *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Keeps the limit largest views seen, the least of them on top. */
+static void
+window_heap_push(struct window_top *wt, uint64_t views)
+{
+	uint64_t *h = wt->heap, t;
+	size_t i, c;
+
+	if (wt->nheap == wt->limit) {
+		if (views <= h[0])
+			return;
+		h[0] = views;
+		for (i = 0; (c = 2 * i + 1) < wt->nheap; i = c) {
+			if (c + 1 < wt->nheap && h[c + 1] < h[c])
+				c++;
+			if (h[c] >= h[i])
+				break;
+			t = h[i], h[i] = h[c], h[c] = t;
+		}
+		return;
+	}
+	for (i = wt->nheap++, h[i] = views; i > 0 && h[i] < h[(i - 1) / 2];
+	    i = (i - 1) / 2)
+		t = h[i], h[i] = h[(i - 1) / 2], h[(i - 1) / 2] = t;
+}
+
+static int
+window_top_page(void *arg, uint32_t id, const struct counts *sum)
+{
+	struct window_top *wt = arg;
+	char site[SITE_NAME_MAX + 2], path[PATH_MAX_LEN + 1024];
+	struct window_sub key = { .id = id }, *p;
+	struct counts c = *sum;
+	bool full = wt->limit && wt->nheap == wt->limit;
+
+	if (full && sum->views < wt->heap[0])
+		return 1;	/* no page further on can enter the list */
+	if (wt->nsub > 0 && (p = bsearch(&key, wt->sub, wt->nsub,
+	    sizeof(*wt->sub), window_sub_cmp)) != NULL) {
+		c.views -= p->c.views;
+		c.visitors -= p->c.visitors;
+	}
+	/* The sums are exact (a series' rows never add up to 2^64, which
+	 * import refuses), so that rows can leave them again; what is
+	 * shown saturates as every other count does. */
+	if (c.views > STORE_COUNT_MAX)
+		c.views = STORE_COUNT_MAX;
+	if (c.visitors > STORE_COUNT_MAX)
+		c.visitors = STORE_COUNT_MAX;
+	if (c.views == 0 || (full && c.views < wt->heap[0]))
+		return 0;
+	wt->rc = store_series_name(wt->v, id, site, sizeof(site), path,
+	    sizeof(path));
+	if (wt->rc == STORE_NOTFOUND) {
+		wt->rc = STORE_OK;
+		return 0;	/* reset since */
+	}
+	if (wt->rc != STORE_OK)
+		return 1;
+	if (strcmp(site, wt->site) != 0 || path[0] == '\0')
+		return 0;
+	if (wt->n == wt->cap) {
+		wt->cap = wt->cap ? wt->cap * 2 : 64;
+		if ((wt->e = reallocarray(wt->e, wt->cap, sizeof(*wt->e))) ==
+		    NULL)
+			fatal("window top");
+	}
+	if ((wt->e[wt->n].path = strdup(path)) == NULL)
+		fatal("window top");
+	wt->e[wt->n].id = id;
+	wt->e[wt->n++].c = c;
+	if (wt->limit)
+		window_heap_push(wt, c.views);
+	return 0;
+}
+
+int
+store_window_top(struct store_view *v, const char *site, int from, int to,
+    size_t limit, struct top_entry **out, size_t *n)
+{
+	struct window_top wt = { .v = v, .site = site, .limit = limit };
+	size_t i, j;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (to - from + 1 != STORE_WINDOW_DAYS)
+		return STORE_NOTFOUND;
+	if ((rc = store_window_state(v, &wt.w)) != STORE_OK)
+		return rc;
+	/* The sums hold no day past high, and what they hold before the
+	 * window is still in the recent rows. */
+	if (to < wt.w.high || from < wt.w.out_day)
+		return STORE_NOTFOUND;
+	if (wt.w.out_day < from && (rc = store_each_recent(v, wt.w.out_day,
+	    from - 1, window_sub_row, &wt)) != STORE_OK)
+		goto done;
+	if (wt.nsub > 0)
+		qsort(wt.sub, wt.nsub, sizeof(*wt.sub), window_sub_cmp);
+	for (i = j = 0; i < wt.nsub; i++) {
+		/* Exact, as the sums they come out of. */
+		if (j > 0 && wt.sub[j - 1].id == wt.sub[i].id) {
+			wt.sub[j - 1].c.views += wt.sub[i].c.views;
+			wt.sub[j - 1].c.visitors += wt.sub[i].c.visitors;
+		} else
+			wt.sub[j++] = wt.sub[i];
+	}
+	wt.nsub = j;
+	if (limit && (wt.heap = calloc(limit, sizeof(*wt.heap))) == NULL)
+		fatal("window top");
+	rc = store_each_window(v, site, window_top_page, &wt);
+	if (rc == 1)
+		rc = wt.rc;
+	if (rc != STORE_OK)
+		goto done;
+	/* Kept: every page with at least the views of the limit-th, since
+	 * later pages may have passed those kept early. */
+	if (limit && wt.nheap == limit) {
+		for (i = j = 0; i < wt.n; i++) {
+			if (wt.e[i].c.views >= wt.heap[0])
+				wt.e[j++] = wt.e[i];
+			else
+				free(wt.e[i].path);
+		}
+		wt.n = j;
+	}
+	*out = wt.e;
+	*n = wt.n;
+	wt.e = NULL;
+	wt.n = 0;
+done:
+	for (i = 0; i < wt.n; i++)
+		free(wt.e[i].path);
+	free(wt.e);
+	free(wt.sub);
+	free(wt.heap);
+	return rc;
 }

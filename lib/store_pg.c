@@ -129,19 +129,126 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <dlfcn.h>
 
 #include <libpq-fe.h>
 
 #include "tally/day.h"
+#include "tally/location.h"
 #include "tally/store.h"
 
 #include "store_backend.h"
+
+/*
+ * libpq is loaded when a postgresql:// store is first opened, not when
+ * the program starts: it brings 21 other libraries (OpenSSL, Kerberos,
+ * LDAP...) that the dynamic loader would otherwise map and relocate at
+ * every start of tallyd and tallyctl, LMDB store or not, for most of
+ * tallyctl's CPU time. The build links no libpq (only its header, for
+ * the types); the functions below are looked up once into pq, and the
+ * macros after pq_load make every PQfoo() of this file a call through
+ * it, so that the code reads as libpq's API. A function used here and
+ * missing from PQ_FUNCS has no definition: the link fails.
+ */
+#define PQ_LIBRARY	"libpq.so.5"
+#define PQ_FUNCS(X)							\
+	X(PQclear) X(PQconnectdb) X(PQconninfoFree) X(PQconninfoParse)	\
+	X(PQerrorMessage) X(PQexec) X(PQexecParams) X(PQfinish)		\
+	X(PQfreemem) X(PQgetisnull) X(PQgetlength) X(PQgetvalue)	\
+	X(PQnfields) X(PQntuples) X(PQparameterStatus) X(PQreset)	\
+	X(PQresultErrorField) X(PQresultErrorMessage) X(PQresultStatus)	\
+	X(PQsetNoticeProcessor) X(PQstatus)
+
+static struct pq_funcs {
+#define PQ_FIELD(f)	__typeof__(f) *f;
+	PQ_FUNCS(PQ_FIELD)
+#undef PQ_FIELD
+} pq;
+
+/*
+ * Loads libpq and fills pq, once per process (later calls only answer);
+ * a failure is told again at each call. The library stays loaded: libpq
+ * and OpenSSL are not made to be unloaded.
+ */
+static int
+pq_load(char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		size_t	 off;
+	} syms[] = {
+#define PQ_SYM(f)	{ #f, offsetof(struct pq_funcs, f) },
+		PQ_FUNCS(PQ_SYM)
+#undef PQ_SYM
+	};
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static bool loaded;
+	struct pq_funcs funcs;
+	const char *why;
+	void *lib, *fn;
+	size_t i;
+	int rc = STORE_OK;
+
+	pthread_mutex_lock(&lock);
+	if (loaded)
+		goto out;
+	/* RTLD_NOW: a library that cannot be bound fails here, not at
+	 * the first statement. */
+	if ((lib = dlopen(PQ_LIBRARY, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		why = dlerror();
+		snprintf(err, errlen, "cannot load %s: %s; install libpq5 "
+		    "(PostgreSQL's client library)", PQ_LIBRARY,
+		    why ? why : "unknown error");
+		rc = STORE_ERROR;
+		goto out;
+	}
+	for (i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+		if ((fn = dlsym(lib, syms[i].name)) == NULL) {
+			snprintf(err, errlen, "cannot load %s: it has no "
+			    "%s; install libpq5 (PostgreSQL's client "
+			    "library)", PQ_LIBRARY, syms[i].name);
+			dlclose(lib);
+			rc = STORE_ERROR;
+			goto out;
+		}
+		/* POSIX: a function's address fits a void *. */
+		memcpy((char *)&funcs + syms[i].off, &fn, sizeof(fn));
+	}
+	pq = funcs;
+	loaded = true;
+out:
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+#define PQclear			pq.PQclear
+#define PQconnectdb		pq.PQconnectdb
+#define PQconninfoFree		pq.PQconninfoFree
+#define PQconninfoParse		pq.PQconninfoParse
+#define PQerrorMessage		pq.PQerrorMessage
+#define PQexec			pq.PQexec
+#define PQexecParams		pq.PQexecParams
+#define PQfinish		pq.PQfinish
+#define PQfreemem		pq.PQfreemem
+#define PQgetisnull		pq.PQgetisnull
+#define PQgetlength		pq.PQgetlength
+#define PQgetvalue		pq.PQgetvalue
+#define PQnfields		pq.PQnfields
+#define PQntuples		pq.PQntuples
+#define PQparameterStatus	pq.PQparameterStatus
+#define PQreset			pq.PQreset
+#define PQresultErrorField	pq.PQresultErrorField
+#define PQresultErrorMessage	pq.PQresultErrorMessage
+#define PQresultStatus		pq.PQresultStatus
+#define PQsetNoticeProcessor	pq.PQsetNoticeProcessor
+#define PQstatus		pq.PQstatus
 
 /* The schema of the tables below; tally_meta's 'schema' row. */
 #define PG_SCHEMA_VERSION	2
@@ -597,9 +704,16 @@ pg_open(struct store **out, const char *url, int flags, char *err,
     size_t errlen)
 {
 	struct pg_store *st;
+	char why[512], shown[512];
 	int rc;
 
 	*out = NULL;
+	if ((rc = pq_load(why, sizeof(why))) != STORE_OK) {
+		/* libpq cannot say where, without the password: tally can. */
+		snprintf(err, errlen, "%s: %s",
+		    location_shown(shown, sizeof(shown), url), why);
+		return rc;
+	}
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
 	    (st->url = strdup(url)) == NULL) {
 		free(st);

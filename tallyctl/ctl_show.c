@@ -485,159 +485,6 @@ done:
 	return rc;
 }
 
-/*
- * The window of the last STORE_WINDOW_DAYS days from the sums the store
- * keeps, most views first: only the pages shown are read. The sums may
- * still hold rows of days before the window (store.h); those are read
- * from the recent rows and subtracted. A sum is then never below what
- * it should be, so the walk stops at the first page whose sum is below
- * the views of the last page kept.
- */
-struct top_pending {
-	uint32_t	 id;
-	struct counts	 c;
-};
-
-struct top_window {
-	struct top_state *ts;
-	const char	*site;
-	struct store_window w;
-	struct top_pending *p;		/* rows to subtract, by id */
-	size_t		 np, capp;
-	uint64_t	*heap;		/* views kept, fewest on top */
-	size_t		 nheap;
-	int		 rc;
-};
-
-static int
-pending_row(void *arg, uint32_t id, int day, const struct counts *c)
-{
-	struct top_window *tw = arg;
-
-	if (day == tw->w.out_day && id < tw->w.out_id)
-		return 0;	/* taken out already */
-	if (tw->np == tw->capp) {
-		tw->capp = tw->capp ? tw->capp * 2 : 1024;
-		if ((tw->p = reallocarray(tw->p, tw->capp, sizeof(*tw->p))) ==
-		    NULL)
-			fatal("top");
-	}
-	tw->p[tw->np].id = id;
-	tw->p[tw->np++].c = *c;
-	return 0;
-}
-
-static int
-pending_cmp(const void *a, const void *b)
-{
-	uint32_t x = ((const struct top_pending *)a)->id;
-	uint32_t y = ((const struct top_pending *)b)->id;
-
-	return x < y ? -1 : x > y;
-}
-
-static void
-heap_push(uint64_t *h, size_t *n, uint64_t v, uint64_t limit)
-{
-	size_t i, c;
-	uint64_t tmp;
-
-	if (*n == limit) {
-		if (v <= h[0])
-			return;
-		h[0] = v;
-		for (i = 0; (c = 2 * i + 1) < *n; i = c) {
-			if (c + 1 < *n && h[c + 1] < h[c])
-				c++;
-			if (h[c] >= h[i])
-				break;
-			tmp = h[i], h[i] = h[c], h[c] = tmp;
-		}
-		return;
-	}
-	for (i = (*n)++, h[i] = v; i > 0 && h[i] < h[(i - 1) / 2];
-	    i = (i - 1) / 2)
-		tmp = h[i], h[i] = h[(i - 1) / 2], h[(i - 1) / 2] = tmp;
-}
-
-static int
-window_page(void *arg, uint32_t id, const struct counts *sum)
-{
-	struct top_window *tw = arg;
-	struct top_state *ts = tw->ts;
-	struct top_pending key = { .id = id }, *p;
-	struct counts c = *sum;
-	bool added;
-
-	if (ts->limit && tw->nheap == ts->limit && sum->views < tw->heap[0])
-		return 1;	/* none further is shown */
-	if (tw->np && (p = bsearch(&key, tw->p, tw->np, sizeof(*tw->p),
-	    pending_cmp)) != NULL) {
-		c.views -= p->c.views;
-		c.visitors -= p->c.visitors;
-	}
-	/* The store's window sums are exact (a series' rows never add up to
-	 * 2^64, which import refuses), so that rows can leave them again;
-	 * what is shown saturates as every other count does. */
-	if (c.views > STORE_COUNT_MAX)
-		c.views = STORE_COUNT_MAX;
-	if (c.visitors > STORE_COUNT_MAX)
-		c.visitors = STORE_COUNT_MAX;
-	if (c.views == 0 || (ts->limit && tw->nheap == ts->limit &&
-	    c.views < tw->heap[0]))
-		return 0;
-	if ((tw->rc = top_add_id(ts, tw->site, id, &c, &added)) != STORE_OK)
-		return 1;
-	if (added && ts->limit)
-		heap_push(tw->heap, &tw->nheap, c.views, ts->limit);
-	return 0;
-}
-
-static int
-top_by_window(struct top_state *ts, const char *site,
-    const struct store_window *w)
-{
-	struct top_window tw = { .ts = ts, .site = site, .w = *w };
-	size_t i, j;
-	int rc;
-
-	/* The rows before the window that the sums still hold. */
-	if (w->out_day < ts->from && (rc = store_each_recent(ts->v,
-	    w->out_day, ts->from - 1, pending_row, &tw)) != STORE_OK)
-		goto done;
-	if (tw.np > 0)
-		qsort(tw.p, tw.np, sizeof(*tw.p), pending_cmp);
-	for (i = j = 0; i < tw.np; i++) {
-		if (j > 0 && tw.p[j - 1].id == tw.p[i].id) {
-			tw.p[j - 1].c.views += tw.p[i].c.views;
-			tw.p[j - 1].c.visitors += tw.p[i].c.visitors;
-		} else
-			tw.p[j++] = tw.p[i];
-	}
-	tw.np = j;
-	if (ts->limit && (tw.heap = calloc(ts->limit, sizeof(*tw.heap))) ==
-	    NULL)
-		fatal("top");
-	rc = store_each_window(ts->v, site, window_page, &tw);
-	if (rc == 1)
-		rc = tw.rc;
-	/* Kept: every page with at least the views of the last shown, so
-	 * that ties at the limit are sorted by path like the rest. */
-	if (rc == STORE_OK && ts->limit && tw.nheap == ts->limit) {
-		for (i = j = 0; i < ts->n; i++) {
-			if (ts->e[i].c.views >= tw.heap[0])
-				ts->e[j++] = ts->e[i];
-			else
-				free(ts->e[i].path);
-		}
-		ts->n = j;
-	}
-done:
-	free(tw.p);
-	free(tw.heap);
-	return rc;
-}
-
 int
 cmd_top(struct ctl *ctl, int argc, char **argv)
 {
@@ -652,7 +499,6 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		{ NULL, NULL, NULL },
 	};
 	struct top_state ts;
-	struct store_window win;
 	bool by_window = false;
 	struct table t;
 	struct buf b;
@@ -680,17 +526,16 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 	ts.limit = limit;
 	ts.to = day_today();
 	ts.from = ts.to - days + 1;
-	if (!all && days == STORE_WINDOW_DAYS) {
-		/* The sums hold no day past high, and what they hold before
-		 * the window is still in the recent rows. */
-		rc = store_window_state(ts.v, &win);
+	if (!all) {
+		rc = store_window_top(ts.v, site, ts.from, ts.to, limit,
+		    &ts.e, &ts.n);
 		if (rc != STORE_OK && rc != STORE_NOTFOUND) {
 			rc = ctl_fail(ctl, "reading %s: %s", site,
 			    store_error(ctl->store));
 			goto done;
 		}
-		by_window = rc == STORE_OK && ts.to >= win.high &&
-		    ts.from >= win.out_day;
+		ts.cap = ts.n;
+		by_window = rc == STORE_OK;
 		rc = 0;
 	}
 	if (!all && !by_window) {
@@ -703,8 +548,7 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		}
 		ts.by_day = ts.from >= floor;
 	}
-	if ((by_window ? top_by_window(&ts, site, &win) :
-	    ts.by_day ? top_by_day(&ts, site, limit) :
+	if (!by_window && (ts.by_day ? top_by_day(&ts, site, limit) :
 	    store_each_series(ts.v, site, top_series, &ts)) != STORE_OK) {
 		rc = ctl_fail(ctl, "reading %s: %s", site,
 		    store_error(ctl->store));

@@ -22,6 +22,11 @@
  * while hits keep a core busy waits for the gaps between them (a page
  * takes a few milliseconds of CPU), and counting loses nothing; on a
  * machine with a core to spare it makes no difference at all.
+ *
+ * A page made is kept for the same request while the store has
+ * committed nothing since (a second at most): it is the very answer the
+ * render thread would make again. Its body is shared, never copied:
+ * each worker writes it from the one buffer.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -52,6 +57,8 @@
 #include "visitor.h"
 
 #define QUEUE_MAX	64	/* pages waiting to be made; then 503 */
+#define KEPT_MAX	8	/* answers kept for the same request */
+#define KEPT_SECONDS	1.0	/* the oldest one given again */
 #define RENDER_NICE	19	/* should SCHED_IDLE be refused */
 #define CHART_DAYS_MAX	366
 
@@ -68,15 +75,34 @@
 	"'unsafe-inline'; img-src 'self'; form-action 'self'; " \
 	"base-uri 'none'; frame-ancestors 'none'\r\n"
 
+/* A page made, shared by the jobs that answer with it; the last one
+ * frees it. */
+struct stats_body {
+	struct buf	 b;
+	int		 users;
+};
+
 struct stats_job {
 	struct stats_job *next;
 	struct worker	*w;		/* whose loop answers */
 	struct http_request *r;
 	struct config_ref *ref;		/* the configuration it began with */
 	struct stats_query q;
+	bool		 fresh;		/* the client asked for no kept page */
 	int		 status;
-	struct buf	 body;
+	struct stats_body *body;
 	char		 headers[sizeof(((struct route_ctx *)0)->headers)];
+};
+
+/* An answer kept for the same request of the same configuration, while
+ * the store's version is the one it was read at. Only the render
+ * thread uses them. */
+struct kept {
+	struct stats_query q;
+	struct config_ref *ref;
+	uint64_t	 version;
+	double		 made;		/* monotonic seconds */
+	struct stats_body *body;
 };
 
 struct stats_renderer {
@@ -98,12 +124,30 @@ struct stats_answers {
 };
 
 static struct stats_renderer *renderer;
+static struct kept kept[KEPT_MAX];
+
+static struct stats_body *
+body_hold(struct stats_body *b)
+{
+	__atomic_fetch_add(&b->users, 1, __ATOMIC_RELAXED);
+	return b;
+}
+
+static void
+body_release(struct stats_body *b)
+{
+	if (b == NULL || __atomic_sub_fetch(&b->users, 1, __ATOMIC_ACQ_REL) >
+	    0)
+		return;
+	buf_free(&b->b);
+	free(b);
+}
 
 static void
 job_free(struct stats_job *job)
 {
 	config_ref_release(job->ref);
-	buf_free(&job->body);
+	body_release(job->body);
 	free(job);
 }
 
@@ -124,7 +168,7 @@ answer_pages(evutil_socket_t fd, short what, void *arg)
 		if (job->status == 200)
 			http_respond(job->r, 200, job->q.json ?
 			    "application/json" : "text/html; charset=utf-8",
-			    job->headers, job->body.data, job->body.len);
+			    job->headers, job->body->b.data, job->body->b.len);
 		else
 			http_respond_error(job->r, job->status,
 			    job->status == 503 ? "store unavailable" :
@@ -159,22 +203,105 @@ seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static bool
+same_query(const struct stats_query *a, const struct stats_query *b)
+{
+	return strcmp(a->site, b->site) == 0 && strcmp(a->path, b->path) ==
+	    0 && strcmp(a->prefix, b->prefix) == 0 && strcmp(a->share,
+	    b->share) == 0 && a->period == b->period && a->from == b->from &&
+	    a->to == b->to && a->today == b->today && a->page == b->page &&
+	    a->json == b->json && a->admin == b->admin;
+}
+
+static void
+kept_clear(struct kept *k)
+{
+	if (k->ref != NULL)
+		config_ref_release(k->ref);
+	body_release(k->body);
+	memset(k, 0, sizeof(*k));
+}
+
+/* The answer kept for job's request, made at version, or NULL. */
+static struct kept *
+kept_find(const struct stats_job *job, uint64_t version, double now)
+{
+	int i;
+
+	for (i = 0; i < KEPT_MAX; i++)
+		if (kept[i].body != NULL && kept[i].ref == job->ref &&
+		    kept[i].version == version &&
+		    now - kept[i].made < KEPT_SECONDS &&
+		    same_query(&kept[i].q, &job->q))
+			return &kept[i];
+	return NULL;
+}
+
+/* Keeps job's answer in place of the one of the same request, else of
+ * the oldest. */
+static void
+kept_put(const struct stats_job *job, uint64_t version, double made)
+{
+	struct kept *k = &kept[0];
+	int i;
+
+	for (i = 0; i < KEPT_MAX; i++) {
+		/* Those of a configuration since replaced go. */
+		if (kept[i].ref != NULL && kept[i].ref != job->ref)
+			kept_clear(&kept[i]);
+		if (kept[i].body != NULL && same_query(&kept[i].q, &job->q)) {
+			k = &kept[i];
+			break;
+		}
+		if (kept[i].made < k->made)
+			k = &kept[i];
+	}
+	kept_clear(k);
+	k->q = job->q;
+	k->ref = config_ref_hold(job->ref);
+	k->version = version;
+	k->made = made;
+	k->body = body_hold(job->body);
+}
+
 /* The time taken goes out as Server-Timing, so that it can be measured
- * (bench/stats_page.py) without the network or the queue. */
+ * (bench/stats_page.py) without the network or the queue; a kept
+ * answer says so instead. */
 static void
 render(struct store_view *v, struct stats_job *job)
 {
 	double t0 = seconds();
+	uint64_t version = 0;
+	struct kept *k = NULL;
 	size_t len;
 	int rc;
 
+	if ((job->body = calloc(1, sizeof(*job->body))) == NULL)
+		fatal("stats page");
+	job->body->users = 1;
+	buf_init(&job->body->b);
 	if ((rc = store_view_begin(v)) == STORE_OK) {
-		rc = stats_page_render(v, job->ref->cfg, &job->q, &job->body);
+		version = store_view_version(v);
+		if (!job->fresh && version != 0)
+			k = kept_find(job, version, t0);
+		if (k == NULL)
+			rc = stats_page_render(v, job->ref->cfg, &job->q,
+			    &job->body->b);
 		store_view_end(v);
 	}
 	len = strlen(job->headers);
+	if (k != NULL) {
+		body_release(job->body);
+		job->body = body_hold(k->body);
+		snprintf(job->headers + len, sizeof(job->headers) - len,
+		    "Server-Timing: kept\r\n");
+		job->status = 200;
+		return;
+	}
 	snprintf(job->headers + len, sizeof(job->headers) - len,
 	    "Server-Timing: render;dur=%.3f\r\n", (seconds() - t0) * 1000);
+	if (rc == STORE_OK && version != 0)
+		kept_put(job, version, t0);
 	if (rc != STORE_OK) {
 		log_warnx("stats page of %s: %s", *job->q.site ? job->q.site :
 		    "the sites", store_error(renderer->store));
@@ -207,6 +334,7 @@ render_main(void *arg)
 	struct stats_renderer *sr = arg;
 	struct store_view *v;
 	struct stats_job *job;
+	int i;
 
 	lower_priority();
 	if ((v = store_view_new(sr->store)) == NULL)
@@ -229,6 +357,8 @@ render_main(void *arg)
 		pthread_mutex_lock(&sr->lock);
 	}
 	pthread_mutex_unlock(&sr->lock);
+	for (i = 0; i < KEPT_MAX; i++)
+		kept_clear(&kept[i]);
 	store_view_free(v);
 	routes_thread_exit();
 	return NULL;
@@ -346,6 +476,18 @@ wants_json(const struct http_request *r)
 	return html == NULL || json < html;
 }
 
+/* Cache-Control: no-cache (a browser's forced reload) or Pragma:
+ * no-cache: a page made now, not one kept. */
+static bool
+asks_fresh(const struct http_request *r)
+{
+	const char *cc = http_header_get(r, "cache-control");
+	const char *pragma = http_header_get(r, "pragma");
+
+	return (cc != NULL && strstr(cc, "no-cache") != NULL) ||
+	    (pragma != NULL && strstr(pragma, "no-cache") != NULL);
+}
+
 static bool
 may_see(struct route_ctx *ctx, const struct site_config *site,
     const char *share, bool *by_token)
@@ -449,6 +591,7 @@ route_stats(struct route_ctx *ctx)
 		fatal("stats job");
 	job->q.today = day_today();
 	job->q.json = wants_json(r);
+	job->fresh = asks_fresh(r);
 	job->q.admin = route_is_admin(ctx);
 	if (*name != '\0') {
 		/* Only a configured site has a page; the check is the same
@@ -486,7 +629,6 @@ route_stats(struct route_ctx *ctx)
 	job->w = ctx->w;
 	job->r = r;
 	job->ref = config_ref_hold(ctx->w->ref);
-	buf_init(&job->body);
 	memcpy(job->headers, ctx->headers, ctx->headers_len + 1);
 	if (!enqueue(job)) {
 		job_free(job);

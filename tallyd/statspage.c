@@ -3,9 +3,11 @@
  * totals against the period before, its top pages and its referrers.
  *
  * Everything is read in ranges: the site's daily rows for the chart and
- * the previous period in one walk; the top pages of a recent window
- * from the day-first rows (one range however many pages, see store.h),
- * naming only the pages shown; those of all time from the series walk.
+ * the previous period in one walk; the top pages of the last 30 days
+ * from the store's sums of that window, most viewed first, reading only
+ * the pages shown; those of another recent window from the day-first
+ * rows (one range however many pages, see store.h), naming only the
+ * pages shown; those of all time from the series walk.
  * A window older than the day-first rows ranks pages by their all-time
  * counts, which no window exceeds, and sums the days of pages in that
  * order until no page left can reach the list: a few hundred pages
@@ -112,13 +114,6 @@ struct page_data {
 	uint64_t	 refs_rest;	/* views of the hosts not shown */
 };
 
-static void
-counts_add(struct counts *to, const struct counts *c)
-{
-	store_count_add(&to->views, c->views);
-	store_count_add(&to->visitors, c->visitors);
-}
-
 struct day_walk {
 	struct page_data *pd;
 	int		 first;		/* the first day with a row, or -1 */
@@ -142,9 +137,9 @@ day_row(void *arg, const char *site, const char *path, int day,
 
 	if (day >= pd->from && day <= pd->to) {
 		pd->days[day - pd->from] = *c;
-		counts_add(&pd->total, c);
+		store_counts_add(&pd->total, c);
 	} else if (day >= pd->prev_from && day <= pd->prev_to)
-		counts_add(&pd->previous, c);
+		store_counts_add(&pd->previous, c);
 	return 0;
 }
 
@@ -317,7 +312,7 @@ sum_recent(void *arg, uint32_t id, int day, const struct counts *c)
 
 	/* Rows of reset series may remain: their ids are skipped later. */
 	if (id < s->n)
-		counts_add(&s->by_id[id], c);
+		store_counts_add(&s->by_id[id], c);
 	return 0;
 }
 
@@ -406,7 +401,7 @@ sum_day(void *arg, const char *site, const char *path, int day,
 {
 	struct one_sum *s = arg;
 
-	counts_add(&s->c, c);
+	store_counts_add(&s->c, c);
 	return 0;
 }
 
@@ -560,6 +555,52 @@ window_sums(struct store_view *v, const struct page_data *pd,
 	return store_each_recent(v, q->today, q->today, sum_recent, s);
 }
 
+/* Most views first, ties by id: the order of cand_before. */
+static int
+top_id_cmp(const void *a, const void *b)
+{
+	const struct top_entry *x = a, *y = b;
+
+	if (x->c.views != y->c.views)
+		return x->c.views > y->c.views ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * The list of a window of the last STORE_WINDOW_DAYS days from the sums
+ * the store keeps of each page (store_window_top): only the pages shown,
+ * and those tied with them, are read, where summing the day-first rows
+ * reads every row of the window and walks an array of every page.
+ * *used is false when the store keeps no sums of this window.
+ */
+static int
+top_by_window(struct store_view *v, struct page_data *pd, size_t want,
+    bool *used)
+{
+	const struct stats_query *q = pd->q;
+	size_t i;
+	int rc;
+
+	*used = false;
+	rc = store_window_top(v, q->site, q->from, q->to, want, &pd->top,
+	    &pd->ntop);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	*used = true;
+	pd->captop = pd->ntop;
+	if (pd->ntop > 0)
+		qsort(pd->top, pd->ntop, sizeof(*pd->top), top_id_cmp);
+	/* Those past the want-th are ties of it: the list is the first
+	 * want. */
+	for (i = want; i < pd->ntop; i++)
+		free(pd->top[i].path);
+	if (pd->ntop > want)
+		pd->ntop = want;
+	return STORE_OK;
+}
+
 /* The arrays of read_top, kept for the next page: made afresh, a few
  * megabytes of them would be mapped and faulted in on every load. Only
  * the render thread uses them. */
@@ -590,11 +631,18 @@ read_top(struct store_view *v, struct page_data *pd)
 	struct sums s = { NULL, 0 };
 	size_t first, want, i;
 	uint32_t max_id;
+	bool by_window;
 	int rc = STORE_OK, floor;
 
 	/* This page of the list, and one more to know that more follow. */
 	first = (size_t)(q->page - 1) * STATS_TOP_PER_PAGE;
 	want = first + STATS_TOP_PER_PAGE + 1;
+	if (q->period != PERIOD_ALL && q->prefix[0] == '\0') {
+		if ((rc = top_by_window(v, pd, want, &by_window)) != STORE_OK)
+			goto done;
+		if (by_window)
+			goto listed;
+	}
 	if (q->period != PERIOD_ALL) {
 		if ((rc = store_recent_floor(v, &floor)) != STORE_OK)
 			return rc;
@@ -622,6 +670,7 @@ read_top(struct store_view *v, struct page_data *pd)
 		rc = top_exact(v, pd, &cs, want);
 	if (rc != STORE_OK)
 		goto done;
+listed:
 	pd->more = pd->ntop >= want;
 	for (i = 0; i < pd->ntop; i++)
 		if (i < first || i >= first + STATS_TOP_PER_PAGE) {
@@ -1304,7 +1353,7 @@ site_day(void *arg, const char *site, const char *path, int day,
 {
 	struct site_line *sl = arg;
 
-	counts_add(&sl->last30, c);
+	store_counts_add(&sl->last30, c);
 	return 0;
 }
 

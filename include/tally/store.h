@@ -341,4 +341,15 @@ struct top_entry {
 };
 int top_entry_cmp(const void *, const void *);
 
+/*
+ * The pages of site most viewed over [from, to], a window of
+ * STORE_WINDOW_DAYS days, from the window sums: only the pages kept are
+ * read. *out holds the limit most viewed (every page with views, limit
+ * 0) and each page tied with the last of them, in no order, paths
+ * allocated; the caller frees them. STORE_NOTFOUND: the store keeps no
+ * sums of that window, and the caller sums its days.
+ */
+int store_window_top(struct store_view *, const char *site, int from,
+    int to, size_t limit, struct top_entry **out, size_t *n);
+
 #endif

@@ -275,6 +275,71 @@ def test_page_sees_what_changes_ended_days():
        10 * (1 + 2 + 3 + 4 + 5 + 6) + 5 + 1, "7 days")
 
 
+def test_page_kept_while_the_store_is_unchanged():
+    """A page made is given again for the same request while the store
+    has committed nothing since, a second at most; a hit, another
+    request (JSON, a share token, another period), a forced reload and
+    the passing second each get a page made anew."""
+    d = daemon()
+    origin = {"Origin": "https://blog.example", "User-Agent": BROWSER_UA}
+    d.hit("/a", site="blog", headers=origin)
+    timing = lambda hd: hd.get("server-timing", "")
+    strip = lambda h: sorted((k, v) for k, v in h.items()
+                             if k not in ("date", "server-timing"))
+    st, hd1, b1 = get(d, "/stats/blog")
+    eq(st, 200, "GET /stats/blog")
+    check(timing(hd1).startswith("render;dur="), "first load: %r"
+          % timing(hd1))
+    st, hd2, b2 = get(d, "/stats/blog")
+    eq(timing(hd2), "kept", "the same request again")
+    eq(b2, b1, "the kept page")
+    eq(strip(hd2), strip(hd1), "the kept page's headers")
+    forced = dict(HTML)
+    forced["Cache-Control"] = "no-cache"
+    st, hd, b = get(d, "/stats/blog", forced)
+    check(timing(hd).startswith("render;dur="), "a forced reload: %r"
+          % timing(hd))
+    for target, hdrs in (("/stats/blog", JSON),
+                         ("/stats/blog?share=" + TOKEN, HTML),
+                         ("/stats/blog?period=7d", HTML)):
+        st, hd, b = d.request("GET", target, hdrs)
+        eq(st, 200, "GET %s" % target)
+        check(timing(hd).startswith("render;dur="), "%s after /stats/blog:"
+              " %r" % (target, timing(hd)))
+        check(b != b1, "%s: the page of /stats/blog" % target)
+    st, hd, b = get(d, "/stats/blog?share=" + TOKEN)
+    eq(timing(hd), "kept", "the shared page again")
+    check(b"share=" + TOKEN.encode() in b, "the shared page's links")
+    # A hit is committed before it is answered (strict): the next load
+    # is made anew, and shows it.
+    d.hit("/b", site="blog", headers=origin)
+    st, hd, b = get(d, "/stats/blog")
+    check(timing(hd).startswith("render;dur="), "after a hit: %r"
+          % timing(hd))
+    eq(num(Page(b).ids["views"]), 2, "views after a hit")
+    harness.time.sleep(1.1)
+    st, hd, b3 = get(d, "/stats/blog")
+    check(timing(hd).startswith("render;dur="), "a second later: %r"
+          % timing(hd))
+    eq(b3, b, "the page a second later")
+
+
+def test_kept_list_is_not_given_to_another_client():
+    """The list of sites an admin saw is not what someone else gets:
+    who asks is part of the request a page is kept for."""
+    d = daemon(["--trusted-proxies", "127.0.0.1",
+                "--admin-allow", "10.0.0.0/8"])
+    admin = dict(JSON)
+    admin["X-Forwarded-For"] = "10.1.2.3"
+    other = dict(JSON)
+    other["X-Forwarded-For"] = "203.0.113.9"
+    for _ in range(2):
+        eq([s["site"] for s in page_json(d, "/stats", admin)["sites"]],
+           ["blog", "shop", "open", "default"], "the list to an admin")
+        eq([s["site"] for s in page_json(d, "/stats", other)["sites"]],
+           ["open"], "the list to someone else")
+
+
 def test_page_is_self_contained_and_safe():
     d = daemon()
     origin = {"Origin": "https://blog.example", "User-Agent": BROWSER_UA}
@@ -391,6 +456,51 @@ def test_top_pages_paged_and_filtered():
     p = Page(body)
     check(any("page=2" in link and "prefix=/blog/" in link
               for link in p.links), "no link to page 2: %r" % p.links)
+
+
+def test_top_pages_of_30_days_from_the_window_sums():
+    """The 30-day list is read from the sums the store keeps of the last
+    30 days, most views first: it must be the list that summing the
+    days gives (a prefix of "/" takes that way), page by page, ties in
+    the same order; a page big only on the day before the window, still
+    in its sums, must not be in it; nor a page of another site."""
+    config = conf()
+    data = os.path.join(mkdtemp(), "data")
+    rows = [("blog", ago(30), "/gone", 100000, 9)]
+    rows += [("blog", ago(n % 29 + 1), "/p/%02d" % i, 10 + i % 7, 1 + i % 3)
+             for i in range(60) for n in range(i % 4 + 1)]
+    rows += [("blog", ago(30), "/p/%02d" % i, 50, 5) for i in range(0, 60, 9)]
+    rows += [("shop", ago(2), "/p/99", 9999, 9)]
+    history(data, rows, config)
+    d = daemon(data=data, config=config)
+    origin = {"Origin": "https://blog.example", "User-Agent": BROWSER_UA}
+
+    def pages(prefix):
+        got, page = [], 1
+        while True:
+            j = page_json(d, "/stats/blog?page=%d%s" % (page, prefix))
+            got.append([(p["path"], p["views"], p["visitors"])
+                        for p in j["pages"]])
+            if not j["more"]:
+                return got
+            page += 1
+
+    for when in ("no hit today", "a hit today"):
+        by_window = pages("")
+        eq(by_window, pages("&prefix=/"), "30 days, %s: the list of the "
+           "window's sums against the days summed" % when)
+        flat = [p for pg in by_window for p in pg]
+        check(len(by_window) == 3 and len(flat) == 60 + (when != "no hit "
+              "today"), "%s: %d pages of the list, %d entries" % (
+                  when, len(by_window), len(flat)))
+        check(all(p[0] not in ("/gone", "/p/99") for p in flat),
+              "%s: a page outside the window or the site is listed" % when)
+        top = ctl_json(d, config, "top", "--site", "blog", "--days", "30",
+                       "--limit", "0")
+        eq(sorted(flat), sorted((p["path"], p["views"], p["visitors"])
+                                for p in top), "%s: against tallyctl top"
+           % when)
+        d.hit("/today", site="blog", headers=origin)
 
 
 def test_top_pages_of_a_long_window():
