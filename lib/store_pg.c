@@ -69,7 +69,9 @@
  * the sum cannot overflow; the text is parsed here.
  *
  * The flush (cached commit) is ONE statement of data-modifying CTEs over
- * arrays sent in binary (unnest), see FLUSH_SQL below: it claims the
+ * arrays sent in binary (unnest), see FLUSH_SQL below: it holds
+ * tallyctl's reset number FOR SHARE (and does nothing when it is not
+ * the one the node's copy was read at), claims the
  * node's next sequence number in tally_ledger (the whole statement does
  * nothing when the number was already applied), creates the series the
  * copy lacks (INSERT ... SELECT ... WHERE NOT EXISTS, so that no
@@ -112,10 +114,12 @@
  * committer) checks the schema as pg_open would, reads the ledger entry
  * and the copy (cached_connected); a newer schema is then STORE_ERROR.
  *
- * tallyctl reset deletes a series and its visitor ids, and records its
- * number in tally_meta, so that nodes read their copy whole: a node
- * forgets the ids it sent for a series that the whole read finds gone
- * or under a new id (seen_forget_reset), or that a flush finds gone.
+ * tallyctl reset records its number in tally_meta, then deletes a
+ * series and its visitor ids; nodes read their copy whole when they
+ * find the number changed: a node forgets the ids it sent for a series
+ * that the whole read finds gone or under a new id (seen_forget_reset),
+ * or that a flush finds gone. A reset and the flushes are kept apart by
+ * that number's row (reset_mark, FLUSH_SQL_GEN).
  *
  * Schema version 2 added tally_totals and tally_referrer_days, version
  * 3 the totals' mark; an older database is migrated at a writable open
@@ -1419,7 +1423,8 @@ series_id(struct pg_store *st, const char *site, const char *path,
  * tallyctl writes as node '': a write transaction takes the next number
  * of that node's ledger entry (waiting for another tallyctl's write to
  * end) and stamps the running totals it changes with it, so that the
- * daemons' refresh finds them.
+ * daemons' refresh finds them. Every write takes it first, before any
+ * row another tallyctl may write: one tallyctl writes at a time.
  */
 static int
 ctl_stamp(struct pg_txn *t)
@@ -1551,7 +1556,8 @@ pg_add_adjust(struct store_txn *base_t, const char *site, const char *path,
 	int64_t id, adj[2];
 	int rc;
 
-	if ((rc = series_id(t->st, site, path, &id)) != STORE_OK ||
+	if ((rc = ctl_stamp(t)) != STORE_OK ||
+	    (rc = series_id(t->st, site, path, &id)) != STORE_OK ||
 	    (rc = series_get(t->st, site, path, -1, &sc, adj)) != STORE_OK)
 		return rc;
 	if (__builtin_add_overflow(adj[0], views, &adj[0]) ||
@@ -1577,7 +1583,8 @@ pg_set_total(struct store_txn *base_t, const char *site, const char *path,
 		    "largest count (%" PRId64 ")", (int64_t)STORE_COUNT_MAX);
 		return STORE_ERROR;
 	}
-	if ((rc = series_id(t->st, site, path, &id)) != STORE_OK ||
+	if ((rc = ctl_stamp(t)) != STORE_OK ||
+	    (rc = series_id(t->st, site, path, &id)) != STORE_OK ||
 	    (rc = series_get(t->st, site, path, -1, &sc, adj)) != STORE_OK)
 		return rc;
 	if (store_adjust_to(sc.total.views, adj[0], views, &adj[0]) == -1 ||
@@ -1588,8 +1595,6 @@ pg_set_total(struct store_txn *base_t, const char *site, const char *path,
 	}
 	return write_adjust(t, id, adj[0], adj[1]);
 }
-
-static int reset_mark(struct pg_txn *);
 
 /* Deletes the series of site matching path ($2 NULL: every one), their
  * rows and the visitor ids seen on them. */
@@ -1644,8 +1649,7 @@ delete_series(struct pg_txn *t, const char *site, const char *path)
 	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK ||
 	    (rc = exec_p(t->st, "deleting totals", "DELETE FROM tally_totals "
 	    "WHERE series_id IN (SELECT id FROM tally_series WHERE site = $1 "
-	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK ||
-	    (rc = reset_mark(t)) != STORE_OK)
+	    "AND ($2::text IS NULL OR path = $2))", &p, 0, NULL)) != STORE_OK)
 		return rc;
 	return exec_p(t->st, "deleting a series", "DELETE FROM tally_series "
 	    "WHERE site = $1 AND ($2::text IS NULL OR path = $2)", &p, 0, NULL);
@@ -1657,6 +1661,19 @@ static int pg_referrer_reset(struct store_txn *, const char *);
  * A deletion leaves no row to stamp: tally_meta's 'reset' takes the
  * write's number, and a daemon that finds it changed reads its copy
  * again whole.
+ *
+ * The row is also what keeps a reset and the nodes' flushes apart.
+ * Every flush takes it FOR SHARE first, and applies only if it holds
+ * the number the node last read (FLUSH_SQL's "gen"). A reset updates
+ * it before it deletes anything: that waits for the flushes holding
+ * it, so the deletions below, each a statement of its own snapshot,
+ * see and delete what they wrote (visitor ids included); a flush
+ * started since waits for the reset to end, then finds a number it
+ * did not read and writes nothing. Its node reads its copy again and
+ * sends the batch anew, to the series as they are now. Without this, a
+ * flush whose snapshot predates the reset could insert visitor ids of a
+ * series the reset drops: visitors of the page after the reset would
+ * not count.
  */
 static int
 reset_mark(struct pg_txn *t)
@@ -1680,6 +1697,9 @@ pg_reset(struct store_txn *base_t, const char *site, const char *path)
 	struct pg_txn *t = (struct pg_txn *)base_t;
 	int rc;
 
+	/* First: the flushes under way end before anything is deleted. */
+	if ((rc = reset_mark(t)) != STORE_OK)
+		return rc;
 	/* A referrer is the site's: it goes with the whole site. */
 	if (path == NULL && (rc = pg_referrer_reset(base_t, site)) != STORE_OK)
 		return rc;
@@ -1934,6 +1954,8 @@ referrer_put(struct pg_txn *t, const char *site, int day, const char *host,
 		store_set_error("bad referrer row");
 		return STORE_ERROR;
 	}
+	if ((rc = ctl_stamp(t)) != STORE_OK)
+		return rc;
 	rc = referrer_day(t->st, site, day, host, &have, &nhosts, &has_other);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
 		return rc;
@@ -1996,12 +2018,14 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
  * ids; the referrers: $13 sites, $14 days, $15 hosts, $16 views, $17
  * the day's cap of hosts.
  *
- * Every write after "ledger" does nothing unless the ledger took the
- * sequence number. Rows that other nodes may write too are taken in
- * one order by every node, each kind after the one before is done (a
- * CTE waits for the previous through a count of it): series (by site
- * and path), visitor ids (by day, series, id), the referrer days (by
- * site and day). Count, total and referrer rows are the node's own.
+ * Nothing is written unless "gen" holds the reset number the node
+ * read (FLUSH_SQL_GEN), and every write after "ledger" does nothing
+ * unless the ledger took the sequence number. Rows that other nodes
+ * may write too are taken in one order by every node, each kind after
+ * the one before is done (a CTE waits for the previous through a count
+ * of it): the reset number (shared), series (by site and path),
+ * visitor ids (by day, series, id), the referrer days (by site and
+ * day). Count, total and referrer rows are the node's own.
  *
  * "made" creates the series missing from the snapshot: those that
  * exist take no identity value; one that another node creates at the
@@ -2045,9 +2069,26 @@ pg_referrer_reset(struct store_txn *base_t, const char *site)
 #define FLUSH_SAFE_RUN	8
 enum { FLUSH_FAST, FLUSH_SAFE };
 #define ANY_LEDGER "EXISTS (SELECT 1 FROM ledger)"
+/* Before anything: tallyctl's reset number ($18 the node's), held FOR
+ * SHARE until the flush commits, so that a reset waits for the flush
+ * or the flush for the reset (reset_mark). A number the node has not
+ * read (a reset it does not know of) makes the whole flush write
+ * nothing, and its answer carry a row that says so (FLUSH_SQL_STALE).
+ * The row is made by every node at its first connection
+ * (cached_connected): a missing row ('') could not be held. */
+#define FLUSH_SQL_GEN \
+	"WITH gen AS (SELECT 1 AS ok WHERE coalesce((SELECT " \
+	"convert_from(m.val, 'UTF8') FROM tally_meta m " \
+	"WHERE m.key = 'reset' FOR SHARE), '') = $18::text), "
+/* The answer's pages column of FLUSH_SQL_STALE's row. */
+#define FLUSH_STALE	(-2)
+#define FLUSH_SQL_STALE \
+	" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, -2, NULL, NULL, " \
+	"NULL WHERE NOT EXISTS (SELECT 1 FROM gen)"
 #define FLUSH_SQL_SERIES \
-	"WITH ledger AS (INSERT INTO tally_ledger AS l (node, seq, day) " \
-	"VALUES ($1, $2::bigint, $3::integer) " \
+	FLUSH_SQL_GEN \
+	"ledger AS (INSERT INTO tally_ledger AS l (node, seq, day) " \
+	"SELECT $1, $2::bigint, $3::integer WHERE EXISTS (SELECT 1 FROM gen) " \
 	"ON CONFLICT (node) DO UPDATE SET seq = excluded.seq, " \
 	"day = excluded.day WHERE l.seq < excluded.seq RETURNING seq), " \
 	"want AS (SELECT w.site, w.path, w.k FROM unnest($8::text[], " \
@@ -2206,12 +2247,14 @@ static pthread_once_t flush_sql_once = PTHREAD_ONCE_INIT;
 static void
 flush_sql_make(void)
 {
-	snprintf(flush_sql[FLUSH_FAST], sizeof(flush_sql[0]), "%s%s%s%s%s%s",
-	    FLUSH_SQL_SERIES, FLUSH_SEEN_FAST, FLUSH_SQL_DELTA,
-	    FLUSH_ROWS_FAST, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
-	snprintf(flush_sql[FLUSH_SAFE], sizeof(flush_sql[0]), "%s%s%s%s%s%s",
-	    FLUSH_SQL_SERIES, FLUSH_SEEN_SAFE, FLUSH_SQL_DELTA,
-	    FLUSH_ROWS_SAFE, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER);
+	snprintf(flush_sql[FLUSH_FAST], sizeof(flush_sql[0]),
+	    "%s%s%s%s%s%s%s", FLUSH_SQL_SERIES, FLUSH_SEEN_FAST,
+	    FLUSH_SQL_DELTA, FLUSH_ROWS_FAST, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER,
+	    FLUSH_SQL_STALE);
+	snprintf(flush_sql[FLUSH_SAFE], sizeof(flush_sql[0]),
+	    "%s%s%s%s%s%s%s", FLUSH_SQL_SERIES, FLUSH_SEEN_SAFE,
+	    FLUSH_SQL_DELTA, FLUSH_ROWS_SAFE, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER,
+	    FLUSH_SQL_STALE);
 }
 
 /*
@@ -2222,15 +2265,16 @@ flush_sql_make(void)
  * (site), the watermarks of the next read; kind 2: the number of
  * tallyctl's last reset (site); kind 3: how many series changed (id).
  *
- * REFRESH_ALL_SQL reads every series (at open, after a reset, when a
- * node appears). REFRESH_HEAD and REFRESH_TAIL, around one branch per
- * node known (REFRESH_NODE, its name and watermark), read only the
- * series whose running total a node stamped with a number above its
- * watermark: those whose mark is at least the watermark's (TOTAL_MARK;
+ * REFRESH_ALL_SQL reads every series (at open, after a reset).
+ * REFRESH_HEAD and REFRESH_TAIL, around one branch per node known
+ * (REFRESH_NODE, its name and watermark) and one for the nodes not
+ * known (REFRESH_NEW), read only the series whose running total a node
+ * stamped with a number above its watermark, 0 for a node new to the
+ * ledger: those whose mark is at least the watermark's (TOTAL_MARK;
  * the ones of the watermark's block that did not change since are read
- * again), and none of a node whose ledger number did not move. Each
- * node's numbers only grow, and a node's rows and ledger entry change
- * in one transaction: what a read sees of a node is exactly its
+ * again), and none of a known node whose ledger number did not move.
+ * Each node's numbers only grow, and a node's rows and ledger entry
+ * change in one transaction: what a read sees of a node is exactly its
  * flushes up to its ledger number. Every step is an index lookup: the
  * branches by (node, mark) (ORDER BY and LIMIT keep the planner on the
  * index; a branch that reaches the limit makes the next read whole),
@@ -2263,7 +2307,13 @@ flush_sql_make(void)
 	"AND mark >= " TOTAL_MARK("$%d::bigint") " " \
 	"AND EXISTS (SELECT 1 FROM tally_ledger l WHERE l.node = $%d " \
 	"AND l.seq > $%d::bigint) ORDER BY mark LIMIT %d)"
-#define REFRESH_NONE "SELECT NULL::bigint AS series_id WHERE false"
+/* The nodes that appeared since the last read (a node started): all
+ * their rows, as from a watermark of 0, each node through the same
+ * index; the names known follow as "WHERE l.node NOT IN (...)". */
+#define REFRESH_NEW \
+	"SELECT n.series_id FROM tally_ledger l CROSS JOIN LATERAL " \
+	"(SELECT series_id FROM tally_totals t WHERE t.node = l.node " \
+	"ORDER BY t.mark LIMIT %d) n"
 #define REFRESH_TAIL \
 	") x), ids AS (SELECT ARRAY(SELECT id FROM ch) AS a), " \
 	"ts AS (SELECT series_id AS id, sum(views) AS v, " \
@@ -3308,6 +3358,10 @@ flush_send(struct pg_store *st, struct flush *f, PGresult **out)
 		pl[np] = (int)all[i]->len;
 		pf[np++] = 1;
 	}
+	/* $18: the reset number this node's copy is of (FLUSH_SQL_GEN). */
+	pv[np] = st->reset;
+	pl[np] = 0;
+	pf[np++] = 0;
 	rc = STORE_OK;
 	if (!ok)
 		rc = oom();
@@ -3368,6 +3422,52 @@ c_forget(struct pg_ctxn *t)
  */
 #define LEDGER_KEEP_DAYS	7
 
+static int cache_load(struct pg_store *);
+
+/* Whether a flush's answer says that it did nothing: the store was
+ * reset since this node's copy was read (FLUSH_SQL_GEN). */
+static bool
+answer_stale(const PGresult *res)
+{
+	int i;
+
+	for (i = PQntuples(res) - 1; i >= 0; i--)
+		if (PQgetisnull(res, i, 0) &&
+		    atoi(val(res, i, 5)) == FLUSH_STALE)
+			return true;
+	return false;
+}
+
+/*
+ * Sends a batch under the node's next number. A flush that finds a
+ * reset its node has not read writes nothing: the copy is read again
+ * (its series as they are now, the visitor ids sent for deleted ones
+ * forgotten) and the batch sent again, so that the hits count, once,
+ * in the series the reset left or made anew. A reset each time the
+ * copy is read again would keep the batch for a later flush.
+ */
+static int
+flush_stale_send(struct pg_store *st, struct flush *f, PGresult **res)
+{
+	int rc, tries;
+
+	for (tries = 0;; tries++) {
+		f->seq = ++st->seq;
+		if ((rc = flush_send(st, f, res)) != STORE_OK ||
+		    !answer_stale(*res))
+			return rc;
+		PQclear(*res);
+		*res = NULL;
+		if (tries == 2) {
+			store_set_error("flushing: the store was reset at "
+			    "each try");
+			return STORE_UNAVAILABLE;
+		}
+		if ((rc = cache_load(st)) != STORE_OK)
+			return rc;
+	}
+}
+
 static int
 ledger_prune(struct pg_store *st, int today)
 {
@@ -3419,8 +3519,7 @@ c_commit(struct store_txn *base_t)
 	if (f->nadds + f->nseen + f->nrefs > 0) {
 		for (d = st->in_doubt; d != NULL; d = d->next)
 			flush_subtract(f, d);
-		f->seq = ++st->seq;
-		rc = flush_send(st, f, &res);
+		rc = flush_stale_send(st, f, &res);
 		if (rc < 0) {
 			/* Kept, to learn from the ledger whether it
 			 * counted before the next flush is sent. */
@@ -3571,7 +3670,8 @@ refresh_sql(struct pg_store *st, int today, const char ***pv, char **nums)
 	int w;
 
 	cap = sizeof(REFRESH_HEAD) + sizeof(REFRESH_TAIL) +
-	    sizeof(REFRESH_NONE) + st->nmarks * (sizeof(REFRESH_NODE) + 80);
+	    sizeof(REFRESH_NEW) + 40 + st->nmarks * (sizeof(REFRESH_NODE) +
+	    120);
 	*pv = calloc(2 + 2 * st->nmarks, sizeof(**pv));
 	*nums = calloc(2 + st->nmarks, 24);
 	if ((sql = malloc(cap)) == NULL || *pv == NULL || *nums == NULL) {
@@ -3590,34 +3690,21 @@ refresh_sql(struct pg_store *st, int today, const char ***pv, char **nums)
 		snprintf(n + 24 * (i + 2), 24, "%" PRId64, st->marks[i].seq);
 		(*pv)[2 + 2 * i] = st->marks[i].node;
 		(*pv)[3 + 2 * i] = n + 24 * (i + 2);
-		w = snprintf(sql + len, cap - len, "%s" REFRESH_NODE,
-		    i ? " UNION ALL " : "", (int)(3 + 2 * i), (int)(4 + 2 * i),
-		    (int)(4 + 2 * i), (int)(3 + 2 * i), (int)(4 + 2 * i),
-		    REFRESH_MAX);
+		w = snprintf(sql + len, cap - len, REFRESH_NODE " UNION ALL ",
+		    (int)(3 + 2 * i), (int)(4 + 2 * i), (int)(4 + 2 * i),
+		    (int)(3 + 2 * i), (int)(4 + 2 * i), REFRESH_MAX);
 		len += (size_t)w;
 	}
-	snprintf(sql + len, cap - len, "%s%s", st->nmarks ? "" : REFRESH_NONE,
+	w = snprintf(sql + len, cap - len, REFRESH_NEW, REFRESH_MAX);
+	len += (size_t)w;
+	for (i = 0; i < st->nmarks; i++) {
+		w = snprintf(sql + len, cap - len, "%s$%d",
+		    i ? ", " : " WHERE l.node NOT IN (", (int)(3 + 2 * i));
+		len += (size_t)w;
+	}
+	snprintf(sql + len, cap - len, "%s%s", st->nmarks ? ")" : "",
 	    REFRESH_TAIL);
 	return sql;
-}
-
-/* Whether the read's answer names a node that the watermarks lack. */
-static bool
-answer_new_node(const struct pg_store *st, const PGresult *res)
-{
-	size_t j;
-	int i;
-
-	for (i = 0; i < PQntuples(res); i++) {
-		if (atoi(val(res, i, 9)) != 1)
-			continue;
-		for (j = 0; j < st->nmarks; j++)
-			if (strcmp(st->marks[j].node, val(res, i, 1)) == 0)
-				break;
-		if (j == st->nmarks)
-			return true;
-	}
-	return false;
 }
 
 /* How many series the read found changed (kind 3). */
@@ -3635,10 +3722,11 @@ answer_changed(const PGresult *res)
 /*
  * Reads what changed since the last read: the series whose running
  * total a node (or tallyctl) stamped with a number above that node's
- * watermark. The copy is read whole instead when that cannot tell:
- * tallyctl's reset number moved (a deletion leaves no row to find), a
- * node appeared (its rows have no watermark), or a node changed more
- * series than one read takes.
+ * watermark, and every series of a node that appeared since (a node
+ * that started: its watermark is 0, and it has written little). The
+ * copy is read whole instead when that cannot tell: tallyctl's reset
+ * number moved (a deletion leaves no row to find), or a node changed
+ * more series than one read takes.
  */
 static int
 cache_update(struct pg_store *st)
@@ -3661,7 +3749,7 @@ cache_update(struct pg_store *st)
 		return rc;
 	}
 	if (strcmp(answer_reset(res), st->reset) != 0 ||
-	    answer_new_node(st, res) || answer_changed(res) >= REFRESH_MAX) {
+	    answer_changed(res) >= REFRESH_MAX) {
 		PQclear(res);
 		return cache_load(st);
 	}
@@ -3965,7 +4053,12 @@ cached_connected(struct pg_store *st)
 		return rc;
 	if (seq > st->seq)
 		st->seq = seq;
-	if ((rc = cache_load(st)) != STORE_OK)
+	/* The reset number the flushes hold (FLUSH_SQL_GEN) exists before
+	 * the first reset. */
+	if ((rc = exec_p(st, "making the reset number", "INSERT INTO "
+	    "tally_meta (key, val) VALUES ('reset', '0') ON CONFLICT (key) "
+	    "DO NOTHING", NULL, 0, NULL)) != STORE_OK ||
+	    (rc = cache_load(st)) != STORE_OK)
 		return rc;
 	__atomic_store_n(&st->ready, true, __ATOMIC_RELEASE);
 	__atomic_store_n(&st->up, true, __ATOMIC_RELAXED);

@@ -213,13 +213,41 @@ rows_welcome(struct store_txn *txn, struct import *im)
 	return STORE_OK;
 }
 
+/*
+ * The order rows are written in: every series by site and path (a
+ * site's own series first), then the referrers by site, day and host.
+ * It is the order in which the nodes of a shared store take rows that
+ * others write too (series, then a site's day of referring hosts), so
+ * that an import never holds a row a flushing node waits for while it
+ * waits for one that node holds: neither can deadlock the other. The
+ * counts add up the same in any order.
+ */
+static int
+write_order(const void *a, const void *b)
+{
+	const struct exportrow *x = *(const struct exportrow *const *)a;
+	const struct exportrow *y = *(const struct exportrow *const *)b;
+	int c;
+
+	if ((x->referrer != NULL) != (y->referrer != NULL))
+		return x->referrer != NULL ? 1 : -1;
+	if ((c = strcmp(x->site, y->site)) != 0)
+		return c;
+	if (x->referrer == NULL)
+		return (c = strcmp(x->path, y->path)) != 0 ? c :
+		    (x->day > y->day) - (x->day < y->day);
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	return strcmp(x->referrer, y->referrer);
+}
+
 /* Every row, in one transaction (a store_write_fn); then the sites it
  * touched must pass check's rules, or nothing is imported. */
 static int
 add_rows(struct store_txn *txn, void *arg)
 {
 	struct import *im = arg;
-	const struct exportrow *r;
+	const struct exportrow *r, **order;
 	const char *site = NULL;
 	size_t i;
 	int rc = STORE_OK;
@@ -227,8 +255,14 @@ add_rows(struct store_txn *txn, void *arg)
 	im->bad[0] = '\0';
 	if ((rc = rows_welcome(txn, im)) != STORE_OK)
 		return rc;
+	if ((order = reallocarray(NULL, im->n ? im->n : 1,
+	    sizeof(*order))) == NULL)
+		fatal("import");
+	for (i = 0; i < im->n; i++)
+		order[i] = &im->rows[i];
+	qsort(order, im->n, sizeof(*order), write_order);
 	for (i = 0; i < im->n && rc == STORE_OK; i++) {
-		r = &im->rows[i];
+		r = order[i];
 		if (r->referrer != NULL)
 			rc = store_referrer_add_exact(txn, r->site, r->day,
 			    r->referrer, r->views);
@@ -244,6 +278,7 @@ add_rows(struct store_txn *txn, void *arg)
 			    store_error(im->ctl->store));
 		}
 	}
+	free(order);
 	/* Rows come grouped by site: a site is verified once per run. */
 	for (i = 0; i < im->n && rc == STORE_OK; i++) {
 		r = &im->rows[i];
