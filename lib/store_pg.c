@@ -145,6 +145,7 @@
 
 #include "tally/day.h"
 #include "tally/location.h"
+#include "tally/log.h"
 #include "tally/store.h"
 
 #include "store_backend.h"
@@ -2247,14 +2248,20 @@ static pthread_once_t flush_sql_once = PTHREAD_ONCE_INIT;
 static void
 flush_sql_make(void)
 {
-	snprintf(flush_sql[FLUSH_FAST], sizeof(flush_sql[0]),
+	int fast, safe;
+
+	fast = snprintf(flush_sql[FLUSH_FAST], sizeof(flush_sql[0]),
 	    "%s%s%s%s%s%s%s", FLUSH_SQL_SERIES, FLUSH_SEEN_FAST,
 	    FLUSH_SQL_DELTA, FLUSH_ROWS_FAST, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER,
 	    FLUSH_SQL_STALE);
-	snprintf(flush_sql[FLUSH_SAFE], sizeof(flush_sql[0]),
+	safe = snprintf(flush_sql[FLUSH_SAFE], sizeof(flush_sql[0]),
 	    "%s%s%s%s%s%s%s", FLUSH_SQL_SERIES, FLUSH_SEEN_SAFE,
 	    FLUSH_SQL_DELTA, FLUSH_ROWS_SAFE, FLUSH_SQL_REFS, FLUSH_SQL_ANSWER,
 	    FLUSH_SQL_STALE);
+	/* A statement cut short would fail at every flush. */
+	if (fast < 0 || (size_t)fast >= sizeof(flush_sql[0]) || safe < 0 ||
+	    (size_t)safe >= sizeof(flush_sql[0]))
+		fatalx("the flush statement is longer than its buffer");
 }
 
 /*
