@@ -45,17 +45,12 @@
  * new clients waits there rather than being refused. Linux caps it at
  * net.core.somaxconn (4096 since 5.4). */
 #define LISTEN_BACKLOG	65535
-/* Connections kept, with their bufferevents, for the next clients: a
- * client that opens a connection per request then costs no allocation
- * and no bufferevent set-up. */
-#define SPARE_CONNS	32
 
 enum hstate { H_NONE, H_FIELD, H_VALUE };
 
 struct http_conn {
 	TAILQ_ENTRY(http_conn) entry;
 	TAILQ_ENTRY(http_conn) idle_entry;
-	struct http_conn *next_spare;
 	bool		 idle;		/* kept alive, waiting for a request */
 	bool		 answered;	/* has answered a request */
 	bool		 has_slot;	/* holds one of its address's slots */
@@ -121,8 +116,6 @@ struct http_server {
 	bool		 accepting;
 	struct event	*resume;	/* re-enables accepting after EMFILE */
 	size_t		 nconns;
-	struct http_conn *spare;	/* closed, kept for new clients */
-	size_t		 nspare;
 	TAILQ_HEAD(, http_conn) conns;
 	/* Connections waiting for a request, longest waiting first: at
 	 * max_connections the first makes room for a new client. */
@@ -1137,79 +1130,6 @@ addr_release(const unsigned char key[16])
 }
 
 static void
-conn_destroy(struct http_conn *c)
-{
-	bufferevent_free(c->bev);
-	free(c->held_bytes);
-	free(c);
-}
-
-/* Closes the socket and keeps the rest for a new client. Its events are
- * deleted first, so that none of the old socket's can fire later, nor
- * wait in the loop's queue of active events. */
-static void
-conn_keep(struct http_conn *c)
-{
-	struct http_server *srv = c->srv;
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
-
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	if (fd != -1)
-		close(fd);
-	evbuffer_drain(bufferevent_get_input(c->bev),
-	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	evbuffer_drain(bufferevent_get_output(c->bev),
-	    evbuffer_get_length(bufferevent_get_output(c->bev)));
-	c->next_spare = srv->spare;
-	srv->spare = c;
-	srv->nspare++;
-}
-
-/* A connection for the socket fd: a kept one, or a new one. */
-static struct http_conn *
-conn_new(struct http_server *srv, evutil_socket_t fd)
-{
-	struct http_conn *c;
-	struct bufferevent *bev;
-	struct timeval tv;
-	char *held;
-	size_t cap;
-
-	if ((c = srv->spare) != NULL) {
-		srv->spare = c->next_spare;
-		srv->nspare--;
-		bev = c->bev;
-		held = c->held_bytes;
-		cap = c->held_cap;
-		memset(c, 0, CONN_ZEROED);
-		c->bev = bev;
-		c->held_bytes = held;
-		c->held_cap = cap;
-		/* Its callbacks, their argument and its timeouts stay. */
-		if (bufferevent_setfd(bev, fd) == -1)
-			fatalx("bufferevent_setfd failed");
-		bufferevent_enable(bev, EV_READ | EV_WRITE);
-		return c;
-	}
-	/* 17 KiB, mostly buffers: zeroing them all cost more than the
-	 * rest of a connection's set-up. */
-	if ((c = malloc(sizeof(*c))) == NULL)
-		fatal("accept");
-	memset(c, 0, CONN_ZEROED);
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		free(c);
-		return NULL;
-	}
-	tv.tv_sec = srv->limits.idle_timeout_ms / 1000;
-	tv.tv_usec = (srv->limits.idle_timeout_ms % 1000) * 1000;
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
-	bufferevent_enable(c->bev, EV_READ);
-	return c;
-}
-
-static void
 conn_free(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
@@ -1221,10 +1141,9 @@ conn_free(struct http_conn *c)
 	if (c->has_slot)
 		addr_release(c->addr_key);
 	TAILQ_REMOVE(&srv->conns, c, entry);
-	if (srv->nspare < SPARE_CONNS)
-		conn_keep(c);
-	else
-		conn_destroy(c);
+	bufferevent_free(c->bev);
+	free(c->held_bytes);
+	free(c);
 	srv->nconns--;
 	if (!srv->accepting && !evtimer_pending(srv->resume, NULL))
 		server_accepting(srv, true);
@@ -1256,6 +1175,7 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct http_server *srv = arg;
 	struct http_conn *c, *old;
 	unsigned char key[16];
+	struct timeval tv;
 	bool has_slot = false;
 
 	/* One client may not take every slot. */
@@ -1271,15 +1191,22 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	if (srv->nconns >= (size_t)srv->limits.max_connections &&
 	    (old = TAILQ_FIRST(&srv->idle)) != NULL)
 		conn_free(old);
-	if ((c = conn_new(srv, fd)) == NULL) {
+	/* 17 KiB, mostly buffers: zeroing them all cost more than the
+	 * rest of a connection's set-up. */
+	if ((c = malloc(sizeof(*c))) == NULL)
+		fatal("accept");
+	memset(c, 0, CONN_ZEROED);
+	c->has_slot = has_slot;
+	memcpy(c->addr_key, key, 16);
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
 		log_warnx("bufferevent_socket_new failed");
 		if (has_slot)
 			addr_release(key);
 		close(fd);
+		free(c);
 		return;
 	}
-	c->has_slot = has_slot;
-	memcpy(c->addr_key, key, 16);
 	c->srv = srv;
 	if ((size_t)salen > sizeof(c->peer))
 		salen = sizeof(c->peer);
@@ -1291,6 +1218,12 @@ accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->parser.data = c;
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
+
+	tv.tv_sec = srv->limits.idle_timeout_ms / 1000;
+	tv.tv_usec = (srv->limits.idle_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	bufferevent_enable(c->bev, EV_READ);
 	/* At the limit with none idle, new connections wait in the
 	 * kernel's backlog. */
 	if (srv->nconns >= (size_t)srv->limits.max_connections &&
@@ -1374,12 +1307,6 @@ http_server_free(struct http_server *srv)
 	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
 		c->waiting = false;
 		conn_free(c);
-	}
-	while ((c = srv->spare) != NULL) {
-		srv->spare = c->next_spare;
-		/* Its socket is closed already: not again on free. */
-		bufferevent_setfd(c->bev, -1);
-		conn_destroy(c);
 	}
 	if (srv->resume)
 		event_free(srv->resume);
