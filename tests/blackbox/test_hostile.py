@@ -774,6 +774,30 @@ def test_pipelined_flood_never_read():
               % (grown // 1024, sent, time.monotonic() - t0))
 
 
+def test_new_clients_get_nothing_of_an_unread_pipeline():
+    """A client that pipelines requests, reads no answer and goes: the
+    answers it left unsent must go with it. Connections once kept their
+    buffers for the next clients, who then read the tail of its answers
+    before their own status line."""
+    d = daemon()
+    with Guard(d):
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(0.3)
+            try:
+                for _ in range(50):
+                    s.sendall(raw_get(b"/count?path=%2Fvictim") * 100)
+            except (socket.timeout, BrokenPipeError, ConnectionResetError):
+                pass
+            s.close()
+            for _ in range(10):
+                st, hd, body = d.request("GET", "/healthz")
+                eq(st, 200, "/healthz after another client's pipeline")
+                check(b"visitors" not in body,
+                      "another client's answer in ours: %r" % body[:200])
+
+
 def test_svg_and_json_escaping():
     d = daemon()
     evil = '<script>alert(1)</script>"\'&\u2028'
