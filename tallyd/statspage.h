@@ -27,6 +27,9 @@ enum stats_period {
 	PERIOD_CUSTOM,		/* from= and to= */
 };
 
+/* What a page is made of. A field added here also goes into same_query
+ * (stats.c): a page kept for one query is given again only to the same
+ * one. */
 struct stats_query {
 	char	 site[SITE_NAME_MAX + 1];	/* "": the list of sites */
 	char	 path[PATH_MAX_LEN + 1];	/* "": the whole site */
